@@ -1,0 +1,5 @@
+# Applied per target so that third-party headers are not built with our warning set.
+function(wis2mon_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
+    -Wno-sign-conversion $<$<BOOL:${WIS2MON_WERROR}>:-Werror>)
+endfunction()

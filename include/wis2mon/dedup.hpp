@@ -1,0 +1,104 @@
+// Deduplication of notifications.
+//
+// Two key policies:
+//  - message_id: the notification id; a repeat is a duplicate (the anti-loop key brokers use).
+//  - data_id_pubtime: Global Cache semantics. Per data_id the newest pubtime seen is kept;
+//    a same-or-older pubtime is a duplicate; a newer pubtime is new only when the message
+//    has an update (or deletion) link, else it is a duplicate too.
+//
+// check() never records: call record() once the item was processed successfully, so that a
+// failed copy (e.g. a download from a broken cache) never blocks a later good one.
+//
+// Thread safety: stores and Deduplicator may be used from several threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "wis2mon/export.hpp"
+#include "wis2mon/notification.hpp"
+#include "wis2mon/time.hpp"
+
+namespace wis2mon {
+
+/// Remembers keys with a timestamp value for a time-to-live.
+class WIS2MON_API DedupStore {
+ public:
+  virtual ~DedupStore() = default;
+  /// The value recorded for key, unless absent or expired at `now`.
+  virtual std::optional<Timestamp> get(std::string_view key, Timestamp now) = 0;
+  /// Records (or replaces) key with value; it expires ttl after `now`.
+  virtual void put(std::string_view key, Timestamp value, Timestamp now) = 0;
+  /// Drops expired entries; returns how many.
+  virtual std::size_t purge_expired(Timestamp now) = 0;
+  /// Entries held (expired ones not yet purged may count).
+  virtual std::size_t size() = 0;
+};
+
+/// In memory, with a TTL and a hard capacity: when full, the oldest entry is evicted.
+class WIS2MON_API MemoryDedupStore final : public DedupStore {
+ public:
+  explicit MemoryDedupStore(std::chrono::seconds ttl = std::chrono::hours(24), std::size_t capacity = 1'000'000);
+  ~MemoryDedupStore() override;
+  std::optional<Timestamp> get(std::string_view key, Timestamp now) override;
+  void put(std::string_view key, Timestamp value, Timestamp now) override;
+  std::size_t purge_expired(Timestamp now) override;
+  std::size_t size() override;
+  /// Entries evicted because the store was full.
+  std::size_t evictions() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// In a SQLite file, so that dedup survives restarts. Opens (creating) the file; throws
+/// Error(database) when it cannot.
+class WIS2MON_API SqliteDedupStore final : public DedupStore {
+ public:
+  explicit SqliteDedupStore(const std::filesystem::path& file, std::chrono::seconds ttl = std::chrono::hours(24));
+  ~SqliteDedupStore() override;
+  std::optional<Timestamp> get(std::string_view key, Timestamp now) override;
+  void put(std::string_view key, Timestamp value, Timestamp now) override;
+  std::size_t purge_expired(Timestamp now) override;
+  std::size_t size() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+enum class DedupPolicy { message_id, data_id_pubtime };
+
+enum class DedupVerdict {
+  new_item,   ///< never seen (or expired)
+  update,     ///< seen, and this one is newer with an update/deletion link: process it
+  duplicate,  ///< seen before: skip it
+};
+
+WIS2MON_API const char* to_string(DedupVerdict v) noexcept;
+
+class WIS2MON_API Deduplicator {
+ public:
+  /// The store is shared so that several deduplicators (pipelines) may use one file.
+  Deduplicator(DedupPolicy policy, std::shared_ptr<DedupStore> store);
+
+  DedupPolicy policy() const noexcept { return policy_; }
+  /// What the notification is, given what was recorded so far. Does not record.
+  DedupVerdict check(const Notification& n, Timestamp now = Timestamp::now());
+  /// Records the notification as done; call after it was processed successfully.
+  void record(const Notification& n, Timestamp now = Timestamp::now());
+  /// The key this policy uses for a notification ("" when the notification lacks it).
+  static std::string key(const Notification& n, DedupPolicy policy);
+
+ private:
+  DedupPolicy policy_;
+  std::shared_ptr<DedupStore> store_;
+};
+
+}  // namespace wis2mon

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of libwis2mon from Debian 12 packages.
+# Safe to run again; needs root (or sudo). Set WIS2MON_SKIP_APT=1 to skip.
+set -euo pipefail
+[ "${WIS2MON_SKIP_APT:-0}" = 1 ] && exit 0
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git python3 python3-venv python3-pip
+  # libraries the library links (private)
+  rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev
+  # command line and tests
+  libcli11-dev doctest-dev
+  # libFuzzer, sanitizers and formatting
+  clang libclang-rt-14-dev clang-format
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,73 @@
+// wis2mon validate [--strict|--lenient] [--format text|json] [--topic TOPIC] FILE...
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/input.hpp"
+#include "cli/report_json.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/notification.hpp"
+#include "wis2mon/topic.hpp"
+
+namespace wis2mon::cli {
+namespace {
+
+struct ValidateArgs {
+  bool strict = false;
+  bool lenient = false;
+  std::string format = "text";
+  std::string topic;
+  std::vector<std::string> files;
+};
+
+int run_validate(const ValidateArgs& a) {
+  ParseOptions options;
+  options.mode = a.strict ? ValidationMode::strict : ValidationMode::lenient;
+  options.topic = a.topic;
+  const bool json = a.format == "json";
+  std::size_t total = 0, invalid = 0, warned = 0;
+  ValidationReport topic_report;
+  if (!a.topic.empty()) topic_report = validate_topic(a.topic, {options.mode, nullptr});
+  bool io_error = false;
+  std::string out;
+  for (const auto& file : a.files) {
+    try {
+      for_each_message(file, [&](std::size_t line, std::string_view text) {
+        auto parsed = Notification::parse(text, options);
+        // Findings about the topic the messages arrived on belong to every message.
+        for (const auto& e : topic_report.errors()) parsed.report.add_error("", e.rule, "topic: " + e.message);
+        for (const auto& w : topic_report.warnings()) parsed.report.add_warning("", w.rule, "topic: " + w.message);
+        const std::string source = file + ":" + std::to_string(line);
+        ++total;
+        invalid += !parsed.valid();
+        warned += !parsed.report.warnings().empty();
+        out = json ? report_json("source", source, parsed.report) + "\n" : report_text(source, parsed.report);
+        std::cout << out;
+      });
+    } catch (const Error& e) {
+      std::cerr << "wis2mon validate: " << e.what() << "\n";
+      io_error = true;
+    }
+  }
+  std::cout.flush();
+  (json ? std::cerr : std::cout) << total << " messages: " << total - invalid << " valid, " << invalid
+                                  << " invalid, " << warned << " with warnings ("
+                                  << (a.strict ? "strict" : "lenient") << " mode)\n";
+  if (io_error) return kExitUsage;
+  return invalid ? kExitInvalid : kExitOk;
+}
+
+}  // namespace
+
+void add_validate_command(CLI::App& app, Action& action) {
+  auto args = std::make_shared<ValidateArgs>();
+  auto* cmd = app.add_subcommand("validate", "Validate WIS2 notification messages (JSON or NDJSON files)");
+  auto* strict = cmd->add_flag("--strict", args->strict, "The WNM standard to the letter");
+  cmd->add_flag("--lenient", args->lenient, "Accept what real traffic sends, with warnings (default)")->excludes(strict);
+  cmd->add_option("--format", args->format, "Output format")->check(CLI::IsMember({"text", "json"}));
+  cmd->add_option("--topic", args->topic, "The topic the messages arrived on (checked too)");
+  cmd->add_option("FILE", args->files, "Files to validate ('-' reads stdin)")->required();
+  cmd->callback([&action, args] { action = [args] { return run_validate(*args); }; });
+}
+
+}  // namespace wis2mon::cli

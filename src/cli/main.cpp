@@ -1,0 +1,36 @@
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/version.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"wis2mon: validate and monitor WIS2 notifications"};
+  app.set_version_flag("--version", std::string("wis2mon ") + wis2mon::version_string);
+  app.require_subcommand(1);
+  wis2mon::cli::Action action;
+  wis2mon::cli::add_validate_command(app, action);
+  wis2mon::cli::add_topic_commands(app, action);
+  wis2mon::cli::add_sample_command(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);  // prints the message
+    return wis2mon::cli::kExitUsage;
+  }
+  try {
+    return action ? action() : wis2mon::cli::kExitUsage;
+  } catch (const wis2mon::Error& e) {
+    std::cerr << "wis2mon: " << e.what() << "\n";
+    return wis2mon::cli::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "wis2mon: unexpected error: " << e.what() << "\n";
+    return wis2mon::cli::kExitUsage;
+  }
+}

@@ -1,0 +1,61 @@
+#include "common/digest.hpp"
+
+#include <openssl/evp.h>
+
+#include <memory>
+
+namespace wis2mon::detail {
+namespace {
+
+struct MdFree {
+  void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
+};
+using MdPtr = std::unique_ptr<EVP_MD, MdFree>;
+
+struct Method {
+  std::string_view wnm_name;
+  const char* openssl_name;
+  std::size_t size;
+};
+constexpr Method kMethods[] = {
+    {"sha256", "SHA2-256", 32},   {"sha384", "SHA2-384", 48},   {"sha512", "SHA2-512", 64},
+    {"sha3-256", "SHA3-256", 32}, {"sha3-384", "SHA3-384", 48}, {"sha3-512", "SHA3-512", 64},
+};
+
+// Fetching an EVP_MD is costly in OpenSSL 3, so each one is fetched once per process.
+const EVP_MD* fetched(std::size_t index) {
+  static const MdPtr cache[] = {
+      MdPtr(EVP_MD_fetch(nullptr, kMethods[0].openssl_name, nullptr)),
+      MdPtr(EVP_MD_fetch(nullptr, kMethods[1].openssl_name, nullptr)),
+      MdPtr(EVP_MD_fetch(nullptr, kMethods[2].openssl_name, nullptr)),
+      MdPtr(EVP_MD_fetch(nullptr, kMethods[3].openssl_name, nullptr)),
+      MdPtr(EVP_MD_fetch(nullptr, kMethods[4].openssl_name, nullptr)),
+      MdPtr(EVP_MD_fetch(nullptr, kMethods[5].openssl_name, nullptr)),
+  };
+  return cache[index].get();
+}
+
+int method_index(std::string_view method) noexcept {
+  for (std::size_t i = 0; i < std::size(kMethods); ++i)
+    if (kMethods[i].wnm_name == method) return static_cast<int>(i);
+  return -1;
+}
+
+}  // namespace
+
+std::size_t digest_size(std::string_view method) noexcept {
+  const int i = method_index(method);
+  return i < 0 ? 0 : kMethods[i].size;
+}
+
+std::size_t compute_digest(std::string_view method, const void* data, std::size_t size,
+                           unsigned char* out) noexcept {
+  const int i = method_index(method);
+  if (i < 0) return 0;
+  const EVP_MD* md = fetched(static_cast<std::size_t>(i));
+  unsigned int len = 0;
+  if (md == nullptr || EVP_Digest(data, size, out, &len, md, nullptr) != 1) return 0;
+  return len;
+}
+
+}  // namespace wis2mon::detail

@@ -1,0 +1,31 @@
+// Small text-encoding checks used by validation: base64 (decoding itself is OpenSSL's),
+// hex, UTF-8 code point counting.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace wis2mon::detail {
+
+/// Length of the data a canonical base64 text decodes to, or nullopt when the text is not
+/// canonical base64 (RFC 4648 alphabet, '=' padding only at the end, length a multiple of 4).
+std::optional<std::size_t> base64_decoded_size(std::string_view text) noexcept;
+
+/// Decodes canonical base64 (check base64_decoded_size first); nullopt on failure.
+std::optional<std::string> base64_decode(std::string_view text);
+
+/// Encodes bytes as base64 with padding.
+std::string base64_encode(std::string_view bytes);
+
+/// True when text is only hex digits (either case) and has an even length.
+bool is_hex(std::string_view text) noexcept;
+
+/// Decodes hex digits to bytes; nullopt unless is_hex(text).
+std::optional<std::string> hex_decode(std::string_view text);
+
+/// Number of code points in valid UTF-8 text (continuation bytes are not counted).
+std::size_t utf8_length(std::string_view text) noexcept;
+
+}  // namespace wis2mon::detail

@@ -1,0 +1,71 @@
+#include "common/sqlite.hpp"
+
+#include "wis2mon/error.hpp"
+
+namespace wis2mon::detail {
+
+void throw_sqlite(sqlite3* db, int rc, const std::string& what) {
+  const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+  throw Error(ErrorCode::database, what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)), busy);
+}
+
+SqliteStatement::SqliteStatement(sqlite3* db, std::string_view sql) : db_(db) {
+  const int rc = sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                                    &stmt_, nullptr);
+  if (rc != SQLITE_OK) throw_sqlite(db, rc, "prepare '" + std::string(sql) + "'");
+}
+
+SqliteStatement::~SqliteStatement() { sqlite3_finalize(stmt_); }
+
+SqliteStatement& SqliteStatement::bind(int index, std::string_view text) {
+  const int rc = sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
+  return *this;
+}
+
+SqliteStatement& SqliteStatement::bind(int index, sqlite3_int64 value) {
+  const int rc = sqlite3_bind_int64(stmt_, index, value);
+  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
+  return *this;
+}
+
+bool SqliteStatement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  sqlite3_reset(stmt_);
+  throw_sqlite(db_, rc, "step");
+}
+
+void SqliteStatement::reset() noexcept {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+SqliteDatabase::SqliteDatabase(const std::filesystem::path& file) {
+  const int rc = sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    const std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(ErrorCode::database, "cannot open " + file.string() + ": " + msg);
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+}
+
+SqliteDatabase::~SqliteDatabase() { sqlite3_close_v2(db_); }
+
+void SqliteDatabase::exec(const char* sql) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    const std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    throw Error(ErrorCode::database, std::string("'") + sql + "': " + msg, (rc & 0xff) == SQLITE_BUSY);
+  }
+}
+
+}  // namespace wis2mon::detail

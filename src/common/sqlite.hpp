@@ -1,0 +1,60 @@
+// Thin RAII wrappers over the SQLite C API, private to the library.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace wis2mon::detail {
+
+class SqliteStatement {
+ public:
+  SqliteStatement() = default;
+  SqliteStatement(sqlite3* db, std::string_view sql);
+  ~SqliteStatement();
+  SqliteStatement(SqliteStatement&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  SqliteStatement& operator=(SqliteStatement&& o) noexcept {
+    if (this != &o) {
+      sqlite3_finalize(stmt_);
+      db_ = o.db_;
+      stmt_ = o.stmt_;
+      o.stmt_ = nullptr;
+    }
+    return *this;
+  }
+
+  SqliteStatement& bind(int index, std::string_view text);
+  SqliteStatement& bind(int index, sqlite3_int64 value);
+  /// Steps once: true when a row is available, false when done. Throws Error(database).
+  bool step();
+  /// Resets for the next use and clears bindings.
+  void reset() noexcept;
+  sqlite3_int64 column_int64(int col) const noexcept { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteDatabase {
+ public:
+  /// Opens (creating) the file in WAL mode with a busy timeout. Throws Error(database).
+  explicit SqliteDatabase(const std::filesystem::path& file);
+  ~SqliteDatabase();
+  SqliteDatabase(const SqliteDatabase&) = delete;
+  SqliteDatabase& operator=(const SqliteDatabase&) = delete;
+
+  void exec(const char* sql);
+  sqlite3* handle() const noexcept { return db_; }
+  int changes() const noexcept { return sqlite3_changes(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+/// Throws Error(database) with SQLite's message; busy/locked errors are retriable.
+[[noreturn]] void throw_sqlite(sqlite3* db, int rc, const std::string& what);
+
+}  // namespace wis2mon::detail

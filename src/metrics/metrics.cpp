@@ -1,0 +1,171 @@
+// Metrics registry and Prometheus text rendering (exposition format 0.0.4).
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "wis2mon/error.hpp"
+#include "wis2mon/metrics.hpp"
+
+namespace wis2mon {
+
+void MetricSeries::inc(double delta) noexcept {
+  double cur = value_.load(std::memory_order_relaxed);
+  while (!value_.compare_exchange_weak(cur, cur + delta, std::memory_order_relaxed)) {
+  }
+}
+
+void MetricSeries::set(double value) noexcept {
+  if (type_ == MetricType::gauge) value_.store(value, std::memory_order_relaxed);
+}
+
+const std::vector<MetricInfo>& metric_catalog() {
+  // WIS2 Global Monitor names (wis2-metric-hierarchy) first, then the library's own.
+  static const std::vector<MetricInfo> kCatalog = {
+      {"wmo_wis2_gb_messages_received_total", MetricType::counter, "Notifications received, per centre"},
+      {"wmo_wis2_gb_messages_invalid_format_total", MetricType::counter, "Notifications that failed validation, per centre"},
+      {"wmo_wis2_gb_messages_invalid_topic_total", MetricType::counter, "Notifications received on an invalid topic, per centre"},
+      {"wmo_wis2_gb_messages_no_metadata_total", MetricType::counter, "Notifications without a metadata_id, per centre"},
+      {"wmo_wis2_gb_last_message_timestamp_seconds", MetricType::gauge, "Unix time of the last notification, per centre"},
+      {"wmo_wis2_gb_connected_flag", MetricType::gauge, "1 while connected to the broker, else 0"},
+      {"wmo_wis2_gc_downloaded_total", MetricType::counter, "Data objects downloaded and verified"},
+      {"wmo_wis2_gc_downloaded_errors_total", MetricType::counter, "Failed downloads"},
+      {"wmo_wis2_gc_integrity_failed_total", MetricType::counter, "Objects whose digest did not match the notification"},
+      {"wmo_wis2_gc_last_download_timestamp_seconds", MetricType::gauge, "Unix time of the last successful download"},
+      {"wmo_wis2_gc_dataserver_status_flag", MetricType::gauge, "1 when the data server answered last time, else 0"},
+      {"wis2mon_messages_duplicate_total", MetricType::counter, "Notifications dropped as duplicates, per centre"},
+      {"wis2mon_messages_valid_total", MetricType::counter, "Notifications that passed validation, per centre"},
+      {"wis2mon_validation_rule_total", MetricType::counter, "Validation findings, per rule and severity"},
+  };
+  return kCatalog;
+}
+
+namespace {
+
+bool valid_name(std::string_view n, bool label) {
+  if (n.empty()) return false;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
+    if (!(alpha || (i > 0 && c >= '0' && c <= '9'))) return false;
+  }
+  return !(label && n.substr(0, 2) == "__");
+}
+
+void escape_label(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+}
+
+std::string series_key(const Labels& labels) {
+  std::string key;
+  for (const auto& [k, v] : labels) {
+    if (!valid_name(k, true)) throw Error(ErrorCode::invalid_argument, "invalid metric label name '" + k + "'");
+    if (!key.empty()) key += ',';
+    key += k;
+    key += "=\"";
+    escape_label(key, v);
+    key += '"';
+  }
+  return key;
+}
+
+void format_value(std::string& out, double v) {
+  if (std::isnan(v)) out += "NaN";
+  else if (std::isinf(v)) out += v > 0 ? "+Inf" : "-Inf";
+  else {
+    char buf[32];
+    if (v == std::floor(v) && std::fabs(v) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", v);
+    else std::snprintf(buf, sizeof buf, "%.17g", v);
+    out += buf;
+  }
+}
+
+}  // namespace
+
+struct MetricsRegistry::Impl {
+  struct Family {
+    MetricType type;
+    std::string help;
+    std::map<std::string, std::unique_ptr<MetricSeries>> series;  // by rendered label set
+  };
+  mutable std::mutex mutex;
+  std::map<std::string, Family, std::less<>> families;
+};
+
+MetricsRegistry::MetricsRegistry() : impl_(std::make_unique<Impl>()) {}
+MetricsRegistry::~MetricsRegistry() = default;
+
+void MetricsRegistry::declare(std::string_view name, MetricType type, std::string_view help) {
+  if (!valid_name(name, false)) throw Error(ErrorCode::invalid_argument, "invalid metric name '" + std::string(name) + "'");
+  std::lock_guard lock(impl_->mutex);
+  auto it = impl_->families.find(name);
+  if (it != impl_->families.end()) {
+    if (it->second.type != type)
+      throw Error(ErrorCode::invalid_argument, "metric '" + std::string(name) + "' was declared with another type");
+    return;
+  }
+  impl_->families.emplace(std::string(name), Impl::Family{type, std::string(help), {}});
+}
+
+MetricSeries& MetricsRegistry::series(std::string_view name, MetricType type, const Labels& labels) {
+  const std::string key = series_key(labels);
+  std::unique_lock lock(impl_->mutex);
+  auto fam = impl_->families.find(name);
+  if (fam == impl_->families.end()) {
+    for (const auto& info : metric_catalog())
+      if (info.name == name) {
+        fam = impl_->families.emplace(std::string(name), Impl::Family{info.type, std::string(info.help), {}}).first;
+        break;
+      }
+    if (fam == impl_->families.end())
+      throw Error(ErrorCode::invalid_argument, "metric '" + std::string(name) + "' is not declared");
+  }
+  if (fam->second.type != type)
+    throw Error(ErrorCode::invalid_argument, "metric '" + std::string(name) + "' has another type");
+  auto& slot = fam->second.series[key];
+  if (!slot) slot.reset(new MetricSeries(type));
+  return *slot;
+}
+
+MetricSeries& MetricsRegistry::counter(std::string_view name, const Labels& labels) {
+  return series(name, MetricType::counter, labels);
+}
+
+MetricSeries& MetricsRegistry::gauge(std::string_view name, const Labels& labels) {
+  return series(name, MetricType::gauge, labels);
+}
+
+double MetricsRegistry::value(std::string_view name, const Labels& labels) const {
+  const std::string key = series_key(labels);
+  std::lock_guard lock(impl_->mutex);
+  auto fam = impl_->families.find(name);
+  if (fam == impl_->families.end()) return 0;
+  auto s = fam->second.series.find(key);
+  return s == fam->second.series.end() ? 0 : s->second->value();
+}
+
+std::string MetricsRegistry::render_prometheus() const {
+  std::string out;
+  std::lock_guard lock(impl_->mutex);
+  for (const auto& [name, fam] : impl_->families) {
+    if (fam.series.empty()) continue;
+    out += "# HELP " + name + " ";
+    for (char c : fam.help) out += c == '\n' ? std::string("\\n") : c == '\\' ? std::string("\\\\") : std::string(1, c);
+    out += "\n# TYPE " + name + (fam.type == MetricType::counter ? " counter\n" : " gauge\n");
+    for (const auto& [key, s] : fam.series) {
+      out += name;
+      if (!key.empty()) out += "{" + key + "}";
+      out += ' ';
+      format_value(out, s->value());
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+}  // namespace wis2mon

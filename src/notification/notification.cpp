@@ -1,0 +1,52 @@
+// The read-only Notification model and the validation report.
+#include "wis2mon/notification.hpp"
+
+namespace wis2mon {
+
+bool ValidationReport::has(std::string_view rule, bool include_warnings) const noexcept {
+  for (const auto& e : errors_)
+    if (e.rule == rule) return true;
+  if (include_warnings)
+    for (const auto& w : warnings_)
+      if (w.rule == rule) return true;
+  return false;
+}
+
+void ValidationReport::add_error(std::string path, std::string rule, std::string message) {
+  errors_.push_back({std::move(path), std::move(rule), std::move(message)});
+}
+
+void ValidationReport::add_warning(std::string path, std::string rule, std::string message) {
+  warnings_.push_back({std::move(path), std::move(rule), std::move(message)});
+}
+
+const std::string* Notification::extra_property(std::string_view name) const noexcept {
+  for (const auto& p : extra_properties_)
+    if (p.name == name) return &p.json;
+  return nullptr;
+}
+
+namespace {
+bool is_update_rel(std::string_view rel) { return rel == "update" || rel == rel_update_uri; }
+bool is_deletion_rel(std::string_view rel) { return rel == "deletion" || rel == rel_deletion_uri; }
+}  // namespace
+
+Operation Notification::operation() const noexcept {
+  for (const auto& l : links_)
+    if (is_deletion_rel(l.rel)) return Operation::deletion;
+  for (const auto& l : links_)
+    if (is_update_rel(l.rel)) return Operation::update;
+  for (const auto& l : links_)
+    if (l.rel == "canonical") return Operation::new_data;
+  return Operation::unknown;
+}
+
+const Link* Notification::data_link() const noexcept {
+  for (const auto& l : links_)
+    if (l.rel == "canonical") return &l;
+  for (const auto& l : links_)
+    if (is_update_rel(l.rel)) return &l;
+  return nullptr;
+}
+
+}  // namespace wis2mon

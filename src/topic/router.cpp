@@ -1,0 +1,131 @@
+// Router: a trie of filter levels. Each node has exact-level children, one '+' child, and
+// the ids of filters that end at the node (exactly or with '#').
+#include <algorithm>
+#include <cstdint>
+#include <unordered_map>
+
+#include "topic/filter.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/topic.hpp"
+
+namespace wis2mon {
+namespace {
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+constexpr std::uint32_t kNone = UINT32_MAX;
+
+}  // namespace
+
+struct Router::Trie {
+  struct Node {
+    std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> children;
+    std::uint32_t plus = kNone;
+    std::vector<FilterId> exact;  // filters ending at this node
+    std::vector<FilterId> hash;   // filters ending with '#' below this node
+  };
+  std::vector<Node> nodes{1};
+  std::vector<std::string> filters;
+
+  std::uint32_t child(std::uint32_t node, std::string_view level) {
+    if (level == "+") {
+      if (nodes[node].plus == kNone) {
+        const auto id = static_cast<std::uint32_t>(nodes.size());
+        nodes.emplace_back();
+        nodes[node].plus = id;
+      }
+      return nodes[node].plus;
+    }
+    auto it = nodes[node].children.find(level);
+    if (it != nodes[node].children.end()) return it->second;
+    const auto id = static_cast<std::uint32_t>(nodes.size());
+    nodes.emplace_back();
+    nodes[node].children.emplace(std::string(level), id);
+    return id;
+  }
+};
+
+Router::Router() : trie_(std::make_unique<Trie>()) {}
+Router::~Router() = default;
+Router::Router(Router&&) noexcept = default;
+Router& Router::operator=(Router&&) noexcept = default;
+
+Router::FilterId Router::add(std::string_view filter) {
+  std::string why;
+  if (!is_valid_filter(filter, &why))
+    throw Error(ErrorCode::invalid_argument, "invalid topic filter '" + std::string(filter) + "': " + why);
+  const FilterId id = trie_->filters.size();
+  trie_->filters.emplace_back(filter);
+  const auto body = detail::strip_share(filter);
+  std::uint32_t node = 0;
+  std::size_t start = 0;
+  while (true) {
+    const auto slash = body.find('/', start);
+    const auto level = body.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (level == "#") {
+      trie_->nodes[node].hash.push_back(id);
+      return id;
+    }
+    node = trie_->child(node, level);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  trie_->nodes[node].exact.push_back(id);
+  return id;
+}
+
+void Router::match(std::string_view topic, std::vector<FilterId>& out) const {
+  out.clear();
+  // Split once; a WIS2 topic has about ten levels, so this fits the small buffer.
+  std::string_view levels[64];
+  std::size_t n = 0;
+  for (std::size_t start = 0;;) {
+    const auto slash = topic.find('/', start);
+    if (n == std::size(levels)) return;  // deeper than any sane topic: matches nothing
+    levels[n++] = topic.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  const bool dollar = !topic.empty() && topic.front() == '$';
+  const auto& nodes = trie_->nodes;
+  struct Step {
+    std::uint32_t node;
+    std::uint32_t depth;
+  };
+  Step stack[128];
+  std::size_t top = 0;
+  stack[top++] = {0, 0};
+  while (top > 0) {
+    const Step s = stack[--top];
+    const auto& node = nodes[s.node];
+    const bool wildcards_ok = !(s.depth == 0 && dollar);
+    if (wildcards_ok) out.insert(out.end(), node.hash.begin(), node.hash.end());
+    if (s.depth == n) {
+      out.insert(out.end(), node.exact.begin(), node.exact.end());
+      continue;
+    }
+    if (top + 2 > std::size(stack)) continue;
+    if (auto it = node.children.find(levels[s.depth]); it != node.children.end())
+      stack[top++] = {it->second, s.depth + 1};
+    if (node.plus != kNone && wildcards_ok) stack[top++] = {node.plus, s.depth + 1};
+  }
+  std::sort(out.begin(), out.end());
+}
+
+std::vector<Router::FilterId> Router::match(std::string_view topic) const {
+  std::vector<FilterId> out;
+  match(topic, out);
+  return out;
+}
+
+std::size_t Router::size() const noexcept { return trie_->filters.size(); }
+
+const std::string& Router::filter(FilterId id) const {
+  if (id >= trie_->filters.size()) throw Error(ErrorCode::invalid_argument, "no filter with id " + std::to_string(id));
+  return trie_->filters[id];
+}
+
+}  // namespace wis2mon
