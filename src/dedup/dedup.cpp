@@ -66,8 +66,16 @@ void MemoryDedupStore::put(std::string_view key, Timestamp value, Timestamp now)
     s.map.emplace(std::string(key), Impl::Entry{value, now.seconds + s.ttl, gen});
   }
   s.fifo.emplace_back(std::string(key), gen);
-  // Re-put keys leave stale FIFO elements behind; keep them bounded.
-  while (s.fifo.size() > 2 * s.capacity + 16) s.drop_front();
+  // Re-put keys leave stale FIFO elements behind; drop them all once they outnumber the
+  // live ones (amortised O(1): after a compaction the FIFO holds at most `capacity`).
+  if (s.fifo.size() > 2 * s.capacity + 16) {
+    std::deque<std::pair<std::string, std::uint64_t>> live;
+    for (auto& e : s.fifo) {
+      auto m = s.map.find(e.first);
+      if (m != s.map.end() && m->second.generation == e.second) live.push_back(std::move(e));
+    }
+    s.fifo.swap(live);
+  }
 }
 
 std::size_t MemoryDedupStore::purge_expired(Timestamp now) {

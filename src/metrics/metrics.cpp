@@ -32,7 +32,6 @@ const std::vector<MetricInfo>& metric_catalog() {
       {"wmo_wis2_gc_downloaded_errors_total", MetricType::counter, "Failed downloads"},
       {"wmo_wis2_gc_integrity_failed_total", MetricType::counter, "Objects whose digest did not match the notification"},
       {"wmo_wis2_gc_last_download_timestamp_seconds", MetricType::gauge, "Unix time of the last successful download"},
-      {"wmo_wis2_gc_dataserver_status_flag", MetricType::gauge, "1 when the data server answered last time, else 0"},
       {"wis2mon_messages_duplicate_total", MetricType::counter, "Notifications dropped as duplicates, per centre"},
       {"wis2mon_messages_valid_total", MetricType::counter, "Notifications that passed validation, per centre"},
       {"wis2mon_validation_rule_total", MetricType::counter, "Validation findings, per rule and severity"},

@@ -1,0 +1,32 @@
+// Helpers shared by the unit tests.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace testing {
+
+/// The reference data folder, or nullopt when it is absent (tests then skip).
+std::optional<std::filesystem::path> refdata();
+
+/// A valid WNM 1.x message written by the tests (not taken from the reference data): a
+/// surface observation with inline base64 content whose sha512 is computed here.
+std::string valid_message();
+
+/// Edits a JSON document with JSON pointers: {pointer, json} sets (creating members),
+/// {pointer, std::nullopt} removes.
+std::string mutate(const std::string& json, const std::vector<std::pair<std::string, std::optional<std::string>>>& edits);
+
+std::string read_file(const std::filesystem::path& p);
+
+/// A fresh temporary directory, removed when the object goes.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::filesystem::path path;
+};
+
+}  // namespace testing

@@ -1,0 +1,84 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "support.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/metrics.hpp"
+#include "wis2mon/record.hpp"
+
+using namespace wis2mon;
+
+TEST_CASE("Record keeps field order and types, and has a JSON form") {
+  Record r("surface_obs");
+  r.set("wigos_station_identifier", std::string("0-20000-0-15015"))
+      .set("air_temperature", 273.15)
+      .set("station_height", std::int64_t{412})
+      .set("observed_at", Timestamp{1679400000, 0})
+      .set("precipitation", std::monostate{})
+      .set("valid", true)
+      .set("wind_speed", std::nan(""));
+  CHECK(r.table() == "surface_obs");
+  CHECK(r.fields().size() == 7);
+  CHECK(type_of(*r.get("air_temperature")) == FieldType::real);
+  CHECK(type_of(*r.get("observed_at")) == FieldType::time);
+  CHECK(r.get("nope") == nullptr);
+  CHECK(r.to_json() ==
+        R"({"wigos_station_identifier":"0-20000-0-15015","air_temperature":273.15,"station_height":412,)"
+        R"("observed_at":"2023-03-21T12:00:00Z","precipitation":null,"valid":true,"wind_speed":null})");
+  r.set("air_temperature", 270.0);  // replaces in place
+  CHECK(r.fields()[1].name == "air_temperature");
+  CHECK(std::get<double>(r.fields()[1].value) == 270.0);
+  CHECK(Record("t").set("s", std::string("quote\" and \\ and \n")).to_json(true) ==
+        R"({"table":"t","fields":{"s":"quote\" and \\ and \n"}})");
+  CHECK(Record("t").set("a", std::int64_t{1}) == Record("t").set("a", std::int64_t{1}));
+  CHECK_FALSE(Record("t").set("a", std::int64_t{1}) == Record("t").set("a", 1.0));
+}
+
+TEST_CASE("metrics render as Prometheus text") {
+  MetricsRegistry m;
+  m.counter("wmo_wis2_gb_messages_received_total", {{"centre_id", "de-dwd"}}).inc();
+  m.counter("wmo_wis2_gb_messages_received_total", {{"centre_id", "de-dwd"}}).inc(2);
+  m.counter("wmo_wis2_gb_messages_received_total", {{"centre_id", "a\"b\\c\nd"}}).inc();
+  m.gauge("wmo_wis2_gb_last_message_timestamp_seconds", {{"centre_id", "de-dwd"}}).set(1767225600.5);
+  CHECK(m.value("wmo_wis2_gb_messages_received_total", {{"centre_id", "de-dwd"}}) == 3);
+  CHECK(m.value("wmo_wis2_gb_messages_received_total", {{"centre_id", "nobody"}}) == 0);
+  const auto text = m.render_prometheus();
+  CHECK(text.find("# TYPE wmo_wis2_gb_messages_received_total counter\n") != std::string::npos);
+  CHECK(text.find("wmo_wis2_gb_messages_received_total{centre_id=\"de-dwd\"} 3\n") != std::string::npos);
+  CHECK(text.find("wmo_wis2_gb_messages_received_total{centre_id=\"a\\\"b\\\\c\\nd\"} 1\n") != std::string::npos);
+  CHECK(text.find("wmo_wis2_gb_last_message_timestamp_seconds{centre_id=\"de-dwd\"} 1767225600.5\n") != std::string::npos);
+  CHECK_THROWS_AS(m.counter("undeclared_total"), Error);
+  CHECK_THROWS_AS(m.gauge("wmo_wis2_gb_messages_received_total"), Error);  // a counter
+  CHECK_THROWS_AS(m.declare("bad name", MetricType::counter, ""), Error);
+  CHECK_THROWS_AS(m.counter("wmo_wis2_gb_messages_received_total", {{"bad-label", "x"}}), Error);
+  m.declare("my_app_total", MetricType::counter, "Mine");
+  m.counter("my_app_total").inc();
+  CHECK(m.render_prometheus().find("# HELP my_app_total Mine\n# TYPE my_app_total counter\nmy_app_total 1\n") !=
+        std::string::npos);
+  // Counters ignore set(); gauges take it.
+  m.counter("my_app_total").set(100);
+  CHECK(m.value("my_app_total") == 1);
+}
+
+TEST_CASE("the WIS2 metric names the library uses are Global Monitor names") {
+  const auto root = testing::refdata();
+  if (!root) return;
+  std::set<std::string> official;
+  for (const auto& f : std::filesystem::directory_iterator(*root / "wis2/metric-hierarchy/metrics")) {
+    std::ifstream in(f.path());
+    std::string line;
+    while (std::getline(in, line)) official.insert(line.substr(0, line.find(',')));
+  }
+  for (const auto& info : metric_catalog()) {
+    const std::string name(info.name);
+    if (name.rfind("wmo_wis2_", 0) == 0) {
+      INFO(name);
+      CHECK(official.count(name) == 1);
+    } else {
+      CHECK(name.rfind("wis2mon_", 0) == 0);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+#include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "common/digest.hpp"
+#include "common/encoding.hpp"
+#include "support.hpp"
+
+namespace testing {
+
+std::optional<std::filesystem::path> refdata() {
+  std::filesystem::path p = WIS2MON_REFDATA;
+  if (const char* env = std::getenv("WIS2MON_REFDATA")) p = env;
+  std::error_code ec;
+  if (std::filesystem::is_directory(p / "wis2", ec)) return p;
+  return std::nullopt;
+}
+
+std::string valid_message() {
+  std::string payload = "BUFR";
+  for (int i = 0; i < 180; ++i) payload += static_cast<char>((i * 37) & 0xff);
+  payload += "7777";
+  unsigned char d[64];
+  wis2mon::detail::compute_digest("sha512", payload.data(), payload.size(), d);
+  const std::string digest = wis2mon::detail::base64_encode({reinterpret_cast<char*>(d), 64});
+  return R"({"id":"6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e01","conformsTo":["http://wis.wmo.int/spec/wnm/1/conf/core"],)"
+         R"("type":"Feature","geometry":{"type":"Point","coordinates":[8.5,47.25]},)"
+         R"("properties":{"data_id":"ch-meteoswiss/data/core/weather/surface-based-observations/synop/WIGOS_0-20000-0-06660_20260101T0000",)"
+         R"("metadata_id":"urn:wmo:md:ch-meteoswiss:synop","pubtime":"2026-01-01T00:02:11Z","datetime":"2026-01-01T00:00:00Z",)"
+         R"("integrity":{"method":"sha512","value":")" +
+         digest + R"("},"content":{"encoding":"base64","value":")" + wis2mon::detail::base64_encode(payload) +
+         R"(","size":)" + std::to_string(payload.size()) +
+         R"(}},"links":[{"href":"https://data.example.org/06660.bufr4","rel":"canonical","type":"application/bufr","length":)" +
+         std::to_string(payload.size()) + "}]}";
+}
+
+std::string mutate(const std::string& json,
+                   const std::vector<std::pair<std::string, std::optional<std::string>>>& edits) {
+  rapidjson::Document doc;
+  doc.Parse(json.c_str());
+  for (const auto& [pointer, value] : edits) {
+    if (!value) {
+      rapidjson::Pointer(pointer.c_str()).Erase(doc);
+      continue;
+    }
+    rapidjson::Document v(&doc.GetAllocator());
+    v.Parse(value->c_str());
+    rapidjson::Value copy(v, doc.GetAllocator());
+    rapidjson::Pointer(pointer.c_str()).Set(doc, copy);
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  doc.Accept(w);
+  return buf.GetString();
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path = std::filesystem::temp_directory_path() / ("wis2mon-test-" + std::to_string(rd()));
+  std::filesystem::create_directories(path);
+}
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+}  // namespace testing
