@@ -79,27 +79,28 @@ Router::FilterId Router::add(std::string_view filter) {
 
 void Router::match(std::string_view topic, std::vector<FilterId>& out) const {
   out.clear();
-  // Split once; a WIS2 topic has about ten levels, so this fits the small buffer.
-  std::string_view levels[64];
-  std::size_t n = 0;
-  for (std::size_t start = 0;;) {
-    const auto slash = topic.find('/', start);
-    if (n == std::size(levels)) return;  // deeper than any sane topic: matches nothing
-    levels[n++] = topic.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
-  const bool dollar = !topic.empty() && topic.front() == '$';
-  const auto& nodes = trie_->nodes;
   struct Step {
     std::uint32_t node;
     std::uint32_t depth;
   };
-  Step stack[128];
-  std::size_t top = 0;
-  stack[top++] = {0, 0};
-  while (top > 0) {
-    const Step s = stack[--top];
+  // Scratch space reused across calls: no allocation per match once warmed up.
+  thread_local std::vector<std::string_view> levels;
+  thread_local std::vector<Step> stack;
+  levels.clear();
+  stack.clear();
+  for (std::size_t start = 0;;) {
+    const auto slash = topic.find('/', start);
+    levels.push_back(topic.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  const auto n = levels.size();
+  const bool dollar = !topic.empty() && topic.front() == '$';
+  const auto& nodes = trie_->nodes;
+  stack.push_back({0, 0});
+  while (!stack.empty()) {
+    const Step s = stack.back();
+    stack.pop_back();
     const auto& node = nodes[s.node];
     const bool wildcards_ok = !(s.depth == 0 && dollar);
     if (wildcards_ok) out.insert(out.end(), node.hash.begin(), node.hash.end());
@@ -107,10 +108,9 @@ void Router::match(std::string_view topic, std::vector<FilterId>& out) const {
       out.insert(out.end(), node.exact.begin(), node.exact.end());
       continue;
     }
-    if (top + 2 > std::size(stack)) continue;
     if (auto it = node.children.find(levels[s.depth]); it != node.children.end())
-      stack[top++] = {it->second, s.depth + 1};
-    if (node.plus != kNone && wildcards_ok) stack[top++] = {node.plus, s.depth + 1};
+      stack.push_back({it->second, s.depth + 1});
+    if (node.plus != kNone && wildcards_ok) stack.push_back({node.plus, s.depth + 1});
   }
   std::sort(out.begin(), out.end());
 }

@@ -53,6 +53,11 @@ TEST_CASE("Router returns every matching filter") {
   CHECK(r.match("cache/a/wis2/fr-meteo-france/data/core/weather/advisories-warnings/fr") ==
         std::vector<Router::FilterId>{all, cap, dup});
   CHECK(r.match("$SYS/x").empty());
+  // Deeper than any real topic still matches (found by the topic fuzzer).
+  std::string deep(300, '/');
+  const auto deep_id = r.add(deep);
+  CHECK(r.match(deep) == std::vector<Router::FilterId>{all, dup, deep_id});
+  CHECK(topic_matches(deep, deep));
   CHECK_THROWS_AS(r.add("a/#/b"), Error);
   CHECK_THROWS_AS(r.filter(99), Error);
 }

@@ -1,0 +1,35 @@
+"""Options and fixtures for the CLI contract tests (run by ctest, or by hand:
+pytest tests/cli --wis2mon build/src/cli/wis2mon --refdata ../shared/refdata)."""
+import json
+import pathlib
+import subprocess
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--wis2mon", default="build/src/cli/wis2mon", help="path to the wis2mon program")
+    parser.addoption("--refdata", default="../shared/refdata", help="reference data folder")
+
+
+@pytest.fixture(scope="session")
+def wis2mon(request):
+    exe = pathlib.Path(request.config.getoption("--wis2mon")).resolve()
+    assert exe.exists(), f"wis2mon not built at {exe}"
+
+    def run(*args, stdin=None):
+        return subprocess.run([str(exe), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def refdata(request):
+    path = pathlib.Path(request.config.getoption("--refdata"))
+    if not (path / "wis2").is_dir():
+        pytest.skip("reference data absent")
+    return path
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -1,0 +1,157 @@
+"""The command-line contract of issue #2: exit codes and output shapes are fixed."""
+import json
+
+from conftest import json_lines
+
+VALID = {
+    "id": "6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e01",
+    "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"],
+    "type": "Feature",
+    "geometry": None,
+    "properties": {
+        "data_id": "ch-meteoswiss/data/core/weather/surface-based-observations/synop/x",
+        "pubtime": "2026-01-01T00:02:11Z",
+        "datetime": "2026-01-01T00:00:00Z",
+    },
+    "links": [{"href": "https://data.example.org/x.bufr4", "rel": "canonical"}],
+}
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_validate_json_output_shape_and_exit_codes(wis2mon, tmp_path):
+    bad = dict(VALID, id="not-a-uuid")
+    ndjson = write(tmp_path, "m.ndjson", json.dumps(VALID) + "\n\n" + json.dumps(bad) + "\n")
+    r = wis2mon("validate", "--format", "json", ndjson)
+    assert r.returncode == 1
+    lines = json_lines(r.stdout)
+    assert [l["source"] for l in lines] == [f"{ndjson}:1", f"{ndjson}:3"]
+    assert set(lines[0]) == {"source", "valid", "errors", "warnings"}
+    assert lines[0]["valid"] is True and lines[0]["errors"] == []
+    assert lines[1]["valid"] is False
+    assert lines[1]["errors"] == [{"path": "/id", "rule": "id.uuid", "message": lines[1]["errors"][0]["message"]}]
+
+    good = write(tmp_path, "one.json", json.dumps(VALID, indent=2))  # one pretty-printed message
+    r = wis2mon("validate", "--format", "json", good)
+    assert r.returncode == 0
+    assert [l["source"] for l in json_lines(r.stdout)] == [f"{good}:1"]
+
+
+def test_validate_text_output(wis2mon, tmp_path):
+    f = write(tmp_path, "m.json", json.dumps(dict(VALID, type="Other")))
+    r = wis2mon("validate", f)
+    assert r.returncode == 1
+    assert f"{f}:1: INVALID" in r.stdout
+    assert "[type.feature]" in r.stdout
+
+
+def test_validate_stdin_and_modes(wis2mon):
+    v04 = dict(VALID)
+    del v04["conformsTo"]
+    v04["version"] = "v04"
+    text = json.dumps(v04) + "\n"
+    lenient = wis2mon("validate", "--format", "json", "-", stdin=text)
+    assert lenient.returncode == 0
+    out = json_lines(lenient.stdout)[0]
+    assert out["source"] == "-:1"
+    assert [w["rule"] for w in out["warnings"]] == ["version.deprecated"]
+    assert wis2mon("validate", "--lenient", "-", stdin=text).returncode == 0
+    strict = wis2mon("validate", "--strict", "--format", "json", "-", stdin=text)
+    assert strict.returncode == 1
+    assert json_lines(strict.stdout)[0]["errors"][0]["rule"] == "version.deprecated"
+
+
+def test_validate_topic_option(wis2mon, tmp_path):
+    f = write(tmp_path, "m.json", json.dumps(VALID))
+    ok = wis2mon("validate", "--topic", "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop", f)
+    assert ok.returncode == 0
+    bad = wis2mon("validate", "--format", "json", "--topic", "origin/a/wis2/ch-meteoswiss/data/core/astrology/x", f)
+    assert bad.returncode == 1
+    assert json_lines(bad.stdout)[0]["errors"][0]["rule"] == "topic.discipline"
+
+
+def test_validate_usage_and_io_errors(wis2mon, tmp_path):
+    assert wis2mon("validate").returncode == 2
+    assert wis2mon("validate", "--format", "xml", "x").returncode == 2
+    assert wis2mon("validate", "--strict", "--lenient", "x").returncode == 2
+    r = wis2mon("validate", tmp_path / "missing.json")
+    assert r.returncode == 2
+    assert "cannot open" in r.stderr
+    assert wis2mon("no-such-command").returncode == 2
+    assert wis2mon().returncode == 2
+    assert wis2mon("--help").returncode == 0
+    assert wis2mon("--version").stdout.startswith("wis2mon ")
+
+
+def test_validate_hostile_input_never_crashes(wis2mon, tmp_path):
+    cases = ["{", "[" * 100000, '{"id": "\udcff"}', "\x00\x01\x02", '{"a":' * 5000 + "1" + "}" * 5000, "1e99999"]
+    f = tmp_path / "hostile.ndjson"
+    with open(f, "wb") as out:
+        out.write(b"\xff\xfe{}\n")
+        for c in cases:
+            out.write(c.encode("utf-8", "surrogatepass") + b"\n")
+    r = wis2mon("validate", "--format", "json", f)
+    assert r.returncode == 1
+    assert all(not l["valid"] for l in json_lines(r.stdout))
+
+
+def test_topic_validate_contract(wis2mon, tmp_path):
+    good = "origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop"
+    r = wis2mon("topic", "validate", good, "origin/a/wis2/de-dwd/data/core/weather")
+    assert r.returncode == 1
+    lines = json_lines(r.stdout)
+    assert set(lines[0]) == {"topic", "valid", "errors", "warnings"}
+    assert lines[0] == {"topic": good, "valid": True, "errors": [], "warnings": []}
+    assert lines[1]["errors"][0]["rule"] == "topic.depth"
+    assert wis2mon("topic", "validate", good).returncode == 0
+    assert wis2mon("topic", "validate", "--hierarchy", tmp_path / "nope", good).returncode == 2
+    assert wis2mon("topic", "validate").returncode == 2
+
+
+def test_topic_validate_with_official_hierarchy(wis2mon, refdata):
+    h = refdata / "wis2/topic-hierarchy"
+    unknown = "origin/a/wis2/xx-nowhere/data/core/weather/surface-based-observations/synop"
+    lenient = wis2mon("topic", "validate", "--hierarchy", h, unknown)
+    assert lenient.returncode == 0
+    assert json_lines(lenient.stdout)[0]["warnings"][0]["rule"] == "topic.centre_id_unknown"
+    strict = wis2mon("topic", "validate", "--strict", "--hierarchy", h, unknown)
+    assert strict.returncode == 1
+    ok = "cache/a/wis2/ca-eccc-msc/data/core/weather/surface-based-observations/synop"
+    assert wis2mon("topic", "validate", "--strict", "--hierarchy", h, ok).returncode == 0
+
+
+def test_topic_match_contract(wis2mon):
+    t = "origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop"
+    assert wis2mon("topic", "match", "+/a/wis2/+/data/core/weather/surface-based-observations/#", t).returncode == 0
+    assert wis2mon("topic", "match", "$share/g/origin/#", t).returncode == 0
+    assert wis2mon("topic", "match", "cache/#", t).returncode == 1
+    assert wis2mon("topic", "match", "a/#/b", t).returncode == 2
+    assert wis2mon("topic", "match", "only-filter").returncode == 2
+
+
+def test_sample_then_validate_counts_match(wis2mon, tmp_path):
+    sample = tmp_path / "sample.ndjson"
+    r = wis2mon("sample", "--count", 500, "--seed", 3, "--invalid", 0.1, "--out", sample)
+    assert r.returncode == 0
+    defects = int(r.stderr.split("(")[1].split()[0])
+    v = wis2mon("validate", "--format", "json", sample)
+    lines = json_lines(v.stdout)
+    assert len(lines) == 500
+    assert sum(not l["valid"] for l in lines) == defects
+    assert v.returncode == (1 if defects else 0)
+
+
+def test_official_examples_and_captures(wis2mon, refdata):
+    examples = sorted((refdata / "wis2/wnm/examples").glob("*.json"))
+    r = wis2mon("validate", "--format", "json", *examples)
+    assert r.returncode == 0
+    assert len(json_lines(r.stdout)) == len(examples)
+    ets = refdata / "wis2/ets/pywis-pubsub"
+    assert wis2mon("validate", ets / "test_valid.json").returncode == 0
+    for bad in ["test_invalid.json", "test_invalid_datetime.json", "test_invalid_uuid.json", "test_malformed.json",
+                "test_valid_checksum.json", "ci-example-message.json"]:
+        assert wis2mon("validate", ets / bad).returncode == 1, bad
