@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configure and build into a folder (default: build). Extra arguments go to cmake.
+#   scripts/build.sh [BUILD_DIR] [-DOPTION=VALUE ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-build}
+[ $# -gt 0 ] && shift
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
+cmake --build "$dir" --parallel "$(nproc)"

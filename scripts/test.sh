@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite (README quick start, and what CI runs): set everything up, then
+#  1. build with warnings as errors and run ctest (unit, CLI contract, examples);
+#  2. build with AddressSanitizer + UndefinedBehaviorSanitizer and run ctest again;
+#  3. install, then build an outside project against it with find_package and pkg-config;
+#  4. run each libFuzzer target for a fixed short budget (FUZZ_SECONDS, default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+scripts/install-deps.sh
+jobs=$(nproc)
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "build (RelWithDebInfo, -Werror)"
+scripts/build.sh build
+step "ctest"
+(cd build && ctest --output-on-failure -j "$jobs")
+
+step "build with ASan + UBSan"
+scripts/build.sh build-asan -DWIS2MON_SANITIZE=ON -DWIS2MON_BUILD_BENCH=OFF
+step "ctest under ASan + UBSan"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j "$jobs")
+
+step "install + find_package + pkg-config"
+prefix=$(mktemp -d)
+cmake --install build --prefix "$prefix" >/dev/null
+cmake -S examples/consumer -B "$prefix/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build "$prefix/consumer-build" >/dev/null
+LD_LIBRARY_PATH="$prefix/lib" "$prefix/consumer-build/consumer"
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --modversion wis2mon
+c++ -std=c++17 examples/consumer/main.cpp -o "$prefix/consumer-pc" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs wis2mon)
+LD_LIBRARY_PATH="$prefix/lib" "$prefix/consumer-pc" >/dev/null
+rm -rf "$prefix"
+
+step "libFuzzer targets, ${FUZZ_SECONDS:-30} s each"
+CC=clang CXX=clang++ scripts/build.sh build-fuzz -DWIS2MON_BUILD_FUZZ=ON -DWIS2MON_BUILD_BENCH=OFF \
+  -DWIS2MON_BUILD_EXAMPLES=OFF -DWIS2MON_BUILD_TESTS=ON
+corpus=$(mktemp -d)
+mkdir -p "$corpus/notification" "$corpus/topic"
+build/src/cli/wis2mon sample --count 64 --invalid 0.3 --out "$corpus/all.ndjson" 2>/dev/null
+split -l 1 "$corpus/all.ndjson" "$corpus/notification/sample-"
+printf '+/a/wis2/+/data/#\norigin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop' >"$corpus/topic/a"
+printf '$share/g/#\ncache/a/wis2/int-eumetsat/metadata' >"$corpus/topic/b"
+for target in notification topic; do
+  (cd "$corpus" && "$root/build-fuzz/tests/fuzz_$target" -max_total_time="${FUZZ_SECONDS:-30}" -max_len=12000 \
+     -print_final_stats=0 "$corpus/$target" 2>&1 | tail -1)
+done
+rm -rf "$corpus"
+
+# The closing line CI reads: counts from every ctest run above.
+echo
+echo "all test stages passed"
