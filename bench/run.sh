@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every benchmark with its baseline in the same run and writes bench/results/latest.md.
+#   bench/run.sh            (builds in build-bench, Release)
+# Needs ../shared/refdata for the jsonschema baseline (skipped without it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_TYPE=Release scripts/build.sh build-bench -DWIS2MON_BUILD_TESTS=OFF -DWIS2MON_BUILD_EXAMPLES=OFF >/dev/null
+mkdir -p bench/results
+sample=bench/results/sample.ndjson
+build-bench/src/cli/wis2mon sample --count 20000 --seed 11 --invalid 0.05 --out "$sample" 2>/dev/null
+schema=${WIS2MON_REFDATA:-../shared/refdata}/wis2/wnm/wis2-notification-message-bundled.json
+
+validate=$(taskset -c 0 build-bench/bench/bench_validate "$sample" --seconds 3)
+router=$(taskset -c 0 build-bench/bench/bench_router --filters 5000 --seconds 3)
+baseline='{}'
+if [ -f "$schema" ] && python3 -c 'import jsonschema' 2>/dev/null; then
+  baseline=$(taskset -c 0 python3 bench/jsonschema_baseline.py "$schema" "$sample" --seconds 5)
+fi
+echo "validate: $validate"
+echo "router:   $router"
+echo "baseline: $baseline"
+
+python3 - "$validate" "$router" "$baseline" <<'PY' | tee bench/results/latest.md
+import json, platform, subprocess, sys
+v, r, b = (json.loads(a) for a in sys.argv[1:])
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"Machine: {cpu}, one core (taskset -c 0). Command: `bench/run.sh`.\n")
+print("| benchmark | result | baseline (same run) | ratio |")
+print("|---|---|---|---|")
+base = b.get("jsonschema_per_s")
+ratio = f"{v['validate_per_s'] / base:.0f}x" if base else "n/a (no refdata)"
+print(f"| parse+validate, lenient, {v['messages']} generated msgs of ~{v['avg_bytes']} B | {v['validate_per_s']:,} msg/s "
+      f"({v['validate_mb_per_s']} MB/s) | Python jsonschema {b.get('jsonschema_version','')} on the official WNM schema: "
+      f"{base:,} msg/s | {ratio} |" if base else
+      f"| parse+validate | {v['validate_per_s']:,} msg/s | - | - |")
+print(f"| parse+validate, strict | {v['validate_strict_per_s']:,} msg/s | RapidJSON DOM parse alone: "
+      f"{v['rapidjson_dom_parse_per_s']:,} msg/s | {v['validate_strict_per_s'] / v['rapidjson_dom_parse_per_s']:.2f} of bare parse |")
+print(f"| parse+validate, no inline-content digest | {v['validate_no_inline_verify_per_s']:,} msg/s | RapidJSON DOM parse alone | "
+      f"{v['validate_no_inline_verify_per_s'] / v['rapidjson_dom_parse_per_s']:.2f} of bare parse |")
+print(f"| router, {r['filters']} filters, {r['avg_matches']} matches/topic | {r['router_matches_per_s']:,} topics/s | "
+      f"linear scan with topic_matches: {r['linear_scan_matches_per_s']:,} topics/s | "
+      f"{r['router_matches_per_s'] / r['linear_scan_matches_per_s']:.0f}x |")
+PY
