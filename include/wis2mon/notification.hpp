@@ -5,9 +5,12 @@
 //   const wis2mon::Notification& n = parsed.notification;          // filled as far as possible
 //
 // Thread safety: parse() is reentrant; a Notification is immutable and may be shared.
+// Strings are views into one buffer the Notification owns (shared by its copies), so they
+// stay valid for as long as any copy of the Notification lives.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,29 +68,29 @@ struct Geometry {
 };
 
 struct Link {
-  std::string href;
-  std::string rel;
-  std::string type;
-  std::string title;
+  std::string_view href;
+  std::string_view rel;
+  std::string_view type;
+  std::string_view title;
   std::optional<std::int64_t> length;
 };
 
 struct Integrity {
-  std::string method;  ///< sha256, sha384, sha512, sha3-256, sha3-384 or sha3-512
-  std::string value;   ///< as written: base64 (standard) or hex (seen in real traffic)
+  std::string_view method;  ///< sha256, sha384, sha512, sha3-256, sha3-384 or sha3-512
+  std::string_view value;   ///< as written: base64 (standard) or hex (seen in real traffic)
 };
 
 struct Content {
-  std::string encoding;  ///< utf-8, base64 or gzip
-  std::string value;     ///< as written (still encoded)
+  std::string_view encoding;  ///< utf-8, base64 or gzip
+  std::string_view value;     ///< as written (still encoded; JSON escapes resolved)
   std::optional<std::int64_t> size;
 };
 
 /// A member the model has no field for, kept as compact JSON text (e.g. "_comment",
 /// "wigos_station_identifier"). The standard allows extra members.
 struct ExtraMember {
-  std::string name;
-  std::string json;
+  std::string_view name;
+  std::string_view json;
 };
 
 /// What the WNM says a notification is about.
@@ -118,19 +121,19 @@ class WIS2MON_API Notification {
   /// in the report.
   static ParsedNotification parse(std::string_view bytes, const ParseOptions& options = {});
 
-  const std::string& id() const noexcept { return id_; }
-  const std::vector<std::string>& conforms_to() const noexcept { return conforms_to_; }
+  std::string_view id() const noexcept { return id_; }
+  const std::vector<std::string_view>& conforms_to() const noexcept { return conforms_to_; }
   /// The deprecated `version` member ("v04" in old traffic), empty when absent.
-  const std::string& version() const noexcept { return version_; }
-  const std::string& type() const noexcept { return type_; }
+  std::string_view version() const noexcept { return version_; }
+  std::string_view type() const noexcept { return type_; }
   const Geometry& geometry() const noexcept { return geometry_; }
 
-  const std::string& data_id() const noexcept { return data_id_; }
-  const std::string& metadata_id() const noexcept { return metadata_id_; }
-  const std::string& producer() const noexcept { return producer_; }
-  const std::string& global_cache() const noexcept { return global_cache_; }
+  std::string_view data_id() const noexcept { return data_id_; }
+  std::string_view metadata_id() const noexcept { return metadata_id_; }
+  std::string_view producer() const noexcept { return producer_; }
+  std::string_view global_cache() const noexcept { return global_cache_; }
   /// properties.pubtime as written, and parsed (nullopt when missing or malformed).
-  const std::string& pubtime_text() const noexcept { return pubtime_text_; }
+  std::string_view pubtime_text() const noexcept { return pubtime_text_; }
   const std::optional<Timestamp>& pubtime() const noexcept { return pubtime_; }
   const std::optional<Timestamp>& datetime() const noexcept { return datetime_; }
   const std::optional<Timestamp>& start_datetime() const noexcept { return start_datetime_; }
@@ -145,8 +148,8 @@ class WIS2MON_API Notification {
   const std::vector<ExtraMember>& extra_members() const noexcept { return extra_members_; }
   /// Members of `properties` beyond the standard ones.
   const std::vector<ExtraMember>& extra_properties() const noexcept { return extra_properties_; }
-  /// An extra property by name (compact JSON text), or nullptr.
-  const std::string* extra_property(std::string_view name) const noexcept;
+  /// An extra property by name (compact JSON text), or nullopt.
+  std::optional<std::string_view> extra_property(std::string_view name) const noexcept;
 
   /// Size of the message as received, in bytes.
   std::size_t size_bytes() const noexcept { return size_bytes_; }
@@ -159,10 +162,11 @@ class WIS2MON_API Notification {
  private:
   friend struct NotificationBuilder;
 
-  std::string id_, version_, type_;
-  std::vector<std::string> conforms_to_;
+  std::shared_ptr<const void> storage_;  // the buffer every view points into
+  std::string_view id_, version_, type_;
+  std::vector<std::string_view> conforms_to_;
   Geometry geometry_;
-  std::string data_id_, metadata_id_, producer_, global_cache_, pubtime_text_;
+  std::string_view data_id_, metadata_id_, producer_, global_cache_, pubtime_text_;
   std::optional<Timestamp> pubtime_, datetime_, start_datetime_, end_datetime_;
   std::optional<Integrity> integrity_;
   std::optional<Content> content_;

@@ -53,8 +53,16 @@ std::size_t compute_digest(std::string_view method, const void* data, std::size_
   const int i = method_index(method);
   if (i < 0) return 0;
   const EVP_MD* md = fetched(static_cast<std::size_t>(i));
+  // One context per thread, reused: creating one per digest costs more than hashing a
+  // typical inline BUFR message.
+  struct CtxFree {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
   unsigned int len = 0;
-  if (md == nullptr || EVP_Digest(data, size, out, &len, md, nullptr) != 1) return 0;
+  if (md == nullptr || !ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data, size) != 1 || EVP_DigestFinal_ex(ctx.get(), out, &len) != 1)
+    return 0;
   return len;
 }
 

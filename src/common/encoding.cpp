@@ -2,13 +2,22 @@
 
 #include <openssl/evp.h>
 
+#include <array>
+#include <cstdint>
+#include <cstring>
+
 namespace wis2mon::detail {
 namespace {
 
-bool is_b64_char(unsigned char c) noexcept {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '+' || c == '/';
-}
+// 1 for the RFC 4648 base64 alphabet; a table because this runs over every inline value.
+constexpr auto kB64 = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = 1;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = 1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = 1;
+  t['+'] = t['/'] = 1;
+  return t;
+}();
 
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -24,21 +33,27 @@ std::optional<std::size_t> base64_decoded_size(std::string_view t) noexcept {
   std::size_t pad = 0;
   if (!t.empty() && t.back() == '=') ++pad;
   if (t.size() >= 2 && t[t.size() - 2] == '=') ++pad;
-  for (std::size_t i = 0; i < t.size() - pad; ++i)
-    if (!is_b64_char(static_cast<unsigned char>(t[i]))) return std::nullopt;
+  unsigned char ok = 1;
+  for (std::size_t i = 0; i < t.size() - pad; ++i) ok &= kB64[static_cast<unsigned char>(t[i])];
+  if (!ok) return std::nullopt;
   return t.size() / 4 * 3 - pad;
 }
 
-std::optional<std::string> base64_decode(std::string_view t) {
+bool base64_decode_into(std::string_view t, std::string& out) {
   const auto size = base64_decoded_size(t);
-  if (!size) return std::nullopt;
-  std::string out(t.size() / 4 * 3, '\0');
+  if (!size) return false;
+  out.resize(t.size() / 4 * 3);
   // EVP_DecodeBlock writes whole 3-byte groups, padding included; trim to the real size.
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(t.data()),
-                                static_cast<int>(t.size()));
-  if (n < 0) return std::nullopt;
+                                reinterpret_cast<const unsigned char*>(t.data()), static_cast<int>(t.size()));
+  if (n < 0) return false;
   out.resize(*size);
+  return true;
+}
+
+std::optional<std::string> base64_decode(std::string_view t) {
+  std::string out;
+  if (!base64_decode_into(t, out)) return std::nullopt;
   return out;
 }
 
@@ -64,6 +79,19 @@ std::optional<std::string> hex_decode(std::string_view t) {
   for (std::size_t i = 0; i < out.size(); ++i)
     out[i] = static_cast<char>(hex_value(t[2 * i]) * 16 + hex_value(t[2 * i + 1]));
   return out;
+}
+
+bool is_ascii(std::string_view t) noexcept {
+  // Eight bytes at a time: any byte with the high bit set makes the word non-ASCII.
+  std::size_t i = 0;
+  std::uint64_t acc = 0;
+  for (; i + 8 <= t.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, t.data() + i, 8);
+    acc |= w;
+  }
+  for (; i < t.size(); ++i) acc |= static_cast<unsigned char>(t[i]);
+  return (acc & 0x8080808080808080ULL) == 0;
 }
 
 std::size_t utf8_length(std::string_view t) noexcept {

@@ -16,6 +16,10 @@ std::optional<std::size_t> base64_decoded_size(std::string_view text) noexcept;
 /// Decodes canonical base64 (check base64_decoded_size first); nullopt on failure.
 std::optional<std::string> base64_decode(std::string_view text);
 
+/// Decodes canonical base64 into out (resized to fit; reuse it to avoid allocations).
+/// Returns false when the text is not canonical base64.
+bool base64_decode_into(std::string_view text, std::string& out);
+
 /// Encodes bytes as base64 with padding.
 std::string base64_encode(std::string_view bytes);
 
@@ -24,6 +28,9 @@ bool is_hex(std::string_view text) noexcept;
 
 /// Decodes hex digits to bytes; nullopt unless is_hex(text).
 std::optional<std::string> hex_decode(std::string_view text);
+
+/// True when every byte is below 0x80.
+bool is_ascii(std::string_view text) noexcept;
 
 /// Number of code points in valid UTF-8 text (continuation bytes are not counted).
 std::size_t utf8_length(std::string_view text) noexcept;

@@ -114,7 +114,7 @@ Deduplicator::Deduplicator(DedupPolicy policy, std::shared_ptr<DedupStore> store
 }
 
 std::string Deduplicator::key(const Notification& n, DedupPolicy policy) {
-  return policy == DedupPolicy::message_id ? n.id() : n.data_id();
+  return std::string(policy == DedupPolicy::message_id ? n.id() : n.data_id());
 }
 
 DedupVerdict Deduplicator::check(const Notification& n, Timestamp now) {

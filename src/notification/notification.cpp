@@ -20,10 +20,10 @@ void ValidationReport::add_warning(std::string path, std::string rule, std::stri
   warnings_.push_back({std::move(path), std::move(rule), std::move(message)});
 }
 
-const std::string* Notification::extra_property(std::string_view name) const noexcept {
+std::optional<std::string_view> Notification::extra_property(std::string_view name) const noexcept {
   for (const auto& p : extra_properties_)
-    if (p.name == name) return &p.json;
-  return nullptr;
+    if (p.name == name) return p.json;
+  return std::nullopt;
 }
 
 namespace {

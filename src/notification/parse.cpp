@@ -1,12 +1,15 @@
-// Notification::parse: RapidJSON DOM -> Notification + ValidationReport, in one pass over
-// each object's members. Every rule of WNM 1.x is checked here; docs/validation.md lists
-// the rule names. Nothing in here throws on bad input.
+// Notification::parse: RapidJSON in-situ DOM -> Notification + ValidationReport, in one pass
+// over each object's members. Every rule of WNM 1.x is checked here; docs/validation.md
+// lists the rule names. Nothing in here throws on bad input.
+//
+// Speed: the input is copied once into a buffer the Notification owns and parsed in situ,
+// so every string of the model is a view into that buffer (no allocation per field); JSON
+// pointers and messages are only built when there is something to report.
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <array>
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -23,8 +26,14 @@ constexpr std::size_t kMaxMessageBytes = 8192;  // REQ message_size
 constexpr std::size_t kMaxContentBytes = 4096;  // REQ content
 constexpr int kStrictFractionDigits = 6;        // beyond microseconds is a lenient deviation
 
+// What the views of a Notification point into.
+struct Storage {
+  std::string input;   // the message, parsed in situ (strings unescaped in place)
+  std::string extras;  // compact JSON of the extra members, back to back
+};
+
 std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
-std::string str(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 const char* json_type_name(const Value& v) {
   switch (v.GetType()) {
@@ -64,6 +73,7 @@ bool is_uuid(std::string_view s) {
 
 // Nesting depth of a value, iteratively: hostile input must not exhaust our stack.
 int depth_of(const Value& root, int limit) {
+  if (!root.IsObject() && !root.IsArray()) return 1;
   std::vector<std::pair<const Value*, int>> stack{{&root, 1}};
   int max_depth = 0;
   while (!stack.empty()) {
@@ -103,13 +113,35 @@ std::size_t compact_size(std::string_view s) {
 bool is_update_rel(std::string_view rel) { return rel == "update" || rel == rel_update_uri; }
 bool is_deletion_rel(std::string_view rel) { return rel == "deletion" || rel == rel_deletion_uri; }
 
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char c = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+    if (c != b[i]) return false;
+  }
+  return true;
+}
+
 bool allowed_scheme(std::string_view href) {
   const auto colon = href.find(':');
-  if (colon == std::string_view::npos) return false;
-  std::string scheme(href.substr(0, colon));
-  for (auto& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return (scheme == "http" || scheme == "https" || scheme == "ftp" || scheme == "sftp") &&
-         href.substr(colon + 1, 2) == "//";
+  if (colon == std::string_view::npos || href.substr(colon + 1, 2) != "//") return false;
+  const auto scheme = href.substr(0, colon);
+  return iequals(scheme, "http") || iequals(scheme, "https") || iequals(scheme, "ftp") || iequals(scheme, "sftp");
+}
+
+// RapidJSON output stream appending to a std::string: extras are written straight into the
+// Notification's storage, with no intermediate buffer.
+struct StringOutput {
+  using Ch = char;
+  std::string& out;
+  void Put(char c) { out.push_back(c); }
+  void Flush() {}
+};
+
+std::string link_path(rapidjson::SizeType i, std::string_view member = {}) {
+  std::string p = "/links/" + std::to_string(i);
+  if (!member.empty()) (p += '/') += member;
+  return p;
 }
 
 }  // namespace
@@ -119,47 +151,65 @@ struct NotificationBuilder {
   Notification& n;
   ValidationReport& report;
   const ParseOptions& options;
+  std::string& extras_json;  // Storage::extras, filled in order
+  std::vector<std::pair<std::size_t, std::size_t>> extra_spans{};  // offsets into extras_json
 
   bool strict() const { return options.mode == ValidationMode::strict; }
-  void error(std::string path, const char* rule, std::string message) {
-    report.add_error(std::move(path), rule, std::move(message));
+  void error(std::string_view path, const char* rule, std::string message) {
+    report.add_error(std::string(path), rule, std::move(message));
   }
   // Something real traffic does that the standard does not allow: a warning when lenient.
-  void deviation(std::string path, const char* rule, std::string message) {
-    if (strict()) report.add_error(std::move(path), rule, std::move(message));
-    else report.add_warning(std::move(path), rule, std::move(message));
+  void deviation(std::string_view path, const char* rule, std::string message) {
+    if (strict()) report.add_error(std::string(path), rule, std::move(message));
+    else report.add_warning(std::string(path), rule, std::move(message));
   }
-  void wrong_type(const std::string& path, const Value& v, const char* expected) {
+  void wrong_type(std::string_view path, const Value& v, const char* expected) {
     error(path, "type", std::string("expected ") + expected + ", got " + json_type_name(v));
   }
-  void missing(const std::string& path) {
-    error(path, "required", "required member '" + path.substr(path.rfind('/') + 1) + "' is missing");
+  void missing(std::string_view path) {
+    error(path, "required", "required member '" + std::string(path.substr(path.rfind('/') + 1)) + "' is missing");
   }
 
-  // A string member: copies it into out; reports a type error otherwise.
-  bool take_string(const Value& v, const std::string& path, std::string& out) {
+  // A string member: views it into out; reports a type error otherwise.
+  bool take_string(const Value& v, std::string_view path, std::string_view& out) {
     if (!v.IsString()) {
       wrong_type(path, v, "string");
       return false;
     }
-    out.assign(v.GetString(), v.GetStringLength());
+    out = sv(v);
     return true;
   }
 
-  std::string to_json(const Value& v, const std::string& path) {
+  // Serialises an extra member; its view is set once all extras are written (the buffer
+  // may still grow until then).
+  void keep_extra(const Value& name, const Value& v, std::vector<ExtraMember>& into, std::string_view parent) {
+    into.push_back({sv(name), {}});
     if (depth_of(v, options.max_depth) > options.max_depth) {
-      error(path, "json.depth", "nested deeper than " + std::to_string(options.max_depth) + " levels");
-      return "null";
+      error(std::string(parent) + "/" + std::string(sv(name)), "json.depth",
+            "nested deeper than " + std::to_string(options.max_depth) + " levels");
+      extra_spans.push_back({extras_json.size(), 0});
+      return;
     }
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    const std::size_t start = extras_json.size();
+    StringOutput os{extras_json};
+    rapidjson::Writer<StringOutput> w(os);
     v.Accept(w);
-    return {buf.GetString(), buf.GetSize()};
+    extra_spans.push_back({start, extras_json.size() - start});
+  }
+
+  void finish_extras() {
+    std::size_t k = 0;
+    for (auto* list : {&n.extra_members_, &n.extra_properties_})
+      for (auto& e : *list) {
+        const auto [offset, size] = extra_spans[k++];
+        e.json = std::string_view(extras_json).substr(offset, size);
+        if (e.json.empty()) e.json = "null";
+      }
   }
 
   void run(const Value& root) {
-    const Value *id = nullptr, *conforms = nullptr, *version = nullptr, *type = nullptr,
-                *geometry = nullptr, *properties = nullptr, *links = nullptr;
+    const Value *id = nullptr, *conforms = nullptr, *version = nullptr, *type = nullptr, *geometry = nullptr,
+                *properties = nullptr, *links = nullptr;
     for (const auto& m : root.GetObject()) {
       const auto name = sv(m.name);
       if (name == "id") id = &m.value;
@@ -169,18 +219,18 @@ struct NotificationBuilder {
       else if (name == "geometry") geometry = &m.value;
       else if (name == "properties") properties = &m.value;
       else if (name == "links") links = &m.value;
-      else n.extra_members_.push_back({str(m.name), to_json(m.value, "/" + str(m.name))});
+      else keep_extra(m.name, m.value, n.extra_members_, "");
     }
 
     if (!id) missing("/id");
     else if (take_string(*id, "/id", n.id_) && !is_uuid(n.id_))
-      error("/id", "id.uuid", "id '" + n.id_ + "' is not a UUID (RFC 4122)");
+      error("/id", "id.uuid", "id " + quoted(n.id_) + " is not a UUID (RFC 4122)");
 
     check_conformance(conforms, version);
 
     if (!type) missing("/type");
     else if (take_string(*type, "/type", n.type_) && n.type_ != "Feature")
-      error("/type", "type.feature", "type must be 'Feature', got '" + n.type_ + "'");
+      error("/type", "type.feature", "type must be 'Feature', got " + quoted(n.type_));
 
     if (!geometry) missing("/geometry");
     else check_geometry(*geometry);
@@ -193,48 +243,45 @@ struct NotificationBuilder {
     else if (!links->IsArray()) wrong_type("/links", *links, "array");
     else check_links(*links);
 
+    finish_extras();
     check_deletion_metadata();
   }
 
   void check_conformance(const Value* conforms, const Value* version) {
     if (conforms && version)
-      error("/version", "conformance.both",
-            "a message declares either conformsTo or the deprecated version, never both");
+      error("/version", "conformance.both", "a message declares either conformsTo or the deprecated version, never both");
     if (conforms) {
+      if (!conforms->IsArray()) return wrong_type("/conformsTo", *conforms, "array");
       bool has_core = false;
-      if (!conforms->IsArray()) {
-        wrong_type("/conformsTo", *conforms, "array");
-        return;
-      }
+      n.conforms_to_.reserve(conforms->Size());
       for (const auto& c : conforms->GetArray()) {
         if (!c.IsString()) continue;
-        n.conforms_to_.push_back(str(c));
+        n.conforms_to_.push_back(sv(c));
         has_core = has_core || sv(c) == wnm_core_conformance;
       }
       if (!has_core)
-        error("/conformsTo", "conformsTo.core",
-              "conformsTo must contain '" + std::string(wnm_core_conformance) + "'");
+        error("/conformsTo", "conformsTo.core", "conformsTo must contain " + quoted(wnm_core_conformance));
     } else if (version) {
       if (!take_string(*version, "/version", n.version_)) return;
       if (n.version_ != "v04")
-        error("/version", "version.value", "version must be 'v04', got '" + n.version_ + "'");
+        error("/version", "version.value", "version must be 'v04', got " + quoted(n.version_));
       else
-        deviation("/version", "version.deprecated",
-                  "'version: v04' is deprecated; WNM 1.x declares conformsTo");
+        deviation("/version", "version.deprecated", "'version: v04' is deprecated; WNM 1.x declares conformsTo");
     } else {
       missing("/conformsTo");
     }
   }
 
-  // Reads a GeoJSON position; reports problems under path.
-  bool position(const Value& v, const std::string& path, Position& out) {
+  // Reads a GeoJSON position; `path` builds its JSON pointer, only when there is an error.
+  template <typename PathFn>
+  bool position(const Value& v, PathFn&& path, Position& out) {
     if (!v.IsArray() || v.Size() < 2 || v.Size() > 3) {
-      error(path, "geometry.coordinates", "a position is an array of 2 or 3 numbers");
+      error(path(), "geometry.coordinates", "a position is an array of 2 or 3 numbers");
       return false;
     }
     for (const auto& c : v.GetArray())
       if (!c.IsNumber()) {
-        error(path, "geometry.coordinates", "a position holds numbers only");
+        error(path(), "geometry.coordinates", "a position holds numbers only");
         return false;
       }
     out.lon = v[0].GetDouble();
@@ -242,11 +289,11 @@ struct NotificationBuilder {
     if (v.Size() == 3) out.height = v[2].GetDouble();
     bool ok = true;
     if (out.lon < -180 || out.lon > 180) {
-      error(path + "/0", "geometry.range", "longitude " + std::to_string(out.lon) + " is outside [-180, 180]");
+      error(path() + "/0", "geometry.range", "longitude " + std::to_string(out.lon) + " is outside [-180, 180]");
       ok = false;
     }
     if (out.lat < -90 || out.lat > 90) {
-      error(path + "/1", "geometry.range", "latitude " + std::to_string(out.lat) + " is outside [-90, 90]");
+      error(path() + "/1", "geometry.range", "latitude " + std::to_string(out.lat) + " is outside [-90, 90]");
       ok = false;
     }
     return ok;
@@ -261,12 +308,11 @@ struct NotificationBuilder {
     if (!type->value.IsString()) return wrong_type("/geometry/type", type->value, "string");
     const auto t = sv(type->value);
     if (t != "Point" && t != "Polygon")
-      return error("/geometry/type", "geometry.type",
-                   "geometry must be null, a Point or a Polygon, got '" + std::string(t) + "'");
+      return error("/geometry/type", "geometry.type", "geometry must be null, a Point or a Polygon, got " + quoted(t));
     if (coords == g.MemberEnd()) return missing("/geometry/coordinates");
     const Value& c = coords->value;
     if (t == "Point") {
-      if (position(c, "/geometry/coordinates", n.geometry_.point))
+      if (position(c, [] { return std::string("/geometry/coordinates"); }, n.geometry_.point))
         n.geometry_.type = Geometry::Type::point;
       return;
     }
@@ -275,20 +321,20 @@ struct NotificationBuilder {
                    "a Polygon's coordinates are a non-empty array of linear rings");
     bool ok = true;
     for (rapidjson::SizeType r = 0; r < c.Size(); ++r) {
-      const std::string rpath = "/geometry/coordinates/" + std::to_string(r);
+      const auto ring_path = [r] { return "/geometry/coordinates/" + std::to_string(r); };
       const Value& ring = c[r];
       if (!ring.IsArray() || ring.Size() < 4) {
-        error(rpath, "geometry.polygon_ring", "a linear ring has at least 4 positions");
+        error(ring_path(), "geometry.polygon_ring", "a linear ring has at least 4 positions");
         ok = false;
         continue;
       }
       std::vector<Position> positions(ring.Size());
       for (rapidjson::SizeType i = 0; i < ring.Size(); ++i)
-        ok = position(ring[i], rpath + "/" + std::to_string(i), positions[i]) && ok;
+        ok = position(ring[i], [&] { return ring_path() + "/" + std::to_string(i); }, positions[i]) && ok;
       const auto& first = positions.front();
       const auto& last = positions.back();
       if (ok && (first.lon != last.lon || first.lat != last.lat || first.height != last.height)) {
-        error(rpath, "geometry.polygon_ring", "a linear ring must end where it starts (closed)");
+        error(ring_path(), "geometry.polygon_ring", "a linear ring must end where it starts (closed)");
         ok = false;
       }
       n.geometry_.rings.push_back(std::move(positions));
@@ -297,7 +343,7 @@ struct NotificationBuilder {
     else n.geometry_.rings.clear();
   }
 
-  std::optional<Timestamp> check_time(const Value& v, const std::string& path) {
+  std::optional<Timestamp> check_time(const Value& v, std::string_view path) {
     if (!v.IsString()) {
       wrong_type(path, v, "string");
       return std::nullopt;
@@ -305,24 +351,23 @@ struct NotificationBuilder {
     Rfc3339Details d;
     auto t = parse_rfc3339(sv(v), &d);
     if (!t) {
-      error(path, "time.rfc3339", "'" + str(v) + "' is not an RFC 3339 date-time");
+      error(path, "time.rfc3339", quoted(sv(v)) + " is not an RFC 3339 date-time");
       return std::nullopt;
     }
-    if (!d.utc)
-      error(path, "time.utc", "'" + str(v) + "' is not in UTC (use 'Z')");
+    if (!d.utc) error(path, "time.utc", quoted(sv(v)) + " is not in UTC (use 'Z')");
     if (d.fraction_digits > kStrictFractionDigits)
       deviation(path, "time.precision",
-                "'" + str(v) + "' has " + std::to_string(d.fraction_digits) +
+                quoted(sv(v)) + " has " + std::to_string(d.fraction_digits) +
                     " fractional digits; at most microseconds are expected");
     return t;
   }
 
   void check_properties(const Value& p) {
-    const Value *pubtime = nullptr, *data_id = nullptr, *datetime = nullptr, *start = nullptr,
-                *end = nullptr, *integrity = nullptr, *content = nullptr;
+    const Value *pubtime = nullptr, *data_id = nullptr, *datetime = nullptr, *start = nullptr, *end = nullptr,
+                *integrity = nullptr, *content = nullptr;
+    const auto path_of = [](const Value& name) { return "/properties/" + std::string(sv(name)); };
     for (const auto& m : p.GetObject()) {
       const auto name = sv(m.name);
-      const std::string path = "/properties/" + std::string(name);
       if (name == "pubtime") pubtime = &m.value;
       else if (name == "data_id") data_id = &m.value;
       else if (name == "datetime") datetime = &m.value;
@@ -330,22 +375,21 @@ struct NotificationBuilder {
       else if (name == "end_datetime") end = &m.value;
       else if (name == "integrity") integrity = &m.value;
       else if (name == "content") content = &m.value;
-      else if (name == "metadata_id") take_string(m.value, path, n.metadata_id_);
-      else if (name == "producer") take_string(m.value, path, n.producer_);
-      else if (name == "global-cache") take_string(m.value, path, n.global_cache_);
-      else if (name == "cache") {
+      else if (name == "metadata_id" || name == "producer" || name == "global-cache") {
+        std::string_view& field = name == "metadata_id" ? n.metadata_id_ : name == "producer" ? n.producer_ : n.global_cache_;
+        if (m.value.IsString()) field = sv(m.value);
+        else wrong_type(path_of(m.name), m.value, "string");
+      } else if (name == "cache") {
         if (m.value.IsBool()) n.cache_ = m.value.GetBool();
-        else wrong_type(path, m.value, "boolean");
+        else wrong_type(path_of(m.name), m.value, "boolean");
       } else {
-        n.extra_properties_.push_back({str(m.name), to_json(m.value, path)});
+        keep_extra(m.name, m.value, n.extra_properties_, "/properties");
       }
     }
 
     if (!pubtime) missing("/properties/pubtime");
-    else if (pubtime->IsString()) {
-      n.pubtime_text_ = str(*pubtime);
+    else if (take_string(*pubtime, "/properties/pubtime", n.pubtime_text_))
       n.pubtime_ = check_time(*pubtime, "/properties/pubtime");
-    } else wrong_type("/properties/pubtime", *pubtime, "string");
 
     if (!data_id) missing("/properties/data_id");
     else if (take_string(*data_id, "/properties/data_id", n.data_id_) && n.data_id_.empty())
@@ -353,8 +397,7 @@ struct NotificationBuilder {
 
     // Temporal extent: datetime (string or null) xor start_datetime + end_datetime.
     if (datetime && (start || end))
-      error("/properties/datetime", "temporal.exclusive",
-            "give either datetime or start_datetime/end_datetime, not both");
+      error("/properties/datetime", "temporal.exclusive", "give either datetime or start_datetime/end_datetime, not both");
     if (!datetime && !(start && end))
       error(start ? "/properties/end_datetime" : end ? "/properties/start_datetime" : "/properties/datetime",
             "temporal.required", "datetime, or both start_datetime and end_datetime, are required");
@@ -371,119 +414,125 @@ struct NotificationBuilder {
 
   // Returns the digest length when the integrity member is usable for verification.
   std::size_t check_integrity(const Value& v) {
-    const std::string base = "/properties/integrity";
     if (!v.IsObject()) {
-      wrong_type(base, v, "object");
+      wrong_type("/properties/integrity", v, "object");
       return 0;
     }
     Integrity out;
     const auto method = v.FindMember("method");
     const auto value = v.FindMember("value");
     bool ok = true;
-    if (method == v.MemberEnd()) missing(base + "/method"), ok = false;
-    else ok = take_string(method->value, base + "/method", out.method) && ok;
-    if (value == v.MemberEnd()) missing(base + "/value"), ok = false;
-    else ok = take_string(value->value, base + "/value", out.value) && ok;
+    if (method == v.MemberEnd()) missing("/properties/integrity/method"), ok = false;
+    else ok = take_string(method->value, "/properties/integrity/method", out.method) && ok;
+    if (value == v.MemberEnd()) missing("/properties/integrity/value"), ok = false;
+    else ok = take_string(value->value, "/properties/integrity/value", out.value) && ok;
     std::size_t size = 0;
     if (ok) {
       size = detail::digest_size(out.method);
       if (size == 0) {
-        error(base + "/method", "integrity.method",
-              "method '" + out.method + "' is not one of sha256, sha384, sha512, sha3-256, sha3-384, sha3-512");
+        error("/properties/integrity/method", "integrity.method",
+              "method " + quoted(out.method) + " is not one of sha256, sha384, sha512, sha3-256, sha3-384, sha3-512");
       } else if (detail::base64_decoded_size(out.value) == size) {
         // the standard form
       } else if (detail::is_hex(out.value) && out.value.size() == 2 * size) {
-        deviation(base + "/value", "integrity.hex",
+        deviation("/properties/integrity/value", "integrity.hex",
                   "value is hex; the standard says base64 of the " + std::to_string(size) + "-byte digest");
       } else {
-        deviation(base + "/value", "integrity.value",
-                  "value is not the base64 of a " + std::to_string(size) + "-byte " + out.method + " digest");
+        deviation("/properties/integrity/value", "integrity.value",
+                  "value is not the base64 of a " + std::to_string(size) + "-byte " + std::string(out.method) + " digest");
         size = 0;  // cannot be used to verify anything
       }
     }
-    n.integrity_ = std::move(out);
+    n.integrity_ = out;
     return size;
   }
 
   void check_content(const Value& v, std::size_t digest_len) {
-    const std::string base = "/properties/content";
-    if (!v.IsObject()) return wrong_type(base, v, "object");
+    if (!v.IsObject()) return wrong_type("/properties/content", v, "object");
     Content out;
     bool ok = true;
     const auto enc = v.FindMember("encoding");
     const auto size = v.FindMember("size");
     const auto value = v.FindMember("value");
-    if (enc == v.MemberEnd()) missing(base + "/encoding"), ok = false;
-    else if (take_string(enc->value, base + "/encoding", out.encoding)) {
+    if (enc == v.MemberEnd()) missing("/properties/content/encoding"), ok = false;
+    else if (take_string(enc->value, "/properties/content/encoding", out.encoding)) {
       if (out.encoding != "utf-8" && out.encoding != "base64" && out.encoding != "gzip") {
-        error(base + "/encoding", "content.encoding",
-              "encoding '" + out.encoding + "' is not one of utf-8, base64, gzip");
+        error("/properties/content/encoding", "content.encoding",
+              "encoding " + quoted(out.encoding) + " is not one of utf-8, base64, gzip");
         ok = false;
       }
     } else ok = false;
-    if (size == v.MemberEnd()) missing(base + "/size"), ok = false;
+    if (size == v.MemberEnd()) missing("/properties/content/size"), ok = false;
     else if (auto s = as_integer(size->value)) {
       out.size = *s;
       if (*s < 0 || *s > static_cast<std::int64_t>(kMaxContentBytes)) {
-        error(base + "/size", "content.size_max", "size must be between 0 and 4096");
+        error("/properties/content/size", "content.size_max", "size must be between 0 and 4096");
         ok = false;
       }
-    } else wrong_type(base + "/size", size->value, "integer"), ok = false;
-    if (value == v.MemberEnd()) missing(base + "/value"), ok = false;
-    else ok = take_string(value->value, base + "/value", out.value) && ok;
+    } else wrong_type("/properties/content/size", size->value, "integer"), ok = false;
+    if (value == v.MemberEnd()) missing("/properties/content/value"), ok = false;
+    else ok = take_string(value->value, "/properties/content/value", out.value) && ok;
 
-    if (!out.value.empty() && out.value.size() > kMaxContentBytes) {
-      if (detail::utf8_length(out.value) <= kMaxContentBytes)
-        deviation(base + "/value", "content.value_length",
-                  "value is " + std::to_string(out.value.size()) + " bytes (" +
-                      std::to_string(detail::utf8_length(out.value)) + " characters); at most 4096 bytes are allowed");
+    if (out.value.size() > kMaxContentBytes) {
+      const auto chars = detail::utf8_length(out.value);
+      const std::string what = "value is " + std::to_string(out.value.size()) + " bytes";
+      if (chars <= kMaxContentBytes)
+        deviation("/properties/content/value", "content.value_length",
+                  what + " (" + std::to_string(chars) + " characters); at most 4096 bytes are allowed");
       else
-        error(base + "/value", "content.value_length",
-              "value is " + std::to_string(out.value.size()) + " bytes; at most 4096 are allowed inline");
+        error("/properties/content/value", "content.value_length", what + "; at most 4096 are allowed inline");
     }
+    n.content_ = out;
     if (ok && options.verify_inline_content) verify_content(out, digest_len);
-    n.content_ = std::move(out);
   }
 
   // Decodes inline content and checks it against content.size and the integrity digest.
   void verify_content(const Content& c, std::size_t digest_len) {
-    const std::string base = "/properties/content";
-    std::string decoded;
-    const std::string* data = &c.value;
+    thread_local std::string decoded;  // reused: no allocation per message once warmed up
+    std::string_view data = c.value;
     if (c.encoding != "utf-8") {
-      auto bytes = detail::base64_decode(c.value);
-      if (!bytes) return error(base + "/value", "content.decode", "value is not valid base64");
+      if (!detail::base64_decode_into(c.value, decoded))
+        return error("/properties/content/value", "content.decode", "value is not valid base64");
       if (c.encoding == "gzip") {
-        if (bytes->size() < 2 || static_cast<unsigned char>((*bytes)[0]) != 0x1f ||
-            static_cast<unsigned char>((*bytes)[1]) != 0x8b)
-          error(base + "/value", "content.decode", "gzip content does not start with the gzip magic bytes");
+        if (decoded.size() < 2 || static_cast<unsigned char>(decoded[0]) != 0x1f ||
+            static_cast<unsigned char>(decoded[1]) != 0x8b)
+          error("/properties/content/value", "content.decode", "gzip content does not start with the gzip magic bytes");
         return;  // size and digest apply to the uncompressed file: checked by the download layer
       }
-      decoded = std::move(*bytes);
-      data = &decoded;
+      data = decoded;
     }
     const auto declared = static_cast<std::size_t>(*c.size);
-    if (declared != data->size()) {
+    if (declared != data.size()) {
       const std::string what =
-          "size is " + std::to_string(declared) + " but the content is " + std::to_string(data->size()) + " bytes";
-      if (c.encoding == "utf-8" && declared == detail::utf8_length(*data))
-        deviation(base + "/size", "content.size_chars",
+          "size is " + std::to_string(declared) + " but the content is " + std::to_string(data.size()) + " bytes";
+      if (c.encoding == "utf-8" && declared == detail::utf8_length(data))
+        deviation("/properties/content/size", "content.size_chars",
                   "size " + std::to_string(declared) + " counts characters; the value is " +
-                      std::to_string(data->size()) + " bytes");
+                      std::to_string(data.size()) + " bytes");
       else if (digest_len > 0)
-        error(base + "/size", "content.size", what);
+        error("/properties/content/size", "content.size", what);
       else  // no usable digest to tell whether the size or the content is wrong
-        deviation(base + "/size", "content.size", what + " (no verifiable integrity value)");
+        deviation("/properties/content/size", "content.size", what + " (no verifiable integrity value)");
     }
     if (digest_len == 0 || !n.integrity_) return;
     unsigned char digest[64];
-    const std::size_t len = detail::compute_digest(n.integrity_->method, data->data(), data->size(), digest);
-    const std::string_view actual(reinterpret_cast<const char*>(digest), len);
-    const auto& written = n.integrity_->value;
-    const auto expected = written.size() == 2 * digest_len ? detail::hex_decode(written) : detail::base64_decode(written);
-    if (len == 0 || !expected || *expected != actual)
+    const std::size_t len = detail::compute_digest(n.integrity_->method, data.data(), data.size(), digest);
+    const std::string_view written = n.integrity_->value;
+    bool match = len == digest_len;
+    if (match && written.size() == 2 * digest_len) {  // hex
+      for (std::size_t i = 0; i < len && match; ++i) {
+        auto nibble = [](char ch) { return ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10; };
+        match = static_cast<unsigned char>(nibble(written[2 * i]) * 16 + nibble(written[2 * i + 1])) == digest[i];
+      }
+    } else if (match) {  // base64: check_integrity made sure it decodes to digest_len bytes
+      thread_local std::string expected;
+      match = detail::base64_decode_into(written, expected) && expected.size() == len &&
+              std::equal(digest, digest + len, reinterpret_cast<const unsigned char*>(expected.data()));
+    }
+    if (!match)
       error("/properties/integrity/value", "integrity.mismatch",
-            "the " + n.integrity_->method + " digest of the inline content does not match the integrity value");
+            "the " + std::string(n.integrity_->method) +
+                " digest of the inline content does not match the integrity value");
   }
 
   void check_links(const Value& links) {
@@ -491,36 +540,41 @@ struct NotificationBuilder {
     int canonical = 0, update = 0, deletion = 0;
     n.links_.reserve(links.Size());
     for (rapidjson::SizeType i = 0; i < links.Size(); ++i) {
-      const std::string path = "/links/" + std::to_string(i);
       const Value& l = links[i];
       if (!l.IsObject()) {
-        wrong_type(path, l, "object");
+        wrong_type(link_path(i), l, "object");
         continue;
       }
       Link link;
-      bool has_href = false, has_rel = false;
+      bool has_href = false, has_rel = false, seen_href = false, seen_rel = false;
       for (const auto& m : l.GetObject()) {
         const auto name = sv(m.name);
-        if (name == "href") has_href = take_string(m.value, path + "/href", link.href);
-        else if (name == "rel") has_rel = take_string(m.value, path + "/rel", link.rel);
-        else if (name == "type") take_string(m.value, path + "/type", link.type);
-        else if (name == "title") take_string(m.value, path + "/title", link.title);
-        else if (name == "length") {
+        std::string_view* field = name == "href" ? &link.href : name == "rel" ? &link.rel : name == "type" ? &link.type
+                                : name == "title" ? &link.title : nullptr;
+        if (field) {
+          seen_href = seen_href || name == "href";
+          seen_rel = seen_rel || name == "rel";
+          const bool ok = m.value.IsString();
+          if (ok) *field = sv(m.value);
+          else wrong_type(link_path(i, name), m.value, "string");
+          has_href = has_href || (ok && name == "href");
+          has_rel = has_rel || (ok && name == "rel");
+        } else if (name == "length") {
           const auto len = as_integer(m.value);
-          if (!len || *len < 0) error(path + "/length", "links.length", "length must be a non-negative integer");
+          if (!len || *len < 0) error(link_path(i, "length"), "links.length", "length must be a non-negative integer");
           else link.length = *len;
         }
       }
-      if (!l.HasMember("href")) missing(path + "/href");
-      if (!l.HasMember("rel")) missing(path + "/rel");
+      if (!seen_href) missing(link_path(i, "href"));
+      if (!seen_rel) missing(link_path(i, "rel"));
       if (has_href && !allowed_scheme(link.href))
-        error(path + "/href", "links.scheme", "href '" + link.href + "' is not an http, https, ftp or sftp URL");
+        error(link_path(i, "href"), "links.scheme", "href " + quoted(link.href) + " is not an http, https, ftp or sftp URL");
       if (has_rel) {
         canonical += link.rel == "canonical";
         update += is_update_rel(link.rel);
         deletion += is_deletion_rel(link.rel);
       }
-      n.links_.push_back(std::move(link));
+      n.links_.push_back(link);
     }
     const int total = canonical + update + deletion;
     if (total == 0)
@@ -547,13 +601,13 @@ struct NotificationBuilder {
         pos = options.topic.find('/', pos);
         if (pos != std::string_view::npos) ++pos;
       }
-      if (pos != std::string_view::npos) metadata = options.topic.substr(pos, options.topic.find('/', pos) - pos) == "metadata";
+      if (pos != std::string_view::npos)
+        metadata = options.topic.substr(pos, options.topic.find('/', pos) - pos) == "metadata";
     } else {
       const std::string_view id = n.data_id_;
       metadata = id.rfind("metadata/", 0) == 0 || id.find("/metadata/") != std::string_view::npos;
     }
-    if (metadata)
-      error("/properties/metadata_id", "metadata_id.deletion", "a metadata deletion must carry metadata_id");
+    if (metadata) error("/properties/metadata_id", "metadata_id.deletion", "a metadata deletion must carry metadata_id");
   }
 };
 
@@ -567,24 +621,35 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
                          std::to_string(options.max_input_bytes) + ")");
     return out;
   }
-  // The DOM lives in stack buffers for typical messages: no heap traffic per message.
+  auto storage = std::make_shared<Storage>();
+  storage->input.reserve(bytes.size() + 1);
+  storage->input.assign(bytes.data(), bytes.size());
+  storage->input.push_back('\0');  // in-situ parsing reads up to the terminator
+
+  // The DOM nodes live in stack buffers for typical messages: no heap traffic for them.
   char value_buffer[16384];
   char stack_buffer[4096];
   rapidjson::MemoryPoolAllocator<> value_alloc(value_buffer, sizeof value_buffer);
   rapidjson::MemoryPoolAllocator<> stack_alloc(stack_buffer, sizeof stack_buffer);
-  using PoolDocument = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
-                                                  rapidjson::MemoryPoolAllocator<>>;
+  using PoolDocument =
+      rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>, rapidjson::MemoryPoolAllocator<>>;
   PoolDocument doc(&value_alloc, sizeof stack_buffer, &stack_alloc);
   // Iterative parsing: deep nesting cannot overflow the stack. Encoding validation: invalid
-  // UTF-8 is reported, never passed on.
-  constexpr unsigned kFlags = rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
-  doc.Parse<kFlags>(bytes.data(), bytes.size());
+  // UTF-8 is reported, never passed on; pure-ASCII input (most messages) cannot hold any, so
+  // it skips RapidJSON's per-character check.
+  constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
+  if (detail::is_ascii(bytes)) doc.ParseInsitu<kFlags>(storage->input.data());
+  else doc.ParseInsitu<kFlags | rapidjson::kParseValidateEncodingFlag>(storage->input.data());
+  // A NUL inside the input ends in-situ parsing early; refuse it rather than ignore the rest.
+  if (!doc.HasParseError() && std::char_traits<char>::find(bytes.data(), bytes.size(), '\0') != nullptr) {
+    report.add_error("", "json.syntax", "NUL byte in the message");
+    return out;
+  }
   if (doc.HasParseError()) {
     const auto code = doc.GetParseError();
     const bool encoding = code == rapidjson::kParseErrorStringInvalidEncoding;
     report.add_error("", encoding ? "json.encoding" : "json.syntax",
-                     std::string(rapidjson::GetParseError_En(code)) + " at byte " +
-                         std::to_string(doc.GetErrorOffset()));
+                     std::string(rapidjson::GetParseError_En(code)) + " at byte " + std::to_string(doc.GetErrorOffset()));
     return out;
   }
   if (!doc.IsObject()) {
@@ -598,7 +663,8 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
       report.add_error("", "message.size",
                        "message is " + std::to_string(compact) + " bytes; at most 8192 are allowed");
   }
-  NotificationBuilder{out.notification, report, options}.run(doc);
+  NotificationBuilder{out.notification, report, options, storage->extras}.run(doc);
+  out.notification.storage_ = std::move(storage);
   return out;
 }
 

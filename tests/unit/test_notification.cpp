@@ -64,7 +64,7 @@ TEST_CASE("the project's valid message is valid in both modes, with no warnings"
   const auto& n = p.notification;
   CHECK(p.json_ok);
   CHECK(n.id() == "6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e01");
-  CHECK(n.conforms_to() == std::vector<std::string>{"http://wis.wmo.int/spec/wnm/1/conf/core"});
+  CHECK(n.conforms_to() == std::vector<std::string_view>{"http://wis.wmo.int/spec/wnm/1/conf/core"});
   CHECK(n.type() == "Feature");
   CHECK(n.geometry().type == Geometry::Type::point);
   CHECK(n.geometry().point.lon == 8.5);
@@ -329,7 +329,7 @@ TEST_CASE("extra members are kept, never an error") {
   REQUIRE(p.notification.extra_property("wigos_station_identifier"));
   CHECK(*p.notification.extra_property("wigos_station_identifier") == "\"0-20000-0-06660\"");
   CHECK(*p.notification.extra_property("gts") == "{\"ttaaii\":\"ISND40\",\"cccc\":\"SOWR\"}");
-  CHECK(p.notification.extra_property("nope") == nullptr);
+  CHECK_FALSE(p.notification.extra_property("nope"));
 }
 
 TEST_CASE("an invalid message is still modelled as far as possible") {
@@ -346,4 +346,23 @@ TEST_CASE("verification of inline content can be turned off") {
   o.verify_inline_content = false;
   const auto json = mutate(valid_message(), {{"/properties/content/size", "47"}});
   CHECK(Notification::parse(json, o).valid());
+}
+
+TEST_CASE("a Notification's strings live as long as any copy of it") {
+  Notification kept = parse(mutate(valid_message(), {{"/_comment", "\"kept\""}})).notification;  // the result is gone
+  const Notification copy = kept;
+  kept = parse("{}").notification;  // the original is overwritten
+  CHECK(copy.id() == "6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e01");
+  CHECK(copy.links().at(0).href == "https://data.example.org/06660.bufr4");
+  CHECK(copy.extra_members().at(0).json == "\"kept\"");
+  CHECK(copy.integrity()->method == "sha512");
+}
+
+TEST_CASE("escapes are resolved and NUL bytes are refused") {
+  const auto p = parse(mutate(valid_message(), {{"/properties/data_id", "\"a\\/b \\u00e9\\n\""}}));
+  CHECK(p.notification.data_id() == "a/b \xc3\xa9\n");
+  std::string with_nul = valid_message();
+  with_nul.push_back('\0');
+  CHECK(parse(with_nul).report.has("json.syntax"));
+  CHECK(parse(std::string("{\"id\":\"a\0b\"}", 12)).report.has("json.syntax"));
 }
