@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,14 @@ constexpr std::size_t kMaxMessageBytes = 8192;  // REQ message_size
 constexpr std::size_t kMaxContentBytes = 4096;  // REQ content
 constexpr int kStrictFractionDigits = 6;        // beyond microseconds is a lenient deviation
 
-// What the views of a Notification point into.
-struct Storage {
-  std::string input;   // the message, parsed in situ (strings unescaped in place)
-  std::string extras;  // compact JSON of the extra members, back to back
+// What the views of a Notification point into: one block holding the message (parsed in
+// situ: strings unescaped in place, then a NUL) followed by the compact JSON of the extra
+// members, back to back. Re-serialising a part of the message never takes more bytes than
+// the message did, so the block is sized once and views into it never move.
+struct ExtrasArea {
+  char* begin;
+  char* end;
+  char* next;
 };
 
 std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
@@ -129,14 +134,38 @@ bool allowed_scheme(std::string_view href) {
   return iequals(scheme, "http") || iequals(scheme, "https") || iequals(scheme, "ftp") || iequals(scheme, "sftp");
 }
 
-// RapidJSON output stream appending to a std::string: extras are written straight into the
-// Notification's storage, with no intermediate buffer.
-struct StringOutput {
+// RapidJSON output stream writing into the extras area of the storage block. It never
+// writes past the end (a full area would be a bug; the output is then cut, not overrun).
+struct AreaOutput {
   using Ch = char;
-  std::string& out;
-  void Put(char c) { out.push_back(c); }
+  ExtrasArea& area;
+  void Put(char c) {
+    if (area.next < area.end) *area.next++ = c;
+  }
   void Flush() {}
 };
+
+// Pure ASCII and free of NUL bytes, in one pass of eight bytes at a time.
+struct ByteScan {
+  bool ascii = true;
+  bool has_nul = false;
+};
+ByteScan scan_bytes(std::string_view s) {
+  constexpr std::uint64_t kLow = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+  std::uint64_t any = 0, zero = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    any |= w;
+    zero |= (w - kLow) & ~w & kHigh;  // a byte of w is zero
+  }
+  for (; i < s.size(); ++i) {
+    any |= static_cast<unsigned char>(s[i]);
+    zero |= s[i] == '\0' ? kHigh : 0;
+  }
+  return {(any & kHigh) == 0, zero != 0};
+}
 
 std::string link_path(rapidjson::SizeType i, std::string_view member = {}) {
   std::string p = "/links/" + std::to_string(i);
@@ -151,8 +180,7 @@ struct NotificationBuilder {
   Notification& n;
   ValidationReport& report;
   const ParseOptions& options;
-  std::string& extras_json;  // Storage::extras, filled in order
-  std::vector<std::pair<std::size_t, std::size_t>> extra_spans{};  // offsets into extras_json
+  ExtrasArea& extras;  // where extra members are serialised
 
   bool strict() const { return options.mode == ValidationMode::strict; }
   void error(std::string_view path, const char* rule, std::string message) {
@@ -180,31 +208,19 @@ struct NotificationBuilder {
     return true;
   }
 
-  // Serialises an extra member; its view is set once all extras are written (the buffer
-  // may still grow until then).
+  // Serialises an extra member into the storage block and keeps a view of it.
   void keep_extra(const Value& name, const Value& v, std::vector<ExtraMember>& into, std::string_view parent) {
-    into.push_back({sv(name), {}});
     if (depth_of(v, options.max_depth) > options.max_depth) {
       error(std::string(parent) + "/" + std::string(sv(name)), "json.depth",
             "nested deeper than " + std::to_string(options.max_depth) + " levels");
-      extra_spans.push_back({extras_json.size(), 0});
+      into.push_back({sv(name), "null"});
       return;
     }
-    const std::size_t start = extras_json.size();
-    StringOutput os{extras_json};
-    rapidjson::Writer<StringOutput> w(os);
+    char* start = extras.next;
+    AreaOutput os{extras};
+    rapidjson::Writer<AreaOutput> w(os);
     v.Accept(w);
-    extra_spans.push_back({start, extras_json.size() - start});
-  }
-
-  void finish_extras() {
-    std::size_t k = 0;
-    for (auto* list : {&n.extra_members_, &n.extra_properties_})
-      for (auto& e : *list) {
-        const auto [offset, size] = extra_spans[k++];
-        e.json = std::string_view(extras_json).substr(offset, size);
-        if (e.json.empty()) e.json = "null";
-      }
+    into.push_back({sv(name), std::string_view(start, static_cast<std::size_t>(extras.next - start))});
   }
 
   void run(const Value& root) {
@@ -243,7 +259,6 @@ struct NotificationBuilder {
     else if (!links->IsArray()) wrong_type("/links", *links, "array");
     else check_links(*links);
 
-    finish_extras();
     check_deletion_metadata();
   }
 
@@ -621,10 +636,17 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
                          std::to_string(options.max_input_bytes) + ")");
     return out;
   }
-  auto storage = std::make_shared<Storage>();
-  storage->input.reserve(bytes.size() + 1);
-  storage->input.assign(bytes.data(), bytes.size());
-  storage->input.push_back('\0');  // in-situ parsing reads up to the terminator
+  const ByteScan scan = scan_bytes(bytes);
+  if (scan.has_nul) {  // in-situ parsing would stop at it and ignore the rest
+    report.add_error("", "json.syntax", "NUL byte in the message");
+    return out;
+  }
+  // One allocation for everything the model's views point into (see ExtrasArea).
+  const std::size_t block_size = 2 * bytes.size() + 2;
+  std::shared_ptr<char[]> block = std::make_shared_for_overwrite<char[]>(block_size);
+  std::memcpy(block.get(), bytes.data(), bytes.size());
+  block[bytes.size()] = '\0';  // in-situ parsing reads up to the terminator
+  ExtrasArea extras{block.get() + bytes.size() + 1, block.get() + block_size, block.get() + bytes.size() + 1};
 
   // The DOM nodes live in stack buffers for typical messages: no heap traffic for them.
   char value_buffer[16384];
@@ -638,13 +660,8 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
   // UTF-8 is reported, never passed on; pure-ASCII input (most messages) cannot hold any, so
   // it skips RapidJSON's per-character check.
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
-  if (detail::is_ascii(bytes)) doc.ParseInsitu<kFlags>(storage->input.data());
-  else doc.ParseInsitu<kFlags | rapidjson::kParseValidateEncodingFlag>(storage->input.data());
-  // A NUL inside the input ends in-situ parsing early; refuse it rather than ignore the rest.
-  if (!doc.HasParseError() && std::char_traits<char>::find(bytes.data(), bytes.size(), '\0') != nullptr) {
-    report.add_error("", "json.syntax", "NUL byte in the message");
-    return out;
-  }
+  if (scan.ascii) doc.ParseInsitu<kFlags>(block.get());
+  else doc.ParseInsitu<kFlags | rapidjson::kParseValidateEncodingFlag>(block.get());
   if (doc.HasParseError()) {
     const auto code = doc.GetParseError();
     const bool encoding = code == rapidjson::kParseErrorStringInvalidEncoding;
@@ -663,8 +680,8 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
       report.add_error("", "message.size",
                        "message is " + std::to_string(compact) + " bytes; at most 8192 are allowed");
   }
-  NotificationBuilder{out.notification, report, options, storage->extras}.run(doc);
-  out.notification.storage_ = std::move(storage);
+  NotificationBuilder{out.notification, report, options, extras}.run(doc);
+  out.notification.storage_ = std::move(block);
   return out;
 }
 
