@@ -641,11 +641,15 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
     report.add_error("", "json.syntax", "NUL byte in the message");
     return out;
   }
-  // One allocation for everything the model's views point into (see ExtrasArea).
+  // One allocation for everything the model's views point into (see ExtrasArea), plus 16
+  // bytes of padding: RapidJSON's SSE2 string scanner loads 16 aligned bytes at a time and
+  // may read up to 15 bytes past the terminator.
+  constexpr std::size_t kSimdPadding = 16;
   const std::size_t block_size = 2 * bytes.size() + 2;
-  std::shared_ptr<char[]> block = std::make_shared_for_overwrite<char[]>(block_size);
+  std::shared_ptr<char[]> block = std::make_shared_for_overwrite<char[]>(block_size + kSimdPadding);
   std::memcpy(block.get(), bytes.data(), bytes.size());
   block[bytes.size()] = '\0';  // in-situ parsing reads up to the terminator
+  std::memset(block.get() + block_size, 0, kSimdPadding);
   ExtrasArea extras{block.get() + bytes.size() + 1, block.get() + block_size, block.get() + bytes.size() + 1};
 
   // The DOM nodes live in stack buffers for typical messages: no heap traffic for them.

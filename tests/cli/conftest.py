@@ -17,8 +17,13 @@ def wis2mon(request):
     exe = pathlib.Path(request.config.getoption("--wis2mon")).resolve()
     assert exe.exists(), f"wis2mon not built at {exe}"
 
-    def run(*args, stdin=None):
-        return subprocess.run([str(exe), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120)
+    def run(*args, stdin=None, env=None):
+        full_env = None
+        if env is not None:
+            import os
+            full_env = dict(os.environ, **env)
+        return subprocess.run([str(exe), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120,
+                              env=full_env)
 
     return run
 
