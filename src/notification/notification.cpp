@@ -1,6 +1,8 @@
 // The read-only Notification model and the validation report.
 #include "wis2mon/notification.hpp"
 
+#include "notification/relations.hpp"
+
 namespace wis2mon {
 
 bool ValidationReport::has(std::string_view rule, bool include_warnings) const noexcept {
@@ -26,10 +28,8 @@ std::optional<std::string_view> Notification::extra_property(std::string_view na
   return std::nullopt;
 }
 
-namespace {
-bool is_update_rel(std::string_view rel) { return rel == "update" || rel == rel_update_uri; }
-bool is_deletion_rel(std::string_view rel) { return rel == "deletion" || rel == rel_deletion_uri; }
-}  // namespace
+using detail::is_deletion_rel;
+using detail::is_update_rel;
 
 Operation Notification::operation() const noexcept {
   for (const auto& l : links_)

@@ -17,6 +17,7 @@
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
+#include "notification/relations.hpp"
 #include "wis2mon/notification.hpp"
 
 namespace wis2mon {
@@ -115,8 +116,8 @@ std::size_t compact_size(std::string_view s) {
   return n;
 }
 
-bool is_update_rel(std::string_view rel) { return rel == "update" || rel == rel_update_uri; }
-bool is_deletion_rel(std::string_view rel) { return rel == "deletion" || rel == rel_deletion_uri; }
+using detail::is_deletion_rel;
+using detail::is_update_rel;
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "common/csv.hpp"
+#include "common/text.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/topic.hpp"
 
@@ -79,14 +80,11 @@ std::string basename_of(const std::string& rel) {
   return slash == std::string::npos ? rel : rel.substr(slash + 1);
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return s;
-}
+using detail::ascii_lower;
 
 int column(const detail::CsvRow& header, std::string_view name) {
   for (std::size_t i = 0; i < header.size(); ++i)
-    if (lower(header[i]) == name) return static_cast<int>(i);
+    if (ascii_lower(header[i]) == name) return static_cast<int>(i);
   return -1;
 }
 
@@ -98,7 +96,7 @@ struct TopicHierarchy::Tables {
   std::unordered_set<std::string> parents;  // paths that have children
 
   void add_path(std::string path) {
-    path = lower(std::move(path));
+    path = ascii_lower(std::move(path));
     while (!path.empty() && path.back() == '/') path.pop_back();
     if (path.empty()) return;
     for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
@@ -173,7 +171,7 @@ struct TopicHierarchy::Tables {
       const int name_col = rows.empty() || column(rows[0], "name") < 0 ? 0 : column(rows[0], "name");
       for (std::size_t r = 1; r < rows.size(); ++r)
         if (static_cast<std::size_t>(name_col) < rows[r].size() && !rows[r][name_col].empty())
-          centres.insert(lower(rows[r][name_col]));
+          centres.insert(ascii_lower(rows[r][name_col]));
     }
     if (flat_file) read_flat(*flat_file);
     else read_tree(files);
@@ -209,7 +207,7 @@ std::size_t TopicHierarchy::centre_count() const noexcept { return tables_->cent
 std::size_t TopicHierarchy::sub_topic_count() const noexcept { return tables_->paths.size(); }
 
 bool TopicHierarchy::is_known_centre(std::string_view centre_id) const noexcept {
-  std::string id = lower(std::string(centre_id));
+  std::string id = ascii_lower(std::string(centre_id));
   if (tables_->centres.count(id)) return true;
   constexpr std::string_view kTest = "-test";
   if (id.size() > kTest.size() && std::string_view(id).substr(id.size() - kTest.size()) == kTest)
@@ -222,7 +220,7 @@ TopicHierarchy::PathStatus TopicHierarchy::sub_topic_status(const std::vector<st
   std::string path;
   bool last_known = false;
   for (std::size_t i = 0; i < levels.size(); ++i) {
-    const std::string level = lower(levels[i]);
+    const std::string level = ascii_lower(levels[i]);
     if (level == "experimental" && i > 0) return PathStatus::experimental;
     std::string next = path.empty() ? level : path + "/" + level;
     if (!tables_->paths.count(next)) {

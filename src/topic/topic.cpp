@@ -1,6 +1,7 @@
 // Topic levels and their validation against the WIS2 Topic Hierarchy.
 #include <algorithm>
 
+#include "common/text.hpp"
 #include "wis2mon/topic.hpp"
 
 namespace wis2mon {
@@ -10,11 +11,6 @@ bool has_upper(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return out;
-}
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
@@ -94,7 +90,7 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
   // Work on the lowercased levels so that a lenient check of "ORIGIN/A/WIS2/…" goes on.
   std::vector<std::string> lv;
   lv.reserve(t.depth());
-  for (const auto& l : t.levels()) lv.push_back(lower(l));
+  for (const auto& l : t.levels()) lv.push_back(detail::ascii_lower(l));
   auto level = [&](std::size_t n) -> std::string_view { return n <= lv.size() ? std::string_view(lv[n - 1]) : ""; };
 
   if (lv.size() < 5) {
