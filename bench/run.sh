@@ -12,18 +12,39 @@ build-bench/src/cli/wis2mon sample --count 20000 --seed 11 --invalid 0.05 --out 
 schema=${WIS2MON_REFDATA:-../shared/refdata}/wis2/wnm/wis2-notification-message-bundled.json
 
 validate=$(taskset -c 0 build-bench/bench/bench_validate "$sample" --seconds 3)
+# The same on real traffic: the WNM captures and examples of the reference data, repeated to
+# 20,000 lines (written here at run time, never committed).
+captures='{}'
+capture_baseline='{}'
+refdata=${WIS2MON_REFDATA:-../shared/refdata}
+if [ -d "$refdata/wis2/captures" ]; then
+  python3 - "$refdata/wis2" bench/results/captures.ndjson <<'PY'
+import glob, json, sys
+root, out = sys.argv[1], sys.argv[2]
+msgs = []
+for f in glob.glob(root + "/captures/*/*.jsonl"):
+    msgs += [json.loads(l)["message"] for l in open(f)]
+for pattern in ("/captures/*/notifications/*.json", "/captures/ifremer-argo/*.json", "/wnm/examples/*.json"):
+    msgs += [json.load(open(f)) for f in sorted(glob.glob(root + pattern))]
+with open(out, "w") as o:
+    for i in range(20000):
+        o.write(json.dumps(msgs[i % len(msgs)], ensure_ascii=False, separators=(",", ":")) + "\n")
+PY
+  captures=$(taskset -c 0 build-bench/bench/bench_validate bench/results/captures.ndjson --seconds 3)
+fi
 router=$(taskset -c 0 build-bench/bench/bench_router --filters 5000 --seconds 3)
 baseline='{}'
 if [ -f "$schema" ] && python3 -c 'import jsonschema' 2>/dev/null; then
   baseline=$(taskset -c 0 python3 bench/jsonschema_baseline.py "$schema" "$sample" --seconds 5)
+  [ "$captures" != '{}' ] && capture_baseline=$(taskset -c 0 python3 bench/jsonschema_baseline.py "$schema" bench/results/captures.ndjson --seconds 5)
 fi
 echo "validate: $validate"
 echo "router:   $router"
 echo "baseline: $baseline"
 
-python3 - "$validate" "$router" "$baseline" <<'PY' | tee bench/results/latest.md
+python3 - "$validate" "$router" "$baseline" "$captures" "$capture_baseline" <<'PY' | tee bench/results/latest.md
 import json, platform, subprocess, sys
-v, r, b = (json.loads(a) for a in sys.argv[1:])
+v, r, b, c, cb = (json.loads(a) for a in sys.argv[1:])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Machine: {cpu}, one core (taskset -c 0). Command: `bench/run.sh`.\n")
 print("| benchmark | result | baseline (same run) | ratio |")
@@ -43,6 +64,11 @@ print(f"| parse+validate, strict | {v['validate_strict_per_s']:,} msg/s | RapidJ
       f"{v['rapidjson_dom_parse_per_s']:,} msg/s | {v['validate_strict_per_s'] / v['rapidjson_dom_parse_per_s']:.2f} of bare parse |")
 print(f"| parse+validate, no inline-content digest | {v['validate_no_inline_verify_per_s']:,} msg/s | RapidJSON DOM parse alone | "
       f"{v['validate_no_inline_verify_per_s'] / v['rapidjson_dom_parse_per_s']:.2f} of bare parse |")
+if c and cb:
+    print(f"| parse+validate, lenient, real captures + official examples ({c['messages']} lines, ~{c['avg_bytes']} B) | "
+          f"{c['validate_per_s']:,} msg/s | prebuilt jsonschema validator: {cb['prebuilt_per_s']:,} msg/s; ETS style: "
+          f"{cb['ets_style_per_s']:,} msg/s | {c['validate_per_s'] / cb['prebuilt_per_s']:.0f}x; "
+          f"{c['validate_per_s'] / cb['ets_style_per_s']:.0f}x |")
 print(f"| router, {r['filters']} filters, {r['avg_matches']} matches/topic | {r['router_matches_per_s']:,} topics/s | "
       f"linear scan with topic_matches: {r['linear_scan_matches_per_s']:,} topics/s | "
       f"{r['router_matches_per_s'] / r['linear_scan_matches_per_s']:.0f}x |")

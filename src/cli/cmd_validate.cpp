@@ -1,4 +1,5 @@
 // wis2mon validate [--strict|--lenient] [--format text|json] [--topic TOPIC] FILE...
+#include <chrono>
 #include <iostream>
 #include <memory>
 
@@ -30,6 +31,9 @@ int run_validate(const ValidateArgs& a) {
   if (!a.topic.empty()) topic_report = validate_topic(a.topic, {options.mode, nullptr});
   bool io_error = false;
   std::string out;
+  // Long runs report progress on stderr every few seconds.
+  const auto started = std::chrono::steady_clock::now();
+  auto last_report = started;
   for (const auto& file : a.files) {
     try {
       for_each_message(file, [&](std::size_t line, std::string_view text) {
@@ -43,6 +47,15 @@ int run_validate(const ValidateArgs& a) {
         warned += !parsed.report.warnings().empty();
         out = json ? report_json("source", source, parsed.report) + "\n" : report_text(source, parsed.report);
         std::cout << out;
+        if (total % 4096 == 0) {
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last_report >= std::chrono::seconds(5)) {
+            last_report = now;
+            const double secs = std::chrono::duration<double>(now - started).count();
+            std::cerr << "wis2mon validate: " << total << " messages, " << invalid << " invalid ("
+                      << static_cast<long long>(static_cast<double>(total) / secs) << "/s)\n";
+          }
+        }
       });
     } catch (const Error& e) {
       std::cerr << "wis2mon validate: " << e.what() << "\n";
