@@ -30,12 +30,15 @@ constexpr int kStrictFractionDigits = 6;        // beyond microseconds is a leni
 
 // What the views of a Notification point into: one block holding the message (parsed in
 // situ: strings unescaped in place, then a NUL) followed by the compact JSON of the extra
-// members, back to back. Re-serialising a part of the message never takes more bytes than
-// the message did, so the block is sized once and views into it never move.
+// members, back to back. Views into the block never move. Re-serialising a part of the
+// message rarely takes more bytes than the message did, but numbers can grow ("1e21" comes
+// back as "1000000000000000000000.0", at most ~6 times longer): when the area overflows,
+// parsing is redone once with an area of kWorstCaseGrowth times the message.
+constexpr std::size_t kWorstCaseGrowth = 7;
 struct ExtrasArea {
-  char* begin;
   char* end;
   char* next;
+  bool overflow = false;
 };
 
 std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
@@ -142,6 +145,7 @@ struct AreaOutput {
   ExtrasArea& area;
   void Put(char c) {
     if (area.next < area.end) *area.next++ = c;
+    else area.overflow = true;
   }
   void Flush() {}
 };
@@ -182,6 +186,10 @@ struct NotificationBuilder {
   ValidationReport& report;
   const ParseOptions& options;
   ExtrasArea& extras;  // where extra members are serialised
+
+  // The parse driver below is not a friend of Notification; it goes through these.
+  static void set_size(Notification& to, std::size_t size) { to.size_bytes_ = size; }
+  static void set_storage(Notification& to, std::shared_ptr<const void> storage) { to.storage_ = std::move(storage); }
 
   bool strict() const { return options.mode == ValidationMode::strict; }
   void error(std::string_view path, const char* rule, std::string message) {
@@ -627,31 +635,53 @@ struct NotificationBuilder {
   }
 };
 
+namespace {
+
+// One parse into a block whose extras area holds `growth` times the message.
+ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& options, bool ascii,
+                                    std::size_t growth, bool& extras_overflow);
+
+}  // namespace
+
 ParsedNotification Notification::parse(std::string_view bytes, const ParseOptions& options) {
-  ParsedNotification out;
-  out.notification.size_bytes_ = bytes.size();
-  auto& report = out.report;
   if (bytes.size() > options.max_input_bytes) {
-    report.add_error("", "json.too_large",
-                     "input is " + std::to_string(bytes.size()) + " bytes; not parsed (limit " +
-                         std::to_string(options.max_input_bytes) + ")");
+    ParsedNotification out;
+    NotificationBuilder::set_size(out.notification, bytes.size());
+    out.report.add_error("", "json.too_large",
+                         "input is " + std::to_string(bytes.size()) + " bytes; not parsed (limit " +
+                             std::to_string(options.max_input_bytes) + ")");
     return out;
   }
   const ByteScan scan = scan_bytes(bytes);
   if (scan.has_nul) {  // in-situ parsing would stop at it and ignore the rest
-    report.add_error("", "json.syntax", "NUL byte in the message");
+    ParsedNotification out;
+    NotificationBuilder::set_size(out.notification, bytes.size());
+    out.report.add_error("", "json.syntax", "NUL byte in the message");
     return out;
   }
+  bool overflow = false;
+  auto out = parse_into_block(bytes, options, scan.ascii, 1, overflow);
+  if (overflow) out = parse_into_block(bytes, options, scan.ascii, kWorstCaseGrowth, overflow);
+  return out;
+}
+
+namespace {
+
+ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& options, bool ascii,
+                                    std::size_t growth, bool& extras_overflow) {
+  ParsedNotification out;
+  NotificationBuilder::set_size(out.notification, bytes.size());
+  auto& report = out.report;
   // One allocation for everything the model's views point into (see ExtrasArea), plus 16
   // bytes of padding: RapidJSON's SSE2 string scanner loads 16 aligned bytes at a time and
   // may read up to 15 bytes past the terminator.
   constexpr std::size_t kSimdPadding = 16;
-  const std::size_t block_size = 2 * bytes.size() + 2;
+  const std::size_t block_size = (growth + 1) * bytes.size() + 2;
   std::shared_ptr<char[]> block = std::make_shared_for_overwrite<char[]>(block_size + kSimdPadding);
   std::memcpy(block.get(), bytes.data(), bytes.size());
   block[bytes.size()] = '\0';  // in-situ parsing reads up to the terminator
   std::memset(block.get() + block_size, 0, kSimdPadding);
-  ExtrasArea extras{block.get() + bytes.size() + 1, block.get() + block_size, block.get() + bytes.size() + 1};
+  ExtrasArea extras{block.get() + block_size, block.get() + bytes.size() + 1};
 
   // The DOM nodes live in stack buffers for typical messages: no heap traffic for them.
   char value_buffer[16384];
@@ -665,7 +695,7 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
   // UTF-8 is reported, never passed on; pure-ASCII input (most messages) cannot hold any, so
   // it skips RapidJSON's per-character check.
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
-  if (scan.ascii) doc.ParseInsitu<kFlags>(block.get());
+  if (ascii) doc.ParseInsitu<kFlags>(block.get());
   else doc.ParseInsitu<kFlags | rapidjson::kParseValidateEncodingFlag>(block.get());
   if (doc.HasParseError()) {
     const auto code = doc.GetParseError();
@@ -686,8 +716,11 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
                        "message is " + std::to_string(compact) + " bytes; at most 8192 are allowed");
   }
   NotificationBuilder{out.notification, report, options, extras}.run(doc);
-  out.notification.storage_ = std::move(block);
+  extras_overflow = extras.overflow;
+  NotificationBuilder::set_storage(out.notification, std::move(block));
   return out;
 }
+
+}  // namespace
 
 }  // namespace wis2mon

@@ -366,3 +366,17 @@ TEST_CASE("escapes are resolved and NUL bytes are refused") {
   CHECK(parse(with_nul).report.has("json.syntax"));
   CHECK(parse(std::string("{\"id\":\"a\0b\"}", 12)).report.has("json.syntax"));
 }
+
+TEST_CASE("extra members whose numbers grow when re-serialised are kept whole") {
+  // "1e20" is written back as "100000000000000000000.0": almost six times longer.
+  std::string nums = "[";
+  for (int i = 0; i < 300; ++i) nums += i ? ",1e20" : "1e20";
+  nums += "]";
+  // Inserted as raw text: mutate() would re-serialise (and so expand) the numbers itself.
+  const auto p = parse(valid_message().insert(1, "\"_nums\":" + nums + ","));
+  REQUIRE(p.valid());
+  const auto json = p.notification.extra_members().at(0).json;
+  CHECK(json.size() == 300 * 23 + 299 + 2);
+  CHECK(json.substr(0, 25) == "[100000000000000000000.0,");
+  CHECK(json.back() == ']');
+}
