@@ -14,6 +14,7 @@ struct SampleArgs {
   std::size_t count = 1000;
   std::uint64_t seed = 42;
   double invalid = 0.05;
+  double deviations = 0.0;
   std::string out = "-";
   std::string topics_out;
 };
@@ -23,6 +24,7 @@ int run_sample(const SampleArgs& a) {
   o.count = a.count;
   o.seed = a.seed;
   o.invalid_fraction = a.invalid;
+  o.deviation_fraction = a.deviations;
   const auto samples = detail::generate_samples(o);
   std::ofstream file;
   std::ostream* out = &std::cout;
@@ -31,10 +33,11 @@ int run_sample(const SampleArgs& a) {
     if (!file) throw Error(ErrorCode::io, "cannot write " + a.out);
     out = &file;
   }
-  std::size_t defects = 0;
+  std::size_t defects = 0, deviations = 0;
   for (const auto& s : samples) {
     *out << s.json << '\n';
     defects += !s.defect.empty();
+    deviations += !s.deviation.empty();
   }
   out->flush();
   if (!*out) throw Error(ErrorCode::io, "error writing " + a.out);
@@ -43,8 +46,8 @@ int run_sample(const SampleArgs& a) {
     for (const auto& s : samples) t << s.topic << '\n';
     if (!t) throw Error(ErrorCode::io, "error writing " + a.topics_out);
   }
-  std::cerr << "wrote " << samples.size() << " notifications (" << defects << " with a deliberate defect) to "
-            << (a.out == "-" ? "stdout" : a.out) << "\n";
+  std::cerr << "wrote " << samples.size() << " notifications (" << defects << " with a deliberate defect, "
+            << deviations << " with a real-traffic deviation) to " << (a.out == "-" ? "stdout" : a.out) << "\n";
   return kExitOk;
 }
 
@@ -56,6 +59,9 @@ void add_sample_command(CLI::App& app, Action& action) {
   cmd->add_option("--count", args->count, "Number of notifications")->check(CLI::Range(1, 100000000));
   cmd->add_option("--seed", args->seed, "Random seed (same seed, same stream)");
   cmd->add_option("--invalid", args->invalid, "Share of messages with a deliberate defect")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--deviations", args->deviations,
+                  "Share of the other messages with a real-traffic deviation (v04, hex digest, nanoseconds)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--out", args->out, "Output file ('-' for stdout)");
   cmd->add_option("--topics-out", args->topics_out, "Also write each message's topic, one a line");
   cmd->callback([&action, args] { action = [args] { return run_sample(*args); }; });

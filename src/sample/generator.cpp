@@ -17,6 +17,7 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 constexpr std::array<const char*, 8> kCentres = {"de-dwd", "fr-meteo-france", "jp-jma", "br-inmet",
                                                  "ca-eccc-msc", "ke-kmd", "au-bom", "ar-smn"};
+constexpr std::array<const char*, 3> kDeviations = {"version.deprecated", "integrity.hex", "time.precision"};
 constexpr std::array<const char*, 8> kDefects = {"id.uuid", "required", "time.utc", "integrity.mismatch",
                                                  "links.scheme", "geometry.range", "content.size", "json.syntax"};
 
@@ -47,6 +48,8 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     const std::string station = "0-20000-0-" + std::to_string(10000 + (i * 7919) % 89999);
     std::string defect;
     if (unit(rng) < o.invalid_fraction) defect = kDefects[rng() % kDefects.size()];
+    std::string deviation;
+    if (defect.empty() && unit(rng) < o.deviation_fraction) deviation = kDeviations[rng() % kDeviations.size()];
 
     SampleMessage m;
     std::string data_id, href, type, disc_topic;
@@ -77,6 +80,11 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     unsigned char digest[64];
     compute_digest("sha512", payload.data(), payload.size(), digest);
     std::string integrity = base64_encode({reinterpret_cast<char*>(digest), 64});
+    if (deviation == "integrity.hex") {
+      static constexpr char kHex[] = "0123456789abcdef";
+      integrity.clear();
+      for (unsigned char c : digest) (integrity += kHex[c >> 4]) += kHex[c & 15];
+    }
     if (defect == "integrity.mismatch") integrity[0] = integrity[0] == 'A' ? 'B' : 'A';
 
     rapidjson::StringBuffer buf;
@@ -84,10 +92,15 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     w.StartObject();
     w.Key("id");
     str(w, defect == "id.uuid" ? "WIGOS_" + station : uuid(rng));
-    w.Key("conformsTo");
-    w.StartArray();
-    w.String("http://wis.wmo.int/spec/wnm/1/conf/core");
-    w.EndArray();
+    if (deviation == "version.deprecated") {
+      w.Key("version");
+      w.String("v04");
+    } else {
+      w.Key("conformsTo");
+      w.StartArray();
+      w.String("http://wis.wmo.int/spec/wnm/1/conf/core");
+      w.EndArray();
+    }
     w.Key("type");
     w.String("Feature");
     w.Key("geometry");
@@ -112,7 +125,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     str(w, "urn:wmo:md:" + centre + ":" + (kind <= 6 ? "synop" : kind <= 8 ? "cap" : "dataset-" + std::to_string(i % 97)));
     if (defect != "required") {
       w.Key("pubtime");
-      str(w, format_rfc3339(pub, 6));
+      str(w, format_rfc3339(pub, deviation == "time.precision" ? 9 : 6));
     }
     w.Key("datetime");
     std::string dt = format_rfc3339(obs);
@@ -162,6 +175,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     // Without inline content a wrong digest only shows when the data is downloaded.
     if (defect == "integrity.mismatch" && !(kind <= 6 && o.inline_content)) defect.clear();
     m.defect = std::move(defect);
+    m.deviation = std::move(deviation);
     out.push_back(std::move(m));
   }
   return out;

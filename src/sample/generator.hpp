@@ -12,13 +12,15 @@ namespace wis2mon::detail {
 struct SampleMessage {
   std::string topic;
   std::string json;
-  std::string defect;  ///< "" for a valid message, else the rule the message breaks
+  std::string defect;     ///< "" for a valid message, else the rule the message breaks
+  std::string deviation;  ///< "" or a real-traffic habit (lenient: warning; strict: error)
 };
 
 struct SampleOptions {
   std::size_t count = 1000;
   std::uint64_t seed = 42;
-  double invalid_fraction = 0.05;  ///< share of messages with one deliberate defect
+  double invalid_fraction = 0.05;    ///< share of messages with one deliberate defect
+  double deviation_fraction = 0.0;   ///< share of the others with one real-traffic deviation
   bool inline_content = true;      ///< surface observations carry their data inline
 };
 

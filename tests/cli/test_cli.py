@@ -145,6 +145,20 @@ def test_sample_then_validate_counts_match(wis2mon, tmp_path):
     assert v.returncode == (1 if defects else 0)
 
 
+def test_sample_deviations_warn_when_lenient_and_fail_when_strict(wis2mon, tmp_path):
+    sample = tmp_path / "sample.ndjson"
+    r = wis2mon("sample", "--count", 400, "--seed", 5, "--invalid", 0, "--deviations", 0.25, "--out", sample)
+    assert r.returncode == 0
+    deviations = int(r.stderr.split("defect, ")[1].split()[0])
+    assert deviations > 50
+    lenient = json_lines(wis2mon("validate", "--format", "json", sample).stdout)
+    assert all(l["valid"] for l in lenient)
+    assert sum(bool(l["warnings"]) for l in lenient) == deviations
+    strict = wis2mon("validate", "--strict", "--format", "json", sample)
+    assert strict.returncode == 1
+    assert sum(not l["valid"] for l in json_lines(strict.stdout)) == deviations
+
+
 def test_official_examples_and_captures(wis2mon, refdata):
     examples = sorted((refdata / "wis2/wnm/examples").glob("*.json"))
     r = wis2mon("validate", "--format", "json", *examples)
