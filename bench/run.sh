@@ -69,6 +69,9 @@ if c and cb:
           f"{c['validate_per_s']:,} msg/s | prebuilt jsonschema validator: {cb['prebuilt_per_s']:,} msg/s; ETS style: "
           f"{cb['ets_style_per_s']:,} msg/s | {c['validate_per_s'] / cb['prebuilt_per_s']:.0f}x; "
           f"{c['validate_per_s'] / cb['ets_style_per_s']:.0f}x |")
+if base:
+    print(f"| ceiling: RapidJSON in-situ SAX parse, null handler | {v['rapidjson_sax_null_per_s']:,} msg/s | "
+          f"prebuilt jsonschema validator | {v['rapidjson_sax_null_per_s'] / base:.0f}x |")
 print(f"| router, {r['filters']} filters, {r['avg_matches']} matches/topic | {r['router_matches_per_s']:,} topics/s | "
       f"linear scan with topic_matches: {r['linear_scan_matches_per_s']:,} topics/s | "
       f"{r['router_matches_per_s'] / r['linear_scan_matches_per_s']:.0f}x |")
