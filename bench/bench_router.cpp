@@ -16,9 +16,12 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::atof(argv[++i]);
   }
   // A realistic mix: per-centre subscriptions, per-discipline ones, and a few wide ones.
-  const std::vector<std::string> subs = {"surface-based-observations/synop", "surface-based-observations/temp",
-                                         "advisories-warnings", "prediction/forecast/medium-range/deterministic/global",
-                                         "space-based-observations", "aviation/metar"};
+  const std::vector<std::string> subs = {"surface-based-observations/synop",
+                                         "surface-based-observations/temp",
+                                         "advisories-warnings",
+                                         "prediction/forecast/medium-range/deterministic/global",
+                                         "space-based-observations",
+                                         "aviation/metar"};
   const std::vector<std::string> disciplines = {"weather", "climate", "hydrology", "ocean", "cryosphere"};
   std::mt19937 rng(1);
   std::vector<std::string> centres;
@@ -32,10 +35,18 @@ int main(int argc, char** argv) {
     const auto& d = disciplines[rng() % disciplines.size()];
     const auto& s = subs[rng() % subs.size()];
     switch (rng() % 4) {
-      case 0: filters.push_back("origin/a/wis2/" + c + "/data/core/" + d + "/" + s); break;
-      case 1: filters.push_back("+/a/wis2/" + c + "/data/+/" + d + "/#"); break;
-      case 2: filters.push_back("cache/a/wis2/+/data/core/" + d + "/" + s + "/#"); break;
-      default: filters.push_back("$share/g" + std::to_string(rng() % 10) + "/origin/a/wis2/" + c + "/#"); break;
+      case 0:
+        filters.push_back("origin/a/wis2/" + c + "/data/core/" + d + "/" + s);
+        break;
+      case 1:
+        filters.push_back("+/a/wis2/" + c + "/data/+/" + d + "/#");
+        break;
+      case 2:
+        filters.push_back("cache/a/wis2/+/data/core/" + d + "/" + s + "/#");
+        break;
+      default:
+        filters.push_back("$share/g" + std::to_string(rng() % 10) + "/origin/a/wis2/" + c + "/#");
+        break;
     }
   }
   std::vector<std::string> topics;
@@ -47,28 +58,36 @@ int main(int argc, char** argv) {
   for (const auto& f : filters) router.add(f);
   std::vector<wis2mon::Router::FilterId> out;
   std::size_t matches = 0;
-  const double trie_rate = bench::rate([&](std::size_t) {
-    matches = 0;
-    for (const auto& t : topics) {
-      router.match(t, out);
-      matches += out.size();
-    }
-  }, seconds) * static_cast<double>(topics.size());
+  const double trie_rate = bench::rate(
+                               [&](std::size_t) {
+                                 matches = 0;
+                                 for (const auto& t : topics) {
+                                   router.match(t, out);
+                                   matches += out.size();
+                                 }
+                               },
+                               seconds) *
+                           static_cast<double>(topics.size());
 
   std::size_t linear_matches = 0;
   const std::size_t linear_topics = 500;  // the baseline is slow; fewer topics, same mix
-  const double linear_rate = bench::rate([&](std::size_t) {
-    linear_matches = 0;
-    for (std::size_t i = 0; i < linear_topics; ++i)
-      for (const auto& f : filters) linear_matches += wis2mon::topic_matches(f, topics[i]);
-  }, seconds) * static_cast<double>(linear_topics);
+  const double linear_rate = bench::rate(
+                                 [&](std::size_t) {
+                                   linear_matches = 0;
+                                   for (std::size_t i = 0; i < linear_topics; ++i)
+                                     for (const auto& f : filters)
+                                       linear_matches += wis2mon::topic_matches(f, topics[i]);
+                                 },
+                                 seconds) *
+                             static_cast<double>(linear_topics);
 
   // Same answers on the topics both saw.
   std::size_t check = 0;
   for (std::size_t i = 0; i < linear_topics; ++i) check += router.match(topics[i]).size();
-  std::printf("{\"filters\": %zu, \"topics\": %zu, \"avg_matches\": %.2f, \"router_matches_per_s\": %.0f, "
-              "\"linear_scan_matches_per_s\": %.0f, \"agree\": %s}\n",
-              filters.size(), topics.size(), static_cast<double>(matches) / static_cast<double>(topics.size()),
-              trie_rate, linear_rate, check == linear_matches ? "true" : "false");
+  std::printf(
+      "{\"filters\": %zu, \"topics\": %zu, \"avg_matches\": %.2f, \"router_matches_per_s\": %.0f, "
+      "\"linear_scan_matches_per_s\": %.0f, \"agree\": %s}\n",
+      filters.size(), topics.size(), static_cast<double>(matches) / static_cast<double>(topics.size()), trie_rate,
+      linear_rate, check == linear_matches ? "true" : "false");
   return check == linear_matches ? 0 : 1;
 }

@@ -30,8 +30,10 @@ int main(int argc, char** argv) {
     const auto parsed = wis2mon::Notification::parse(message, options);
     std::cout << (mode == wis2mon::ValidationMode::strict ? "strict: " : "lenient: ")
               << (parsed.valid() ? "valid" : "invalid") << "\n";
-    for (const auto& e : parsed.report.errors()) std::cout << "  error   " << e.path << " [" << e.rule << "] " << e.message << "\n";
-    for (const auto& w : parsed.report.warnings()) std::cout << "  warning " << w.path << " [" << w.rule << "] " << w.message << "\n";
+    for (const auto& e : parsed.report.errors())
+      std::cout << "  error   " << e.path << " [" << e.rule << "] " << e.message << "\n";
+    for (const auto& w : parsed.report.warnings())
+      std::cout << "  warning " << w.path << " [" << w.rule << "] " << w.message << "\n";
     if (parsed.json_ok) std::cout << "  data_id " << parsed.notification.data_id() << "\n";
   }
   // The built-in message is valid when lenient (with warnings) and invalid when strict.

@@ -62,8 +62,8 @@ struct Position {
 
 struct Geometry {
   enum class Type { none, point, polygon };
-  Type type = Type::none;            ///< none: `"geometry": null` (or missing/invalid)
-  Position point;                    ///< for Type::point
+  Type type = Type::none;                    ///< none: `"geometry": null` (or missing/invalid)
+  Position point;                            ///< for Type::point
   std::vector<std::vector<Position>> rings;  ///< for Type::polygon: outer ring first
 };
 

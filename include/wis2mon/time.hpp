@@ -32,17 +32,16 @@ struct Timestamp {
 
 /// What parse_rfc3339 saw besides the instant itself.
 struct Rfc3339Details {
-  int offset_minutes = 0;     ///< the written UTC offset (0 for "Z")
-  bool utc = false;           ///< written as "Z" or "+00:00"/"-00:00"
-  int fraction_digits = 0;    ///< digits after the decimal point of the seconds
+  int offset_minutes = 0;   ///< the written UTC offset (0 for "Z")
+  bool utc = false;         ///< written as "Z" or "+00:00"/"-00:00"
+  int fraction_digits = 0;  ///< digits after the decimal point of the seconds
 };
 
 /// Parses an RFC 3339 date-time ("2024-05-29T08:41:00Z", "...:00.123+02:00").
 /// Returns nullopt for anything that is not one (including impossible dates such as
 /// February 30). Fractions beyond nanoseconds are truncated. A leap second (:60) is
 /// accepted and folded into the next second.
-WIS2MON_API std::optional<Timestamp> parse_rfc3339(std::string_view text,
-                                                   Rfc3339Details* details = nullptr) noexcept;
+WIS2MON_API std::optional<Timestamp> parse_rfc3339(std::string_view text, Rfc3339Details* details = nullptr) noexcept;
 
 /// Formats as RFC 3339 UTC with a "Z" suffix. fraction_digits: 0..9, or -1 for "as many as
 /// needed" (none when nanos is 0, else 3, 6 or 9).

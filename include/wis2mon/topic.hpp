@@ -100,8 +100,7 @@ struct TopicValidationOptions {
 
 /// Validates a topic a notification is published on. Paths in the report are "/N" where
 /// N is the 1-based level ("" for the whole topic).
-WIS2MON_API ValidationReport validate_topic(std::string_view topic,
-                                            const TopicValidationOptions& options = {});
+WIS2MON_API ValidationReport validate_topic(std::string_view topic, const TopicValidationOptions& options = {});
 
 /// True when `filter` is a valid MQTT subscription filter ('+' and '#' as whole levels, '#'
 /// last, optional "$share/<group>/" prefix). On false, `why` (if given) says what is wrong.

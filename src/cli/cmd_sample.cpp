@@ -58,7 +58,8 @@ void add_sample_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("sample", "Write a generated, realistic WIS2 notification stream as NDJSON");
   cmd->add_option("--count", args->count, "Number of notifications")->check(CLI::Range(1, 100000000));
   cmd->add_option("--seed", args->seed, "Random seed (same seed, same stream)");
-  cmd->add_option("--invalid", args->invalid, "Share of messages with a deliberate defect")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--invalid", args->invalid, "Share of messages with a deliberate defect")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--deviations", args->deviations,
                   "Share of the other messages with a real-traffic deviation (v04, hex digest, nanoseconds)")
       ->check(CLI::Range(0.0, 1.0));

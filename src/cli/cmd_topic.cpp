@@ -113,7 +113,8 @@ void add_topic_commands(CLI::App& app, Action& action) {
   validate->add_flag("--strict", args->strict, "Membership failures and uppercase levels are errors");
   validate->add_option("--hierarchy", args->hierarchy,
                        "Folder of WTH CSV tables or the bundle zip (default: the synced bundle, if any)");
-  validate->add_option("--format", args->format, "Output format (default json)")->check(CLI::IsMember({"text", "json"}));
+  validate->add_option("--format", args->format, "Output format (default json)")
+      ->check(CLI::IsMember({"text", "json"}));
   validate->add_option("TOPIC", args->topics, "Topics to validate")->required();
   validate->callback([&action, args] { action = [args] { return run_topic_validate(*args); }; });
 
@@ -126,7 +127,8 @@ void add_topic_commands(CLI::App& app, Action& action) {
   topics->require_subcommand(1);
   auto* sync = topics->add_subcommand("sync", "Download the official topic hierarchy bundle (needs internet)");
   sync->add_option("--url", args->url, "Bundle URL");
-  sync->add_option("--out", args->out, "Where to save it (default: " + TopicHierarchy::default_location().string() + ")");
+  sync->add_option("--out", args->out,
+                   "Where to save it (default: " + TopicHierarchy::default_location().string() + ")");
   sync->callback([&action, args] { action = [args] { return run_topics_sync(*args); }; });
 }
 

@@ -63,9 +63,8 @@ int run_validate(const ValidateArgs& a) {
     }
   }
   std::cout.flush();
-  (json ? std::cerr : std::cout) << total << " messages: " << total - invalid << " valid, " << invalid
-                                  << " invalid, " << warned << " with warnings ("
-                                  << (a.strict ? "strict" : "lenient") << " mode)\n";
+  (json ? std::cerr : std::cout) << total << " messages: " << total - invalid << " valid, " << invalid << " invalid, "
+                                 << warned << " with warnings (" << (a.strict ? "strict" : "lenient") << " mode)\n";
   if (io_error) return kExitUsage;
   return invalid ? kExitInvalid : kExitOk;
 }
@@ -76,7 +75,8 @@ void add_validate_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<ValidateArgs>();
   auto* cmd = app.add_subcommand("validate", "Validate WIS2 notification messages (JSON or NDJSON files)");
   auto* strict = cmd->add_flag("--strict", args->strict, "The WNM standard to the letter");
-  cmd->add_flag("--lenient", args->lenient, "Accept what real traffic sends, with warnings (default)")->excludes(strict);
+  cmd->add_flag("--lenient", args->lenient, "Accept what real traffic sends, with warnings (default)")
+      ->excludes(strict);
   cmd->add_option("--format", args->format, "Output format")->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--topic", args->topic, "The topic the messages arrived on (checked too)");
   cmd->add_option("FILE", args->files, "Files to validate ('-' reads stdin)")->required();

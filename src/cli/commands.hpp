@@ -11,9 +11,9 @@ namespace wis2mon::cli {
 using Action = std::function<int()>;
 
 /// Exit codes shared by every command (the contract in the README).
-constexpr int kExitOk = 0;        // everything valid / matched / done
-constexpr int kExitInvalid = 1;   // some input was invalid / did not match
-constexpr int kExitUsage = 2;     // usage or I/O error
+constexpr int kExitOk = 0;       // everything valid / matched / done
+constexpr int kExitInvalid = 1;  // some input was invalid / did not match
+constexpr int kExitUsage = 2;    // usage or I/O error
 
 void add_validate_command(CLI::App& app, Action& action);
 void add_topic_commands(CLI::App& app, Action& action);

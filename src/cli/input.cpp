@@ -10,7 +10,9 @@
 namespace wis2mon::cli {
 namespace {
 
-bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+bool blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
 
 bool complete_json(std::string_view s) {
   rapidjson::Document d;

@@ -8,7 +8,9 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void str(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void str(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 void issues(Writer& w, const std::vector<ValidationIssue>& list) {
   w.StartArray();
@@ -47,9 +49,11 @@ std::string report_text(std::string_view name, const ValidationReport& report) {
   std::string out(name);
   out += report.valid() ? ": valid\n" : ": INVALID\n";
   for (const auto& e : report.errors())
-    out += "  error   " + (e.path.empty() ? std::string("(message)") : e.path) + " [" + e.rule + "] " + e.message + "\n";
+    out +=
+        "  error   " + (e.path.empty() ? std::string("(message)") : e.path) + " [" + e.rule + "] " + e.message + "\n";
   for (const auto& w : report.warnings())
-    out += "  warning " + (w.path.empty() ? std::string("(message)") : w.path) + " [" + w.rule + "] " + w.message + "\n";
+    out +=
+        "  warning " + (w.path.empty() ? std::string("(message)") : w.path) + " [" + w.rule + "] " + w.message + "\n";
   return out;
 }
 

@@ -48,8 +48,7 @@ std::size_t digest_size(std::string_view method) noexcept {
   return i < 0 ? 0 : kMethods[i].size;
 }
 
-std::size_t compute_digest(std::string_view method, const void* data, std::size_t size,
-                           unsigned char* out) noexcept {
+std::size_t compute_digest(std::string_view method, const void* data, std::size_t size, unsigned char* out) noexcept {
   const int i = method_index(method);
   if (i < 0) return 0;
   const EVP_MD* md = fetched(static_cast<std::size_t>(i));

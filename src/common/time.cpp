@@ -30,7 +30,9 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
   y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
 }
 
-bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(std::int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(std::int64_t y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -53,22 +55,19 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, unsigned& out) {
 }  // namespace
 
 Timestamp Timestamp::now() noexcept {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   return Timestamp{ns / 1000000000, static_cast<std::int32_t>(ns % 1000000000)};
 }
 
 std::optional<Timestamp> parse_rfc3339(std::string_view s, Rfc3339Details* details) noexcept {
   // date-fullyear "-" date-month "-" date-mday "T" hh ":" mm ":" ss [frac] offset
   unsigned year, month, day, hour, minute, second;
-  if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, month) ||
-      s[7] != '-' || !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(s, 11, 2, hour) || s[13] != ':' || !digits(s, 14, 2, minute) || s[16] != ':' ||
-      !digits(s, 17, 2, second))
+  if (!digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
+      !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, hour) || s[13] != ':' ||
+      !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second))
     return std::nullopt;
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-      minute > 59 || second > 60)
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60)
     return std::nullopt;
 
   std::size_t pos = 19;
@@ -92,8 +91,8 @@ std::optional<Timestamp> parse_rfc3339(std::string_view s, Rfc3339Details* detai
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
     unsigned oh, om;
-    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
-        !digits(s, pos + 4, 2, om) || oh > 23 || om > 59)
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, om) ||
+        oh > 23 || om > 59)
       return std::nullopt;
     offset = static_cast<int>(oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
     utc = offset == 0;
@@ -103,8 +102,8 @@ std::optional<Timestamp> parse_rfc3339(std::string_view s, Rfc3339Details* detai
   }
   if (pos != s.size()) return std::nullopt;
 
-  const std::int64_t secs = days_from_civil(year, month, day) * 86400 + hour * 3600 +
-                            minute * 60 + second - static_cast<std::int64_t>(offset) * 60;
+  const std::int64_t secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second -
+                            static_cast<std::int64_t>(offset) * 60;
   if (details) *details = Rfc3339Details{offset, utc, frac_digits};
   return Timestamp{secs, nanos};
 }
@@ -120,20 +119,15 @@ std::string format_rfc3339(Timestamp t, int fraction_digits) {
   unsigned m, d;
   civil_from_days(days, y, m, d);
   char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d",
-                        static_cast<long long>(y), m, d, static_cast<int>(rem / 3600),
-                        static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
+  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m, d,
+                        static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
   if (fraction_digits < 0)
-    fraction_digits = t.nanos == 0                ? 0
-                      : t.nanos % 1000000 == 0    ? 3
-                      : t.nanos % 1000 == 0       ? 6
-                                                  : 9;
+    fraction_digits = t.nanos == 0 ? 0 : t.nanos % 1000000 == 0 ? 3 : t.nanos % 1000 == 0 ? 6 : 9;
   if (fraction_digits > 9) fraction_digits = 9;
   if (fraction_digits > 0) {
     int div = 1;
     for (int i = fraction_digits; i < 9; ++i) div *= 10;
-    n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), ".%0*d",
-                       fraction_digits, t.nanos / div);
+    n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), ".%0*d", fraction_digits, t.nanos / div);
   }
   std::string out(buf, static_cast<std::size_t>(n));
   out += 'Z';

@@ -35,8 +35,7 @@ struct MemoryDedupStore::Impl {
   }
 };
 
-MemoryDedupStore::MemoryDedupStore(std::chrono::seconds ttl, std::size_t capacity)
-    : impl_(std::make_unique<Impl>()) {
+MemoryDedupStore::MemoryDedupStore(std::chrono::seconds ttl, std::size_t capacity) : impl_(std::make_unique<Impl>()) {
   if (capacity == 0) throw Error(ErrorCode::invalid_argument, "dedup capacity must be at least 1");
   impl_->ttl = ttl.count();
   impl_->capacity = capacity;
@@ -97,13 +96,18 @@ std::size_t MemoryDedupStore::size() {
   return impl_->map.size();
 }
 
-std::size_t MemoryDedupStore::evictions() const noexcept { return impl_->evictions; }
+std::size_t MemoryDedupStore::evictions() const noexcept {
+  return impl_->evictions;
+}
 
 const char* to_string(DedupVerdict v) noexcept {
   switch (v) {
-    case DedupVerdict::new_item: return "new";
-    case DedupVerdict::update: return "update";
-    case DedupVerdict::duplicate: return "duplicate";
+    case DedupVerdict::new_item:
+      return "new";
+    case DedupVerdict::update:
+      return "update";
+    case DedupVerdict::duplicate:
+      return "duplicate";
   }
   return "unknown";
 }

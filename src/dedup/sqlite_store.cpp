@@ -13,7 +13,8 @@ struct SqliteDedupStore::Impl {
         " key TEXT PRIMARY KEY, value_s INTEGER NOT NULL, value_ns INTEGER NOT NULL,"
         " expires INTEGER NOT NULL) WITHOUT ROWID");
     db.exec("CREATE INDEX IF NOT EXISTS wis2mon_dedup_expires ON wis2mon_dedup(expires)");
-    get = detail::SqliteStatement(db.handle(), "SELECT value_s, value_ns FROM wis2mon_dedup WHERE key = ?1 AND expires > ?2");
+    get = detail::SqliteStatement(db.handle(),
+                                  "SELECT value_s, value_ns FROM wis2mon_dedup WHERE key = ?1 AND expires > ?2");
     put = detail::SqliteStatement(db.handle(), "INSERT OR REPLACE INTO wis2mon_dedup VALUES (?1, ?2, ?3, ?4)");
     purge = detail::SqliteStatement(db.handle(),
                                     "DELETE FROM wis2mon_dedup WHERE key IN (SELECT key FROM wis2mon_dedup"

@@ -23,14 +23,19 @@ const std::vector<MetricInfo>& metric_catalog() {
   // WIS2 Global Monitor names (wis2-metric-hierarchy) first, then the library's own.
   static const std::vector<MetricInfo> kCatalog = {
       {"wmo_wis2_gb_messages_received_total", MetricType::counter, "Notifications received, per centre"},
-      {"wmo_wis2_gb_messages_invalid_format_total", MetricType::counter, "Notifications that failed validation, per centre"},
-      {"wmo_wis2_gb_messages_invalid_topic_total", MetricType::counter, "Notifications received on an invalid topic, per centre"},
-      {"wmo_wis2_gb_messages_no_metadata_total", MetricType::counter, "Notifications without a metadata_id, per centre"},
-      {"wmo_wis2_gb_last_message_timestamp_seconds", MetricType::gauge, "Unix time of the last notification, per centre"},
+      {"wmo_wis2_gb_messages_invalid_format_total", MetricType::counter,
+       "Notifications that failed validation, per centre"},
+      {"wmo_wis2_gb_messages_invalid_topic_total", MetricType::counter,
+       "Notifications received on an invalid topic, per centre"},
+      {"wmo_wis2_gb_messages_no_metadata_total", MetricType::counter,
+       "Notifications without a metadata_id, per centre"},
+      {"wmo_wis2_gb_last_message_timestamp_seconds", MetricType::gauge,
+       "Unix time of the last notification, per centre"},
       {"wmo_wis2_gb_connected_flag", MetricType::gauge, "1 while connected to the broker, else 0"},
       {"wmo_wis2_gc_downloaded_total", MetricType::counter, "Data objects downloaded and verified"},
       {"wmo_wis2_gc_downloaded_errors_total", MetricType::counter, "Failed downloads"},
-      {"wmo_wis2_gc_integrity_failed_total", MetricType::counter, "Objects whose digest did not match the notification"},
+      {"wmo_wis2_gc_integrity_failed_total", MetricType::counter,
+       "Objects whose digest did not match the notification"},
       {"wmo_wis2_gc_last_download_timestamp_seconds", MetricType::gauge, "Unix time of the last successful download"},
       {"wis2mon_messages_duplicate_total", MetricType::counter, "Notifications dropped as duplicates, per centre"},
       {"wis2mon_messages_valid_total", MetricType::counter, "Notifications that passed validation, per centre"},
@@ -53,10 +58,14 @@ bool valid_name(std::string_view n, bool label) {
 
 void escape_label(std::string& out, std::string_view v) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
 }
 
@@ -74,12 +83,16 @@ std::string series_key(const Labels& labels) {
 }
 
 void format_value(std::string& out, double v) {
-  if (std::isnan(v)) out += "NaN";
-  else if (std::isinf(v)) out += v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v))
+    out += "NaN";
+  else if (std::isinf(v))
+    out += v > 0 ? "+Inf" : "-Inf";
   else {
     char buf[32];
-    if (v == std::floor(v) && std::fabs(v) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", v);
-    else std::snprintf(buf, sizeof buf, "%.17g", v);
+    if (v == std::floor(v) && std::fabs(v) < 1e15)
+      std::snprintf(buf, sizeof buf, "%.0f", v);
+    else
+      std::snprintf(buf, sizeof buf, "%.17g", v);
     out += buf;
   }
 }
@@ -100,7 +113,8 @@ MetricsRegistry::MetricsRegistry() : impl_(std::make_unique<Impl>()) {}
 MetricsRegistry::~MetricsRegistry() = default;
 
 void MetricsRegistry::declare(std::string_view name, MetricType type, std::string_view help) {
-  if (!valid_name(name, false)) throw Error(ErrorCode::invalid_argument, "invalid metric name '" + std::string(name) + "'");
+  if (!valid_name(name, false))
+    throw Error(ErrorCode::invalid_argument, "invalid metric name '" + std::string(name) + "'");
   std::lock_guard lock(impl_->mutex);
   auto it = impl_->families.find(name);
   if (it != impl_->families.end()) {

@@ -41,18 +41,28 @@ struct ExtrasArea {
   bool overflow = false;
 };
 
-std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()}; }
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string_view sv(const Value& v) {
+  return {v.GetString(), v.GetStringLength()};
+}
+std::string quoted(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
 
 const char* json_type_name(const Value& v) {
   switch (v.GetType()) {
-    case rapidjson::kNullType: return "null";
+    case rapidjson::kNullType:
+      return "null";
     case rapidjson::kFalseType:
-    case rapidjson::kTrueType: return "boolean";
-    case rapidjson::kObjectType: return "object";
-    case rapidjson::kArrayType: return "array";
-    case rapidjson::kStringType: return "string";
-    case rapidjson::kNumberType: return "number";
+    case rapidjson::kTrueType:
+      return "boolean";
+    case rapidjson::kObjectType:
+      return "object";
+    case rapidjson::kArrayType:
+      return "array";
+    case rapidjson::kStringType:
+      return "string";
+    case rapidjson::kNumberType:
+      return "number";
   }
   return "unknown";
 }
@@ -106,9 +116,12 @@ std::size_t compact_size(std::string_view s) {
   for (char c : s) {
     if (in_string) {
       ++n;
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       ++n;
       in_string = true;
@@ -144,8 +157,10 @@ struct AreaOutput {
   using Ch = char;
   ExtrasArea& area;
   void Put(char c) {
-    if (area.next < area.end) *area.next++ = c;
-    else area.overflow = true;
+    if (area.next < area.end)
+      *area.next++ = c;
+    else
+      area.overflow = true;
   }
   void Flush() {}
 };
@@ -197,8 +212,10 @@ struct NotificationBuilder {
   }
   // Something real traffic does that the standard does not allow: a warning when lenient.
   void deviation(std::string_view path, const char* rule, std::string message) {
-    if (strict()) report.add_error(std::string(path), rule, std::move(message));
-    else report.add_warning(std::string(path), rule, std::move(message));
+    if (strict())
+      report.add_error(std::string(path), rule, std::move(message));
+    else
+      report.add_warning(std::string(path), rule, std::move(message));
   }
   void wrong_type(std::string_view path, const Value& v, const char* expected) {
     error(path, "type", std::string("expected ") + expected + ", got " + json_type_name(v));
@@ -237,43 +254,62 @@ struct NotificationBuilder {
                 *properties = nullptr, *links = nullptr;
     for (const auto& m : root.GetObject()) {
       const auto name = sv(m.name);
-      if (name == "id") id = &m.value;
-      else if (name == "conformsTo") conforms = &m.value;
-      else if (name == "version") version = &m.value;
-      else if (name == "type") type = &m.value;
-      else if (name == "geometry") geometry = &m.value;
-      else if (name == "properties") properties = &m.value;
-      else if (name == "links") links = &m.value;
-      else keep_extra(m.name, m.value, n.extra_members_, "");
+      if (name == "id")
+        id = &m.value;
+      else if (name == "conformsTo")
+        conforms = &m.value;
+      else if (name == "version")
+        version = &m.value;
+      else if (name == "type")
+        type = &m.value;
+      else if (name == "geometry")
+        geometry = &m.value;
+      else if (name == "properties")
+        properties = &m.value;
+      else if (name == "links")
+        links = &m.value;
+      else
+        keep_extra(m.name, m.value, n.extra_members_, "");
     }
 
-    if (!id) missing("/id");
+    if (!id)
+      missing("/id");
     else if (take_string(*id, "/id", n.id_) && !is_uuid(n.id_))
       error("/id", "id.uuid", "id " + quoted(n.id_) + " is not a UUID (RFC 4122)");
 
     check_conformance(conforms, version);
 
-    if (!type) missing("/type");
+    if (!type)
+      missing("/type");
     else if (take_string(*type, "/type", n.type_) && n.type_ != "Feature")
       error("/type", "type.feature", "type must be 'Feature', got " + quoted(n.type_));
 
-    if (!geometry) missing("/geometry");
-    else check_geometry(*geometry);
+    if (!geometry)
+      missing("/geometry");
+    else
+      check_geometry(*geometry);
 
-    if (!properties) missing("/properties");
-    else if (!properties->IsObject()) wrong_type("/properties", *properties, "object");
-    else check_properties(*properties);
+    if (!properties)
+      missing("/properties");
+    else if (!properties->IsObject())
+      wrong_type("/properties", *properties, "object");
+    else
+      check_properties(*properties);
 
-    if (!links) missing("/links");
-    else if (!links->IsArray()) wrong_type("/links", *links, "array");
-    else check_links(*links);
+    if (!links)
+      missing("/links");
+    else if (!links->IsArray())
+      wrong_type("/links", *links, "array");
+    else
+      check_links(*links);
 
     check_deletion_metadata();
   }
 
   void check_conformance(const Value* conforms, const Value* version) {
     if (conforms && version)
-      error("/version", "conformance.both", "a message declares either conformsTo or the deprecated version, never both");
+      error("/version", "conformance.both",
+            "a message declares either conformsTo or the deprecated version, never both");
     if (conforms) {
       if (!conforms->IsArray()) return wrong_type("/conformsTo", *conforms, "array");
       bool has_core = false;
@@ -283,8 +319,7 @@ struct NotificationBuilder {
         n.conforms_to_.push_back(sv(c));
         has_core = has_core || sv(c) == wnm_core_conformance;
       }
-      if (!has_core)
-        error("/conformsTo", "conformsTo.core", "conformsTo must contain " + quoted(wnm_core_conformance));
+      if (!has_core) error("/conformsTo", "conformsTo.core", "conformsTo must contain " + quoted(wnm_core_conformance));
     } else if (version) {
       if (!take_string(*version, "/version", n.version_)) return;
       if (n.version_ != "v04")
@@ -336,7 +371,8 @@ struct NotificationBuilder {
     if (coords == g.MemberEnd()) return missing("/geometry/coordinates");
     const Value& c = coords->value;
     if (t == "Point") {
-      if (position(c, [] { return std::string("/geometry/coordinates"); }, n.geometry_.point))
+      if (position(
+              c, [] { return std::string("/geometry/coordinates"); }, n.geometry_.point))
         n.geometry_.type = Geometry::Type::point;
       return;
     }
@@ -354,7 +390,9 @@ struct NotificationBuilder {
       }
       std::vector<Position> positions(ring.Size());
       for (rapidjson::SizeType i = 0; i < ring.Size(); ++i)
-        ok = position(ring[i], [&] { return ring_path() + "/" + std::to_string(i); }, positions[i]) && ok;
+        ok = position(
+                 ring[i], [&] { return ring_path() + "/" + std::to_string(i); }, positions[i]) &&
+             ok;
       const auto& first = positions.front();
       const auto& last = positions.back();
       if (ok && (first.lon != last.lon || first.lat != last.lat || first.height != last.height)) {
@@ -363,8 +401,10 @@ struct NotificationBuilder {
       }
       n.geometry_.rings.push_back(std::move(positions));
     }
-    if (ok) n.geometry_.type = Geometry::Type::polygon;
-    else n.geometry_.rings.clear();
+    if (ok)
+      n.geometry_.type = Geometry::Type::polygon;
+    else
+      n.geometry_.rings.clear();
   }
 
   std::optional<Timestamp> check_time(const Value& v, std::string_view path) {
@@ -392,38 +432,56 @@ struct NotificationBuilder {
     const auto path_of = [](const Value& name) { return "/properties/" + std::string(sv(name)); };
     for (const auto& m : p.GetObject()) {
       const auto name = sv(m.name);
-      if (name == "pubtime") pubtime = &m.value;
-      else if (name == "data_id") data_id = &m.value;
-      else if (name == "datetime") datetime = &m.value;
-      else if (name == "start_datetime") start = &m.value;
-      else if (name == "end_datetime") end = &m.value;
-      else if (name == "integrity") integrity = &m.value;
-      else if (name == "content") content = &m.value;
+      if (name == "pubtime")
+        pubtime = &m.value;
+      else if (name == "data_id")
+        data_id = &m.value;
+      else if (name == "datetime")
+        datetime = &m.value;
+      else if (name == "start_datetime")
+        start = &m.value;
+      else if (name == "end_datetime")
+        end = &m.value;
+      else if (name == "integrity")
+        integrity = &m.value;
+      else if (name == "content")
+        content = &m.value;
       else if (name == "metadata_id" || name == "producer" || name == "global-cache") {
-        std::string_view& field = name == "metadata_id" ? n.metadata_id_ : name == "producer" ? n.producer_ : n.global_cache_;
-        if (m.value.IsString()) field = sv(m.value);
-        else wrong_type(path_of(m.name), m.value, "string");
+        std::string_view& field = name == "metadata_id" ? n.metadata_id_
+                                  : name == "producer"  ? n.producer_
+                                                        : n.global_cache_;
+        if (m.value.IsString())
+          field = sv(m.value);
+        else
+          wrong_type(path_of(m.name), m.value, "string");
       } else if (name == "cache") {
-        if (m.value.IsBool()) n.cache_ = m.value.GetBool();
-        else wrong_type(path_of(m.name), m.value, "boolean");
+        if (m.value.IsBool())
+          n.cache_ = m.value.GetBool();
+        else
+          wrong_type(path_of(m.name), m.value, "boolean");
       } else {
         keep_extra(m.name, m.value, n.extra_properties_, "/properties");
       }
     }
 
-    if (!pubtime) missing("/properties/pubtime");
+    if (!pubtime)
+      missing("/properties/pubtime");
     else if (take_string(*pubtime, "/properties/pubtime", n.pubtime_text_))
       n.pubtime_ = check_time(*pubtime, "/properties/pubtime");
 
-    if (!data_id) missing("/properties/data_id");
+    if (!data_id)
+      missing("/properties/data_id");
     else if (take_string(*data_id, "/properties/data_id", n.data_id_) && n.data_id_.empty())
       error("/properties/data_id", "data_id.empty", "data_id must not be empty");
 
     // Temporal extent: datetime (string or null) xor start_datetime + end_datetime.
     if (datetime && (start || end))
-      error("/properties/datetime", "temporal.exclusive", "give either datetime or start_datetime/end_datetime, not both");
+      error("/properties/datetime", "temporal.exclusive",
+            "give either datetime or start_datetime/end_datetime, not both");
     if (!datetime && !(start && end))
-      error(start ? "/properties/end_datetime" : end ? "/properties/start_datetime" : "/properties/datetime",
+      error(start ? "/properties/end_datetime"
+            : end ? "/properties/start_datetime"
+                  : "/properties/datetime",
             "temporal.required", "datetime, or both start_datetime and end_datetime, are required");
     if (datetime && !datetime->IsNull()) n.datetime_ = check_time(*datetime, "/properties/datetime");
     if (start) n.start_datetime_ = check_time(*start, "/properties/start_datetime");
@@ -446,10 +504,14 @@ struct NotificationBuilder {
     const auto method = v.FindMember("method");
     const auto value = v.FindMember("value");
     bool ok = true;
-    if (method == v.MemberEnd()) missing("/properties/integrity/method"), ok = false;
-    else ok = take_string(method->value, "/properties/integrity/method", out.method) && ok;
-    if (value == v.MemberEnd()) missing("/properties/integrity/value"), ok = false;
-    else ok = take_string(value->value, "/properties/integrity/value", out.value) && ok;
+    if (method == v.MemberEnd())
+      missing("/properties/integrity/method"), ok = false;
+    else
+      ok = take_string(method->value, "/properties/integrity/method", out.method) && ok;
+    if (value == v.MemberEnd())
+      missing("/properties/integrity/value"), ok = false;
+    else
+      ok = take_string(value->value, "/properties/integrity/value", out.value) && ok;
     std::size_t size = 0;
     if (ok) {
       size = detail::digest_size(out.method);
@@ -462,8 +524,9 @@ struct NotificationBuilder {
         deviation("/properties/integrity/value", "integrity.hex",
                   "value is hex; the standard says base64 of the " + std::to_string(size) + "-byte digest");
       } else {
-        deviation("/properties/integrity/value", "integrity.value",
-                  "value is not the base64 of a " + std::to_string(size) + "-byte " + std::string(out.method) + " digest");
+        deviation(
+            "/properties/integrity/value", "integrity.value",
+            "value is not the base64 of a " + std::to_string(size) + "-byte " + std::string(out.method) + " digest");
         size = 0;  // cannot be used to verify anything
       }
     }
@@ -478,24 +541,30 @@ struct NotificationBuilder {
     const auto enc = v.FindMember("encoding");
     const auto size = v.FindMember("size");
     const auto value = v.FindMember("value");
-    if (enc == v.MemberEnd()) missing("/properties/content/encoding"), ok = false;
+    if (enc == v.MemberEnd())
+      missing("/properties/content/encoding"), ok = false;
     else if (take_string(enc->value, "/properties/content/encoding", out.encoding)) {
       if (out.encoding != "utf-8" && out.encoding != "base64" && out.encoding != "gzip") {
         error("/properties/content/encoding", "content.encoding",
               "encoding " + quoted(out.encoding) + " is not one of utf-8, base64, gzip");
         ok = false;
       }
-    } else ok = false;
-    if (size == v.MemberEnd()) missing("/properties/content/size"), ok = false;
+    } else
+      ok = false;
+    if (size == v.MemberEnd())
+      missing("/properties/content/size"), ok = false;
     else if (auto s = as_integer(size->value)) {
       out.size = *s;
       if (*s < 0 || *s > static_cast<std::int64_t>(kMaxContentBytes)) {
         error("/properties/content/size", "content.size_max", "size must be between 0 and 4096");
         ok = false;
       }
-    } else wrong_type("/properties/content/size", size->value, "integer"), ok = false;
-    if (value == v.MemberEnd()) missing("/properties/content/value"), ok = false;
-    else ok = take_string(value->value, "/properties/content/value", out.value) && ok;
+    } else
+      wrong_type("/properties/content/size", size->value, "integer"), ok = false;
+    if (value == v.MemberEnd())
+      missing("/properties/content/value"), ok = false;
+    else
+      ok = take_string(value->value, "/properties/content/value", out.value) && ok;
 
     if (out.value.size() > kMaxContentBytes) {
       const auto chars = detail::utf8_length(out.value);
@@ -573,26 +642,34 @@ struct NotificationBuilder {
       bool has_href = false, has_rel = false, seen_href = false, seen_rel = false;
       for (const auto& m : l.GetObject()) {
         const auto name = sv(m.name);
-        std::string_view* field = name == "href" ? &link.href : name == "rel" ? &link.rel : name == "type" ? &link.type
-                                : name == "title" ? &link.title : nullptr;
+        std::string_view* field = name == "href"    ? &link.href
+                                  : name == "rel"   ? &link.rel
+                                  : name == "type"  ? &link.type
+                                  : name == "title" ? &link.title
+                                                    : nullptr;
         if (field) {
           seen_href = seen_href || name == "href";
           seen_rel = seen_rel || name == "rel";
           const bool ok = m.value.IsString();
-          if (ok) *field = sv(m.value);
-          else wrong_type(link_path(i, name), m.value, "string");
+          if (ok)
+            *field = sv(m.value);
+          else
+            wrong_type(link_path(i, name), m.value, "string");
           has_href = has_href || (ok && name == "href");
           has_rel = has_rel || (ok && name == "rel");
         } else if (name == "length") {
           const auto len = as_integer(m.value);
-          if (!len || *len < 0) error(link_path(i, "length"), "links.length", "length must be a non-negative integer");
-          else link.length = *len;
+          if (!len || *len < 0)
+            error(link_path(i, "length"), "links.length", "length must be a non-negative integer");
+          else
+            link.length = *len;
         }
       }
       if (!seen_href) missing(link_path(i, "href"));
       if (!seen_rel) missing(link_path(i, "rel"));
       if (has_href && !allowed_scheme(link.href))
-        error(link_path(i, "href"), "links.scheme", "href " + quoted(link.href) + " is not an http, https, ftp or sftp URL");
+        error(link_path(i, "href"), "links.scheme",
+              "href " + quoted(link.href) + " is not an http, https, ftp or sftp URL");
       if (has_rel) {
         canonical += link.rel == "canonical";
         update += is_update_rel(link.rel);
@@ -631,15 +708,16 @@ struct NotificationBuilder {
       const std::string_view id = n.data_id_;
       metadata = id.rfind("metadata/", 0) == 0 || id.find("/metadata/") != std::string_view::npos;
     }
-    if (metadata) error("/properties/metadata_id", "metadata_id.deletion", "a metadata deletion must carry metadata_id");
+    if (metadata)
+      error("/properties/metadata_id", "metadata_id.deletion", "a metadata deletion must carry metadata_id");
   }
 };
 
 namespace {
 
 // One parse into a block whose extras area holds `growth` times the message.
-ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& options, bool ascii,
-                                    std::size_t growth, bool& extras_overflow);
+ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& options, bool ascii, std::size_t growth,
+                                    bool& extras_overflow);
 
 }  // namespace
 
@@ -667,8 +745,8 @@ ParsedNotification Notification::parse(std::string_view bytes, const ParseOption
 
 namespace {
 
-ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& options, bool ascii,
-                                    std::size_t growth, bool& extras_overflow) {
+ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& options, bool ascii, std::size_t growth,
+                                    bool& extras_overflow) {
   ParsedNotification out;
   NotificationBuilder::set_size(out.notification, bytes.size());
   auto& report = out.report;
@@ -695,13 +773,16 @@ ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& 
   // UTF-8 is reported, never passed on; pure-ASCII input (most messages) cannot hold any, so
   // it skips RapidJSON's per-character check.
   constexpr unsigned kFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
-  if (ascii) doc.ParseInsitu<kFlags>(block.get());
-  else doc.ParseInsitu<kFlags | rapidjson::kParseValidateEncodingFlag>(block.get());
+  if (ascii)
+    doc.ParseInsitu<kFlags>(block.get());
+  else
+    doc.ParseInsitu<kFlags | rapidjson::kParseValidateEncodingFlag>(block.get());
   if (doc.HasParseError()) {
     const auto code = doc.GetParseError();
     const bool encoding = code == rapidjson::kParseErrorStringInvalidEncoding;
-    report.add_error("", encoding ? "json.encoding" : "json.syntax",
-                     std::string(rapidjson::GetParseError_En(code)) + " at byte " + std::to_string(doc.GetErrorOffset()));
+    report.add_error(
+        "", encoding ? "json.encoding" : "json.syntax",
+        std::string(rapidjson::GetParseError_En(code)) + " at byte " + std::to_string(doc.GetErrorOffset()));
     return out;
   }
   if (!doc.IsObject()) {

@@ -7,7 +7,11 @@
 
 namespace wis2mon::detail {
 
-inline bool is_update_rel(std::string_view rel) { return rel == "update" || rel == rel_update_uri; }
-inline bool is_deletion_rel(std::string_view rel) { return rel == "deletion" || rel == rel_deletion_uri; }
+inline bool is_update_rel(std::string_view rel) {
+  return rel == "update" || rel == rel_update_uri;
+}
+inline bool is_deletion_rel(std::string_view rel) {
+  return rel == "deletion" || rel == rel_deletion_uri;
+}
 
 }  // namespace wis2mon::detail

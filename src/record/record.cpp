@@ -7,16 +7,24 @@
 
 namespace wis2mon {
 
-FieldType type_of(const FieldValue& v) noexcept { return static_cast<FieldType>(v.index()); }
+FieldType type_of(const FieldValue& v) noexcept {
+  return static_cast<FieldType>(v.index());
+}
 
 const char* to_string(FieldType t) noexcept {
   switch (t) {
-    case FieldType::null: return "null";
-    case FieldType::boolean: return "boolean";
-    case FieldType::integer: return "integer";
-    case FieldType::real: return "real";
-    case FieldType::string: return "string";
-    case FieldType::time: return "time";
+    case FieldType::null:
+      return "null";
+    case FieldType::boolean:
+      return "boolean";
+    case FieldType::integer:
+      return "integer";
+    case FieldType::real:
+      return "real";
+    case FieldType::string:
+      return "string";
+    case FieldType::time:
+      return "time";
   }
   return "unknown";
 }
@@ -41,13 +49,21 @@ namespace {
 template <typename Writer>
 void write_value(Writer& w, const FieldValue& v) {
   switch (type_of(v)) {
-    case FieldType::null: w.Null(); break;
-    case FieldType::boolean: w.Bool(std::get<bool>(v)); break;
-    case FieldType::integer: w.Int64(std::get<std::int64_t>(v)); break;
+    case FieldType::null:
+      w.Null();
+      break;
+    case FieldType::boolean:
+      w.Bool(std::get<bool>(v));
+      break;
+    case FieldType::integer:
+      w.Int64(std::get<std::int64_t>(v));
+      break;
     case FieldType::real: {
       const double d = std::get<double>(v);
-      if (std::isfinite(d)) w.Double(d);
-      else w.Null();
+      if (std::isfinite(d))
+        w.Double(d);
+      else
+        w.Null();
       break;
     }
     case FieldType::string: {

@@ -15,13 +15,15 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-constexpr std::array<const char*, 8> kCentres = {"de-dwd", "fr-meteo-france", "jp-jma", "br-inmet",
-                                                 "ca-eccc-msc", "ke-kmd", "au-bom", "ar-smn"};
+constexpr std::array<const char*, 8> kCentres = {"de-dwd",      "fr-meteo-france", "jp-jma", "br-inmet",
+                                                 "ca-eccc-msc", "ke-kmd",          "au-bom", "ar-smn"};
 constexpr std::array<const char*, 3> kDeviations = {"version.deprecated", "integrity.hex", "time.precision"};
-constexpr std::array<const char*, 8> kDefects = {"id.uuid", "required", "time.utc", "integrity.mismatch",
+constexpr std::array<const char*, 8> kDefects = {"id.uuid",      "required",       "time.utc",     "integrity.mismatch",
                                                  "links.scheme", "geometry.range", "content.size", "json.syntax"};
 
-void str(Writer& w, const std::string& s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void str(Writer& w, const std::string& s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 std::string uuid(std::mt19937_64& rng) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -44,7 +46,8 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     const std::string centre = kCentres[i % kCentres.size()];
     const int kind = static_cast<int>(i % 10);  // 0-6 surface obs, 7-8 CAP, 9 metadata
     const Timestamp obs{base.seconds + static_cast<std::int64_t>(i / 50) * 600, 0};
-    const Timestamp pub{obs.seconds + 130 + static_cast<std::int64_t>(rng() % 60), static_cast<std::int32_t>(rng() % 1000000) * 1000};
+    const Timestamp pub{obs.seconds + 130 + static_cast<std::int64_t>(rng() % 60),
+                        static_cast<std::int32_t>(rng() % 1000000) * 1000};
     const std::string station = "0-20000-0-" + std::to_string(10000 + (i * 7919) % 89999);
     std::string defect;
     if (unit(rng) < o.invalid_fraction) defect = kDefects[rng() % kDefects.size()];
@@ -69,8 +72,8 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
       href = "https://" + centre + ".example.org/metadata/dataset-" + std::to_string(i % 97) + ".json";
       type = "application/geo+json";
     }
-    m.topic = kind == 9 ? "origin/a/wis2/" + centre + "/metadata"
-                        : "origin/a/wis2/" + centre + "/data/core/" + disc_topic;
+    m.topic =
+        kind == 9 ? "origin/a/wis2/" + centre + "/metadata" : "origin/a/wis2/" + centre + "/data/core/" + disc_topic;
 
     // A synthetic observation payload: "BUFR" framing around pseudo-random bytes.
     std::string payload = "BUFR";
@@ -122,7 +125,10 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     w.Key("data_id");
     str(w, data_id);
     w.Key("metadata_id");
-    str(w, "urn:wmo:md:" + centre + ":" + (kind <= 6 ? "synop" : kind <= 8 ? "cap" : "dataset-" + std::to_string(i % 97)));
+    str(w, "urn:wmo:md:" + centre + ":" +
+               (kind <= 6   ? "synop"
+                : kind <= 8 ? "cap"
+                            : "dataset-" + std::to_string(i % 97)));
     if (defect != "required") {
       w.Key("pubtime");
       str(w, format_rfc3339(pub, deviation == "time.precision" ? 9 : 6));

@@ -19,9 +19,9 @@ struct SampleMessage {
 struct SampleOptions {
   std::size_t count = 1000;
   std::uint64_t seed = 42;
-  double invalid_fraction = 0.05;    ///< share of messages with one deliberate defect
-  double deviation_fraction = 0.0;   ///< share of the others with one real-traffic deviation
-  bool inline_content = true;      ///< surface observations carry their data inline
+  double invalid_fraction = 0.05;   ///< share of messages with one deliberate defect
+  double deviation_fraction = 0.0;  ///< share of the others with one real-traffic deviation
+  bool inline_content = true;       ///< surface observations carry their data inline
 };
 
 std::vector<SampleMessage> generate_samples(const SampleOptions& options);

@@ -53,7 +53,8 @@ Files files_from_dir(const fs::path& root) {
 Files files_from_zip(const fs::path& path) {
   int err = 0;
   std::unique_ptr<zip_t, decltype(&zip_discard)> z(zip_open(path.c_str(), ZIP_RDONLY, &err), &zip_discard);
-  if (!z) throw Error(ErrorCode::io, "cannot open zip " + path.string() + " (libzip error " + std::to_string(err) + ")");
+  if (!z)
+    throw Error(ErrorCode::io, "cannot open zip " + path.string() + " (libzip error " + std::to_string(err) + ")");
   Files files;
   const zip_int64_t n = zip_get_num_entries(z.get(), 0);
   for (zip_int64_t i = 0; i < n && files.size() < kMaxFiles; ++i) {
@@ -64,7 +65,7 @@ Files files_from_zip(const fs::path& path) {
     const std::string name = st.name;
     if (name.size() < 4 || name.compare(name.size() - 4, 4, ".csv") != 0 || st.size > kMaxFileBytes) continue;
     std::unique_ptr<zip_file_t, decltype(&zip_fclose)> f(zip_fopen_index(z.get(), static_cast<zip_uint64_t>(i), 0),
-                                                        &zip_fclose);
+                                                         &zip_fclose);
     if (!f) continue;
     std::string text(st.size, '\0');
     const zip_int64_t got = zip_fread(f.get(), text.data(), st.size);
@@ -116,9 +117,12 @@ struct TopicHierarchy::Tables {
     for (std::size_t r = 1; r < rows.size(); ++r) {
       const auto& row = rows[r];
       auto get = [&](int c) { return c >= 0 && static_cast<std::size_t>(c) < row.size() ? row[c] : std::string(); };
-      if (path_col >= 0) add_path(get(path_col));
-      else if (parent_col >= 0 && !get(parent_col).empty()) add_path(get(parent_col) + "/" + get(name_col));
-      else add_path(get(name_col));
+      if (path_col >= 0)
+        add_path(get(path_col));
+      else if (parent_col >= 0 && !get(parent_col).empty())
+        add_path(get(parent_col) + "/" + get(name_col));
+      else
+        add_path(get(name_col));
     }
   }
 
@@ -173,8 +177,10 @@ struct TopicHierarchy::Tables {
         if (static_cast<std::size_t>(name_col) < rows[r].size() && !rows[r][name_col].empty())
           centres.insert(ascii_lower(rows[r][name_col]));
     }
-    if (flat_file) read_flat(*flat_file);
-    else read_tree(files);
+    if (flat_file)
+      read_flat(*flat_file);
+    else
+      read_tree(files);
   }
 };
 
@@ -201,10 +207,18 @@ fs::path TopicHierarchy::default_location() {
   return fs::path(home && *home ? home : ".") / ".cache" / "wis2mon" / "wth-bundle.zip";
 }
 
-bool TopicHierarchy::has_centres() const noexcept { return !tables_->centres.empty(); }
-bool TopicHierarchy::has_sub_topics() const noexcept { return !tables_->paths.empty(); }
-std::size_t TopicHierarchy::centre_count() const noexcept { return tables_->centres.size(); }
-std::size_t TopicHierarchy::sub_topic_count() const noexcept { return tables_->paths.size(); }
+bool TopicHierarchy::has_centres() const noexcept {
+  return !tables_->centres.empty();
+}
+bool TopicHierarchy::has_sub_topics() const noexcept {
+  return !tables_->paths.empty();
+}
+std::size_t TopicHierarchy::centre_count() const noexcept {
+  return tables_->centres.size();
+}
+std::size_t TopicHierarchy::sub_topic_count() const noexcept {
+  return tables_->paths.size();
+}
 
 bool TopicHierarchy::is_known_centre(std::string_view centre_id) const noexcept {
   std::string id = ascii_lower(std::string(centre_id));

@@ -121,7 +121,9 @@ std::vector<Router::FilterId> Router::match(std::string_view topic) const {
   return out;
 }
 
-std::size_t Router::size() const noexcept { return trie_->filters.size(); }
+std::size_t Router::size() const noexcept {
+  return trie_->filters.size();
+}
 
 const std::string& Router::filter(FilterId id) const {
   if (id >= trie_->filters.size()) throw Error(ErrorCode::invalid_argument, "no filter with id " + std::to_string(id));

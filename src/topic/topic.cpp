@@ -11,8 +11,9 @@ bool has_upper(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
-
-std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string in_quotes(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
 
 }  // namespace
 
@@ -62,8 +63,10 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
   ValidationReport r;
   const bool strict = options.mode == ValidationMode::strict;
   auto deviation = [&](std::string path, const char* rule, std::string msg) {
-    if (strict) r.add_error(std::move(path), rule, std::move(msg));
-    else r.add_warning(std::move(path), rule, std::move(msg));
+    if (strict)
+      r.add_error(std::move(path), rule, std::move(msg));
+    else
+      r.add_warning(std::move(path), rule, std::move(msg));
   };
   if (topic.empty()) {
     r.add_error("", "topic.empty", "the topic is empty");
@@ -84,8 +87,7 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
       r.add_error("/" + std::to_string(i), "topic.level_empty", "level " + std::to_string(i) + " is empty");
       return r;
     }
-  if (has_upper(topic))
-    deviation("", "topic.case", "topic levels are lowercase in the WIS2 Topic Hierarchy");
+  if (has_upper(topic)) deviation("", "topic.case", "topic levels are lowercase in the WIS2 Topic Hierarchy");
 
   // Work on the lowercased levels so that a lenient check of "ORIGIN/A/WIS2/…" goes on.
   std::vector<std::string> lv;
@@ -107,18 +109,19 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
     if (!is_valid_centre_id_form(centre))
       r.add_error("/4", "topic.centre_id", "centre-id " + in_quotes(t.level(4)) + " does not have the form tld-name");
     else if (options.hierarchy && options.hierarchy->has_centres() && !options.hierarchy->is_known_centre(centre))
-      deviation("/4", "topic.centre_id_unknown", "centre-id " + in_quotes(t.level(4)) + " is not in the centre-id table");
+      deviation("/4", "topic.centre_id_unknown",
+                "centre-id " + in_quotes(t.level(4)) + " is not in the centre-id table");
   }
   if (lv.size() < 5) return r;
 
   const auto type = level(5);
   if (type == "metadata") {
-    if (lv.size() != 5)
-      r.add_error("/6", "topic.depth", "metadata notifications are published at level 5 exactly");
+    if (lv.size() != 5) r.add_error("/6", "topic.depth", "metadata notifications are published at level 5 exactly");
     return r;
   }
   if (type != "data") {
-    r.add_error("/5", "topic.notification_type", "notification-type " + in_quotes(t.level(5)) + " is not 'data' or 'metadata'");
+    r.add_error("/5", "topic.notification_type",
+                "notification-type " + in_quotes(t.level(5)) + " is not 'data' or 'metadata'");
     return r;
   }
   if (lv.size() >= 6 && level(6) != "core" && level(6) != "recommended")
@@ -126,7 +129,8 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
   if (lv.size() >= 7) {
     const auto& d = earth_system_disciplines();
     if (std::find(d.begin(), d.end(), level(7)) == d.end()) {
-      r.add_error("/7", "topic.discipline", "discipline " + in_quotes(t.level(7)) + " is not an earth-system discipline");
+      r.add_error("/7", "topic.discipline",
+                  "discipline " + in_quotes(t.level(7)) + " is not an earth-system discipline");
       return r;
     }
   }
@@ -138,7 +142,8 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
     const std::vector<std::string> path(lv.begin() + 6, lv.end());
     switch (options.hierarchy->sub_topic_status(path)) {
       case TopicHierarchy::PathStatus::known:
-      case TopicHierarchy::PathStatus::experimental: break;
+      case TopicHierarchy::PathStatus::experimental:
+        break;
       case TopicHierarchy::PathStatus::unknown:
         deviation("/8", "topic.sub_topic", "sub-topic " + in_quotes(t.sub_topic()) + " is not in the topic hierarchy");
         break;

@@ -18,7 +18,8 @@ std::string valid_message();
 
 /// Edits a JSON document with JSON pointers: {pointer, json} sets (creating members),
 /// {pointer, std::nullopt} removes.
-std::string mutate(const std::string& json, const std::vector<std::pair<std::string, std::optional<std::string>>>& edits);
+std::string mutate(const std::string& json,
+                   const std::vector<std::pair<std::string, std::optional<std::string>>>& edits);
 
 std::string read_file(const std::filesystem::path& p);
 

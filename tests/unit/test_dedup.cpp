@@ -7,7 +7,8 @@ using namespace wis2mon;
 using testing::mutate;
 
 namespace {
-Notification make(const std::string& pubtime, const char* rel = "canonical", const char* id = "6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e01") {
+Notification make(const std::string& pubtime, const char* rel = "canonical",
+                  const char* id = "6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e01") {
   auto p = Notification::parse(mutate(testing::valid_message(), {{"/properties/pubtime", "\"" + pubtime + "\""},
                                                                  {"/links/0/rel", std::string("\"") + rel + "\""},
                                                                  {"/id", std::string("\"") + id + "\""}}));
@@ -31,11 +32,11 @@ TEST_CASE("message_id policy: a repeated id is a duplicate, but only once record
 TEST_CASE("data_id+pubtime policy: Global Cache semantics") {
   Deduplicator d(DedupPolicy::data_id_pubtime, std::make_shared<MemoryDedupStore>());
   d.record(make("2026-01-01T00:02:11Z"), kNow);
-  CHECK(d.check(make("2026-01-01T00:02:11Z"), kNow) == DedupVerdict::duplicate);           // same pubtime
-  CHECK(d.check(make("2026-01-01T00:01:00Z"), kNow) == DedupVerdict::duplicate);           // older
-  CHECK(d.check(make("2026-01-01T00:05:00Z"), kNow) == DedupVerdict::duplicate);           // newer, no update link
-  CHECK(d.check(make("2026-01-01T00:05:00Z", "update"), kNow) == DedupVerdict::update);    // newer update
-  CHECK(d.check(make("2026-01-01T00:01:00Z", "update"), kNow) == DedupVerdict::duplicate); // older update
+  CHECK(d.check(make("2026-01-01T00:02:11Z"), kNow) == DedupVerdict::duplicate);            // same pubtime
+  CHECK(d.check(make("2026-01-01T00:01:00Z"), kNow) == DedupVerdict::duplicate);            // older
+  CHECK(d.check(make("2026-01-01T00:05:00Z"), kNow) == DedupVerdict::duplicate);            // newer, no update link
+  CHECK(d.check(make("2026-01-01T00:05:00Z", "update"), kNow) == DedupVerdict::update);     // newer update
+  CHECK(d.check(make("2026-01-01T00:01:00Z", "update"), kNow) == DedupVerdict::duplicate);  // older update
   CHECK(d.check(make("2026-01-01T00:05:00Z", "deletion"), kNow) == DedupVerdict::update);
   d.record(make("2026-01-01T00:05:00Z", "update"), kNow);
   d.record(make("2026-01-01T00:01:00Z"), kNow);  // a late older copy does not roll back

@@ -99,7 +99,8 @@ TEST_CASE("JSON-level failures give a report, never an exception") {
   std::string deep(200000, '[');
   deep += std::string(200000, ']');
   CHECK(parse(deep).report.has("message.object"));
-  const std::string deep_member = mutate(valid_message(), {{"/_deep", "1"}}).insert(1, "\"_nest\":" + std::string(100, '[') + std::string(100, ']') + ",");
+  const std::string deep_member = mutate(valid_message(), {{"/_deep", "1"}})
+                                      .insert(1, "\"_nest\":" + std::string(100, '[') + std::string(100, ']') + ",");
   CHECK(parse(deep_member).report.has("json.depth"));
   ParseOptions small;
   small.max_input_bytes = 100;
@@ -107,8 +108,8 @@ TEST_CASE("JSON-level failures give a report, never an exception") {
 }
 
 TEST_CASE("required members") {
-  for (const char* member : {"/id", "/type", "/geometry", "/properties", "/links", "/properties/pubtime",
-                             "/properties/data_id"})
+  for (const char* member :
+       {"/id", "/type", "/geometry", "/properties", "/links", "/properties/pubtime", "/properties/data_id"})
     fails({{member, std::nullopt}}, "required", member);
   fails({{"/conformsTo", std::nullopt}}, "required", "/conformsTo");
   fails({{"/properties/integrity/method", std::nullopt}}, "required", "/properties/integrity/method");
@@ -151,7 +152,9 @@ TEST_CASE("conformance: conformsTo core class, deprecated version, never both") 
   deviates({{"/conformsTo", std::nullopt}, {"/version", "\"v04\""}}, "version.deprecated");
   fails({{"/conformsTo", std::nullopt}, {"/version", "\"v03\""}}, "version.value", "/version");
   fails({{"/version", "\"v04\""}}, "conformance.both", "/version");
-  CHECK(parse(mutate(valid_message(), {{"/conformsTo", std::nullopt}, {"/version", "\"v04\""}})).notification.version() == "v04");
+  CHECK(
+      parse(mutate(valid_message(), {{"/conformsTo", std::nullopt}, {"/version", "\"v04\""}})).notification.version() ==
+      "v04");
 }
 
 TEST_CASE("type is Feature") {
@@ -173,7 +176,8 @@ TEST_CASE("geometry: null, Point or closed Polygon with valid ranges") {
   fails({{"/geometry/coordinates", std::nullopt}}, "required", "/geometry/coordinates");
   const std::string square = "[[[-7.75,40.43],[-7.75,78.46],[71.91,78.46],[71.91,40.43],[-7.75,40.43]]]";
   passes({{"/geometry", "{\"type\":\"Polygon\",\"coordinates\":" + square + "}"}});
-  const auto poly = parse(mutate(valid_message(), {{"/geometry", "{\"type\":\"Polygon\",\"coordinates\":" + square + "}"}}));
+  const auto poly =
+      parse(mutate(valid_message(), {{"/geometry", "{\"type\":\"Polygon\",\"coordinates\":" + square + "}"}}));
   CHECK(poly.notification.geometry().type == Geometry::Type::polygon);
   CHECK(poly.notification.geometry().rings.at(0).size() == 5);
   fails({{"/geometry", "{\"type\":\"Polygon\",\"coordinates\":[[[0,0],[0,1],[1,1],[1,0]]]}"}}, "geometry.polygon_ring",
@@ -194,7 +198,8 @@ TEST_CASE("times: RFC 3339, UTC, precision") {
   fails({{"/properties/datetime", "\"2026-01-01T00:00:00-05:00\""}}, "time.utc", "/properties/datetime");
   deviates({{"/properties/pubtime", "\"2026-01-01T00:02:11.314854383Z\""}}, "time.precision");
   CHECK(parse(mutate(valid_message(), {{"/properties/pubtime", "\"2026-01-01T00:02:11.314854383Z\""}}))
-            .notification.pubtime()->nanos == 314854383);
+            .notification.pubtime()
+            ->nanos == 314854383);
 }
 
 TEST_CASE("temporal extent: datetime xor start/end, start <= end") {
@@ -205,7 +210,8 @@ TEST_CASE("temporal extent: datetime xor start/end, start <= end") {
   fails({{"/properties/datetime", std::nullopt}}, "temporal.required", "/properties/datetime");
   fails({{"/properties/datetime", std::nullopt}, {"/properties/start_datetime", "\"2026-01-01T00:00:00Z\""}},
         "temporal.required", "/properties/end_datetime");
-  fails({{"/properties/start_datetime", "\"2026-01-01T00:00:00Z\""}, {"/properties/end_datetime", "\"2026-01-01T01:00:00Z\""}},
+  fails({{"/properties/start_datetime", "\"2026-01-01T00:00:00Z\""},
+         {"/properties/end_datetime", "\"2026-01-01T01:00:00Z\""}},
         "temporal.exclusive", "/properties/datetime");
   fails({{"/properties/datetime", std::nullopt},
          {"/properties/start_datetime", "\"2026-01-01T06:00:00Z\""},
@@ -235,7 +241,8 @@ TEST_CASE("integrity: method, value form, digest of inline content") {
   deviates({{"/properties/integrity/value", "\"" + hex + "\""}}, "integrity.hex");
   std::string wrong_hex = hex;
   wrong_hex[0] = wrong_hex[0] == '0' ? '1' : '0';
-  fails({{"/properties/integrity/value", "\"" + wrong_hex + "\""}}, "integrity.mismatch", "/properties/integrity/value");
+  fails({{"/properties/integrity/value", "\"" + wrong_hex + "\""}}, "integrity.mismatch",
+        "/properties/integrity/value");
   // A value that is no digest at all (a placeholder) cannot be verified.
   deviates({{"/properties/integrity/value", "\"A2KNxvks...S8qfSCw==\""}}, "integrity.value");
   // Without inline content only the form is checked.
@@ -288,20 +295,23 @@ TEST_CASE("links: at least one, schemes, length, exactly one canonical/update/de
   passes({{"/links/0/rel", "\"update\""}});
   passes({{"/links/0/rel", "\"http://def.wmo.int/def/rel/wnm/-/update\""}});
   CHECK(parse(mutate(valid_message(), {{"/links/0/rel", "\"update\""}})).notification.operation() == Operation::update);
-  CHECK(parse(mutate(valid_message(), {{"/links/0/rel", "\"deletion\""}})).notification.operation() == Operation::deletion);
+  CHECK(parse(mutate(valid_message(), {{"/links/0/rel", "\"deletion\""}})).notification.operation() ==
+        Operation::deletion);
 }
 
 TEST_CASE("a metadata deletion needs metadata_id") {
-  const Edits metadata_deletion = {{"/links/0/rel", "\"deletion\""},
-                                   {"/properties/metadata_id", std::nullopt},
-                                   {"/properties/data_id", "\"ch-meteoswiss/metadata/urn:wmo:md:ch-meteoswiss:synop\""}};
+  const Edits metadata_deletion = {
+      {"/links/0/rel", "\"deletion\""},
+      {"/properties/metadata_id", std::nullopt},
+      {"/properties/data_id", "\"ch-meteoswiss/metadata/urn:wmo:md:ch-meteoswiss:synop\""}};
   fails(metadata_deletion, "metadata_id.deletion", "/properties/metadata_id");
   // A data deletion does not need it.
   passes({{"/links/0/rel", "\"deletion\""}, {"/properties/metadata_id", std::nullopt}});
   // The topic decides when it is known.
   ParseOptions o;
   o.topic = "origin/a/wis2/ch-meteoswiss/metadata";
-  const auto json = mutate(valid_message(), {{"/links/0/rel", "\"deletion\""}, {"/properties/metadata_id", std::nullopt}});
+  const auto json =
+      mutate(valid_message(), {{"/links/0/rel", "\"deletion\""}, {"/properties/metadata_id", std::nullopt}});
   CHECK(Notification::parse(json, o).report.has("metadata_id.deletion"));
   o.topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop";
   CHECK(Notification::parse(mutate(valid_message(), metadata_deletion), o).valid());

@@ -25,9 +25,8 @@ TEST_CASE("Record keeps field order and types, and has a JSON form") {
   CHECK(type_of(*r.get("air_temperature")) == FieldType::real);
   CHECK(type_of(*r.get("observed_at")) == FieldType::time);
   CHECK(r.get("nope") == nullptr);
-  CHECK(r.to_json() ==
-        R"({"wigos_station_identifier":"0-20000-0-15015","air_temperature":273.15,"station_height":412,)"
-        R"("observed_at":"2023-03-21T12:00:00Z","precipitation":null,"valid":true,"wind_speed":null})");
+  CHECK(r.to_json() == R"({"wigos_station_identifier":"0-20000-0-15015","air_temperature":273.15,"station_height":412,)"
+                       R"("observed_at":"2023-03-21T12:00:00Z","precipitation":null,"valid":true,"wind_speed":null})");
   r.set("air_temperature", 270.0);  // replaces in place
   CHECK(r.fields()[1].name == "air_temperature");
   CHECK(std::get<double>(r.fields()[1].value) == 270.0);
@@ -49,7 +48,8 @@ TEST_CASE("metrics render as Prometheus text") {
   CHECK(text.find("# TYPE wmo_wis2_gb_messages_received_total counter\n") != std::string::npos);
   CHECK(text.find("wmo_wis2_gb_messages_received_total{centre_id=\"de-dwd\"} 3\n") != std::string::npos);
   CHECK(text.find("wmo_wis2_gb_messages_received_total{centre_id=\"a\\\"b\\\\c\\nd\"} 1\n") != std::string::npos);
-  CHECK(text.find("wmo_wis2_gb_last_message_timestamp_seconds{centre_id=\"de-dwd\"} 1767225600.5\n") != std::string::npos);
+  CHECK(text.find("wmo_wis2_gb_last_message_timestamp_seconds{centre_id=\"de-dwd\"} 1767225600.5\n") !=
+        std::string::npos);
   CHECK_THROWS_AS(m.counter("undeclared_total"), Error);
   CHECK_THROWS_AS(m.gauge("wmo_wis2_gb_messages_received_total"), Error);  // a counter
   CHECK_THROWS_AS(m.declare("bad name", MetricType::counter, ""), Error);

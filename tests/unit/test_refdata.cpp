@@ -51,7 +51,8 @@ TEST_CASE("official WNM examples are valid (lenient)") {
   // The EUMETSAT examples write the digest in hex: a warning in lenient, an error in strict.
   const auto eum = parse_file(*root / "wis2/wnm/examples/eumetsat-msg-seviri-core-notification.json");
   CHECK(eum.report.has("integrity.hex"));
-  CHECK_FALSE(parse_file(*root / "wis2/wnm/examples/eumetsat-msg-seviri-core-notification.json", ValidationMode::strict).valid());
+  CHECK_FALSE(parse_file(*root / "wis2/wnm/examples/eumetsat-msg-seviri-core-notification.json", ValidationMode::strict)
+                  .valid());
   // Examples 3 and 4 hold nothing the standard frowns on: valid in strict mode too.
   CHECK(parse_file(*root / "wis2/wnm/examples/example3.json", ValidationMode::strict).valid());
   CHECK(parse_file(*root / "wis2/wnm/examples/example4.json", ValidationMode::strict).valid());
@@ -105,10 +106,11 @@ TEST_CASE("real captures validate in lenient mode, negatives fail for their name
     }
   }
   CHECK(valid == 24);
-  for (const char* f : {"ifremer-argo/IOPX01_LFVX_251403-msg-notification.json",
-                        "ifremer-argo/core-metadata-msg-notification.json"})
+  for (const char* f :
+       {"ifremer-argo/IOPX01_LFVX_251403-msg-notification.json", "ifremer-argo/core-metadata-msg-notification.json"})
     CHECK(parse_file(*root / "wis2/captures" / f).valid());
-  const auto both = parse_file(*root / "wis2/captures/wis2-monitor-events/pl-imgw-wnm-canonical-plus-update-2026-06-14.json");
+  const auto both =
+      parse_file(*root / "wis2/captures/wis2-monitor-events/pl-imgw-wnm-canonical-plus-update-2026-06-14.json");
   CHECK(both.valid());
   CHECK(both.report.has("links.canonical_update"));
   CHECK(both.notification.geometry().point.height == 106);
@@ -150,8 +152,10 @@ TEST_CASE("the same message relayed by three caches is one message to dedup") {
   for (const char* f : {"notiifcation.bm.json", "notiifcation.bm_cache2.json", "notiifcation.bm_cache3.json"}) {
     const auto p = parse_file(dir / f);
     REQUIRE(p.valid());
-    if (dedup.check(p.notification) == DedupVerdict::duplicate) ++dupes;
-    else ++fresh, dedup.record(p.notification);
+    if (dedup.check(p.notification) == DedupVerdict::duplicate)
+      ++dupes;
+    else
+      ++fresh, dedup.record(p.notification);
   }
   CHECK(fresh == 1);
   CHECK(dupes == 2);

@@ -78,7 +78,9 @@ TEST_CASE("Router agrees with topic_matches on random filters and topics") {
     const int n = 1 + static_cast<int>(rng() % 5);
     for (int j = 0; j < n; ++j) {
       const auto k = rng() % 10;
-      f += (j ? "/" : "") + (k == 0 ? std::string("+") : k == 1 && j == n - 1 ? std::string("#") : words[rng() % words.size()]);
+      f += (j ? "/" : "") + (k == 0                 ? std::string("+")
+                             : k == 1 && j == n - 1 ? std::string("#")
+                                                    : words[rng() % words.size()]);
     }
     if (f.empty()) continue;  // "" is no filter
     filters.push_back(f);

@@ -24,11 +24,11 @@ TEST_CASE("RFC 3339 parsing") {
   CHECK(d.offset_minutes == 60);
   CHECK(t->seconds == parse_rfc3339("2022-03-20T03:45:00Z")->seconds);
 
-  CHECK(parse_rfc3339("2024-02-29T00:00:00Z"));       // leap year
+  CHECK(parse_rfc3339("2024-02-29T00:00:00Z"));        // leap year
   CHECK_FALSE(parse_rfc3339("2023-02-29T00:00:00Z"));  // not a leap year
   CHECK_FALSE(parse_rfc3339("2024-13-01T00:00:00Z"));
   CHECK_FALSE(parse_rfc3339("2024-01-01 00:00:00Z"));
-  CHECK_FALSE(parse_rfc3339("2024-01-01T00:00:00"));   // no offset
+  CHECK_FALSE(parse_rfc3339("2024-01-01T00:00:00"));  // no offset
   CHECK_FALSE(parse_rfc3339("2024-01-01T00:00:00.Z"));
   CHECK_FALSE(parse_rfc3339("2024-01-01T24:00:00Z"));
   CHECK_FALSE(parse_rfc3339("2024-01-01T00:00:00Zjunk"));

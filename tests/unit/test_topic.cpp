@@ -28,8 +28,9 @@ void write(const fs::path& p, const std::string& text) {
 
 // A small WTH tree written by the test (same layout as the official repository).
 fs::path make_tree(const fs::path& root) {
-  write(root / "centre-id.csv", "Name,Description,Source,Status\nde-dwd,Deutscher Wetterdienst,,Operational\n"
-                                "ca-eccc-msc,\"Environment and Climate Change Canada, MSC\",,Operational\n");
+  write(root / "centre-id.csv",
+        "Name,Description,Source,Status\nde-dwd,Deutscher Wetterdienst,,Operational\n"
+        "ca-eccc-msc,\"Environment and Climate Change Canada, MSC\",,Operational\n");
   write(root / "earth-system-discipline/index.csv", "Name,Description,Source,Status\nweather,Weather,,Operational\n");
   write(root / "earth-system-discipline/weather/index.csv",
         "Name,Description,Source,Status\nsurface-based-observations,x,,Operational\nexperimental,x,,Operational\n"
@@ -59,7 +60,8 @@ TEST_CASE("Topic splits levels") {
 }
 
 TEST_CASE("centre-id form") {
-  for (const char* ok : {"de-dwd", "ca-eccc-msc", "int-eumetsat", "de-dwd-test", "data-metoffice-noaa-global-cache", "us-noaa-synoptic"})
+  for (const char* ok :
+       {"de-dwd", "ca-eccc-msc", "int-eumetsat", "de-dwd-test", "data-metoffice-noaa-global-cache", "us-noaa-synoptic"})
     CHECK(is_valid_centre_id_form(ok));
   for (const char* bad : {"dwd", "DE-DWD", "d-dwd", "de-", "de--dwd", "de-dwd-", "de_dwd", "1e-dwd", "de-dw d", ""})
     CHECK_FALSE(is_valid_centre_id_form(bad));
@@ -134,9 +136,11 @@ TEST_CASE("topic hierarchy from a bundle zip written by the test") {
   zip_t* z = zip_open(zip_path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
   REQUIRE(z);
   const std::string centres = "Name,Description\nde-dwd,DWD\n";
-  const std::string disciplines = "Name\nweather\nweather/surface-based-observations\nweather/surface-based-observations/synop\n";
+  const std::string disciplines =
+      "Name\nweather\nweather/surface-based-observations\nweather/surface-based-observations/synop\n";
   zip_file_add(z, "wth-bundle/centre-id.csv", zip_source_buffer(z, centres.data(), centres.size(), 0), 0);
-  zip_file_add(z, "wth-bundle/earth-system-discipline.csv", zip_source_buffer(z, disciplines.data(), disciplines.size(), 0), 0);
+  zip_file_add(z, "wth-bundle/earth-system-discipline.csv",
+               zip_source_buffer(z, disciplines.data(), disciplines.size(), 0), 0);
   REQUIRE(zip_close(z) == 0);
   const auto h = TopicHierarchy::load(zip_path);
   CHECK(h.centre_count() == 1);
@@ -165,7 +169,10 @@ TEST_CASE("the official topic hierarchy tables load") {
   CHECK(tree.sub_topic_count() == flat.sub_topic_count());
   const TopicValidationOptions strict{ValidationMode::strict, &tree};
   CHECK(validate_topic("origin/a/wis2/ca-eccc-msc/data/core/weather/surface-based-observations/synop", strict).valid());
-  CHECK(validate_topic("cache/a/wis2/int-eumetsat/data/core/weather/prediction/forecast/medium-range/deterministic/global", strict).valid());
+  CHECK(validate_topic(
+            "cache/a/wis2/int-eumetsat/data/core/weather/prediction/forecast/medium-range/deterministic/global", strict)
+            .valid());
   CHECK(validate_topic("origin/a/wis2/ca-eccc-msc/data/core/weather/advisories-warnings", strict).valid());
-  CHECK_FALSE(validate_topic("origin/a/wis2/ca-eccc-msc/data/core/weather/prediction/forecast/ultra-range", strict).valid());
+  CHECK_FALSE(
+      validate_topic("origin/a/wis2/ca-eccc-msc/data/core/weather/prediction/forecast/ultra-range", strict).valid());
 }
