@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite (README quick start, and what CI runs): set everything up, then
+#  0. check the formatting (clang-format);
 #  1. build with warnings as errors and run ctest (unit, CLI contract, examples);
 #  2. build with AddressSanitizer + UndefinedBehaviorSanitizer and run ctest again;
 #  3. install, then build an outside project against it with find_package and pkg-config;
@@ -11,6 +12,12 @@ scripts/install-deps.sh
 jobs=$(nproc)
 
 step() { printf '\n==== %s\n' "$*"; }
+
+step "format (clang-format --dry-run)"
+unformatted=$(git ls-files '*.cpp' '*.hpp' | while read -r f; do clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "$f"; done)
+if [ -n "$unformatted" ]; then
+  echo "clang-format would change:"; echo "$unformatted"; exit 1
+fi
 
 step "build (RelWithDebInfo, -Werror)"
 scripts/build.sh build
