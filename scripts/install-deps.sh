@@ -10,7 +10,7 @@ packages=(
   # libraries the library links (private)
   rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev
   # command line and tests
-  libcli11-dev doctest-dev
+  libcli11-dev doctest-dev libcpp-httplib-dev openssl
   # libFuzzer, sanitizers and formatting
   clang libclang-rt-14-dev clang-format
 )

@@ -65,4 +65,25 @@ std::size_t compute_digest(std::string_view method, const void* data, std::size_
   return len;
 }
 
+StreamingDigest::StreamingDigest(std::string_view method) {
+  const int i = method_index(method);
+  if (i < 0) return;
+  const EVP_MD* md = fetched(static_cast<std::size_t>(i));
+  std::unique_ptr<EVP_MD_CTX, Free> c(EVP_MD_CTX_new());
+  if (md != nullptr && c && EVP_DigestInit_ex2(c.get(), md, nullptr) == 1) ctx_ = std::move(c);
+}
+
+void StreamingDigest::update(const void* data, std::size_t size) noexcept {
+  if (ctx_) EVP_DigestUpdate(ctx_.get(), data, size);
+}
+
+std::string StreamingDigest::finish() {
+  if (!ctx_) return {};
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx_.get(), out, &len) != 1) len = 0;
+  ctx_.reset();
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
 }  // namespace wis2mon::detail

@@ -14,3 +14,30 @@ std::size_t digest_size(std::string_view method) noexcept;
 std::size_t compute_digest(std::string_view method, const void* data, std::size_t size, unsigned char* out) noexcept;
 
 }  // namespace wis2mon::detail
+
+#include <openssl/evp.h>
+
+#include <memory>
+#include <string>
+
+namespace wis2mon::detail {
+
+/// A digest computed piece by piece (OpenSSL EVP), for data that arrives in chunks.
+class StreamingDigest {
+ public:
+  /// An unknown method gives an object whose valid() is false.
+  explicit StreamingDigest(std::string_view method);
+
+  bool valid() const noexcept { return ctx_ != nullptr; }
+  void update(const void* data, std::size_t size) noexcept;
+  /// The raw digest; the object is spent (invalid) afterwards.
+  std::string finish();
+
+ private:
+  struct Free {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+  };
+  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+};
+
+}  // namespace wis2mon::detail

@@ -1,0 +1,156 @@
+// Downloading WIS2 data: concurrent, cache-aware, verified.
+//
+//   wis2mon::Downloader dl;                       // one event-loop thread (libcurl multi)
+//   wis2mon::DownloadRequest req;
+//   req.urls = {cache_url, origin_url};           // tried in this order, falling back
+//   req.integrity = {{"sha512", value_from_notification}};
+//   auto result = dl.fetch(std::move(req)).get(); // or submit(req, callback) + poll()
+//   if (result.status == wis2mon::DownloadStatus::ok) use(result.data);
+//
+// Nothing is ever returned or stored that failed verification. Callbacks given to submit()
+// run on the thread that calls poll(), never on the downloader's own thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wis2mon/export.hpp"
+#include "wis2mon/notification.hpp"
+
+namespace wis2mon {
+
+/// What happened to a download. Values are stable (they appear in `wis2mon fetch` output).
+enum class DownloadStatus {
+  ok,
+  not_found,             ///< HTTP 404 or 410
+  http_error,            ///< any other HTTP status >= 400 (see http_code)
+  timeout,               ///< connect, total or low-speed timeout
+  too_large,             ///< over the size limit (announced or while streaming)
+  integrity_failed,      ///< the digest does not match the notification
+  size_mismatch,         ///< the byte count does not match the notification
+  refused,               ///< scheme or redirect rules said no (file://, redirect loops ...)
+  connection_error,      ///< DNS, connect, TLS or transfer failure
+  invalid_notification,  ///< nothing to download from (no usable link, bad content)
+};
+
+WIS2MON_API const char* to_string(DownloadStatus s) noexcept;
+
+/// Retrying the same URL later may help: timeouts, connection errors, HTTP 408/429/5xx.
+WIS2MON_API bool is_retriable(DownloadStatus s, long http_code) noexcept;
+
+struct DownloadOptions {
+  std::size_t max_in_flight = 256;  ///< transfers running at once, all hosts together
+  std::size_t max_per_host = 16;    ///< connections per host (HTTP/2 multiplexes over them)
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds total_timeout{120000};  ///< one attempt, start to end
+  /// Abort an attempt that moves fewer than low_speed_bytes per second for low_speed_time.
+  long low_speed_bytes = 512;
+  std::chrono::seconds low_speed_time{20};
+  std::uint64_t max_object_bytes = 64ull << 20;  ///< larger objects are refused (too_large)
+  bool allow_ftp = false;                        ///< also ftp:// and sftp:// (off: only http and https)
+  long max_redirects = 5;                        ///< redirects never change the scheme
+  bool verify_tls = true;                        ///< check the server's certificate (system CA store)
+  std::string ca_file;                           ///< extra CA bundle (PEM) to trust, e.g. a test CA
+  int max_retries = 3;                           ///< retries of a retriable failure, per URL
+  std::chrono::milliseconds retry_base{200};     ///< backoff: full jitter up to base * 2^attempt
+  std::chrono::milliseconds retry_max{10000};    ///< cap of one backoff
+  /// Accept hex digests (seen in real traffic) as well as the standard base64.
+  bool lenient_integrity = true;
+  std::string user_agent;  ///< default "libwis2mon/<version>"
+};
+
+/// The digest a download must have, as written in the notification.
+struct ExpectedDigest {
+  std::string method;  ///< sha256, sha384, sha512, sha3-256, sha3-384, sha3-512
+  std::string value;   ///< base64 (hex too when lenient_integrity)
+};
+
+struct DownloadRequest {
+  std::vector<std::string> urls;  ///< candidates, tried in order until one verifies
+  std::optional<ExpectedDigest> integrity;
+  std::optional<std::uint64_t> expected_size;  ///< link length / content.size
+  /// Give up (status of the last failure) once this much time has passed since submit,
+  /// retries included. Zero: no deadline beyond the per-attempt timeouts.
+  std::chrono::milliseconds deadline{0};
+  std::uint64_t tag = 0;  ///< yours, copied into the result
+};
+
+struct DownloadAttempt {
+  std::string url;
+  DownloadStatus status;
+  long http_code;
+};
+
+struct DownloadResult {
+  DownloadStatus status = DownloadStatus::invalid_notification;
+  long http_code = 0;                     ///< of the last attempt (0 when no HTTP answer)
+  bool retriable = false;                 ///< of the final status
+  std::string url;                        ///< the URL that served the object (or the last one tried)
+  std::string data;                       ///< the verified bytes (empty unless ok)
+  std::string sha512;                     ///< base64 SHA-512 of data (empty unless ok)
+  std::string error;                      ///< human-readable reason when not ok
+  std::vector<DownloadAttempt> attempts;  ///< every attempt, in order
+  std::chrono::milliseconds elapsed{0};
+  std::uint64_t tag = 0;
+};
+
+class WIS2MON_API Downloader {
+ public:
+  /// Starts the event-loop thread. Throws Error when libcurl cannot be set up.
+  explicit Downloader(DownloadOptions options = {});
+  /// Stops: unfinished downloads complete with connection_error ("downloader closed").
+  ~Downloader();
+  Downloader(const Downloader&) = delete;
+  Downloader& operator=(const Downloader&) = delete;
+
+  /// Queues a download; the future is fulfilled from the downloader's thread.
+  std::future<DownloadResult> fetch(DownloadRequest request);
+  /// Queues a download; on_done runs later inside poll() on the caller's thread.
+  void submit(DownloadRequest request, std::function<void(DownloadResult)> on_done);
+  /// Runs the callbacks of finished downloads (waiting up to `wait` for one); returns how
+  /// many ran.
+  std::size_t poll(std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  /// Downloads queued or running.
+  std::size_t pending() const;
+  /// Stops the loop (idempotent); see the destructor.
+  void close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The outcome of using a notification's inline content instead of the network.
+struct InlineContentResult {
+  DownloadStatus status = DownloadStatus::invalid_notification;
+  std::string data;  ///< decoded (and gunzipped) bytes, when ok
+  std::string error;
+};
+
+/// Decodes properties.content (utf-8, base64, or gzip = base64 of gzip data) and verifies it
+/// against integrity and content.size. max_bytes bounds the decompressed size.
+WIS2MON_API InlineContentResult decode_inline_content(const Notification& n, bool lenient_integrity = true,
+                                                      std::uint64_t max_bytes = 64ull << 20);
+
+/// A relative path for storing an object under a cache directory, derived from data_id:
+/// '/'-separated segments kept, anything unsafe ('..', '.', empty segments, control
+/// characters, '\\', ':' and other specials) replaced by '_', segments cut to 200 bytes; when
+/// sanitising changed anything, an 8-hex-digit hash of the data_id is appended so that
+/// different ids never collide. Never absolute, never escapes the directory.
+WIS2MON_API std::string storage_path_for(std::string_view data_id);
+
+/// Writes verified bytes to dir/storage_path_for(data_id): into a temporary file in the same
+/// folder first, renamed into place when complete, so readers never see half an object.
+/// Returns the final path. Throws Error(io) on failure (and leaves no temporary file).
+WIS2MON_API std::filesystem::path store_object(const std::filesystem::path& dir, std::string_view data_id,
+                                               std::string_view bytes);
+
+}  // namespace wis2mon

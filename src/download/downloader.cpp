@@ -1,0 +1,481 @@
+// Downloader: one event-loop thread driving a libcurl multi handle.
+//
+// Requests enter through a locked inbox (curl_multi_wakeup interrupts the poll). The loop
+// starts transfers while fewer than max_in_flight run; curl keeps at most max_per_host
+// connections per host and reuses them (HTTP/2 multiplexing where offered). Bytes are hashed
+// as they arrive; a finished transfer is verified, then either completed, retried later
+// (retriable failures, full-jitter backoff), or moved on to the next candidate URL.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "common/digest.hpp"
+#include "common/encoding.hpp"
+#include "wis2mon/download.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/version.hpp"
+
+namespace wis2mon {
+
+const char* to_string(DownloadStatus s) noexcept {
+  switch (s) {
+    case DownloadStatus::ok:
+      return "ok";
+    case DownloadStatus::not_found:
+      return "not_found";
+    case DownloadStatus::http_error:
+      return "http_error";
+    case DownloadStatus::timeout:
+      return "timeout";
+    case DownloadStatus::too_large:
+      return "too_large";
+    case DownloadStatus::integrity_failed:
+      return "integrity_failed";
+    case DownloadStatus::size_mismatch:
+      return "size_mismatch";
+    case DownloadStatus::refused:
+      return "refused";
+    case DownloadStatus::connection_error:
+      return "connection_error";
+    case DownloadStatus::invalid_notification:
+      return "invalid_notification";
+  }
+  return "unknown";
+}
+
+bool is_retriable(DownloadStatus s, long http_code) noexcept {
+  switch (s) {
+    case DownloadStatus::timeout:
+    case DownloadStatus::connection_error:
+      return true;
+    case DownloadStatus::http_error:
+      return http_code == 408 || http_code == 429 || http_code >= 500;
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string scheme_of(std::string_view url) {
+  const auto colon = url.find("://");
+  std::string s(url.substr(0, colon == std::string_view::npos ? 0 : colon));
+  for (auto& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return s;
+}
+
+// The raw digest a notification's integrity value stands for (base64, or hex if lenient).
+std::optional<std::string> expected_digest(const ExpectedDigest& d, bool lenient) {
+  const std::size_t size = detail::digest_size(d.method);
+  if (size == 0) return std::nullopt;
+  if (detail::base64_decoded_size(d.value) == size) return detail::base64_decode(d.value);
+  if (lenient && d.value.size() == 2 * size) return detail::hex_decode(d.value);
+  return std::nullopt;
+}
+
+void once_curl_global_init() {
+  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (rc != CURLE_OK)
+    throw Error(ErrorCode::network, std::string("curl_global_init failed: ") + curl_easy_strerror(rc));
+}
+
+}  // namespace
+
+struct Downloader::Impl {
+  struct Transfer {
+    DownloadRequest request;
+    std::optional<std::promise<DownloadResult>> promise;
+    std::function<void(DownloadResult)> callback;
+    DownloadResult result;
+    std::optional<std::string> expected;  // raw digest to match
+    std::size_t url_index = 0;
+    int retries_on_url = 0;
+    Clock::time_point submitted = Clock::now();
+    Clock::time_point not_before{};
+    CURL* easy = nullptr;
+    std::string body;
+    std::optional<detail::StreamingDigest> check;   // the notification's method
+    std::optional<detail::StreamingDigest> sha512;  // what we report
+    bool too_large = false;
+    std::uint64_t max_bytes = 0;
+    char error[CURL_ERROR_SIZE] = {0};
+  };
+  using TransferPtr = std::unique_ptr<Transfer>;
+
+  DownloadOptions options;
+  CURLM* multi = nullptr;
+  std::thread loop;
+  std::atomic<bool> stopping{false};
+
+  mutable std::mutex inbox_mutex;
+  std::vector<TransferPtr> inbox;
+  bool closed = false;  // guarded by inbox_mutex: no more requests are taken
+  std::atomic<std::size_t> pending_count{0};
+
+  std::mutex done_mutex;
+  std::condition_variable done_cv;
+  std::deque<std::pair<std::function<void(DownloadResult)>, DownloadResult>> done;
+
+  // Owned by the loop thread only.
+  std::deque<TransferPtr> waiting;
+  std::vector<TransferPtr> delayed;  // retries waiting for their backoff
+  std::vector<TransferPtr> active;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  explicit Impl(DownloadOptions o) : options(std::move(o)) {
+    once_curl_global_init();
+    if (options.user_agent.empty()) options.user_agent = std::string("libwis2mon/") + version_string;
+    if (options.max_in_flight == 0) options.max_in_flight = 1;
+    multi = curl_multi_init();
+    if (!multi) throw Error(ErrorCode::network, "curl_multi_init failed");
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_per_host));
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options.max_in_flight));
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    loop = std::thread([this] { run(); });
+  }
+
+  ~Impl() {
+    stop();
+    curl_multi_cleanup(multi);
+  }
+
+  void stop() {
+    if (stopping.exchange(true)) return;
+    curl_multi_wakeup(multi);
+    if (loop.joinable()) loop.join();
+  }
+
+  void enqueue(TransferPtr t) {
+    {
+      std::lock_guard lock(inbox_mutex);
+      if (!closed) {
+        ++pending_count;
+        inbox.push_back(std::move(t));
+      }
+    }
+    if (t) {  // not taken: the downloader is closed
+      t->result.status = DownloadStatus::connection_error;
+      t->result.error = "downloader closed";
+      deliver(std::move(t));
+      return;
+    }
+    curl_multi_wakeup(multi);
+  }
+
+  void deliver(TransferPtr t) {
+    auto& r = t->result;
+    r.tag = t->request.tag;
+    r.retriable = is_retriable(r.status, r.http_code);
+    r.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->submitted);
+    if (t->promise) {
+      t->promise->set_value(std::move(r));
+    } else if (t->callback) {
+      std::lock_guard lock(done_mutex);
+      done.emplace_back(std::move(t->callback), std::move(r));
+      done_cv.notify_one();
+    }
+  }
+
+  void complete(TransferPtr t) {
+    deliver(std::move(t));
+    --pending_count;
+  }
+
+  static size_t on_write(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<Transfer*>(user);
+    const size_t len = size * n;
+    if (t->body.size() + len > t->max_bytes) {
+      t->too_large = true;
+      return 0;  // makes curl stop with CURLE_WRITE_ERROR
+    }
+    t->body.append(data, len);
+    if (t->check) t->check->update(data, len);
+    if (t->sha512) t->sha512->update(data, len);
+    return len;
+  }
+
+  // Starts the current URL of t, or settles t when its URL cannot be used.
+  void start(TransferPtr t) {
+    const std::string& url = t->request.urls[t->url_index];
+    const std::string scheme = scheme_of(url);
+    const bool allowed =
+        scheme == "http" || scheme == "https" || (options.allow_ftp && (scheme == "ftp" || scheme == "sftp"));
+    if (!allowed) {
+      t->result.error = "scheme '" + scheme + "' is not allowed";
+      return settle(std::move(t), DownloadStatus::refused, 0);
+    }
+    CURL* e = curl_easy_init();
+    if (!e) {
+      t->result.error = "curl_easy_init failed";
+      return settle(std::move(t), DownloadStatus::connection_error, 0);
+    }
+    t->easy = e;
+    t->body.clear();
+    t->too_large = false;
+    t->error[0] = '\0';
+    t->max_bytes = options.max_object_bytes;
+    t->sha512.emplace("sha512");
+    t->check.reset();
+    if (t->request.integrity && t->request.integrity->method != "sha512")
+      t->check.emplace(t->request.integrity->method);
+    const std::string protocols = options.allow_ftp ? "http,https,ftp,sftp" : "http,https";
+    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols.c_str());
+    // Redirects: a few, and never to another scheme (no https -> http, no file://).
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, options.max_redirects);
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, scheme.c_str());
+    curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);  // credentials stay with their host
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_object_bytes));
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
+    if (!options.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options.ca_file.c_str());
+    curl_easy_setopt(e, CURLOPT_USERAGENT, options.user_agent.c_str());
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // gzip/deflate transfer encodings decoded
+    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+      curl_easy_cleanup(e);
+      t->easy = nullptr;
+      t->result.error = "curl_multi_add_handle failed";
+      return settle(std::move(t), DownloadStatus::connection_error, 0);
+    }
+    active.push_back(std::move(t));
+  }
+
+  DownloadStatus classify(Transfer& t, CURLcode rc, long code) {
+    switch (rc) {
+      case CURLE_OK:
+        break;
+      case CURLE_OPERATION_TIMEDOUT:
+        return DownloadStatus::timeout;
+      case CURLE_FILESIZE_EXCEEDED:
+        return DownloadStatus::too_large;
+      case CURLE_WRITE_ERROR:
+        return t.too_large ? DownloadStatus::too_large : DownloadStatus::connection_error;
+      case CURLE_TOO_MANY_REDIRECTS:
+      case CURLE_UNSUPPORTED_PROTOCOL:
+        return DownloadStatus::refused;
+      default:
+        return DownloadStatus::connection_error;
+    }
+    if (code == 404 || code == 410) return DownloadStatus::not_found;
+    if (code >= 400 || (code >= 300 && code < 400)) return DownloadStatus::http_error;
+    if (t.request.expected_size && t.body.size() != *t.request.expected_size) {
+      t.result.error = "received " + std::to_string(t.body.size()) + " bytes, the notification says " +
+                       std::to_string(*t.request.expected_size);
+      return DownloadStatus::size_mismatch;
+    }
+    std::string sha512 = t.sha512->finish();
+    if (t.expected) {
+      const std::string actual = t.check ? t.check->finish() : sha512;
+      if (actual != *t.expected) {
+        t.result.error = "the " + t.request.integrity->method + " digest does not match the notification";
+        return DownloadStatus::integrity_failed;
+      }
+    }
+    t.result.sha512 = detail::base64_encode(sha512);
+    return DownloadStatus::ok;
+  }
+
+  void finished(CURL* e, CURLcode rc) {
+    auto it = std::find_if(active.begin(), active.end(), [e](const TransferPtr& t) { return t->easy == e; });
+    if (it == active.end()) return;
+    TransferPtr t = std::move(*it);
+    active.erase(it);
+    long code = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    curl_multi_remove_handle(multi, e);
+    curl_easy_cleanup(e);
+    t->easy = nullptr;
+    const DownloadStatus status = classify(*t, rc, code);
+    if (status != DownloadStatus::ok && t->result.error.empty())
+      t->result.error = t->error[0] ? t->error : (code ? "HTTP " + std::to_string(code) : curl_easy_strerror(rc));
+    settle(std::move(t), status, code);
+  }
+
+  // Records an attempt's outcome, then completes, retries or falls back to the next URL.
+  void settle(TransferPtr t, DownloadStatus status, long code) {
+    auto& r = t->result;
+    r.attempts.push_back({t->request.urls[t->url_index], status, code});
+    r.status = status;
+    r.http_code = code;
+    r.url = t->request.urls[t->url_index];
+    if (status == DownloadStatus::ok) {
+      r.data = std::move(t->body);
+      r.error.clear();
+      return complete(std::move(t));
+    }
+    t->body.clear();
+    t->body.shrink_to_fit();  // nothing unverified is kept
+    const auto now = Clock::now();
+    const bool past_deadline = t->request.deadline.count() > 0 && now - t->submitted >= t->request.deadline;
+    if (past_deadline) return complete(std::move(t));
+    if (is_retriable(status, code) && t->retries_on_url < options.max_retries) {
+      // Full jitter: a uniform wait in [0, min(cap, base * 2^retry)].
+      const auto ceiling = std::min<std::int64_t>(options.retry_max.count(), options.retry_base.count()
+                                                                                 << std::min(t->retries_on_url, 20));
+      const auto wait = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, ceiling)(rng));
+      ++t->retries_on_url;
+      t->not_before = now + wait;
+      if (t->request.deadline.count() > 0) t->not_before = std::min(t->not_before, t->submitted + t->request.deadline);
+      r.error.clear();
+      delayed.push_back(std::move(t));
+      return;
+    }
+    if (t->url_index + 1 < t->request.urls.size()) {  // fall back to the next candidate
+      ++t->url_index;
+      t->retries_on_url = 0;
+      r.error.clear();
+      waiting.push_back(std::move(t));
+      return;
+    }
+    complete(std::move(t));
+  }
+
+  void run() {
+    while (!stopping) {
+      {
+        std::lock_guard lock(inbox_mutex);
+        for (auto& t : inbox) waiting.push_back(std::move(t));
+        inbox.clear();
+      }
+      const auto now = Clock::now();
+      for (auto it = delayed.begin(); it != delayed.end();) {
+        if ((*it)->not_before <= now) {
+          waiting.push_back(std::move(*it));
+          it = delayed.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      while (!waiting.empty() && active.size() < options.max_in_flight) {
+        TransferPtr t = std::move(waiting.front());
+        waiting.pop_front();
+        start(std::move(t));
+      }
+      int running = 0;
+      curl_multi_perform(multi, &running);
+      int left = 0;
+      while (CURLMsg* m = curl_multi_info_read(multi, &left))
+        if (m->msg == CURLMSG_DONE) finished(m->easy_handle, m->data.result);
+      // Settling may have queued fallbacks: come straight back for them.
+      if (!waiting.empty() && active.size() < options.max_in_flight) continue;
+      // Sleep until curl has work, a retry is due, or a request arrives (wakeup).
+      auto next_due = Clock::now() + std::chrono::seconds(1);
+      for (const auto& t : delayed) next_due = std::min(next_due, t->not_before);
+      const auto wait_ms = std::max<long>(
+          0, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(next_due - Clock::now()).count()));
+      curl_multi_poll(multi, nullptr, 0, static_cast<int>(std::min<long>(wait_ms, 1000)), nullptr);
+    }
+    // Closing: everything unfinished completes as a connection error.
+    for (auto& t : active) {
+      curl_multi_remove_handle(multi, t->easy);
+      curl_easy_cleanup(t->easy);
+      t->easy = nullptr;
+    }
+    std::lock_guard lock(inbox_mutex);
+    closed = true;
+    for (auto* list : {&active, &delayed, &inbox}) {
+      for (auto& t : *list) {
+        t->result.status = DownloadStatus::connection_error;
+        t->result.error = "downloader closed";
+        complete(std::move(t));
+      }
+      list->clear();
+    }
+    for (auto& t : waiting) {
+      t->result.status = DownloadStatus::connection_error;
+      t->result.error = "downloader closed";
+      complete(std::move(t));
+    }
+    waiting.clear();
+  }
+};
+
+Downloader::Downloader(DownloadOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Downloader::~Downloader() = default;
+
+namespace {
+// Checks a request before it goes anywhere; returns false (and sets the result) when unusable.
+bool prepare(DownloadRequest& request, DownloadResult& result, std::optional<std::string>& expected, bool lenient) {
+  if (request.urls.empty()) {
+    result.status = DownloadStatus::invalid_notification;
+    result.error = "no URL to download from";
+    return false;
+  }
+  if (request.integrity) {
+    expected = expected_digest(*request.integrity, lenient);
+    if (!expected) {
+      result.status = DownloadStatus::invalid_notification;
+      result.error = "integrity " + request.integrity->method + " value '" + request.integrity->value +
+                     "' cannot be used to verify anything";
+      return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+std::future<DownloadResult> Downloader::fetch(DownloadRequest request) {
+  auto t = std::make_unique<Impl::Transfer>();
+  t->request = std::move(request);
+  t->promise.emplace();
+  auto future = t->promise->get_future();
+  if (!prepare(t->request, t->result, t->expected, impl_->options.lenient_integrity)) {
+    impl_->deliver(std::move(t));
+    return future;
+  }
+  impl_->enqueue(std::move(t));
+  return future;
+}
+
+void Downloader::submit(DownloadRequest request, std::function<void(DownloadResult)> on_done) {
+  auto t = std::make_unique<Impl::Transfer>();
+  t->request = std::move(request);
+  t->callback = std::move(on_done);
+  if (!prepare(t->request, t->result, t->expected, impl_->options.lenient_integrity)) {
+    impl_->deliver(std::move(t));
+    return;
+  }
+  impl_->enqueue(std::move(t));
+}
+
+std::size_t Downloader::poll(std::chrono::milliseconds wait) {
+  std::deque<std::pair<std::function<void(DownloadResult)>, DownloadResult>> ready;
+  {
+    std::unique_lock lock(impl_->done_mutex);
+    if (impl_->done.empty() && wait.count() > 0)
+      impl_->done_cv.wait_for(lock, wait, [this] { return !impl_->done.empty(); });
+    ready.swap(impl_->done);
+  }
+  for (auto& [callback, result] : ready) callback(std::move(result));
+  return ready.size();
+}
+
+std::size_t Downloader::pending() const {
+  return impl_->pending_count.load();
+}
+
+void Downloader::close() {
+  impl_->stop();
+}
+
+}  // namespace wis2mon

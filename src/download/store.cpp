@@ -1,0 +1,97 @@
+// Safe storage of downloaded objects under a cache directory.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include "common/digest.hpp"
+#include "wis2mon/download.hpp"
+#include "wis2mon/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace wis2mon {
+namespace {
+
+constexpr std::size_t kMaxSegmentBytes = 200;
+constexpr std::size_t kMaxSegments = 32;
+
+bool safe_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '.' || c == '+' || c == '=' || c == ',' || c == '@';
+}
+
+std::string short_hash(std::string_view s) {
+  unsigned char d[64];
+  detail::compute_digest("sha256", s.data(), s.size(), d);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 4; ++i) (out += kHex[d[i] >> 4]) += kHex[d[i] & 15];
+  return out;
+}
+
+}  // namespace
+
+std::string storage_path_for(std::string_view data_id) {
+  std::string path;
+  bool changed = false;  // any change means a hash suffix, so distinct ids stay distinct
+  std::size_t segments = 0;
+  for (std::size_t start = 0; start <= data_id.size();) {
+    const auto slash = std::min(data_id.find('/', start), data_id.size());
+    const std::string_view raw = data_id.substr(start, slash - start);
+    start = slash + 1;
+    if (raw.empty()) {  // a leading '/' (absolute path), '//' or a trailing '/'
+      changed = true;
+      continue;
+    }
+    if (segments == kMaxSegments) {  // deeper ids keep their first levels; the hash tells them apart
+      changed = true;
+      break;
+    }
+    std::string seg;
+    for (unsigned char c : raw) seg += safe_char(c) ? static_cast<char>(c) : '_';
+    if (seg == "." || seg == "..") seg = "_";
+    if (seg.size() > kMaxSegmentBytes) seg.resize(kMaxSegmentBytes);
+    changed = changed || seg != raw;
+    if (!path.empty()) path += '/';
+    path += seg;
+    ++segments;
+  }
+  if (path.empty()) path = "_";
+  if (changed) path += "_" + short_hash(data_id);
+  return path;
+}
+
+fs::path store_object(const fs::path& dir, std::string_view data_id, std::string_view bytes) {
+  const fs::path target = dir / storage_path_for(data_id);
+  std::error_code ec;
+  fs::create_directories(target.parent_path(), ec);
+  if (ec) throw Error(ErrorCode::io, "cannot create " + target.parent_path().string() + ": " + ec.message());
+  // A hidden temporary name in the same folder, so the rename is atomic.
+  const fs::path tmp =
+      target.parent_path() / ("." + target.filename().string() + ".part-" + std::to_string(std::random_device{}()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(ErrorCode::io, "cannot create " + tmp.string());
+  std::size_t done = 0;
+  bool ok = true;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (ok) fs::rename(tmp, target, ec);
+  if (!ok || ec) {
+    fs::remove(tmp, ec);
+    throw Error(ErrorCode::io, "cannot write " + target.string());
+  }
+  return target;
+}
+
+}  // namespace wis2mon
