@@ -184,9 +184,11 @@ struct Downloader::Impl {
     }
   }
 
+  // Counts the request out before delivering it, so whoever sees the result also sees the
+  // count without it.
   void complete(TransferPtr t) {
-    deliver(std::move(t));
     --pending_count;
+    deliver(std::move(t));
   }
 
   static size_t on_write(char* data, size_t size, size_t n, void* user) {

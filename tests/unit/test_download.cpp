@@ -224,7 +224,7 @@ TEST_CASE("closing completes what is unfinished") {
   testing::FaultServer server;
   server.put("slow", "x");
   auto dl = std::make_unique<Downloader>(fast_options());
-  auto pending = dl->fetch(request({server.url("/delay/3000/slow")}, "x"));
+  auto pending = dl->fetch(request({server.url("/delay/1000/slow")}, "x"));
   std::this_thread::sleep_for(50ms);
   dl->close();
   const auto r = pending.get();
