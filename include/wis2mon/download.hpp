@@ -128,6 +128,45 @@ class WIS2MON_API Downloader {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Where a copy of a data item was announced.
+enum class SourceKind { origin, cache };
+
+struct SourcePolicy {
+  /// Try cache copies before the origin (the default), or the origin first.
+  bool origin_first = false;
+  /// Global Caches to try before any other cache, by centre id (properties.global-cache or
+  /// topic level 4) or by URL host, in this order.
+  std::vector<std::string> preferred_caches;
+  /// Data items remembered at most (the oldest is forgotten first).
+  std::size_t capacity = 100000;
+};
+
+/// Collects, per data item (data_id + pubtime), the URLs its notifications announced (the
+/// origin's and each Global Cache's) and orders them by policy, so that a download can fall
+/// back from one copy to the next. A notification with `cache: false` pins its item to the
+/// origin. Not thread-safe: use it from one thread.
+class WIS2MON_API SourceSelector {
+ public:
+  explicit SourceSelector(SourcePolicy policy = {});
+  ~SourceSelector();
+  SourceSelector(SourceSelector&&) noexcept;
+  SourceSelector& operator=(SourceSelector&&) noexcept;
+
+  /// Records a notification's data link; `topic` (if known) tells origin from cache by its
+  /// channel, else the presence of properties.global-cache does. Returns the item's key, or
+  /// "" when the notification has no data link.
+  std::string observe(const Notification& n, std::string_view topic = {});
+  /// The item's URLs in the order to try them (empty for an unknown key).
+  std::vector<std::string> candidates(const std::string& key) const;
+  /// Which kind of source a URL of the item is (origin when unknown).
+  SourceKind kind_of(const std::string& key, std::string_view url) const;
+  std::size_t size() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 /// The outcome of using a notification's inline content instead of the network.
 struct InlineContentResult {
   DownloadStatus status = DownloadStatus::invalid_notification;

@@ -18,5 +18,6 @@ constexpr int kExitUsage = 2;    // usage or I/O error
 void add_validate_command(CLI::App& app, Action& action);
 void add_topic_commands(CLI::App& app, Action& action);
 void add_sample_command(CLI::App& app, Action& action);
+void add_fetch_command(CLI::App& app, Action& action);
 
 }  // namespace wis2mon::cli

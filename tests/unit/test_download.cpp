@@ -359,3 +359,119 @@ TEST_CASE("store_object writes atomically under the directory") {
   CHECK(files == 1);
   CHECK(testing::read_file(store_object(tmp.path, "../../escape/attempt.bin", "again")) == "again");
 }
+
+TEST_CASE("the reference CREX bulletin verifies against its notification; one flipped byte fails") {
+  const auto root = testing::refdata();
+  if (!root) return;
+  const auto ets = *root / "wis2/ets/pywis-pubsub";
+  // The notification fails validation (no datetime) but its integrity and link are usable.
+  const auto n = Notification::parse(testing::read_file(ets / "test_valid_checksum.json")).notification;
+  const std::string crex = testing::read_file(ets / "A_SZIO01AMMC110648_C_EDZW_20230811064904_50549867.crex.txt");
+  REQUIRE(n.integrity());
+  REQUIRE(n.data_link());
+  testing::FaultServer server;
+  server.put("crex", crex);
+  std::string flipped = crex;
+  flipped[100] = static_cast<char>(flipped[100] ^ 0x01);
+  server.put("flipped", flipped);
+  Downloader dl(fast_options());
+  DownloadRequest r;
+  r.integrity = ExpectedDigest{std::string(n.integrity()->method), std::string(n.integrity()->value)};
+  r.expected_size = static_cast<std::uint64_t>(*n.data_link()->length);
+  r.urls = {server.url("/ok/crex")};
+  const auto good = dl.fetch(r).get();
+  CHECK(good.status == DownloadStatus::ok);
+  CHECK(good.data.size() == 465);
+  CHECK(good.sha512 == n.integrity()->value);
+  r.urls = {server.url("/ok/flipped")};
+  const auto bad = dl.fetch(r).get();
+  CHECK(bad.status == DownloadStatus::integrity_failed);
+  CHECK(bad.data.empty());
+}
+
+namespace {
+Notification announced(const std::string& href, const std::string& global_cache = "", bool cache = true,
+                       const std::string& pubtime = "2026-01-01T00:02:11Z") {
+  std::vector<std::pair<std::string, std::optional<std::string>>> edits = {
+      {"/links/0/href", "\"" + href + "\""},
+      {"/properties/pubtime", "\"" + pubtime + "\""},
+      {"/properties/cache", cache ? "true" : "false"}};
+  if (!global_cache.empty()) edits.push_back({"/properties/global-cache", "\"" + global_cache + "\""});
+  return Notification::parse(testing::mutate(testing::valid_message(), edits)).notification;
+}
+}  // namespace
+
+TEST_CASE("source selection: cache copies first, preferred caches before others, origin last") {
+  SourceSelector s;
+  const auto key = s.observe(announced("https://origin.example/x"), "origin/a/wis2/ch-meteoswiss/data/core/weather/x");
+  CHECK(s.observe(announced("https://gc-one.example/x"), "cache/a/wis2/de-dwd-gc/data/core/weather/x") == key);
+  CHECK(s.observe(announced("https://gc-two.example/x", "jp-jma-gc")) == key);  // no topic: global-cache says cache
+  s.observe(announced("https://gc-two.example/x", "jp-jma-gc"));                // the same copy twice: kept once
+  CHECK(s.candidates(key) ==
+        std::vector<std::string>{"https://gc-one.example/x", "https://gc-two.example/x", "https://origin.example/x"});
+  CHECK(s.kind_of(key, "https://gc-one.example/x") == SourceKind::cache);
+  CHECK(s.kind_of(key, "https://origin.example/x") == SourceKind::origin);
+
+  SourcePolicy prefer;
+  prefer.preferred_caches = {"jp-jma-gc"};
+  SourceSelector p(prefer);
+  p.observe(announced("https://origin.example/x"), "origin/a/wis2/ch-meteoswiss/data/core/weather/x");
+  p.observe(announced("https://gc-one.example/x"), "cache/a/wis2/de-dwd-gc/data/core/weather/x");
+  p.observe(announced("https://gc-two.example/x", "jp-jma-gc"));
+  CHECK(p.candidates(key).front() == "https://gc-two.example/x");
+  SourcePolicy by_host;
+  by_host.preferred_caches = {"gc-one.example"};
+  SourceSelector h(by_host);
+  h.observe(announced("https://gc-two.example/x", "jp-jma-gc"));
+  h.observe(announced("https://gc-one.example:8443/x", "de-dwd-gc"));
+  CHECK(h.candidates(key).front() == "https://gc-one.example:8443/x");
+
+  SourcePolicy origin;
+  origin.origin_first = true;
+  SourceSelector o(origin);
+  o.observe(announced("https://gc-one.example/x", "de-dwd-gc"));
+  o.observe(announced("https://origin.example/x"));
+  CHECK(o.candidates(key).front() == "https://origin.example/x");
+
+  // A newer pubtime is another item.
+  CHECK(s.observe(announced("https://origin.example/x2", "", true, "2026-01-01T00:05:00Z")) != key);
+  CHECK(s.candidates("nope").empty());
+}
+
+TEST_CASE("source selection: cache false goes to the origin first; memory is bounded") {
+  SourceSelector s;
+  const auto key = s.observe(announced("https://origin.example/x", "de-dwd-gc", false),
+                             "cache/a/wis2/de-dwd-gc/data/core/weather/x");
+  s.observe(announced("https://gc.example/x", "jp-jma-gc", false), "cache/a/wis2/jp-jma-gc/data/core/weather/x");
+  s.observe(announced("https://origin.example/y", "", false), "origin/a/wis2/ch-meteoswiss/data/core/weather/x");
+  CHECK(s.candidates(key).front() == "https://origin.example/y");
+
+  SourcePolicy small;
+  small.capacity = 3;
+  SourceSelector b(small);
+  std::string first;
+  for (int i = 0; i < 10; ++i) {
+    const auto k = b.observe(
+        announced("https://o.example/" + std::to_string(i), "", true, "2026-01-01T00:0" + std::to_string(i) + ":00Z"));
+    if (i == 0) first = k;
+  }
+  CHECK(b.size() == 3);
+  CHECK(b.candidates(first).empty());
+}
+
+TEST_CASE("source selection drives the downloader's fallback") {
+  testing::FaultServer server;
+  const std::string a = payload(5000, 'q');
+  server.put("good", a);
+  SourceSelector s;
+  const auto key = s.observe(announced(server.url("/ok/good")), "origin/a/wis2/ch-meteoswiss/data/core/weather/x");
+  s.observe(announced(server.url("/status/404"), "de-dwd-gc"));  // a cache that lost its copy
+  Downloader dl(fast_options());
+  DownloadRequest r = request(s.candidates(key), a);
+  const auto result = dl.fetch(r).get();
+  CHECK(result.status == DownloadStatus::ok);
+  CHECK(result.url == server.url("/ok/good"));
+  CHECK(s.kind_of(key, result.url) == SourceKind::origin);
+  REQUIRE(result.attempts.size() == 2);
+  CHECK(result.attempts[0].status == DownloadStatus::not_found);
+}
