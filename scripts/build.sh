@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configure and build into a folder (default: build). Extra arguments go to cmake.
 #   scripts/build.sh [BUILD_DIR] [-DOPTION=VALUE ...]
+# BUILD_TARGETS="a b" builds only those targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-build}
@@ -8,4 +9,6 @@ dir=${1:-build}
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S . -B "$dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
-cmake --build "$dir" --parallel "$(nproc)"
+targets=()
+for t in ${BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$dir" --parallel "$(nproc)" "${targets[@]}"

@@ -42,7 +42,7 @@ LD_LIBRARY_PATH="$prefix/lib" "$prefix/consumer-pc" >/dev/null
 rm -rf "$prefix"
 
 step "libFuzzer targets, ${FUZZ_SECONDS:-30} s each"
-CC=clang CXX=clang++ scripts/build.sh build-fuzz -DWIS2MON_BUILD_FUZZ=ON -DWIS2MON_BUILD_BENCH=OFF \
+CC=clang CXX=clang++ BUILD_TARGETS="fuzz_notification fuzz_topic" scripts/build.sh build-fuzz -DWIS2MON_BUILD_FUZZ=ON -DWIS2MON_BUILD_BENCH=OFF \
   -DWIS2MON_BUILD_EXAMPLES=OFF -DWIS2MON_BUILD_TESTS=ON
 corpus=$(mktemp -d)
 mkdir -p "$corpus/notification" "$corpus/topic"

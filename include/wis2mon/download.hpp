@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "wis2mon/export.hpp"
+#include "wis2mon/metrics.hpp"
 #include "wis2mon/notification.hpp"
 
 namespace wis2mon {
@@ -65,6 +66,9 @@ struct DownloadOptions {
   /// Accept hex digests (seen in real traffic) as well as the standard base64.
   bool lenient_integrity = true;
   std::string user_agent;  ///< default "libwis2mon/<version>"
+  /// Where to count downloads (per data server: attempts, errors, bytes, latency, status
+  /// flag; per centre: the WIS2 Global Cache metrics). Not owned; must outlive the Downloader.
+  MetricsRegistry* metrics = nullptr;
 };
 
 /// The digest a download must have, as written in the notification.
@@ -81,6 +85,7 @@ struct DownloadRequest {
   /// retries included. Zero: no deadline beyond the per-attempt timeouts.
   std::chrono::milliseconds deadline{0};
   std::uint64_t tag = 0;  ///< yours, copied into the result
+  std::string centre_id;  ///< the data's centre, for the centre_id label of the metrics
 };
 
 struct DownloadAttempt {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,7 +21,7 @@
 
 namespace wis2mon {
 
-enum class MetricType { counter, gauge };
+enum class MetricType { counter, gauge, histogram };
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
@@ -37,6 +38,25 @@ class WIS2MON_API MetricSeries {
   explicit MetricSeries(MetricType type) : type_(type) {}
   MetricType type_;
   std::atomic<double> value_{0};
+};
+
+/// A labelled histogram: observations counted into cumulative buckets (Prometheus style).
+class WIS2MON_API MetricHistogram {
+ public:
+  void observe(double value) noexcept;
+  std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  double sum() const noexcept { return sum_.load(std::memory_order_relaxed); }
+  const std::vector<double>& bounds() const noexcept { return bounds_; }
+  /// Observations <= bounds()[i] (cumulative, as exposed).
+  std::uint64_t cumulative(std::size_t i) const noexcept;
+
+ private:
+  friend class MetricsRegistry;
+  explicit MetricHistogram(std::vector<double> bounds);
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // per bucket (not cumulative)
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<double> sum_{0};
 };
 
 /// A metric name the library knows, with its type and help text.
@@ -64,6 +84,8 @@ class WIS2MON_API MetricsRegistry {
   /// label names. References stay valid for the registry's lifetime.
   MetricSeries& counter(std::string_view name, const Labels& labels = {});
   MetricSeries& gauge(std::string_view name, const Labels& labels = {});
+  /// Latency buckets in seconds (5 ms to 60 s) unless the family was declared with others.
+  MetricHistogram& histogram(std::string_view name, const Labels& labels = {});
 
   /// Current value, or 0 when the series does not exist.
   double value(std::string_view name, const Labels& labels = {}) const;

@@ -17,6 +17,7 @@
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
+#include "download/url.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/version.hpp"
@@ -100,6 +101,7 @@ struct Downloader::Impl {
     int retries_on_url = 0;
     Clock::time_point submitted = Clock::now();
     Clock::time_point not_before{};
+    std::optional<Clock::time_point> attempt_started;  // set when a request went out
     CURL* easy = nullptr;
     std::string body;
     std::optional<detail::StreamingDigest> check;   // the notification's method
@@ -220,6 +222,7 @@ struct Downloader::Impl {
       return settle(std::move(t), DownloadStatus::connection_error, 0);
     }
     t->easy = e;
+    t->attempt_started = Clock::now();
     t->body.clear();
     t->too_large = false;
     t->error[0] = '\0';
@@ -313,8 +316,35 @@ struct Downloader::Impl {
     settle(std::move(t), status, code);
   }
 
+  void count(const Transfer& t, DownloadStatus status, long code) {
+    MetricsRegistry* m = options.metrics;
+    if (!m || !t.attempt_started) return;  // no request went out
+    const Labels server{{"server", detail::url_host(t.request.urls[t.url_index])}};
+    Labels centre;
+    if (!t.request.centre_id.empty()) centre = {{"centre_id", t.request.centre_id}};
+    m->counter("wis2mon_downloads_total", server).inc();
+    m->histogram("wis2mon_download_duration_seconds", server)
+        .observe(std::chrono::duration<double>(Clock::now() - *t.attempt_started).count());
+    // The server answered (even 404 or bad data) unless the transfer itself failed.
+    m->gauge("wmo_wis2_gc_dataserver_status_flag", server).set(code > 0 ? 1 : 0);
+    if (status == DownloadStatus::ok) {
+      m->counter("wis2mon_download_bytes_total", server).inc(static_cast<double>(t.body.size()));
+      m->counter("wmo_wis2_gc_downloaded_total", centre).inc();
+      m->gauge("wmo_wis2_gc_last_download_timestamp_seconds", centre)
+          .set(static_cast<double>(Timestamp::now().seconds));
+      return;
+    }
+    Labels error = server;
+    error.emplace_back("status", to_string(status));
+    m->counter("wis2mon_download_errors_total", error).inc();
+    m->counter("wmo_wis2_gc_downloaded_errors_total", centre).inc();
+    if (status == DownloadStatus::integrity_failed) m->counter("wmo_wis2_gc_integrity_failed_total", centre).inc();
+  }
+
   // Records an attempt's outcome, then completes, retries or falls back to the next URL.
   void settle(TransferPtr t, DownloadStatus status, long code) {
+    count(*t, status, code);
+    t->attempt_started.reset();
     auto& r = t->result;
     r.attempts.push_back({t->request.urls[t->url_index], status, code});
     r.status = status;

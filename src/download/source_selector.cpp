@@ -3,26 +3,11 @@
 #include <deque>
 #include <unordered_map>
 
+#include "download/url.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/topic.hpp"
 
 namespace wis2mon {
-namespace {
-
-std::string host_of(std::string_view url) {
-  auto start = url.find("://");
-  if (start == std::string_view::npos) return {};
-  start += 3;
-  auto end = url.find_first_of("/?#", start);
-  std::string_view authority = url.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-  if (const auto colon = authority.rfind(':');
-      colon != std::string_view::npos && authority.find(']') == std::string_view::npos)
-    authority = authority.substr(0, colon);
-  return std::string(authority);
-}
-
-}  // namespace
 
 struct SourceSelector::Impl {
   struct Source {
@@ -42,7 +27,7 @@ struct SourceSelector::Impl {
   int rank(const Source& s) const {
     const auto& pref = policy.preferred_caches;
     if (s.kind == SourceKind::origin) return policy.origin_first ? 0 : static_cast<int>(pref.size()) + 2;
-    const std::string host = host_of(s.url);
+    const std::string host = detail::url_host(s.url);
     for (std::size_t i = 0; i < pref.size(); ++i)
       if (pref[i] == s.cache_id || pref[i] == host) return static_cast<int>(i) + 1;
     return static_cast<int>(pref.size()) + 1;

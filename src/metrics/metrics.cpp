@@ -1,6 +1,7 @@
 // Metrics registry and Prometheus text rendering (exposition format 0.0.4).
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
@@ -17,6 +18,27 @@ void MetricSeries::inc(double delta) noexcept {
 
 void MetricSeries::set(double value) noexcept {
   if (type_ == MetricType::gauge) value_.store(value, std::memory_order_relaxed);
+}
+
+MetricHistogram::MetricHistogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), buckets_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
+  for (std::size_t i = 0; i <= bounds_.size(); ++i) buckets_[i] = 0;
+}
+
+void MetricHistogram::observe(double value) noexcept {
+  std::size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  double cur = sum_.load(std::memory_order_relaxed);
+  while (!sum_.compare_exchange_weak(cur, cur + value, std::memory_order_relaxed)) {
+  }
+}
+
+std::uint64_t MetricHistogram::cumulative(std::size_t i) const noexcept {
+  std::uint64_t n = 0;
+  for (std::size_t k = 0; k <= i && k <= bounds_.size(); ++k) n += buckets_[k].load(std::memory_order_relaxed);
+  return n;
 }
 
 const std::vector<MetricInfo>& metric_catalog() {
@@ -37,6 +59,12 @@ const std::vector<MetricInfo>& metric_catalog() {
       {"wmo_wis2_gc_integrity_failed_total", MetricType::counter,
        "Objects whose digest did not match the notification"},
       {"wmo_wis2_gc_last_download_timestamp_seconds", MetricType::gauge, "Unix time of the last successful download"},
+      // Named by issue #3 though not (yet) in the wis2-metric-hierarchy tables.
+      {"wmo_wis2_gc_dataserver_status_flag", MetricType::gauge, "1 when the data server answered last time, else 0"},
+      {"wis2mon_downloads_total", MetricType::counter, "Download attempts, per data server"},
+      {"wis2mon_download_errors_total", MetricType::counter, "Failed download attempts, per data server and status"},
+      {"wis2mon_download_bytes_total", MetricType::counter, "Verified bytes downloaded, per data server"},
+      {"wis2mon_download_duration_seconds", MetricType::histogram, "Duration of download attempts, per data server"},
       {"wis2mon_messages_duplicate_total", MetricType::counter, "Notifications dropped as duplicates, per centre"},
       {"wis2mon_messages_valid_total", MetricType::counter, "Notifications that passed validation, per centre"},
       {"wis2mon_validation_rule_total", MetricType::counter, "Validation findings, per rule and severity"},
@@ -89,10 +117,13 @@ void format_value(std::string& out, double v) {
     out += v > 0 ? "+Inf" : "-Inf";
   else {
     char buf[32];
-    if (v == std::floor(v) && std::fabs(v) < 1e15)
+    if (v == std::floor(v) && std::fabs(v) < 1e15) {
       std::snprintf(buf, sizeof buf, "%.0f", v);
-    else
-      std::snprintf(buf, sizeof buf, "%.17g", v);
+    } else {
+      // The shortest form that reads back as the same double ("0.005", not 0.0050000000000000001).
+      std::snprintf(buf, sizeof buf, "%.15g", v);
+      if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
+    }
     out += buf;
   }
 }
@@ -104,6 +135,7 @@ struct MetricsRegistry::Impl {
     MetricType type;
     std::string help;
     std::map<std::string, std::unique_ptr<MetricSeries>> series;  // by rendered label set
+    std::map<std::string, std::unique_ptr<MetricHistogram>> histograms;
   };
   mutable std::mutex mutex;
   std::map<std::string, Family, std::less<>> families;
@@ -122,25 +154,45 @@ void MetricsRegistry::declare(std::string_view name, MetricType type, std::strin
       throw Error(ErrorCode::invalid_argument, "metric '" + std::string(name) + "' was declared with another type");
     return;
   }
-  impl_->families.emplace(std::string(name), Impl::Family{type, std::string(help), {}});
+  impl_->families.emplace(std::string(name), Impl::Family{type, std::string(help), {}, {}});
 }
 
-MetricSeries& MetricsRegistry::series(std::string_view name, MetricType type, const Labels& labels) {
-  const std::string key = series_key(labels);
-  std::unique_lock lock(impl_->mutex);
-  auto fam = impl_->families.find(name);
-  if (fam == impl_->families.end()) {
+namespace {
+// The family for name, declaring catalogue names on first use; throws when undeclared or of
+// another type. Called with the registry locked.
+template <typename Families>
+auto& family_of(Families& families, std::string_view name, MetricType type) {
+  auto fam = families.find(name);
+  if (fam == families.end()) {
     for (const auto& info : metric_catalog())
       if (info.name == name) {
-        fam = impl_->families.emplace(std::string(name), Impl::Family{info.type, std::string(info.help), {}}).first;
+        fam = families
+                  .emplace(std::string(name), typename Families::mapped_type{info.type, std::string(info.help), {}, {}})
+                  .first;
         break;
       }
-    if (fam == impl_->families.end())
+    if (fam == families.end())
       throw Error(ErrorCode::invalid_argument, "metric '" + std::string(name) + "' is not declared");
   }
   if (fam->second.type != type)
     throw Error(ErrorCode::invalid_argument, "metric '" + std::string(name) + "' has another type");
-  auto& slot = fam->second.series[key];
+  return fam->second;
+}
+}  // namespace
+
+MetricHistogram& MetricsRegistry::histogram(std::string_view name, const Labels& labels) {
+  const std::string key = series_key(labels);
+  std::lock_guard lock(impl_->mutex);
+  auto& fam = family_of(impl_->families, name, MetricType::histogram);
+  auto& slot = fam.histograms[key];
+  if (!slot) slot.reset(new MetricHistogram({0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}));
+  return *slot;
+}
+
+MetricSeries& MetricsRegistry::series(std::string_view name, MetricType type, const Labels& labels) {
+  const std::string key = series_key(labels);
+  std::lock_guard lock(impl_->mutex);
+  auto& slot = family_of(impl_->families, name, type).series[key];
   if (!slot) slot.reset(new MetricSeries(type));
   return *slot;
 }
@@ -166,10 +218,31 @@ std::string MetricsRegistry::render_prometheus() const {
   std::string out;
   std::lock_guard lock(impl_->mutex);
   for (const auto& [name, fam] : impl_->families) {
-    if (fam.series.empty()) continue;
+    if (fam.series.empty() && fam.histograms.empty()) continue;
     out += "# HELP " + name + " ";
     for (char c : fam.help) out += c == '\n' ? std::string("\\n") : c == '\\' ? std::string("\\\\") : std::string(1, c);
-    out += "\n# TYPE " + name + (fam.type == MetricType::counter ? " counter\n" : " gauge\n");
+    out += "\n# TYPE " + name +
+           (fam.type == MetricType::counter ? " counter\n"
+            : fam.type == MetricType::gauge ? " gauge\n"
+                                            : " histogram\n");
+    for (const auto& [key, h] : fam.histograms) {
+      const std::string sep = key.empty() ? "" : key + ",";
+      for (std::size_t i = 0; i <= h->bounds().size(); ++i) {
+        out += name + "_bucket{" + sep + "le=\"";
+        if (i < h->bounds().size())
+          format_value(out, h->bounds()[i]);
+        else
+          out += "+Inf";
+        out += "\"} ";
+        format_value(out, static_cast<double>(h->cumulative(i)));
+        out += '\n';
+      }
+      out += name + "_sum" + (key.empty() ? "" : "{" + key + "}") + " ";
+      format_value(out, h->sum());
+      out += "\n" + name + "_count" + (key.empty() ? "" : "{" + key + "}") + " ";
+      format_value(out, static_cast<double>(h->count()));
+      out += '\n';
+    }
     for (const auto& [key, s] : fam.series) {
       out += name;
       if (!key.empty()) out += "{" + key + "}";

@@ -475,3 +475,42 @@ TEST_CASE("source selection drives the downloader's fallback") {
   REQUIRE(result.attempts.size() == 2);
   CHECK(result.attempts[0].status == DownloadStatus::not_found);
 }
+
+TEST_CASE("downloads are counted per data server and per centre") {
+  testing::FaultServer server;
+  const std::string a = payload(2000, 'm');
+  server.put("a", a);
+  server.put("bad", payload(2000, 'n'));
+  MetricsRegistry metrics;
+  DownloadOptions o = fast_options();
+  o.metrics = &metrics;
+  o.max_retries = 0;
+  Downloader dl(o);
+  auto req = [&](const std::string& path) {
+    DownloadRequest r = request({server.url(path)}, a);
+    r.centre_id = "de-dwd";
+    return r;
+  };
+  CHECK(dl.fetch(req("/ok/a")).get().status == DownloadStatus::ok);
+  CHECK(dl.fetch(req("/ok/a")).get().status == DownloadStatus::ok);
+  CHECK(dl.fetch(req("/ok/missing")).get().status == DownloadStatus::not_found);
+  CHECK(dl.fetch(req("/ok/bad")).get().status == DownloadStatus::integrity_failed);
+  DownloadRequest refused = req("/ok/a");
+  refused.urls = {"file:///etc/passwd"};
+  CHECK(dl.fetch(refused).get().status == DownloadStatus::refused);  // no request went out: not counted
+  const Labels host{{"server", "127.0.0.1"}}, centre{{"centre_id", "de-dwd"}};
+  CHECK(metrics.value("wis2mon_downloads_total", host) == 4);
+  CHECK(metrics.value("wis2mon_download_bytes_total", host) == 4000);
+  CHECK(metrics.value("wmo_wis2_gc_downloaded_total", centre) == 2);
+  CHECK(metrics.value("wmo_wis2_gc_downloaded_errors_total", centre) == 2);
+  CHECK(metrics.value("wmo_wis2_gc_integrity_failed_total", centre) == 1);
+  CHECK(metrics.value("wmo_wis2_gc_dataserver_status_flag", host) == 1);
+  CHECK(metrics.value("wis2mon_download_errors_total", {{"server", "127.0.0.1"}, {"status", "not_found"}}) == 1);
+  CHECK(metrics.value("wmo_wis2_gc_last_download_timestamp_seconds", centre) > 1.7e9);
+  CHECK(metrics.histogram("wis2mon_download_duration_seconds", host).count() == 4);
+  // A server that does not answer flips the status flag.
+  DownloadRequest unanswered = req("/ok/a");
+  unanswered.urls = {"http://127.0.0.1:1/x"};
+  CHECK(dl.fetch(unanswered).get().status == DownloadStatus::connection_error);
+  CHECK(metrics.value("wmo_wis2_gc_dataserver_status_flag", host) == 0);
+}

@@ -72,8 +72,11 @@ TEST_CASE("the WIS2 metric names the library uses are Global Monitor names") {
     std::string line;
     while (std::getline(in, line)) official.insert(line.substr(0, line.find(',')));
   }
+  // Required by issue #3 although the metric-hierarchy tables do not (yet) list it.
+  const std::set<std::string> required_by_issues = {"wmo_wis2_gc_dataserver_status_flag"};
   for (const auto& info : metric_catalog()) {
     const std::string name(info.name);
+    if (required_by_issues.count(name)) continue;
     if (name.rfind("wmo_wis2_", 0) == 0) {
       INFO(name);
       CHECK(official.count(name) == 1);
@@ -81,4 +84,24 @@ TEST_CASE("the WIS2 metric names the library uses are Global Monitor names") {
       CHECK(name.rfind("wis2mon_", 0) == 0);
     }
   }
+}
+
+TEST_CASE("histograms render cumulative buckets, sum and count") {
+  MetricsRegistry m;
+  auto& h = m.histogram("wis2mon_download_duration_seconds", {{"server", "gc.example"}});
+  for (double v : {0.004, 0.02, 0.02, 0.3, 100.0}) h.observe(v);
+  CHECK(h.count() == 5);
+  CHECK(h.sum() == doctest::Approx(100.344));
+  const auto text = m.render_prometheus();
+  CHECK(text.find("# TYPE wis2mon_download_duration_seconds histogram\n") != std::string::npos);
+  CHECK(text.find("wis2mon_download_duration_seconds_bucket{server=\"gc.example\",le=\"0.005\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("wis2mon_download_duration_seconds_bucket{server=\"gc.example\",le=\"0.025\"} 3\n") !=
+        std::string::npos);
+  CHECK(text.find("wis2mon_download_duration_seconds_bucket{server=\"gc.example\",le=\"60\"} 4\n") !=
+        std::string::npos);
+  CHECK(text.find("wis2mon_download_duration_seconds_bucket{server=\"gc.example\",le=\"+Inf\"} 5\n") !=
+        std::string::npos);
+  CHECK(text.find("wis2mon_download_duration_seconds_count{server=\"gc.example\"} 5\n") != std::string::npos);
+  CHECK_THROWS_AS(m.counter("wis2mon_download_duration_seconds"), Error);
 }
