@@ -38,13 +38,26 @@ if [ -f "$schema" ] && python3 -c 'import jsonschema' 2>/dev/null; then
   baseline=$(taskset -c 0 python3 bench/jsonschema_baseline.py "$schema" "$sample" --seconds 5)
   [ "$captures" != '{}' ] && capture_baseline=$(taskset -c 0 python3 bench/jsonschema_baseline.py "$schema" bench/results/captures.ndjson --seconds 5)
 fi
+# Downloads: 20,000 objects of 10 KB, each answered after 100 ms, at most 1,000 in flight;
+# the data server runs on the other core.
+taskset -c 1 python3 bench/data_server.py --delay-ms 100 >bench/results/data_server.port &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null' EXIT
+for _ in $(seq 50); do [ -s bench/results/data_server.port ] && break; sleep 0.1; done
+data_url="http://127.0.0.1:$(head -1 bench/results/data_server.port)"
+download=$(taskset -c 0 build-bench/bench/bench_download "$data_url" --count 20000 --in-flight 1000)
+download_baseline=$(cd bench && taskset -c 0 python3 urllib_baseline.py "$data_url" 40)
+kill $server_pid
+
 echo "validate: $validate"
+echo "download: $download"
+echo "download baseline: $download_baseline"
 echo "router:   $router"
 echo "baseline: $baseline"
 
-python3 - "$validate" "$router" "$baseline" "$captures" "$capture_baseline" <<'PY' | tee bench/results/latest.md
+python3 - "$validate" "$router" "$baseline" "$captures" "$capture_baseline" "$download" "$download_baseline" <<'PY' | tee bench/results/latest.md
 import json, platform, subprocess, sys
-v, r, b, c, cb = (json.loads(a) for a in sys.argv[1:])
+v, r, b, c, cb, d, db = (json.loads(a) for a in sys.argv[1:])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Machine: {cpu}, one core (taskset -c 0). Command: `bench/run.sh`.\n")
 print("| benchmark | result | baseline (same run) | ratio |")
@@ -72,6 +85,9 @@ if c and cb:
 if base:
     print(f"| ceiling: RapidJSON in-situ SAX parse, null handler | {v['rapidjson_sax_null_per_s']:,} msg/s | "
           f"prebuilt jsonschema validator | {v['rapidjson_sax_null_per_s'] / base:.0f}x |")
+print(f"| downloads: {d['objects']} objects of 10 KB, 100 ms server delay, {d['in_flight']} in flight, sha512 verified | "
+      f"{d['verified_per_s']:,} verified/s ({d['verified']} of {d['objects']}) | sequential Python urllib loop, same server: "
+      f"{db['verified_per_s']} verified/s | {d['verified_per_s'] / db['verified_per_s']:.0f}x |")
 print(f"| router, {r['filters']} filters, {r['avg_matches']} matches/topic | {r['router_matches_per_s']:,} topics/s | "
       f"linear scan with topic_matches: {r['linear_scan_matches_per_s']:,} topics/s | "
       f"{r['router_matches_per_s'] / r['linear_scan_matches_per_s']:.0f}x |")

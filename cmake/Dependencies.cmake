@@ -11,5 +11,5 @@ find_path(RAPIDJSON_INCLUDE_DIR rapidjson/document.h REQUIRED)
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 if(WIS2MON_BUILD_TESTS)
   find_path(DOCTEST_INCLUDE_DIR doctest/doctest.h REQUIRED)
-  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # test HTTP(S) server
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # the tests' HTTP(S) fault server
 endif()

@@ -254,7 +254,9 @@ struct Downloader::Impl {
     if (!options.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options.ca_file.c_str());
     curl_easy_setopt(e, CURLOPT_USERAGENT, options.user_agent.c_str());
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    // HTTP/2 is only negotiated over TLS: waiting for a connection that might multiplex
+    // makes sense for https, and would serialise plain-HTTP transfers.
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, scheme == "https" ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // gzip/deflate transfer encodings decoded
     if (curl_multi_add_handle(multi, e) != CURLM_OK) {
       curl_easy_cleanup(e);
