@@ -181,6 +181,20 @@ TEST_CASE("size limits and slow servers") {
   CHECK(drip.data.empty());
 }
 
+TEST_CASE("a server slower than the timeout gives timeout") {
+  testing::FaultServer server;
+  server.put("late", "late");
+  DownloadOptions o = fast_options();
+  o.total_timeout = 300ms;
+  o.max_retries = 1;
+  Downloader dl(o);
+  const auto r = dl.fetch(request({server.url("/delay/1000/late")}, "late")).get();
+  CHECK(r.status == DownloadStatus::timeout);
+  CHECK(r.retriable);
+  CHECK(r.attempts.size() == 2);
+  CHECK(r.data.empty());
+}
+
 TEST_CASE("retries stop at the deadline") {
   testing::FaultServer server;
   DownloadOptions o = fast_options();
