@@ -77,10 +77,6 @@ std::string line(const Entry& e, const Outcome& o) {
   str_or_null(w, o.sha512);
   w.Key("path");
   str_or_null(w, o.path);
-  if (!o.error.empty()) {
-    w.Key("error");
-    w.String(o.error.data(), static_cast<rapidjson::SizeType>(o.error.size()));
-  }
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
 }
@@ -165,6 +161,9 @@ int run_fetch(const FetchArgs& a) {
       o.error = e.parsed.report.errors().front().rule;
     all_ok = all_ok && o.status == DownloadStatus::ok;
     std::cout << line(e, o) << '\n';
+    // The line's shape is fixed by the contract; the reason for a failure goes to stderr.
+    if (o.status != DownloadStatus::ok && !o.error.empty())
+      std::cerr << e.source << ": " << to_string(o.status) << ": " << o.error << '\n';
   }
   std::cerr << entries.size() << " notifications, " << first_of.size() << " data objects, "
             << std::count_if(outcomes.begin(), outcomes.end(),

@@ -90,6 +90,8 @@ def test_fetch_failures_store_nothing(wis2mon, www, tmp_path):
     assert r.returncode == 1
     lines = json_lines(r.stdout)
     assert [l["status"] for l in lines] == ["not_found", "integrity_failed", "invalid_notification"]
+    assert all(set(l) == {"source", "data_id", "status", "url", "bytes", "sha512", "path"} for l in lines)
+    assert "integrity_failed" in r.stderr and "id.uuid" in r.stderr  # the reasons, on stderr
     assert all(l["path"] is None and l["sha512"] is None and l["url"] is None for l in lines)
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
 
