@@ -1,5 +1,7 @@
 #include "common/digest.hpp"
 
+#include "common/encoding.hpp"
+
 #include <openssl/evp.h>
 
 #include <memory>
@@ -46,6 +48,14 @@ int method_index(std::string_view method) noexcept {
 std::size_t digest_size(std::string_view method) noexcept {
   const int i = method_index(method);
   return i < 0 ? 0 : kMethods[i].size;
+}
+
+std::optional<std::string> decode_digest_value(std::string_view method, std::string_view value, bool accept_hex) {
+  const std::size_t size = digest_size(method);
+  if (size == 0) return std::nullopt;
+  if (base64_decoded_size(value) == size) return base64_decode(value);
+  if (accept_hex && value.size() == 2 * size) return hex_decode(value);
+  return std::nullopt;
 }
 
 std::size_t compute_digest(std::string_view method, const void* data, std::size_t size, unsigned char* out) noexcept {

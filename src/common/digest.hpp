@@ -2,12 +2,18 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace wis2mon::detail {
 
 /// Digest length in bytes for a WNM integrity method name, or 0 when unknown.
 std::size_t digest_size(std::string_view method) noexcept;
+
+/// The raw digest a WNM integrity value stands for: base64 of the method's digest length,
+/// or (with accept_hex) hex of it. nullopt for an unknown method or any other value.
+std::optional<std::string> decode_digest_value(std::string_view method, std::string_view value, bool accept_hex);
 
 /// Computes the digest of data with a WNM method name into out (at least 64 bytes).
 /// Returns the digest length, or 0 when the method is unknown or OpenSSL fails.

@@ -73,15 +73,6 @@ std::string scheme_of(std::string_view url) {
   return s;
 }
 
-// The raw digest a notification's integrity value stands for (base64, or hex if lenient).
-std::optional<std::string> expected_digest(const ExpectedDigest& d, bool lenient) {
-  const std::size_t size = detail::digest_size(d.method);
-  if (size == 0) return std::nullopt;
-  if (detail::base64_decoded_size(d.value) == size) return detail::base64_decode(d.value);
-  if (lenient && d.value.size() == 2 * size) return detail::hex_decode(d.value);
-  return std::nullopt;
-}
-
 void once_curl_global_init() {
   static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (rc != CURLE_OK)
@@ -456,7 +447,7 @@ bool prepare(DownloadRequest& request, DownloadResult& result, std::optional<std
     return false;
   }
   if (request.integrity) {
-    expected = expected_digest(*request.integrity, lenient);
+    expected = detail::decode_digest_value(request.integrity->method, request.integrity->value, lenient);
     if (!expected) {
       result.status = DownloadStatus::invalid_notification;
       result.error = "integrity " + request.integrity->method + " value '" + request.integrity->value +

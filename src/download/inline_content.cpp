@@ -35,17 +35,11 @@ std::optional<std::string> gunzip(std::string_view in, std::uint64_t max_bytes, 
 }
 
 bool digest_matches(std::string_view method, std::string_view value, std::string_view data, bool lenient) {
-  const std::size_t size = detail::digest_size(method);
-  if (size == 0) return false;
-  std::optional<std::string> expected;
-  if (detail::base64_decoded_size(value) == size)
-    expected = detail::base64_decode(value);
-  else if (lenient && value.size() == 2 * size)
-    expected = detail::hex_decode(value);
+  const auto expected = detail::decode_digest_value(method, value, lenient);
   if (!expected) return false;
   unsigned char digest[64];
   const std::size_t len = detail::compute_digest(method, data.data(), data.size(), digest);
-  return len == size && *expected == std::string_view(reinterpret_cast<char*>(digest), len);
+  return len == expected->size() && *expected == std::string_view(reinterpret_cast<char*>(digest), len);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 """Options and fixtures for the CLI contract tests (run by ctest, or by hand:
 pytest tests/cli --wis2mon build/src/cli/wis2mon --refdata ../shared/refdata)."""
+import http.server
 import json
 import pathlib
 import subprocess
+import threading
 
 import pytest
 
@@ -38,3 +40,29 @@ def refdata(request):
 
 def json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """Serves a folder over HTTP on a free loopback port: serve() -> (folder, base URL)."""
+    servers = []
+
+    def start():
+        root = tmp_path / f"www{len(servers)}"
+        root.mkdir()
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=str(root), **kw)
+
+            def log_message(self, *a):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        servers.append(httpd)
+        return root, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()

@@ -1,9 +1,7 @@
 """wis2mon fetch: the command-line contract of issue #3, against a real HTTP server on loopback."""
 import base64
 import hashlib
-import http.server
 import json
-import threading
 import uuid
 
 import pytest
@@ -12,21 +10,8 @@ from conftest import json_lines
 
 
 @pytest.fixture
-def www(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+def www(serve):
+    return serve()
 
 
 def notification(data_id, href, data, global_cache=None, digest=None, inline=False):

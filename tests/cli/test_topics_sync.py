@@ -1,6 +1,4 @@
 """wis2mon topics sync against a real HTTP server on loopback serving a bundle the test builds."""
-import http.server
-import threading
 import zipfile
 
 import pytest
@@ -11,27 +9,14 @@ SYNOP = "origin/a/wis2/{}/data/core/weather/surface-based-observations/synop"
 
 
 @pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
+def server(serve):
+    root, base = serve()
     with zipfile.ZipFile(root / "wth-bundle.zip", "w") as z:
         z.writestr("wth-bundle/centre-id.csv", "Name,Description\nde-dwd,DWD\nfr-meteo-france,Meteo-France\n")
         z.writestr("wth-bundle/earth-system-discipline.csv",
                    "Name\nweather\nweather/surface-based-observations\nweather/surface-based-observations/synop\n")
     (root / "not-a-zip.zip").write_text("<html>oops</html>")
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    return base
 
 
 def test_sync_downloads_checks_and_installs(wis2mon, server, tmp_path):
