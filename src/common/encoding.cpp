@@ -3,8 +3,6 @@
 #include <openssl/evp.h>
 
 #include <array>
-#include <cstdint>
-#include <cstring>
 
 namespace wis2mon::detail {
 namespace {
@@ -78,19 +76,6 @@ std::optional<std::string> hex_decode(std::string_view t) {
   for (std::size_t i = 0; i < out.size(); ++i)
     out[i] = static_cast<char>(hex_value(t[2 * i]) * 16 + hex_value(t[2 * i + 1]));
   return out;
-}
-
-bool is_ascii(std::string_view t) noexcept {
-  // Eight bytes at a time: any byte with the high bit set makes the word non-ASCII.
-  std::size_t i = 0;
-  std::uint64_t acc = 0;
-  for (; i + 8 <= t.size(); i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, t.data() + i, 8);
-    acc |= w;
-  }
-  for (; i < t.size(); ++i) acc |= static_cast<unsigned char>(t[i]);
-  return (acc & 0x8080808080808080ULL) == 0;
 }
 
 std::size_t utf8_length(std::string_view t) noexcept {

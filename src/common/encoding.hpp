@@ -29,9 +29,6 @@ bool is_hex(std::string_view text) noexcept;
 /// Decodes hex digits to bytes; nullopt unless is_hex(text).
 std::optional<std::string> hex_decode(std::string_view text);
 
-/// True when every byte is below 0x80.
-bool is_ascii(std::string_view text) noexcept;
-
 /// Number of code points in valid UTF-8 text (continuation bytes are not counted).
 std::size_t utf8_length(std::string_view text) noexcept;
 

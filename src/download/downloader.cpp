@@ -163,6 +163,25 @@ struct Downloader::Impl {
     curl_multi_wakeup(multi);
   }
 
+  // Checks a request before it goes anywhere: an unusable one is answered at once.
+  void dispatch(TransferPtr t) {
+    auto& r = t->request;
+    t->result.status = DownloadStatus::invalid_notification;  // unless it gets going below
+    if (r.urls.empty()) {
+      t->result.error = "no URL to download from";
+      return deliver(std::move(t));
+    }
+    if (r.integrity) {
+      t->expected = detail::decode_digest_value(r.integrity->method, r.integrity->value, options.lenient_integrity);
+      if (!t->expected) {
+        t->result.error = "integrity " + r.integrity->method + " value '" + r.integrity->value +
+                          "' cannot be used to verify anything";
+        return deliver(std::move(t));
+      }
+    }
+    enqueue(std::move(t));
+  }
+
   void deliver(TransferPtr t) {
     auto& r = t->result;
     r.tag = t->request.tag;
@@ -438,37 +457,11 @@ struct Downloader::Impl {
 Downloader::Downloader(DownloadOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Downloader::~Downloader() = default;
 
-namespace {
-// Checks a request before it goes anywhere; returns false (and sets the result) when unusable.
-bool prepare(DownloadRequest& request, DownloadResult& result, std::optional<std::string>& expected, bool lenient) {
-  if (request.urls.empty()) {
-    result.status = DownloadStatus::invalid_notification;
-    result.error = "no URL to download from";
-    return false;
-  }
-  if (request.integrity) {
-    expected = detail::decode_digest_value(request.integrity->method, request.integrity->value, lenient);
-    if (!expected) {
-      result.status = DownloadStatus::invalid_notification;
-      result.error = "integrity " + request.integrity->method + " value '" + request.integrity->value +
-                     "' cannot be used to verify anything";
-      return false;
-    }
-  }
-  return true;
-}
-}  // namespace
-
 std::future<DownloadResult> Downloader::fetch(DownloadRequest request) {
   auto t = std::make_unique<Impl::Transfer>();
   t->request = std::move(request);
-  t->promise.emplace();
-  auto future = t->promise->get_future();
-  if (!prepare(t->request, t->result, t->expected, impl_->options.lenient_integrity)) {
-    impl_->deliver(std::move(t));
-    return future;
-  }
-  impl_->enqueue(std::move(t));
+  auto future = t->promise.emplace().get_future();
+  impl_->dispatch(std::move(t));
   return future;
 }
 
@@ -476,11 +469,7 @@ void Downloader::submit(DownloadRequest request, std::function<void(DownloadResu
   auto t = std::make_unique<Impl::Transfer>();
   t->request = std::move(request);
   t->callback = std::move(on_done);
-  if (!prepare(t->request, t->result, t->expected, impl_->options.lenient_integrity)) {
-    impl_->deliver(std::move(t));
-    return;
-  }
-  impl_->enqueue(std::move(t));
+  impl_->dispatch(std::move(t));
 }
 
 std::size_t Downloader::poll(std::chrono::milliseconds wait) {
