@@ -288,8 +288,11 @@ struct Downloader::Impl {
       case CURLE_WRITE_ERROR:
         return t.too_large ? DownloadStatus::too_large : DownloadStatus::connection_error;
       case CURLE_TOO_MANY_REDIRECTS:
-      case CURLE_UNSUPPORTED_PROTOCOL:
         return DownloadStatus::refused;
+      case CURLE_UNSUPPORTED_PROTOCOL:
+        // A redirect to a scheme we do not follow; without a redirect, curl means a garbled
+        // response (e.g. a reused connection holding a previous reply's excess bytes).
+        return code >= 300 && code < 400 ? DownloadStatus::refused : DownloadStatus::connection_error;
       default:
         return DownloadStatus::connection_error;
     }

@@ -1,10 +1,15 @@
 #include "fault_server.hpp"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 namespace testing {
@@ -137,6 +142,40 @@ void FaultServer::start() {
   port_ = s.bind_to_any_port("127.0.0.1");
   impl_->thread = std::thread([&s] { s.listen_after_bind(); });
   while (!s.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+RawReplyServer::RawReplyServer(std::string reply) : reply_(std::move(reply)) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 16) != 0 || ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("RawReplyServer: cannot listen on loopback");
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::make_unique<std::thread>([this] {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const int c = ::accept(listen_fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      char buf[4096];
+      (void)::recv(c, buf, sizeof buf, 0);
+      (void)::send(c, reply_.data(), reply_.size(), MSG_NOSIGNAL);
+      ::close(c);
+    }
+  });
+}
+
+RawReplyServer::~RawReplyServer() {
+  stop_ = true;
+  if (thread_ && thread_->joinable()) thread_->join();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
+
+std::string RawReplyServer::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
 }
 
 bool make_test_certificate(const std::filesystem::path& dir) {

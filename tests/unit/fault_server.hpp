@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace testing {
 
@@ -33,6 +34,22 @@ class FaultServer {
   bool tls_ = false;
   std::atomic<int> concurrent_{0}, max_concurrent_{0}, requests_{0};
   void start();
+};
+
+/// A TCP listener on a free loopback port that answers every connection with fixed bytes
+/// (after reading the request), then closes it: for replies no HTTP server would send.
+class RawReplyServer {
+ public:
+  explicit RawReplyServer(std::string reply);
+  ~RawReplyServer();
+  std::string url(const std::string& path) const;
+
+ private:
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::string reply_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<std::thread> thread_;
 };
 
 /// Writes a self-signed CA certificate and key (for 127.0.0.1) into dir with the openssl

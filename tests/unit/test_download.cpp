@@ -528,3 +528,17 @@ TEST_CASE("downloads are counted per data server and per centre") {
   CHECK(dl.fetch(unanswered).get().status == DownloadStatus::connection_error);
   CHECK(metrics.value("wmo_wis2_gc_dataserver_status_flag", host) == 0);
 }
+
+TEST_CASE("a garbled reply is a (retriable) connection error, not a refusal") {
+  // curl reports an unsupported HTTP version with the same code as a redirect to a refused
+  // scheme; only the latter is a refusal. (Seen with a reused connection that still held a
+  // previous reply's excess bytes.)
+  testing::RawReplyServer garbled("HTTP/9.9 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  Downloader dl(fast_options());
+  DownloadRequest r;
+  r.urls = {garbled.url("/x")};
+  const auto result = dl.fetch(r).get();
+  CHECK(result.status == DownloadStatus::connection_error);
+  CHECK(result.retriable);
+  CHECK(result.attempts.size() == 3);  // retried
+}
