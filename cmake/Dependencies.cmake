@@ -7,6 +7,14 @@ find_package(ZLIB REQUIRED)
 find_package(CURL REQUIRED)               # `wis2mon topics sync`
 find_package(SQLite3 REQUIRED)            # durable dedup store
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)   # reading the topic bundle zip
+# BUFR decoding. Debian's eccodes.pc points at a non-existent include directory, so find the
+# header (in the multiarch include directory) and the library directly.
+find_path(ECCODES_INCLUDE_DIR eccodes.h PATH_SUFFIXES ${CMAKE_LIBRARY_ARCHITECTURE} REQUIRED)
+find_library(ECCODES_LIBRARY eccodes REQUIRED)
+add_library(wis2mon_eccodes INTERFACE IMPORTED)
+target_include_directories(wis2mon_eccodes SYSTEM INTERFACE ${ECCODES_INCLUDE_DIR})
+target_link_libraries(wis2mon_eccodes INTERFACE ${ECCODES_LIBRARY})
+find_package(LibXml2 REQUIRED)            # CAP decoding
 find_path(RAPIDJSON_INCLUDE_DIR rapidjson/document.h REQUIRED)
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 if(WIS2MON_BUILD_TESTS)

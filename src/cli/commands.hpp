@@ -19,5 +19,6 @@ void add_validate_command(CLI::App& app, Action& action);
 void add_topic_commands(CLI::App& app, Action& action);
 void add_sample_command(CLI::App& app, Action& action);
 void add_fetch_command(CLI::App& app, Action& action);
+void add_decode_commands(CLI::App& app, Action& action);
 
 }  // namespace wis2mon::cli

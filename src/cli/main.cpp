@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   wis2mon::cli::add_validate_command(app, action);
   wis2mon::cli::add_topic_commands(app, action);
   wis2mon::cli::add_fetch_command(app, action);
+  wis2mon::cli::add_decode_commands(app, action);
   wis2mon::cli::add_sample_command(app, action);
   try {
     app.parse(argc, argv);

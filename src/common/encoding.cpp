@@ -85,3 +85,70 @@ std::size_t utf8_length(std::string_view t) noexcept {
 }
 
 }  // namespace wis2mon::detail
+
+namespace wis2mon::detail {
+namespace {
+
+// Length of the well-formed UTF-8 sequence starting at s[i], 0 if it is malformed, or -1 if
+// it is a valid prefix cut off by the end of the text.
+int utf8_sequence_length(std::string_view s, std::size_t i) noexcept {
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) return 1;
+  int n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    n = 2;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    n = 3;
+    if (b0 == 0xE0) lo = 0xA0;  // no overlongs
+    if (b0 == 0xED) hi = 0x9F;  // no surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    n = 4;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;  // <= U+10FFFF
+  } else {
+    return 0;
+  }
+  for (int k = 1; k < n; ++k) {
+    if (i + static_cast<std::size_t>(k) >= s.size()) return -1;
+    const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+    if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view text) noexcept {
+  for (std::size_t i = 0; i < text.size();) {
+    const int n = utf8_sequence_length(text, i);
+    if (n <= 0) return false;
+    i += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+std::string to_valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  for (; i < text.size();) {
+    const int n = utf8_sequence_length(text, i);
+    if (n == -1) return std::string(text.substr(0, i));  // truncated last character
+    if (n == 0) break;
+    i += static_cast<std::size_t>(n);
+  }
+  if (i == text.size()) return std::string(text);
+  std::string out;
+  out.reserve(text.size() * 2);
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x80) {
+      out += c;
+    } else {
+      out += static_cast<char>(0xC0 | (b >> 6));
+      out += static_cast<char>(0x80 | (b & 0x3F));
+    }
+  }
+  return out;
+}
+
+}  // namespace wis2mon::detail

@@ -33,3 +33,15 @@ std::optional<std::string> hex_decode(std::string_view text);
 std::size_t utf8_length(std::string_view text) noexcept;
 
 }  // namespace wis2mon::detail
+
+namespace wis2mon::detail {
+
+/// True when text is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
+bool is_valid_utf8(std::string_view text) noexcept;
+
+/// Makes text valid UTF-8: an incomplete sequence cut off at the end is dropped; if the rest
+/// is still not UTF-8 the text is taken as ISO-8859-1 (what non-UTF-8 station names in BUFR
+/// and old feeds turn out to be) and converted.
+std::string to_valid_utf8(std::string_view text);
+
+}  // namespace wis2mon::detail
