@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git python3 python3-venv python3-pip python3-pytest
   # libraries the library links (private)
   rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev
+  libeccodes-dev libxml2-dev
   # command line and tests
   libcli11-dev doctest-dev libcpp-httplib-dev openssl
   # libFuzzer, sanitizers and formatting

@@ -115,12 +115,14 @@ bool is_missing(double v) noexcept {
 std::optional<std::string> clean_text(std::string_view raw) {
   if (!raw.empty() && std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) == 0xFF; }))
     return std::nullopt;
-  const auto not_blank = [](char c) { return c != ' ' && c != '\0' && c != '\t'; };
-  auto b = std::find_if(raw.begin(), raw.end(), not_blank);
-  auto e = std::find_if(raw.rbegin(), raw.rend(), not_blank).base();
-  if (b >= e) return std::nullopt;
-  if (std::string_view(&*b, static_cast<std::size_t>(e - b)) == "MISSING") return std::nullopt;
-  return detail::to_valid_utf8(std::string_view(&*b, static_cast<std::size_t>(e - b)));
+  std::string s = detail::to_valid_utf8(raw);
+  const auto blank = [](char c) { return c == ' ' || c == '\0' || c == '\t'; };
+  while (!s.empty() && blank(s.back())) s.pop_back();
+  std::size_t b = 0;
+  while (b < s.size() && blank(s[b])) ++b;
+  s.erase(0, b);
+  if (s.empty() || s == "MISSING") return std::nullopt;
+  return s;
 }
 
 std::string_view bare_name(std::string_view key) noexcept {
@@ -308,9 +310,15 @@ std::optional<std::int64_t> as_integer(std::optional<double> v) {
   return static_cast<std::int64_t>(std::llround(*v));
 }
 
-FieldValue value_or_null(std::optional<double> v) { return v ? FieldValue(*v) : FieldValue(); }
-FieldValue value_or_null(std::optional<std::int64_t> v) { return v ? FieldValue(*v) : FieldValue(); }
-FieldValue value_or_null(std::optional<std::string> v) { return v ? FieldValue(std::move(*v)) : FieldValue(); }
+FieldValue value_or_null(std::optional<double> v) {
+  return v ? FieldValue(*v) : FieldValue();
+}
+FieldValue value_or_null(std::optional<std::int64_t> v) {
+  return v ? FieldValue(*v) : FieldValue();
+}
+FieldValue value_or_null(std::optional<std::string> v) {
+  return v ? FieldValue(std::move(*v)) : FieldValue();
+}
 
 // Hours of a timePeriod key: 004024 is in hours, 004025 in minutes, 004026 in seconds; they
 // share the key name, so the unit attribute tells them apart.
@@ -333,8 +341,8 @@ FieldValue hours_value(std::optional<double> h) {
   return *h;
 }
 
-std::optional<Timestamp> observation_time(ValueReader& r, const std::vector<std::string>& keys,
-                                          const SubsetPlan& p, long subset) {
+std::optional<Timestamp> observation_time(ValueReader& r, const std::vector<std::string>& keys, const SubsetPlan& p,
+                                          long subset) {
   const auto get = [&](Slot s) -> std::optional<std::int64_t> {
     return p.slot[s] < 0 ? std::nullopt : as_integer(r.number(keys[static_cast<std::size_t>(p.slot[s])], subset));
   };
@@ -542,8 +550,7 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
   if (!starts) return fail("unpack: cannot locate the " + std::to_string(nsubsets) + " subsets in the data section");
   for (long s = 0; s < nsubsets; ++s) {
     const std::size_t begin = (*starts)[static_cast<std::size_t>(s)];
-    const std::size_t end =
-        s + 1 < nsubsets ? (*starts)[static_cast<std::size_t>(s + 1)] : keys.size();
+    const std::size_t end = s + 1 < nsubsets ? (*starts)[static_cast<std::size_t>(s + 1)] : keys.size();
     const auto plan = plan_subset(keys, begin, end);
     out.records.push_back(make_record(h.get(), reader, keys, plan, s, info));
   }
@@ -556,16 +563,36 @@ std::uint32_t be24(const unsigned char* p) noexcept {
 }  // namespace
 
 const std::vector<std::string>& surface_obs_fields() {
-  static const std::vector<std::string> fields = {
-      "wigos_station_identifier", "block_number", "station_number", "station_name", "latitude",
-      "longitude", "station_height", "observed_at", "air_temperature", "dewpoint_temperature",
-      "relative_humidity", "station_pressure", "msl_pressure", "wind_direction", "wind_speed",
-      "wind_gust", "visibility", "precipitation", "precipitation_period", "platform_identifier",
-      "message_index", "subset_index", "master_table_version", "template"};
+  static const std::vector<std::string> fields = {"wigos_station_identifier",
+                                                  "block_number",
+                                                  "station_number",
+                                                  "station_name",
+                                                  "latitude",
+                                                  "longitude",
+                                                  "station_height",
+                                                  "observed_at",
+                                                  "air_temperature",
+                                                  "dewpoint_temperature",
+                                                  "relative_humidity",
+                                                  "station_pressure",
+                                                  "msl_pressure",
+                                                  "wind_direction",
+                                                  "wind_speed",
+                                                  "wind_gust",
+                                                  "visibility",
+                                                  "precipitation",
+                                                  "precipitation_period",
+                                                  "platform_identifier",
+                                                  "message_index",
+                                                  "subset_index",
+                                                  "master_table_version",
+                                                  "template"};
   return fields;
 }
 
-int bufr_newest_master_table() { return library().newest_master_table; }
+int bufr_newest_master_table() {
+  return library().newest_master_table;
+}
 
 BufrResult decode_bufr(std::string_view bytes, const BufrOptions& options) {
   library();

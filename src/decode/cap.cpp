@@ -53,9 +53,8 @@ void on_internal_subset(void* ctx, const xmlChar*, const xmlChar*, const xmlChar
   xmlStopParser(static_cast<xmlParserCtxtPtr>(ctx));  // before any declaration is read
 }
 
-void on_start_element(void* ctx, const xmlChar* localname, const xmlChar* prefix, const xmlChar* uri,
-                      int nb_namespaces, const xmlChar** namespaces, int nb_attributes, int nb_defaulted,
-                      const xmlChar** attributes) {
+void on_start_element(void* ctx, const xmlChar* localname, const xmlChar* prefix, const xmlChar* uri, int nb_namespaces,
+                      const xmlChar** namespaces, int nb_attributes, int nb_defaulted, const xmlChar** attributes) {
   if (t_state && ++t_state->depth > t_state->max_depth) {
     t_state->too_deep = true;
     xmlStopParser(static_cast<xmlParserCtxtPtr>(ctx));
@@ -96,7 +95,9 @@ using DocPtr = std::unique_ptr<xmlDoc, DocDeleter>;
 
 // ---- DOM helpers ----------------------------------------------------------------------
 
-std::string_view name_of(const xmlNode* n) { return reinterpret_cast<const char*>(n->name); }
+std::string_view name_of(const xmlNode* n) {
+  return reinterpret_cast<const char*>(n->name);
+}
 std::string_view ns_of(const xmlNode* n) {
   return n->ns && n->ns->href ? std::string_view(reinterpret_cast<const char*>(n->ns->href)) : std::string_view();
 }
@@ -156,8 +157,8 @@ bool is_digits(std::string_view s, std::size_t from, std::size_t n) {
 bool is_cap_datetime_form(std::string_view s) {
   return s.size() == 25 && is_digits(s, 0, 4) && s[4] == '-' && is_digits(s, 5, 2) && s[7] == '-' &&
          is_digits(s, 8, 2) && s[10] == 'T' && is_digits(s, 11, 2) && s[13] == ':' && is_digits(s, 14, 2) &&
-         s[16] == ':' && is_digits(s, 17, 2) && (s[19] == '+' || s[19] == '-') && is_digits(s, 20, 2) &&
-         s[22] == ':' && is_digits(s, 23, 2);
+         s[16] == ':' && is_digits(s, 17, 2) && (s[19] == '+' || s[19] == '-') && is_digits(s, 20, 2) && s[22] == ':' &&
+         is_digits(s, 23, 2);
 }
 
 std::optional<double> parse_number(std::string_view s) {
@@ -202,8 +203,8 @@ class Walker {
 
   void alert(const xmlNode* node) {
     static const std::vector<std::string_view> order = {
-        "identifier", "sender", "sent", "status",     "msgType",   "source", "scope",
-        "restriction", "addresses", "code", "note", "references", "incidents", "info"};
+        "identifier",  "sender",    "sent", "status", "msgType",    "source",    "scope",
+        "restriction", "addresses", "code", "note",   "references", "incidents", "info"};
     auto& a = r_.alert;
     Seen seen;
     for (const xmlNode* c = node->children; c; c = c->next) {
@@ -222,17 +223,28 @@ class Walker {
         r_.warnings.push_back("<" + std::string(n) + "> appears more than once in <alert>; the first is used");
         continue;
       }
-      if (n == "identifier") a.identifier = std::move(v);
-      else if (n == "sender") a.sender = std::move(v);
-      else if (n == "sent") a.sent = std::move(v);
-      else if (n == "status") a.status = std::move(v);
-      else if (n == "msgType") a.msg_type = std::move(v);
-      else if (n == "source") a.source = std::move(v);
-      else if (n == "scope") a.scope = std::move(v);
-      else if (n == "restriction") a.restriction = std::move(v);
-      else if (n == "addresses") a.addresses = std::move(v);
-      else if (n == "note") a.note = std::move(v);
-      else if (n == "incidents") a.incidents = std::move(v);
+      if (n == "identifier")
+        a.identifier = std::move(v);
+      else if (n == "sender")
+        a.sender = std::move(v);
+      else if (n == "sent")
+        a.sent = std::move(v);
+      else if (n == "status")
+        a.status = std::move(v);
+      else if (n == "msgType")
+        a.msg_type = std::move(v);
+      else if (n == "source")
+        a.source = std::move(v);
+      else if (n == "scope")
+        a.scope = std::move(v);
+      else if (n == "restriction")
+        a.restriction = std::move(v);
+      else if (n == "addresses")
+        a.addresses = std::move(v);
+      else if (n == "note")
+        a.note = std::move(v);
+      else if (n == "incidents")
+        a.incidents = std::move(v);
       else if (n == "references") {
         has_references_ = true;
         a.references = split_ws(v);
@@ -361,9 +373,9 @@ class Walker {
 
   CapInfo info(const xmlNode* node, std::size_t number) {
     static const std::vector<std::string_view> order = {
-        "language", "category",  "event",       "responseType", "urgency",     "severity", "certainty",
-        "audience", "eventCode", "effective",   "onset",        "expires",     "senderName", "headline",
-        "description", "instruction", "web",     "contact",      "parameter",   "resource", "area"};
+        "language",    "category",    "event",     "responseType", "urgency",   "severity",   "certainty",
+        "audience",    "eventCode",   "effective", "onset",        "expires",   "senderName", "headline",
+        "description", "instruction", "web",       "contact",      "parameter", "resource",   "area"};
     CapInfo info;
     Seen seen;
     bool has_language = false;
@@ -390,28 +402,42 @@ class Walker {
         if (n == "language") {
           has_language = true;
           info.language = std::move(v);
-        } else if (n == "event") info.event = std::move(v);
-        else if (n == "urgency") info.urgency = std::move(v);
-        else if (n == "severity") info.severity = std::move(v);
-        else if (n == "certainty") info.certainty = std::move(v);
-        else if (n == "audience") info.audience = std::move(v);
-        else if (n == "effective") info.effective = std::move(v);
-        else if (n == "onset") info.onset = std::move(v);
-        else if (n == "expires") info.expires = std::move(v);
-        else if (n == "senderName") info.sender_name = std::move(v);
-        else if (n == "headline") info.headline = std::move(v);
-        else if (n == "description") info.description = std::move(v);
-        else if (n == "instruction") info.instruction = std::move(v);
-        else if (n == "web") info.web = std::move(v);
-        else if (n == "contact") info.contact = std::move(v);
+        } else if (n == "event")
+          info.event = std::move(v);
+        else if (n == "urgency")
+          info.urgency = std::move(v);
+        else if (n == "severity")
+          info.severity = std::move(v);
+        else if (n == "certainty")
+          info.certainty = std::move(v);
+        else if (n == "audience")
+          info.audience = std::move(v);
+        else if (n == "effective")
+          info.effective = std::move(v);
+        else if (n == "onset")
+          info.onset = std::move(v);
+        else if (n == "expires")
+          info.expires = std::move(v);
+        else if (n == "senderName")
+          info.sender_name = std::move(v);
+        else if (n == "headline")
+          info.headline = std::move(v);
+        else if (n == "description")
+          info.description = std::move(v);
+        else if (n == "instruction")
+          info.instruction = std::move(v);
+        else if (n == "web")
+          info.web = std::move(v);
+        else if (n == "contact")
+          info.contact = std::move(v);
       }
     }
     if (has_language && info.language.empty()) warning("empty <language> in " + where);
     if (info.category.empty()) error("<" + where + "> is missing the required <category>");
     for (const auto& c : info.category)
       check_enum("info", "category", c,
-                 {"Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
-                  "CBRNE", "Other"});
+                 {"Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE",
+                  "Other"});
     check_required(where, "event", info.event);
     for (const auto& rt : info.response_type)
       check_enum("info", "responseType", rt,
@@ -445,7 +471,7 @@ class Walker {
   }
 
   CapArea area(const xmlNode* node) {
-    static const std::vector<std::string_view> order = {"areaDesc", "polygon", "circle",
+    static const std::vector<std::string_view> order = {"areaDesc", "polygon",  "circle",
                                                         "geocode",  "altitude", "ceiling"};
     CapArea a;
     Seen seen;
@@ -505,8 +531,12 @@ class Walker {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-void put(Writer& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
-void put(Writer& w, const std::string& s) { put(w, std::string_view(s)); }
+void put(Writer& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+void put(Writer& w, const std::string& s) {
+  put(w, std::string_view(s));
+}
 void put(Writer& w, const std::optional<std::string>& s) {
   if (s)
     put(w, *s);
@@ -572,7 +602,9 @@ FieldValue time_or_null(const std::optional<std::string>& s) {
   if (auto t = parse_rfc3339(*s)) return *t;
   return {};
 }
-FieldValue text_or_null(const std::optional<std::string>& s) { return s ? FieldValue(*s) : FieldValue(); }
+FieldValue text_or_null(const std::optional<std::string>& s) {
+  return s ? FieldValue(*s) : FieldValue();
+}
 std::string joined(const std::vector<std::string>& v, std::string_view sep) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : std::string(sep)) + s;
@@ -773,10 +805,9 @@ std::vector<Record> CapResult::to_records() const {
     r.set("description", info ? text_or_null(info->description) : FieldValue());
     r.set("instruction", info ? text_or_null(info->instruction) : FieldValue());
     r.set("web", info ? text_or_null(info->web) : FieldValue());
-    r.set("event_codes", info ? FieldValue(json_of([&](Writer& w) { put_values(w, info->event_codes); }))
-                              : FieldValue());
-    r.set("parameters", info ? FieldValue(json_of([&](Writer& w) { put_values(w, info->parameters); }))
-                             : FieldValue());
+    r.set("event_codes",
+          info ? FieldValue(json_of([&](Writer& w) { put_values(w, info->event_codes); })) : FieldValue());
+    r.set("parameters", info ? FieldValue(json_of([&](Writer& w) { put_values(w, info->parameters); })) : FieldValue());
     r.set("area_count", static_cast<std::int64_t>(info ? info->areas.size() : 0));
     r.set("valid", valid());
     return r;

@@ -35,10 +35,10 @@ struct BufrIssue {
 };
 
 struct BufrResult {
-  std::vector<Record> records;       ///< table "surface_obs", one per subset, in input order
-  std::vector<BufrIssue> errors;     ///< one per message that could not be decoded
-  std::vector<BufrIssue> warnings;   ///< decoded, but with a caveat (e.g. table fallback)
-  int messages = 0;                  ///< BUFR messages found, decoded or not
+  std::vector<Record> records;      ///< table "surface_obs", one per subset, in input order
+  std::vector<BufrIssue> errors;    ///< one per message that could not be decoded
+  std::vector<BufrIssue> warnings;  ///< decoded, but with a caveat (e.g. table fallback)
+  int messages = 0;                 ///< BUFR messages found, decoded or not
 
   bool ok() const noexcept { return errors.empty(); }
 };

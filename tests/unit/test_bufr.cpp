@@ -1,0 +1,538 @@
+// BUFR decoding: fixtures built here with ecCodes from its sample templates, then the
+// reference files against the values their SOURCES.md lists.
+#include <doctest/doctest.h>
+#include <eccodes.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "common/encoding.hpp"
+#include "support.hpp"
+#include "wis2mon/decode/bufr.hpp"
+#include "wis2mon/error.hpp"
+
+using namespace wis2mon;
+
+namespace {
+
+constexpr double kMissing = CODES_MISSING_DOUBLE;
+
+// Builds a BUFR edition 4 message from ecCodes' BUFR4 sample.
+class BufrBuilder {
+ public:
+  BufrBuilder(long subsets, bool compressed, const std::vector<long>& descriptors, long master_table = 30)
+      : h_(codes_bufr_handle_new_from_samples(nullptr, "BUFR4")) {
+    REQUIRE(h_ != nullptr);
+    check(codes_set_long(h_, "masterTablesVersionNumber", master_table), "masterTablesVersionNumber");
+    check(codes_set_long(h_, "numberOfSubsets", subsets), "numberOfSubsets");
+    check(codes_set_long(h_, "compressedData", compressed ? 1 : 0), "compressedData");
+    check(codes_set_long_array(h_, "unexpandedDescriptors", descriptors.data(), descriptors.size()),
+          "unexpandedDescriptors");
+  }
+  ~BufrBuilder() { codes_handle_delete(h_); }
+  BufrBuilder(const BufrBuilder&) = delete;
+  BufrBuilder& operator=(const BufrBuilder&) = delete;
+
+  BufrBuilder& set(const std::string& key, double v) {
+    check(codes_set_double(h_, key.c_str(), v), key);
+    return *this;
+  }
+  BufrBuilder& set(const std::string& key, const std::vector<double>& v) {
+    check(codes_set_double_array(h_, key.c_str(), v.data(), v.size()), key);
+    return *this;
+  }
+  BufrBuilder& set_text(const std::string& key, const std::string& v) {
+    size_t len = v.size();
+    check(codes_set_string(h_, key.c_str(), v.c_str(), &len), key);
+    return *this;
+  }
+  BufrBuilder& set_texts(const std::string& key, std::vector<std::string> v) {
+    std::vector<const char*> p;
+    for (auto& s : v) p.push_back(s.c_str());
+    check(codes_set_string_array(h_, key.c_str(), p.data(), p.size()), key);
+    return *this;
+  }
+  std::string pack() {
+    check(codes_set_long(h_, "pack", 1), "pack");
+    const void* msg = nullptr;
+    size_t size = 0;
+    check(codes_get_message(h_, &msg, &size), "get_message");
+    return {static_cast<const char*>(msg), size};
+  }
+
+ private:
+  static void check(int err, const std::string& what) {
+    INFO("ecCodes: " << what << ": " << codes_get_error_message(err));
+    REQUIRE(err == 0);
+  }
+  codes_handle* h_;
+};
+
+const FieldValue& field(const Record& r, std::string_view name) {
+  const auto* v = r.get(name);
+  INFO("field " << name);
+  REQUIRE(v != nullptr);
+  return *v;
+}
+bool is_null(const Record& r, std::string_view name) {
+  return std::holds_alternative<std::monostate>(field(r, name));
+}
+double real(const Record& r, std::string_view name) {
+  INFO("field " << name);
+  REQUIRE(std::holds_alternative<double>(field(r, name)));
+  return std::get<double>(field(r, name));
+}
+std::int64_t integer(const Record& r, std::string_view name) {
+  INFO("field " << name);
+  REQUIRE(std::holds_alternative<std::int64_t>(field(r, name)));
+  return std::get<std::int64_t>(field(r, name));
+}
+std::string text(const Record& r, std::string_view name) {
+  INFO("field " << name);
+  REQUIRE(std::holds_alternative<std::string>(field(r, name)));
+  return std::get<std::string>(field(r, name));
+}
+std::string time_text(const Record& r, std::string_view name) {
+  INFO("field " << name);
+  REQUIRE(std::holds_alternative<Timestamp>(field(r, name)));
+  return format_rfc3339(std::get<Timestamp>(field(r, name)));
+}
+
+// Plain element descriptors with traps: two air temperatures (the first is the one we want),
+// pressure (a level) and nonCoordinatePressure (the station's), two precipitation amounts
+// with their periods, the first missing.
+const std::vector<long> kPlainElements = {1001,  1002, 1015,  4001,  4002,  4003,  4004,  4005,  5001,
+                                          6001,  7030, 7004,  10004, 10051, 12101, 12103, 13003, 4024,
+                                          13011, 4024, 13011, 11001, 11002, 4025,  11041, 20001, 12101};
+
+BufrBuilder& fill_plain(BufrBuilder& b, int rank, double t2m, double station, const std::string& name) {
+  // Ranks run across subsets: an element that occurs n times per subset has ranks
+  // n*(rank-1)+1 .. n*rank in subset `rank`.
+  const auto k = [rank](const char* key, int per_subset = 1, int i = 1) {
+    return "#" + std::to_string(per_subset * (rank - 1) + i) + "#" + key;
+  };
+  b.set(k("blockNumber"), 15).set(k("stationNumber"), station).set_text(k("stationOrSiteName"), name);
+  b.set(k("year"), 2023).set(k("month"), 3).set(k("day"), 21).set(k("hour"), 12).set(k("minute"), 55);
+  b.set(k("latitude"), 47.77706).set(k("longitude"), 23.94046).set(k("heightOfStationGroundAboveMeanSeaLevel"), 503);
+  b.set(k("pressure"), 92500).set(k("nonCoordinatePressure"), 97650).set(k("pressureReducedToMeanSeaLevel"), 101320);
+  b.set(k("airTemperature", 2, 1), t2m).set(k("airTemperature", 2, 2), 199.95);
+  b.set(k("dewpointTemperature"), 264.15).set(k("relativeHumidity"), 25);
+  b.set(k("timePeriod", 3, 1), -1).set(k("totalPrecipitationOrTotalWaterEquivalent", 2, 1), kMissing);
+  b.set(k("timePeriod", 3, 2), -6).set(k("totalPrecipitationOrTotalWaterEquivalent", 2, 2), 4.2);
+  b.set(k("windDirection"), 250).set(k("windSpeed"), 1.5);
+  b.set(k("timePeriod", 3, 3), -10);  // 004025: the gust period, in minutes
+  b.set(k("maximumWindGustSpeed"), 7.2).set(k("horizontalVisibility"), 50000);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("bufr: single subset from plain element descriptors, first occurrences") {
+  BufrBuilder b(1, false, kPlainElements, 39);
+  fill_plain(b, 1, 283.45, 15, "Baia Mare");
+  const auto bytes = b.pack();
+  const auto r = decode_bufr(bytes);
+  REQUIRE(r.ok());
+  CHECK(r.messages == 1);
+  REQUIRE(r.records.size() == 1);
+  const auto& rec = r.records[0];
+  CHECK(rec.table() == "surface_obs");
+  CHECK(text(rec, "wigos_station_identifier") == "0-20000-0-15015");  // derived from block/station
+  CHECK(integer(rec, "block_number") == 15);
+  CHECK(integer(rec, "station_number") == 15);
+  CHECK(text(rec, "station_name") == "Baia Mare");
+  CHECK(real(rec, "latitude") == 47.77706);
+  CHECK(real(rec, "longitude") == 23.94046);
+  CHECK(real(rec, "station_height") == 503);
+  CHECK(time_text(rec, "observed_at") == "2023-03-21T12:55:00Z");
+  CHECK(real(rec, "air_temperature") == 283.45);  // not the last airTemperature (199.95)
+  CHECK(real(rec, "dewpoint_temperature") == 264.15);
+  CHECK(real(rec, "relative_humidity") == 25);
+  CHECK(real(rec, "station_pressure") == 97650);  // nonCoordinatePressure, not pressure
+  CHECK(real(rec, "msl_pressure") == 101320);
+  CHECK(real(rec, "wind_direction") == 250);
+  CHECK(real(rec, "wind_speed") == 1.5);
+  CHECK(real(rec, "wind_gust") == 7.2);
+  CHECK(real(rec, "visibility") == 50000);
+  CHECK(real(rec, "precipitation") == 4.2);  // the first amount reported, with its period
+  CHECK(integer(rec, "precipitation_period") == -6);
+  CHECK(integer(rec, "message_index") == 1);
+  CHECK(integer(rec, "subset_index") == 1);
+  CHECK(text(rec, "template").rfind("001001,001002,001015,004001", 0) == 0);
+  // Every surface_obs field is present, in the documented order.
+  const auto& names = surface_obs_fields();
+  REQUIRE(rec.fields().size() == names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) CHECK(rec.fields()[i].name == names[i]);
+}
+
+TEST_CASE("bufr: uncompressed multi-subset keeps each subset's own values") {
+  BufrBuilder b(3, false, kPlainElements, 39);
+  fill_plain(b, 1, 283.45, 15, "ONE");
+  fill_plain(b, 2, kMissing, 20, "TWO  ");
+  fill_plain(b, 3, 287.05, 90, "THREE");
+  b.set("#2#windSpeed", kMissing);
+  b.set("#6#totalPrecipitationOrTotalWaterEquivalent", kMissing);  // subset 3: no amount at all
+  const auto r = decode_bufr(b.pack());
+  REQUIRE(r.ok());
+  REQUIRE(r.records.size() == 3);
+  CHECK(integer(r.records[0], "station_number") == 15);
+  CHECK(integer(r.records[1], "station_number") == 20);
+  CHECK(integer(r.records[2], "station_number") == 90);
+  CHECK(text(r.records[1], "station_name") == "TWO");  // trimmed
+  CHECK(real(r.records[0], "air_temperature") == 283.45);
+  CHECK(is_null(r.records[1], "air_temperature"));  // missing, and not the 199.95 after it
+  CHECK(real(r.records[2], "air_temperature") == 287.05);
+  CHECK(real(r.records[0], "wind_speed") == 1.5);
+  CHECK(is_null(r.records[1], "wind_speed"));
+  CHECK(real(r.records[1], "precipitation") == 4.2);
+  CHECK(is_null(r.records[2], "precipitation"));
+  CHECK(is_null(r.records[2], "precipitation_period"));
+  for (int i = 0; i < 3; ++i) {
+    CHECK(integer(r.records[static_cast<std::size_t>(i)], "subset_index") == i + 1);
+    CHECK(integer(r.records[static_cast<std::size_t>(i)], "message_index") == 1);
+  }
+}
+
+TEST_CASE("bufr: compressed multi-subset expands constant values and per-subset strings") {
+  BufrBuilder b(3, true, {301150, 307096});
+  b.set("#1#blockNumber", std::vector<double>{15, 15, 15});
+  b.set("#1#stationNumber", std::vector<double>{15, 20, 90});
+  b.set("#1#airTemperature", std::vector<double>{283.45, kMissing, 287.05});
+  b.set("#2#airTemperature", std::vector<double>{250, 251, 252});  // statistics block
+  b.set("#1#year", 2023).set("#1#month", 3).set("#1#day", 21).set("#1#hour", 12).set("#1#minute", 0);
+  b.set("#1#wigosIdentifierSeries", std::vector<double>{0, 0, kMissing});
+  b.set("#1#wigosIssuerOfIdentifier", std::vector<double>{20000, 20000, kMissing});
+  b.set("#1#wigosIssueNumber", std::vector<double>{0, 0, kMissing});
+  b.set_texts("#1#wigosLocalIdentifierCharacter", {"15015", "ROU-20", ""});
+  b.set_texts("#1#stationOrSiteName", {"BAIA MARE", "SATU MARE", "IASI"});
+  const auto r = decode_bufr(b.pack());
+  REQUIRE(r.ok());
+  REQUIRE(r.records.size() == 3);
+  CHECK(text(r.records[0], "template") == "301150,307096");
+  CHECK(integer(r.records[2], "block_number") == 15);  // constant: one value for all
+  CHECK(integer(r.records[1], "station_number") == 20);
+  CHECK(real(r.records[0], "air_temperature") == 283.45);
+  CHECK(is_null(r.records[1], "air_temperature"));
+  CHECK(real(r.records[2], "air_temperature") == 287.05);
+  CHECK(text(r.records[0], "wigos_station_identifier") == "0-20000-0-15015");
+  CHECK(text(r.records[1], "wigos_station_identifier") == "0-20000-0-ROU-20");
+  CHECK(text(r.records[2], "wigos_station_identifier") == "0-20000-0-15090");  // WIGOS missing: derived
+  CHECK(text(r.records[1], "station_name") == "SATU MARE");
+  CHECK(time_text(r.records[2], "observed_at") == "2023-03-21T12:00:00Z");
+  CHECK(is_null(r.records[0], "station_pressure"));  // never set: missing, not -1e100
+}
+
+TEST_CASE("bufr: everything missing gives nulls, never sentinel values") {
+  BufrBuilder b(1, false, {301150, 307096});
+  const auto r = decode_bufr(b.pack());
+  REQUIRE(r.ok());
+  REQUIRE(r.records.size() == 1);
+  const auto& rec = r.records[0];
+  for (const auto& name :
+       {"wigos_station_identifier", "block_number", "station_number", "station_name", "latitude", "longitude",
+        "station_height", "observed_at", "air_temperature", "station_pressure", "msl_pressure", "wind_direction",
+        "wind_speed", "wind_gust", "visibility", "precipitation", "precipitation_period"}) {
+    INFO(name);
+    CHECK(is_null(rec, name));
+  }
+  const auto json = rec.to_json();
+  CHECK(json.find("MISSING") == std::string::npos);
+  CHECK(json.find("2147483647") == std::string::npos);
+  CHECK(json.find("e+100") == std::string::npos);
+}
+
+TEST_CASE("bufr: strings become valid UTF-8") {
+  std::string name_latin1 = "Rivi\xe8re des galets";
+  const std::vector<long> d = {1015, 1019};
+  {
+    BufrBuilder b(1, false, d, 39);
+    b.set_text("#1#stationOrSiteName", name_latin1);
+    const auto r = decode_bufr(b.pack());
+    REQUIRE(r.records.size() == 1);
+    CHECK(text(r.records[0], "station_name") == "Rivi\xc3\xa8re des galets");
+  }
+  {
+    BufrBuilder b(1, false, d, 39);
+    b.set_text("#1#longStationName", "Caf\xc3\xa9 \xc3");  // cut inside the last character
+    const auto r = decode_bufr(b.pack());
+    REQUIRE(r.records.size() == 1);
+    CHECK(text(r.records[0], "station_name") == "Caf\xc3\xa9");  // trailing space trimmed too
+  }
+  CHECK(detail::is_valid_utf8("Rivi\xc3\xa8re"));
+  CHECK_FALSE(detail::is_valid_utf8("Rivi\xe8re"));
+  CHECK_FALSE(detail::is_valid_utf8("\xed\xa0\x80"));  // a surrogate
+  CHECK_FALSE(detail::is_valid_utf8("\xc0\xaf"));      // overlong
+}
+
+TEST_CASE("bufr: several messages behind a GTS header, with a broken one in between") {
+  BufrBuilder a(1, false, kPlainElements, 39);
+  fill_plain(a, 1, 280.15, 15, "A");
+  BufrBuilder b(1, false, kPlainElements, 39);
+  fill_plain(b, 1, 281.15, 20, "B");
+  const auto first = a.pack(), second = b.pack();
+  std::string truncated = second.substr(0, second.size() / 2);
+  const std::string input =
+      "\x01\r\r\n123\r\r\nISMD02 LIIB 201200\r\r\n" + first + "\r\r\n" + truncated + "junk" + second + "\r\r\n\x03";
+  const auto r = decode_bufr(input);
+  CHECK(r.messages == 3);
+  REQUIRE(r.records.size() == 2);
+  CHECK(integer(r.records[0], "message_index") == 1);
+  CHECK(integer(r.records[1], "message_index") == 3);
+  CHECK(real(r.records[1], "air_temperature") == 281.15);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message_index == 2);
+  CHECK(r.errors[0].message.find("read:") == 0);
+}
+
+TEST_CASE("bufr: bad input never crashes and says what is wrong") {
+  CHECK(decode_bufr("").errors.size() == 1);
+  CHECK(decode_bufr("hello world").errors[0].message.find("no BUFR message") != std::string::npos);
+  CHECK(decode_bufr("BUFR").errors[0].message.find("end of input") != std::string::npos);
+  std::string bad_edition = std::string("BUFR\x00\x00\x20\x07", 8) + std::string(24, '\0');
+  CHECK(decode_bufr(bad_edition).errors[0].message.find("edition 7") != std::string::npos);
+  std::string no_end = std::string("BUFR\x00\x00\x20\x04", 8) + std::string(24, 'x');
+  CHECK(decode_bufr(no_end).errors[0].message.find("wrong message length") != std::string::npos);
+
+  BufrBuilder b(1, false, kPlainElements, 39);
+  fill_plain(b, 1, 280.15, 15, "A");
+  const auto good = b.pack();
+  // Flip bytes all over the message: each result is records or errors, never a crash.
+  for (std::size_t i = 8; i < good.size() - 4; i += 3) {
+    std::string mutated = good;
+    mutated[i] = static_cast<char>(mutated[i] ^ 0x5A);
+    const auto r = decode_bufr(mutated);
+    CHECK((r.records.size() + r.errors.size()) >= 1);
+  }
+  BufrOptions small;
+  small.max_input_bytes = 10;
+  CHECK(decode_bufr(good, small).errors[0].message.find("limit") != std::string::npos);
+  CHECK_THROWS_AS(decode_bufr_file("/nonexistent/file.bufr"), Error);
+}
+
+TEST_CASE("bufr: a master table newer than the installed tables falls back with a warning") {
+  const int newest = bufr_newest_master_table();
+  REQUIRE(newest >= 30);
+  BufrBuilder b(1, false, kPlainElements, 30);
+  fill_plain(b, 1, 283.45, 15, "X");
+  std::string bytes = b.pack();
+  REQUIRE(static_cast<unsigned char>(bytes[7]) == 4);
+  bytes[8 + 13] = static_cast<char>(newest + 2);  // edition 4, section 1 octet 14
+  const auto r = decode_bufr(bytes);
+  REQUIRE(r.ok());
+  REQUIRE(r.records.size() == 1);
+  CHECK(real(r.records[0], "air_temperature") == 283.45);
+  CHECK(integer(r.records[0], "master_table_version") == newest + 2);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0].message.find("newer than the installed tables") != std::string::npos);
+
+  BufrOptions no_fallback;
+  no_fallback.fallback_master_table = false;
+  const auto strict = decode_bufr(bytes, no_fallback);
+  CHECK(strict.records.empty());
+  REQUIRE(strict.errors.size() == 1);
+}
+
+TEST_CASE("bufr: decoding from several threads at once gives the same records") {
+  BufrBuilder c(3, true, {301150, 307096});
+  c.set("#1#stationNumber", std::vector<double>{15, 20, 90}).set("#1#blockNumber", 15);
+  BufrBuilder u(3, false, kPlainElements, 39);
+  fill_plain(u, 1, 283.45, 15, "ONE").set("#2#stationNumber", 20).set("#3#stationNumber", 90);
+  const std::string input = c.pack() + u.pack();
+  const auto expected = decode_bufr(input);
+  REQUIRE(expected.records.size() == 6);
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const auto r = decode_bufr(input);
+        if (r.records.size() != expected.records.size() || !r.ok()) {
+          ++mismatches[static_cast<std::size_t>(t)];
+          continue;
+        }
+        for (std::size_t k = 0; k < r.records.size(); ++k)
+          if (!(r.records[k] == expected.records[k])) ++mismatches[static_cast<std::size_t>(t)];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) CHECK(m == 0);
+}
+
+// ---- reference files ----------------------------------------------------------------
+
+namespace {
+
+struct Expected {
+  std::string file;
+  int messages = -1, subsets = -1;
+  bool error = false;
+  std::map<std::string, std::string> first;  // ecCodes key -> value as SOURCES.md writes it
+};
+
+// Reads the per-file sections of bufr/SOURCES.md: "### <file>" then "- messages=N
+// total_subsets=M ... [ERROR=...]" and "- msg1/subset1 (first occurrence): k=v, ...".
+std::vector<Expected> read_expectations(const std::filesystem::path& sources) {
+  std::vector<Expected> out;
+  std::ifstream in(sources);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("### ", 0) == 0) {
+      out.push_back({line.substr(4), -1, -1, false, {}});
+    } else if (!out.empty() && line.rfind("- messages=", 0) == 0) {
+      std::smatch m;
+      if (std::regex_search(line, m, std::regex("messages=(\\d+) total_subsets=(\\d+)"))) {
+        out.back().messages = std::stoi(m[1]);
+        out.back().subsets = std::stoi(m[2]);
+      }
+      out.back().error = line.find("ERROR=") != std::string::npos;
+    } else if (!out.empty() && line.rfind("- msg1/subset1 (first occurrence): ", 0) == 0) {
+      std::stringstream ss(line.substr(line.find(':') + 2));
+      std::string kv;
+      while (std::getline(ss, kv, ',')) {
+        while (!kv.empty() && kv.front() == ' ') kv.erase(0, 1);
+        const auto eq = kv.find('=');
+        if (eq != std::string::npos) out.back().first[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+    }
+  }
+  return out;
+}
+
+void check_value(const Record& rec, const std::string& key, const std::string& value) {
+  static const std::map<std::string, std::string> to_field = {
+      {"blockNumber", "block_number"},
+      {"stationNumber", "station_number"},
+      {"latitude", "latitude"},
+      {"longitude", "longitude"},
+      {"heightOfStationGroundAboveMeanSeaLevel", "station_height"},
+      {"airTemperature", "air_temperature"},
+      {"dewpointTemperature", "dewpoint_temperature"},
+      {"relativeHumidity", "relative_humidity"},
+      {"nonCoordinatePressure", "station_pressure"},
+      {"pressureReducedToMeanSeaLevel", "msl_pressure"},
+      {"windDirection", "wind_direction"},
+      {"windSpeed", "wind_speed"}};
+  INFO("key " << key << " expected " << value);
+  if (key == "WSI") {
+    if (value.rfind("MISSING", 0) == 0)
+      CHECK(is_null(rec, "wigos_station_identifier"));
+    else
+      CHECK(text(rec, "wigos_station_identifier") == value);
+  } else if (key == "stationOrSiteName") {
+    if (value.empty() || value == "MISSING")
+      CHECK(is_null(rec, "station_name"));
+    else if (value.find("\xef\xbf\xbd") != std::string::npos)  // SOURCES shows a Latin-1 byte as U+FFFD
+      CHECK(detail::is_valid_utf8(text(rec, "station_name")));
+    else
+      CHECK(text(rec, "station_name") == value);
+  } else if (key == "shipOrMobileLandStationIdentifier") {
+    CHECK(text(rec, "platform_identifier") == value);
+  } else if (const auto it = to_field.find(key); it != to_field.end()) {
+    const auto& f = field(rec, it->second);
+    if (value == "MISSING") {
+      CHECK(std::holds_alternative<std::monostate>(f));
+    } else {
+      const double want = std::stod(value);
+      const double got = std::holds_alternative<std::int64_t>(f) ? static_cast<double>(std::get<std::int64_t>(f))
+                                                                 : std::get<double>(f);
+      CHECK(std::fabs(got - want) <= 1e-4);  // SOURCES.md rounds to 4 decimals
+    }
+  }
+}
+
+void check_time(const Record& rec, const std::map<std::string, std::string>& first) {
+  if (!first.count("year")) return;
+  if (first.at("year") == "MISSING") {
+    CHECK(is_null(rec, "observed_at"));
+    return;
+  }
+  char want[32];
+  std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:00Z", std::stoi(first.at("year")),
+                std::stoi(first.at("month")), std::stoi(first.at("day")), std::stoi(first.at("hour")),
+                std::stoi(first.at("minute")));
+  CHECK(time_text(rec, "observed_at") == want);
+}
+
+}  // namespace
+
+TEST_CASE("bufr: reference files give the values SOURCES.md lists") {
+  const auto ref = testing::refdata();
+  if (!ref) return;
+  const auto dir = *ref / "bufr";
+  const auto expectations = read_expectations(dir / "SOURCES.md");
+  REQUIRE(expectations.size() >= 40);
+  int checked = 0;
+  for (const auto& e : expectations) {
+    if (e.messages < 0) continue;  // a companion file, not a BUFR file
+    INFO("file " << e.file);
+    const auto r = decode_bufr_file((dir / e.file).string());
+    if (e.file.rfind("DERIVED_", 0) == 0) {
+      // Declares master table 41: decodes with the newest installed tables instead.
+      REQUIRE(r.ok());
+      CHECK(r.warnings.size() == 1);
+    } else if (e.error) {
+      CHECK_FALSE(r.ok());
+      CHECK(r.records.empty());
+      continue;
+    } else {
+      CHECK(r.ok());
+      CHECK(r.messages == e.messages);
+      CHECK(static_cast<int>(r.records.size()) == e.subsets);
+    }
+    REQUIRE_FALSE(r.records.empty());
+    for (const auto& [key, value] : e.first) check_value(r.records[0], key, value);
+    check_time(r.records[0], e.first);
+    for (const auto& rec : r.records) CHECK(detail::is_valid_utf8(rec.to_json()));
+    ++checked;
+  }
+  CHECK(checked >= 40);
+}
+
+TEST_CASE("bufr: reference traps") {
+  const auto ref = testing::refdata();
+  if (!ref) return;
+  const auto dir = *ref / "bufr";
+  // Ranks run across subsets in uncompressed messages: subset 12 is "#12#airTemperature".
+  auto irish = decode_bufr_file((dir / "bufr2geojson_A_ISIA21EIDB202100_C_EDZW_20220320210902_11839953.bin").string());
+  REQUIRE(irish.records.size() == 12);
+  CHECK(real(irish.records[11], "air_temperature") == 280.45);
+  // 307096: precipitation over the last hour (the first amount), periods in hours.
+  auto aws = decode_bufr_file((dir / "wis2boxtraining_aws_307096_bufr-cli-ex2.bufr4").string());
+  REQUIRE(aws.records.size() == 1);
+  CHECK(real(aws.records[0], "precipitation") == 0);
+  CHECK(integer(aws.records[0], "precipitation_period") == -1);
+  CHECK(real(aws.records[0], "air_temperature") == 301.25);  // not the missing #2#
+  auto ex5 = decode_bufr_file((dir / "wis2boxtraining_synop2bufr_307096_15015_ex5.bufr4").string());
+  REQUIRE(ex5.records.size() == 1);
+  CHECK(integer(ex5.records[0], "precipitation_period") == -6);
+  // Report time from the data section (11:55), not the typical time.
+  auto ex3 = decode_bufr_file((dir / "synop2bufr_ex3_WIGOS_0-20000-0-15260_20230321T115500.bufr4").string());
+  CHECK(time_text(ex3.records.at(0), "observed_at") == "2023-03-21T11:55:00Z");
+  // Compressed, 2147 subsets; constant values expanded to every subset.
+  auto esoh = decode_bufr_file((dir / "esoh_SurfaceLand_subset_2147_307103_compressed.buf").string());
+  REQUIRE(esoh.records.size() == 2147);
+  CHECK(time_text(esoh.records[2146], "observed_at").rfind("2023-08-2", 0) == 0);
+  // The synthetic compressed 307096: constant block number, per-subset stations.
+  auto synth = decode_bufr_file((dir / "SYNTHETIC_301150-307096_compressed_3subsets.bufr").string());
+  REQUIRE(synth.records.size() == 3);
+  CHECK(integer(synth.records[2], "block_number") == 15);
+  CHECK(integer(synth.records[2], "station_number") == 90);
+  CHECK(is_null(synth.records[1], "air_temperature"));
+  CHECK(real(synth.records[2], "air_temperature") == 287.05);
+  // Latin-1 station name in a buoy report.
+  auto buoy =
+      decode_bufr_file((dir / "wis2box_buoy_315008_A_IOBH03LFPW161000_C_EDZW_20240216112202_27622614.bin").string());
+  CHECK(text(buoy.records.at(0), "station_name") == "Rivi\xc3\xa8re des galets");
+  // WIGOS id with every part missing: null, not "MISSING-MISSING-MISSING-".
+  auto nowsi = decode_bufr_file((dir / "pdbufr_synop_invalid_wigos_id.bufr").string());
+  CHECK(is_null(nowsi.records.at(0), "wigos_station_identifier"));
+  // A local-table message is an error for that message only.
+  auto local = decode_bufr_file((dir / "wreport_C06006.bufr").string());
+  REQUIRE(local.errors.size() == 1);
+  CHECK(local.errors[0].message.find("unpack") == 0);
+}
