@@ -33,6 +33,8 @@ PY
   captures=$(taskset -c 0 build-bench/bench/bench_validate bench/results/captures.ndjson --seconds 3)
 fi
 router=$(taskset -c 0 build-bench/bench/bench_router --filters 5000 --seconds 3)
+decode='{}'
+[ -d "$refdata/bufr" ] && decode=$(taskset -c 0 build-bench/bench/bench_decode "$refdata" --seconds 3)
 baseline='{}'
 if [ -f "$schema" ] && python3 -c 'import jsonschema' 2>/dev/null; then
   baseline=$(taskset -c 0 python3 bench/jsonschema_baseline.py "$schema" "$sample" --seconds 5)
@@ -42,7 +44,7 @@ fi
 # the data server runs on the other core.
 taskset -c 1 python3 bench/data_server.py --delay-ms 100 >bench/results/data_server.port &
 server_pid=$!
-trap 'kill $server_pid 2>/dev/null' EXIT
+trap 'kill $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s bench/results/data_server.port ] && break; sleep 0.1; done
 data_url="http://127.0.0.1:$(head -1 bench/results/data_server.port)"
 download=$(taskset -c 0 build-bench/bench/bench_download "$data_url" --count 20000 --in-flight 1000)
@@ -54,10 +56,11 @@ echo "download: $download"
 echo "download baseline: $download_baseline"
 echo "router:   $router"
 echo "baseline: $baseline"
+echo "decode:   $decode"
 
-python3 - "$validate" "$router" "$baseline" "$captures" "$capture_baseline" "$download" "$download_baseline" <<'PY' | tee bench/results/latest.md
+python3 - "$validate" "$router" "$baseline" "$captures" "$capture_baseline" "$download" "$download_baseline" "$decode" <<'PY' | tee bench/results/latest.md
 import json, platform, subprocess, sys
-v, r, b, c, cb, d, db = (json.loads(a) for a in sys.argv[1:])
+v, r, b, c, cb, d, db, dec = (json.loads(a) for a in sys.argv[1:])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Machine: {cpu}, one core (taskset -c 0). Command: `bench/run.sh`.\n")
 print("| benchmark | result | baseline (same run) | ratio |")
@@ -91,4 +94,15 @@ print(f"| downloads: {d['objects']} objects of 10 KB, 100 ms server delay, {d['i
 print(f"| router, {r['filters']} filters, {r['avg_matches']} matches/topic | {r['router_matches_per_s']:,} topics/s | "
       f"linear scan with topic_matches: {r['linear_scan_matches_per_s']:,} topics/s | "
       f"{r['router_matches_per_s'] / r['linear_scan_matches_per_s']:.0f}x |")
+for key, label in (("single_307096", "BUFR decode, single-subset 301150+307096"),
+                   ("uncompressed_58_subsets_307080", "BUFR decode, uncompressed 58-subset 307080"),
+                   ("compressed_2147_subsets_307103", "BUFR decode, compressed 2147-subset 307103")):
+    if key in dec:
+        e = dec[key]
+        print(f"| {label} | {e['records_per_s']:,} records/s | bare ecCodes loop (handle, unpack, same keys, no records): "
+              f"{e['bare_eccodes_subsets_per_s']:,} subsets/s | {e['overhead']:.2f}x the bare loop's time |")
+if "cap_oasis" in dec:
+    e = dec["cap_oasis"]
+    print(f"| CAP decode + validate, the {e['alerts']} OASIS examples | {e['alerts_per_s']:,} alerts/s | bare libxml2 "
+          f"parse of the same bytes: {e['bare_libxml2_parse_per_s']:,}/s | {e['alerts_per_s'] / e['bare_libxml2_parse_per_s']:.2f} of bare parse |")
 PY

@@ -42,16 +42,26 @@ LD_LIBRARY_PATH="$prefix/lib" "$prefix/consumer-pc" >/dev/null
 rm -rf "$prefix"
 
 step "libFuzzer targets, ${FUZZ_SECONDS:-30} s each"
-CC=clang CXX=clang++ BUILD_TARGETS="fuzz_notification fuzz_topic" scripts/build.sh build-fuzz -DWIS2MON_BUILD_FUZZ=ON -DWIS2MON_BUILD_BENCH=OFF \
-  -DWIS2MON_BUILD_EXAMPLES=OFF -DWIS2MON_BUILD_TESTS=ON
+CC=clang CXX=clang++ BUILD_TARGETS="fuzz_notification fuzz_topic fuzz_bufr fuzz_cap" scripts/build.sh build-fuzz \
+  -DWIS2MON_BUILD_FUZZ=ON -DWIS2MON_BUILD_BENCH=OFF -DWIS2MON_BUILD_EXAMPLES=OFF -DWIS2MON_BUILD_TESTS=ON
 corpus=$(mktemp -d)
-mkdir -p "$corpus/notification" "$corpus/topic"
+mkdir -p "$corpus/notification" "$corpus/topic" "$corpus/bufr" "$corpus/cap"
 build/src/cli/wis2mon sample --count 64 --invalid 0.3 --out "$corpus/all.ndjson" 2>/dev/null
 split -l 1 "$corpus/all.ndjson" "$corpus/notification/sample-"
 printf '+/a/wis2/+/data/#\norigin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop' >"$corpus/topic/a"
 printf '$share/g/#\ncache/a/wis2/int-eumetsat/metadata' >"$corpus/topic/b"
-for target in notification topic; do
-  (cd "$corpus" && "$root/build-fuzz/tests/fuzz_$target" -max_total_time="${FUZZ_SECONDS:-30}" -max_len=12000 \
+# Seeds for the decoders: the reference samples when they are there (copied to the temporary
+# corpus only), else a minimal start.
+printf 'BUFR' >"$corpus/bufr/min"
+printf '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>x</identifier></alert>' >"$corpus/cap/min"
+if [ -d "$root/../shared/refdata/bufr" ]; then
+  find "$root/../shared/refdata/bufr" -size -20k \( -name '*.bufr*' -o -name '*.bin' \) -exec cp {} "$corpus/bufr/" \;
+  find "$root/../shared/refdata/cap" -size -40k \( -name '*.xml' -o -name '*.cap' \) -exec cp {} "$corpus/cap/" \;
+fi
+export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp"
+export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:halt_on_error=1"
+for target in notification topic bufr cap; do
+  (cd "$corpus" && "$root/build-fuzz/tests/fuzz_$target" -max_total_time="${FUZZ_SECONDS:-30}" -max_len=40000 \
      -print_final_stats=0 "$corpus/$target" 2>&1 | tail -1)
 done
 rm -rf "$corpus"

@@ -35,6 +35,13 @@ class WIS2MON_API Record {
 
   /// Sets a field: replaces the value if the name exists, else appends (order is kept).
   Record& set(std::string_view name, FieldValue value);
+  /// Appends a field without looking for an existing one of that name (for decoders that
+  /// build records with known, distinct names; use set() otherwise).
+  Record& add(std::string_view name, FieldValue value) {
+    fields_.push_back({std::string(name), std::move(value)});
+    return *this;
+  }
+  void reserve(std::size_t fields) { fields_.reserve(fields); }
   /// The value of a field, or nullptr.
   const FieldValue* get(std::string_view name) const noexcept;
 

@@ -43,6 +43,12 @@ struct Rfc3339Details {
 /// accepted and folded into the next second.
 WIS2MON_API std::optional<Timestamp> parse_rfc3339(std::string_view text, Rfc3339Details* details = nullptr) noexcept;
 
+/// The instant of a UTC calendar date and time of day, or nullopt when it does not exist
+/// (month 13, February 30, hour 24, second 60).
+WIS2MON_API std::optional<Timestamp> timestamp_from_utc(std::int64_t year, std::int64_t month, std::int64_t day,
+                                                        std::int64_t hour, std::int64_t minute,
+                                                        std::int64_t second) noexcept;
+
 /// Formats as RFC 3339 UTC with a "Z" suffix. fraction_digits: 0..9, or -1 for "as many as
 /// needed" (none when nanos is 0, else 3, 6 or 9).
 WIS2MON_API std::string format_rfc3339(Timestamp t, int fraction_digits = -1);

@@ -108,6 +108,17 @@ std::optional<Timestamp> parse_rfc3339(std::string_view s, Rfc3339Details* detai
   return Timestamp{secs, nanos};
 }
 
+std::optional<Timestamp> timestamp_from_utc(std::int64_t year, std::int64_t month, std::int64_t day, std::int64_t hour,
+                                            std::int64_t minute, std::int64_t second) noexcept {
+  if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 ||
+      minute > 59 || second < 0 || second > 59)
+    return std::nullopt;
+  if (day > days_in_month(year, static_cast<unsigned>(month))) return std::nullopt;
+  return Timestamp{days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+                       hour * 3600 + minute * 60 + second,
+                   0};
+}
+
 std::string format_rfc3339(Timestamp t, int fraction_digits) {
   std::int64_t days = t.seconds / 86400;
   std::int64_t rem = t.seconds % 86400;

@@ -202,107 +202,266 @@ const std::unordered_map<std::string_view, Slot>& slot_table() {
   return table;
 }
 
-// Where each field of one subset lives: indexes into the message's key walk.
+// Where the fields of one subset live: ranked keys ("#3#airTemperature"), "" when absent.
+struct PrecipitationRef {
+  std::string amount_key, period_key;  // period_key "" when no time period precedes it
+  double period_to_hours = 1;
+};
+struct GustRef {
+  std::string key;
+  double to_m_per_s = 1;
+};
 struct SubsetPlan {
-  std::array<int, kSlotCount> slot;
-  std::vector<std::pair<int, int>> precipitation;  // (precipitation key, its timePeriod key or -1)
-  std::vector<int> gusts;
-  SubsetPlan() { slot.fill(-1); }
+  std::array<std::string, kSlotCount> slot;
+  std::vector<PrecipitationRef> precipitation;
+  std::vector<GustRef> gusts;
 };
 
-SubsetPlan plan_subset(const std::vector<std::string>& keys, std::size_t begin, std::size_t end) {
+bool is_text_slot(int s) {
+  return s == kWigosLocal || s == kName || s == kLongName || s == kShipId;
+}
+
+double hours_factor(std::string_view units) {
+  if (units == "min") return 1.0 / 60;
+  if (units == "s") return 1.0 / 3600;
+  if (units == "d") return 24;
+  if (units == "h") return 1;
+  return 0;  // years, months: not an hour count
+}
+double speed_factor(std::string_view units) {
+  if (units == "km/h") return 1 / 3.6;
+  if (units == "kt") return 0.514444;
+  return 1;
+}
+
+std::string units_of(codes_handle* h, const std::string& key) {
+  char units[32] = {0};
+  size_t len = sizeof units;
+  const std::string attr = key + "->units";
+  if (codes_get_string(h, attr.c_str(), units, &len) != 0) return {};
+  return std::string(units, strnlen(units, sizeof units));
+}
+
+std::string ranked(long rank, std::string_view name) {
+  std::string k = "#" + std::to_string(rank) + "#";
+  k += name;
+  return k;
+}
+
+// Plan from a walk of the data-section keys (one subset's slice of it).
+SubsetPlan plan_from_keys(codes_handle* h, const std::vector<std::string>& keys, std::size_t begin, std::size_t end) {
   SubsetPlan plan;
   const auto& table = slot_table();
-  int last_time_period = -1;
+  const std::string* last_time_period = nullptr;
   for (std::size_t i = begin; i < end; ++i) {
     const auto name = bare_name(keys[i]);
-    const int idx = static_cast<int>(i);
     if (name == "timePeriod") {
-      last_time_period = idx;
+      last_time_period = &keys[i];
     } else if (name == "totalPrecipitationOrTotalWaterEquivalent") {
-      plan.precipitation.emplace_back(idx, last_time_period);
+      PrecipitationRef ref{keys[i], last_time_period ? *last_time_period : std::string(), 1};
+      if (last_time_period) ref.period_to_hours = hours_factor(units_of(h, *last_time_period));
+      plan.precipitation.push_back(std::move(ref));
     } else if (name == "maximumWindGustSpeed") {
-      plan.gusts.push_back(idx);
-    } else if (const auto it = table.find(name); it != table.end() && plan.slot[it->second] < 0) {
-      plan.slot[it->second] = idx;
+      plan.gusts.push_back({keys[i], speed_factor(units_of(h, keys[i]))});
+    } else if (const auto it = table.find(name); it != table.end() && plan.slot[it->second].empty()) {
+      plan.slot[it->second] = keys[i];
     }
   }
   return plan;
 }
 
-// Reads values of ranked keys for a subset. Compressed messages return one array per key
-// (size 1 when the value is the same in every subset), cached on first use.
-class ValueReader {
- public:
-  ValueReader(codes_handle* h, bool compressed) : h_(h), compressed_(compressed) {}
-
-  std::optional<double> number(const std::string& key, long subset) {
-    double v = CODES_MISSING_DOUBLE;
-    if (compressed_) {
-      auto it = numbers_.find(key);
-      if (it == numbers_.end()) {
-        std::vector<double> values;
-        size_t n = 0;
-        if (codes_get_size(h_, key.c_str(), &n) == 0 && n > 0) {
-          values.resize(n);
-          if (codes_get_double_array(h_, key.c_str(), values.data(), &n) != 0) values.clear();
-          values.resize(std::min(values.size(), static_cast<std::size_t>(n)));
-        }
-        it = numbers_.emplace(key, std::move(values)).first;
-      }
-      const auto& values = it->second;
-      if (values.size() == 1)
-        v = values[0];
-      else if (static_cast<std::size_t>(subset) < values.size())
-        v = values[static_cast<std::size_t>(subset)];
-    } else if (codes_get_double(h_, key.c_str(), &v) != 0) {
-      return std::nullopt;
+// Plan for a single-subset or compressed message without walking the keys (the walk costs
+// as much as the unpack for big templates): ranks count per message there, so the first
+// occurrence is rank 1, and the order of time periods, amounts and gusts comes from the
+// expanded descriptors. Returns nothing when the descriptor counts do not match ecCodes'
+// ranks; the caller then walks the keys.
+std::optional<SubsetPlan> plan_from_descriptors(codes_handle* h) {
+  size_t n = 0;
+  if (codes_get_size(h, "expandedDescriptors", &n) != 0 || n == 0) return std::nullopt;
+  std::vector<long> d(n);
+  if (codes_get_long_array(h, "expandedDescriptors", d.data(), &n) != 0) return std::nullopt;
+  SubsetPlan plan;
+  for (const auto& [name, slot] : slot_table()) plan.slot[slot] = ranked(1, name);
+  long periods = 0, amounts = 0, gusts = 0;
+  long last_period = 0;
+  double last_period_hours = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const long c = d[i];
+    double hours = -1;
+    switch (c) {  // the descriptors ecCodes names "timePeriod", with their units
+      case 4021:
+      case 4022:
+        hours = 0;
+        break;
+      case 4023:
+      case 4073:
+        hours = 24;
+        break;
+      case 4024:
+      case 4074:
+        hours = 1;
+        break;
+      case 4025:
+      case 4075:
+        hours = 1.0 / 60;
+        break;
+      case 4026:
+      case 4086:
+        hours = 1.0 / 3600;
+        break;
+      default:
+        break;
     }
-    if (is_missing(v)) return std::nullopt;
-    return round_to_encoded(v);
+    if (hours >= 0) {
+      last_period = ++periods;
+      last_period_hours = hours;
+    } else if (c == 13011) {
+      ++amounts;
+      PrecipitationRef ref{ranked(amounts, "totalPrecipitationOrTotalWaterEquivalent"), "", last_period_hours};
+      if (last_period > 0) ref.period_key = ranked(last_period, "timePeriod");
+      plan.precipitation.push_back(std::move(ref));
+    } else if (c == 11041 || c == 11085 || c == 11086) {
+      ++gusts;
+      plan.gusts.push_back({ranked(gusts, "maximumWindGustSpeed"), c == 11085 ? 1 / 3.6 : c == 11086 ? 0.514444 : 1});
+    }
+  }
+  // The counts must be exactly the ranks ecCodes has.
+  for (const auto& [count, name] : {std::pair<long, const char*>{periods, "timePeriod"},
+                                    {amounts, "totalPrecipitationOrTotalWaterEquivalent"},
+                                    {gusts, "maximumWindGustSpeed"}}) {
+    if (count > 0 && !codes_is_defined(h, ranked(count, name).c_str())) return std::nullopt;
+    if (codes_is_defined(h, ranked(count + 1, name).c_str())) return std::nullopt;
+  }
+  return plan;
+}
+
+// The decoded values of one subset, before they become a record.
+struct SubsetValues {
+  std::array<std::optional<double>, kSlotCount> num;
+  std::array<std::optional<std::string>, kSlotCount> text;
+  std::optional<double> precipitation, precipitation_period, gust;
+};
+
+std::optional<double> checked(double v) {
+  if (is_missing(v)) return std::nullopt;
+  return round_to_encoded(v);
+}
+
+std::optional<double> get_number(codes_handle* h, const std::string& key) {
+  double v = CODES_MISSING_DOUBLE;
+  if (key.empty() || codes_get_double(h, key.c_str(), &v) != 0) return std::nullopt;
+  return checked(v);
+}
+
+std::optional<std::string> get_text(codes_handle* h, const std::string& key) {
+  if (key.empty()) return std::nullopt;
+  char buf[1024];  // operator 208 widens strings to at most 255 characters
+  size_t len = sizeof buf;
+  if (codes_get_string(h, key.c_str(), buf, &len) != 0) return std::nullopt;
+  return clean_text(std::string_view(buf, strnlen(buf, std::min(len, sizeof buf))));
+}
+
+// Uncompressed: every subset has its own ranked keys; read them one by one.
+SubsetValues read_subset(codes_handle* h, const SubsetPlan& p) {
+  SubsetValues v;
+  for (int s = 0; s < kSlotCount; ++s) {
+    if (is_text_slot(s))
+      v.text[s] = get_text(h, p.slot[s]);
+    else
+      v.num[s] = get_number(h, p.slot[s]);
+  }
+  for (const auto& ref : p.precipitation) {
+    if ((v.precipitation = get_number(h, ref.amount_key))) {
+      const auto period = get_number(h, ref.period_key);
+      if (period && ref.period_to_hours > 0) v.precipitation_period = *period * ref.period_to_hours;
+      break;
+    }
+  }
+  for (const auto& g : p.gusts) {
+    if (auto speed = get_number(h, g.key)) {
+      v.gust = *speed * g.to_m_per_s;
+      break;
+    }
+  }
+  return v;
+}
+
+// Compressed: one array per key, of size 1 when the value is the same in every subset.
+class Columns {
+ public:
+  Columns(codes_handle* h, const SubsetPlan& p) : plan_(p) {
+    for (int s = 0; s < kSlotCount; ++s) {
+      if (is_text_slot(s))
+        text_[s] = read_texts(h, p.slot[s]);
+      else
+        num_[s] = read_numbers(h, p.slot[s]);
+    }
+    for (const auto& ref : p.precipitation)
+      precipitation_.push_back({read_numbers(h, ref.amount_key), read_numbers(h, ref.period_key)});
+    for (const auto& g : p.gusts) gusts_.push_back(read_numbers(h, g.key));
   }
 
-  std::optional<std::string> text(const std::string& key, long subset) {
-    if (compressed_) {
-      auto it = texts_.find(key);
-      if (it == texts_.end()) it = texts_.emplace(key, read_string_array(key)).first;
-      const auto& values = it->second;
-      if (values.size() == 1) return values[0];
-      if (static_cast<std::size_t>(subset) < values.size()) return values[static_cast<std::size_t>(subset)];
-      return std::nullopt;
+  SubsetValues subset(long i) const {
+    SubsetValues v;
+    for (int s = 0; s < kSlotCount; ++s) {
+      if (is_text_slot(s))
+        v.text[s] = pick(text_[s], i);
+      else
+        v.num[s] = pick(num_[s], i);
     }
-    char buf[256];
-    size_t len = sizeof buf;
-    if (codes_get_string(h_, key.c_str(), buf, &len) == 0) {
-      return clean_text(std::string_view(buf, strnlen(buf, len)));
+    for (std::size_t k = 0; k < precipitation_.size(); ++k) {
+      if ((v.precipitation = pick(precipitation_[k].first, i))) {
+        const auto period = pick(precipitation_[k].second, i);
+        const double f = plan_.precipitation[k].period_to_hours;
+        if (period && f > 0) v.precipitation_period = *period * f;
+        break;
+      }
     }
-    // Longer than the stack buffer (operator 208 widens strings): ask for the length.
-    if (codes_get_length(h_, key.c_str(), &len) != 0 || len == 0 || len > (1u << 20)) return std::nullopt;
-    std::string big(len + 1, '\0');
-    len = big.size();
-    if (codes_get_string(h_, key.c_str(), big.data(), &len) != 0) return std::nullopt;
-    return clean_text(std::string_view(big.data(), strnlen(big.data(), len)));
+    for (std::size_t k = 0; k < gusts_.size(); ++k) {
+      if (auto speed = pick(gusts_[k], i)) {
+        v.gust = *speed * plan_.gusts[k].to_m_per_s;
+        break;
+      }
+    }
+    return v;
   }
 
  private:
-  std::vector<std::optional<std::string>> read_string_array(const std::string& key) {
+  template <typename T>
+  static T pick(const std::vector<T>& column, long i) {
+    if (column.size() == 1) return column[0];
+    if (static_cast<std::size_t>(i) < column.size()) return column[static_cast<std::size_t>(i)];
+    return T{};
+  }
+
+  static std::vector<std::optional<double>> read_numbers(codes_handle* h, const std::string& key) {
+    std::vector<std::optional<double>> out;
+    size_t n = 0;
+    if (key.empty() || codes_get_size(h, key.c_str(), &n) != 0 || n == 0) return out;
+    std::vector<double> values(n);
+    if (codes_get_double_array(h, key.c_str(), values.data(), &n) != 0) return out;
+    out.reserve(n);
+    for (size_t i = 0; i < n && i < values.size(); ++i) out.push_back(checked(values[i]));
+    return out;
+  }
+
+  static std::vector<std::optional<std::string>> read_texts(codes_handle* h, const std::string& key) {
     std::vector<std::optional<std::string>> out;
     size_t n = 0;
-    if (codes_get_size(h_, key.c_str(), &n) != 0 || n == 0) return out;
+    if (key.empty() || codes_get_size(h, key.c_str(), &n) != 0 || n == 0) return out;
     std::vector<char*> raw(n, nullptr);
-    if (codes_get_string_array(h_, key.c_str(), raw.data(), &n) == 0) {
-      for (size_t i = 0; i < n && i < raw.size(); ++i) {
-        out.push_back(raw[i] ? clean_text(raw[i]) : std::nullopt);
-      }
+    if (codes_get_string_array(h, key.c_str(), raw.data(), &n) == 0) {
+      for (size_t i = 0; i < n && i < raw.size(); ++i) out.push_back(raw[i] ? clean_text(raw[i]) : std::nullopt);
     }
     for (char* p : raw) std::free(p);
     return out;
   }
 
-  codes_handle* h_;
-  bool compressed_;
-  std::unordered_map<std::string, std::vector<double>> numbers_;
-  std::unordered_map<std::string, std::vector<std::optional<std::string>>> texts_;
+  const SubsetPlan& plan_;
+  std::array<std::vector<std::optional<double>>, kSlotCount> num_;
+  std::array<std::vector<std::optional<std::string>>, kSlotCount> text_;
+  std::vector<std::pair<std::vector<std::optional<double>>, std::vector<std::optional<double>>>> precipitation_;
+  std::vector<std::vector<std::optional<double>>> gusts_;
 };
 
 std::optional<std::int64_t> as_integer(std::optional<double> v) {
@@ -310,51 +469,21 @@ std::optional<std::int64_t> as_integer(std::optional<double> v) {
   return static_cast<std::int64_t>(std::llround(*v));
 }
 
-FieldValue value_or_null(std::optional<double> v) {
+FieldValue value_or_null(const std::optional<double>& v) {
   return v ? FieldValue(*v) : FieldValue();
 }
-FieldValue value_or_null(std::optional<std::int64_t> v) {
+FieldValue value_or_null(const std::optional<std::int64_t>& v) {
   return v ? FieldValue(*v) : FieldValue();
 }
-FieldValue value_or_null(std::optional<std::string> v) {
+FieldValue value_or_null(std::optional<std::string>&& v) {
   return v ? FieldValue(std::move(*v)) : FieldValue();
-}
-
-// Hours of a timePeriod key: 004024 is in hours, 004025 in minutes, 004026 in seconds; they
-// share the key name, so the unit attribute tells them apart.
-std::optional<double> period_hours(codes_handle* h, ValueReader& reader, const std::string& key, long subset) {
-  const auto v = reader.number(key, subset);
-  if (!v) return std::nullopt;
-  char units[32] = {0};
-  size_t len = sizeof units;
-  const std::string attr = key + "->units";
-  if (codes_get_string(h, attr.c_str(), units, &len) != 0) return *v;
-  const std::string_view u(units, strnlen(units, sizeof units));
-  if (u == "min") return *v / 60.0;
-  if (u == "s") return *v / 3600.0;
-  return *v;
 }
 
 FieldValue hours_value(std::optional<double> h) {
   if (!h) return {};
-  if (std::fabs(*h - std::round(*h)) < 1e-9) return static_cast<std::int64_t>(std::llround(*h));
-  return *h;
-}
-
-std::optional<Timestamp> observation_time(ValueReader& r, const std::vector<std::string>& keys, const SubsetPlan& p,
-                                          long subset) {
-  const auto get = [&](Slot s) -> std::optional<std::int64_t> {
-    return p.slot[s] < 0 ? std::nullopt : as_integer(r.number(keys[static_cast<std::size_t>(p.slot[s])], subset));
-  };
-  const auto year = get(kYear), month = get(kMonth), day = get(kDay), hour = get(kHour), minute = get(kMinute);
-  if (!year || !month || !day || !hour || !minute) return std::nullopt;
-  const auto second = get(kSecond).value_or(0);
-  if (*year < 1 || *year > 9999 || second < 0 || second > 59) return std::nullopt;
-  char text[48];
-  std::snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", static_cast<long long>(*year),
-                static_cast<long long>(*month), static_cast<long long>(*day), static_cast<long long>(*hour),
-                static_cast<long long>(*minute), static_cast<long long>(second));
-  return parse_rfc3339(text);  // rejects month 13, February 30, hour 25 ...
+  const double r = std::round(*h * 1e6) / 1e6;
+  if (std::fabs(r - std::round(r)) < 1e-9) return static_cast<std::int64_t>(std::llround(r));
+  return r;
 }
 
 struct MessageInfo {
@@ -363,92 +492,64 @@ struct MessageInfo {
   long master_table = 0;
 };
 
-Record make_record(codes_handle* h, ValueReader& r, const std::vector<std::string>& keys, const SubsetPlan& p,
-                   long subset, const MessageInfo& info) {
-  const auto key = [&](Slot s) -> const std::string* {
-    return p.slot[s] < 0 ? nullptr : &keys[static_cast<std::size_t>(p.slot[s])];
-  };
-  const auto num = [&](Slot s) -> std::optional<double> {
-    const auto* k = key(s);
-    return k ? r.number(*k, subset) : std::nullopt;
-  };
-  const auto txt = [&](Slot s) -> std::optional<std::string> {
-    const auto* k = key(s);
-    return k ? r.text(*k, subset) : std::nullopt;
-  };
-
-  const auto block = as_integer(num(kBlock));
-  const auto station = as_integer(num(kStation));
+Record make_record(SubsetValues&& v, long subset, const MessageInfo& info) {
+  const auto integer = [&](Slot s) { return as_integer(v.num[s]); };
+  const auto block = integer(kBlock);
+  const auto station = integer(kStation);
   std::optional<std::string> wsi;
-  {
-    const auto series = as_integer(num(kWigosSeries)), issuer = as_integer(num(kWigosIssuer)),
-               issue = as_integer(num(kWigosIssue));
-    const auto local = txt(kWigosLocal);
-    if (series && issuer && issue && local) {
-      wsi = std::to_string(*series) + "-" + std::to_string(*issuer) + "-" + std::to_string(*issue) + "-" + *local;
-    } else if (block && station && *block >= 0 && *block < 100 && *station >= 0 && *station < 1000) {
-      char derived[32];
-      std::snprintf(derived, sizeof derived, "0-20000-0-%02lld%03lld", static_cast<long long>(*block),
-                    static_cast<long long>(*station));
-      wsi = derived;
-    }
+  const auto series = integer(kWigosSeries), issuer = integer(kWigosIssuer), issue = integer(kWigosIssue);
+  if (series && issuer && issue && v.text[kWigosLocal]) {
+    wsi = std::to_string(*series) + "-" + std::to_string(*issuer) + "-" + std::to_string(*issue) + "-" +
+          *v.text[kWigosLocal];
+  } else if (block && station && *block >= 0 && *block < 100 && *station >= 0 && *station < 1000) {
+    char derived[32];
+    std::snprintf(derived, sizeof derived, "0-20000-0-%02lld%03lld", static_cast<long long>(*block),
+                  static_cast<long long>(*station));
+    wsi = derived;
   }
-  auto name = txt(kName);
-  if (!name) name = txt(kLongName);
-  std::optional<std::string> platform = txt(kShipId);
-  if (!platform) {
-    if (auto id = as_integer(num(kBuoyId))) platform = std::to_string(*id);
-  }
-  if (!platform) {
-    if (auto id = as_integer(num(kMarineId))) platform = std::to_string(*id);
-  }
+  auto name = std::move(v.text[kName]);
+  if (!name) name = std::move(v.text[kLongName]);
+  std::optional<std::string> platform = std::move(v.text[kShipId]);
+  for (const Slot s : {kBuoyId, kMarineId})
+    if (!platform)
+      if (const auto id = integer(s)) platform = std::to_string(*id);
 
-  // Precipitation: the first reported amount, with the period it covers.
-  std::optional<double> precipitation, precipitation_period;
-  for (const auto& [pk, tk] : p.precipitation) {
-    if (auto v = r.number(keys[static_cast<std::size_t>(pk)], subset)) {
-      precipitation = v;
-      if (tk >= 0) precipitation_period = period_hours(h, r, keys[static_cast<std::size_t>(tk)], subset);
-      break;
-    }
-  }
-  if (!precipitation) {
-    if (auto v = num(kPrecip24)) {
-      precipitation = v;
-      precipitation_period = -24.0;
-    }
-  }
-  std::optional<double> gust;
-  for (const int g : p.gusts) {
-    if ((gust = r.number(keys[static_cast<std::size_t>(g)], subset))) break;
-  }
-  const auto observed = observation_time(r, keys, p, subset);
+  std::optional<Timestamp> observed;
+  const auto year = integer(kYear), month = integer(kMonth), day = integer(kDay), hour = integer(kHour),
+             minute = integer(kMinute);
+  if (year && month && day && hour && minute)
+    observed = timestamp_from_utc(*year, *month, *day, *hour, *minute, integer(kSecond).value_or(0));
 
   Record rec("surface_obs");
-  rec.set("wigos_station_identifier", value_or_null(std::move(wsi)));
-  rec.set("block_number", value_or_null(block));
-  rec.set("station_number", value_or_null(station));
-  rec.set("station_name", value_or_null(std::move(name)));
-  rec.set("latitude", value_or_null(num(kLatitude)));
-  rec.set("longitude", value_or_null(num(kLongitude)));
-  rec.set("station_height", value_or_null(num(kHeight)));
-  rec.set("observed_at", observed ? FieldValue(*observed) : FieldValue());
-  rec.set("air_temperature", value_or_null(num(kAirTemperature)));
-  rec.set("dewpoint_temperature", value_or_null(num(kDewpoint)));
-  rec.set("relative_humidity", value_or_null(num(kRelativeHumidity)));
-  rec.set("station_pressure", value_or_null(num(kStationPressure)));
-  rec.set("msl_pressure", value_or_null(num(kMslPressure)));
-  rec.set("wind_direction", value_or_null(num(kWindDirection)));
-  rec.set("wind_speed", value_or_null(num(kWindSpeed)));
-  rec.set("wind_gust", value_or_null(gust));
-  rec.set("visibility", value_or_null(num(kVisibility)));
-  rec.set("precipitation", value_or_null(precipitation));
-  rec.set("precipitation_period", hours_value(precipitation_period));
-  rec.set("platform_identifier", value_or_null(std::move(platform)));
-  rec.set("message_index", static_cast<std::int64_t>(info.index));
-  rec.set("subset_index", static_cast<std::int64_t>(subset + 1));
-  rec.set("master_table_version", static_cast<std::int64_t>(info.master_table));
-  rec.set("template", info.template_text);
+  rec.reserve(24);
+  rec.add("wigos_station_identifier", value_or_null(std::move(wsi)));
+  rec.add("block_number", value_or_null(block));
+  rec.add("station_number", value_or_null(station));
+  rec.add("station_name", value_or_null(std::move(name)));
+  rec.add("latitude", value_or_null(v.num[kLatitude]));
+  rec.add("longitude", value_or_null(v.num[kLongitude]));
+  rec.add("station_height", value_or_null(v.num[kHeight]));
+  rec.add("observed_at", observed ? FieldValue(*observed) : FieldValue());
+  rec.add("air_temperature", value_or_null(v.num[kAirTemperature]));
+  rec.add("dewpoint_temperature", value_or_null(v.num[kDewpoint]));
+  rec.add("relative_humidity", value_or_null(v.num[kRelativeHumidity]));
+  rec.add("station_pressure", value_or_null(v.num[kStationPressure]));
+  rec.add("msl_pressure", value_or_null(v.num[kMslPressure]));
+  rec.add("wind_direction", value_or_null(v.num[kWindDirection]));
+  rec.add("wind_speed", value_or_null(v.num[kWindSpeed]));
+  rec.add("wind_gust", value_or_null(v.gust ? std::optional<double>(round_to_encoded(*v.gust)) : std::nullopt));
+  rec.add("visibility", value_or_null(v.num[kVisibility]));
+  if (!v.precipitation && v.num[kPrecip24]) {
+    v.precipitation = v.num[kPrecip24];
+    v.precipitation_period = -24.0;
+  }
+  rec.add("precipitation", value_or_null(v.precipitation));
+  rec.add("precipitation_period", hours_value(v.precipitation ? v.precipitation_period : std::nullopt));
+  rec.add("platform_identifier", value_or_null(std::move(platform)));
+  rec.add("message_index", static_cast<std::int64_t>(info.index));
+  rec.add("subset_index", static_cast<std::int64_t>(subset + 1));
+  rec.add("master_table_version", static_cast<std::int64_t>(info.master_table));
+  rec.add("template", info.template_text);
   return rec;
 }
 
@@ -479,6 +580,17 @@ std::optional<std::vector<std::size_t>> subset_starts(const std::vector<std::str
     return starts;
   }
   return std::nullopt;
+}
+
+std::vector<std::string> data_keys(codes_handle* h) {
+  std::vector<std::string> keys;
+  std::unique_ptr<bufr_keys_iterator, IteratorDeleter> it(codes_bufr_data_section_keys_iterator_new(h));
+  if (!it) return keys;
+  while (codes_bufr_keys_iterator_next(it.get())) {
+    const char* name = codes_bufr_keys_iterator_get_name(it.get());
+    if (name) keys.emplace_back(name);
+  }
+  return keys;
 }
 
 void decode_message(const char* data, std::size_t size, int index, const BufrOptions& options, BufrResult& out) {
@@ -530,29 +642,30 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
   }
   if (int err = codes_set_long(h.get(), "unpack", 1); err != 0) return fail(ecc_error("unpack", err, log));
 
-  std::vector<std::string> keys;
-  {
-    std::unique_ptr<bufr_keys_iterator, IteratorDeleter> it(codes_bufr_data_section_keys_iterator_new(h.get()));
-    if (!it) return fail("unpack: cannot iterate the data section");
-    while (codes_bufr_keys_iterator_next(it.get())) {
-      const char* name = codes_bufr_keys_iterator_get_name(it.get());
-      if (name) keys.emplace_back(name);
-    }
-  }
-
-  ValueReader reader(h.get(), compressed != 0);
   if (compressed != 0 || nsubsets == 1) {
-    const auto plan = plan_subset(keys, 0, keys.size());
-    for (long s = 0; s < nsubsets; ++s) out.records.push_back(make_record(h.get(), reader, keys, plan, s, info));
+    auto plan = plan_from_descriptors(h.get());
+    if (!plan) {
+      const auto keys = data_keys(h.get());
+      plan = plan_from_keys(h.get(), keys, 0, keys.size());
+    }
+    if (compressed == 0) {
+      out.records.push_back(make_record(read_subset(h.get(), *plan), 0, info));
+      return;
+    }
+    const Columns columns(h.get(), *plan);
+    out.records.reserve(out.records.size() + static_cast<std::size_t>(nsubsets));
+    for (long s = 0; s < nsubsets; ++s) out.records.push_back(make_record(columns.subset(s), s, info));
     return;
   }
+  // Uncompressed with several subsets: ranks run across subsets, so walk the keys and cut the
+  // walk into one slice per subset.
+  const auto keys = data_keys(h.get());
   const auto starts = subset_starts(keys, nsubsets);
   if (!starts) return fail("unpack: cannot locate the " + std::to_string(nsubsets) + " subsets in the data section");
   for (long s = 0; s < nsubsets; ++s) {
     const std::size_t begin = (*starts)[static_cast<std::size_t>(s)];
     const std::size_t end = s + 1 < nsubsets ? (*starts)[static_cast<std::size_t>(s + 1)] : keys.size();
-    const auto plan = plan_subset(keys, begin, end);
-    out.records.push_back(make_record(h.get(), reader, keys, plan, s, info));
+    out.records.push_back(make_record(read_subset(h.get(), plan_from_keys(h.get(), keys, begin, end)), s, info));
   }
 }
 

@@ -46,3 +46,15 @@ TEST_CASE("RFC 3339 formatting round-trips") {
   CHECK(format_rfc3339(Timestamp{0, 5000000}, 0) == "1970-01-01T00:00:00Z");
   CHECK(format_rfc3339(Timestamp{0, 5000000}, 6) == "1970-01-01T00:00:00.005000Z");
 }
+
+TEST_CASE("timestamp_from_utc builds instants and refuses impossible dates") {
+  using wis2mon::timestamp_from_utc;
+  REQUIRE(timestamp_from_utc(2023, 3, 21, 11, 55, 0));
+  CHECK(wis2mon::format_rfc3339(*timestamp_from_utc(2023, 3, 21, 11, 55, 0)) == "2023-03-21T11:55:00Z");
+  CHECK(timestamp_from_utc(2024, 2, 29, 0, 0, 0));
+  CHECK_FALSE(timestamp_from_utc(2023, 2, 29, 0, 0, 0));
+  CHECK_FALSE(timestamp_from_utc(2023, 13, 1, 0, 0, 0));
+  CHECK_FALSE(timestamp_from_utc(2023, 1, 1, 24, 0, 0));
+  CHECK_FALSE(timestamp_from_utc(2023, 1, 1, 0, 60, 0));
+  CHECK_FALSE(timestamp_from_utc(0, 1, 1, 0, 0, 0));
+}

@@ -1,0 +1,112 @@
+"""Contract of `wis2mon decode bufr|cap FILE...`: JSON lines, fields, exit codes."""
+from conftest import json_lines
+
+SURFACE_OBS_FIELDS = [
+    "wigos_station_identifier", "block_number", "station_number", "station_name", "latitude", "longitude",
+    "station_height", "observed_at", "air_temperature", "dewpoint_temperature", "relative_humidity",
+    "station_pressure", "msl_pressure", "wind_direction", "wind_speed", "wind_gust", "visibility", "precipitation",
+    "precipitation_period", "message_index", "subset_index", "template",
+]
+
+ALERT = """<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>TEST-1</identifier><sender>cap@example.org</sender><sent>2025-11-23T10:00:00-00:00</sent>
+  <status>Test</status><msgType>Alert</msgType><scope>Public</scope>
+  <info><category>Met</category><event>Fog</event><urgency>Expected</urgency><severity>Minor</severity>
+    <certainty>Likely</certainty><area><areaDesc>Coast</areaDesc>
+    <polygon>1,1 1,2 2,2 2,1 1,1</polygon></area></info>
+</alert>
+"""
+
+
+def test_decode_bufr_reference_files(wis2mon, refdata):
+    bufr = refdata / "bufr"
+    single = bufr / "wis2boxtraining_aws_307096_bufr-cli-ex2.bufr4"
+    multi = bufr / "wis2box_algeria_WIGOS_multi-message.bufr4"
+    r = wis2mon("decode", "bufr", single, multi)
+    assert r.returncode == 0, r.stderr
+    lines = json_lines(r.stdout)
+    assert len(lines) == 1 + 10
+    first = lines[0]
+    for field in SURFACE_OBS_FIELDS:
+        assert field in first
+    assert first["source"] == str(single)
+    assert first["wigos_station_identifier"] == "0-20000-0-99100"
+    assert first["observed_at"] == "2023-09-29T09:00:00Z"
+    assert first["air_temperature"] == 301.25
+    assert first["station_pressure"] == 99310
+    assert first["station_name"] is None  # encoded missing
+    assert first["template"] == "301150,307096"
+    assert [line["message_index"] for line in lines[1:]] == list(range(1, 11))
+    assert all(line["source"] == str(multi) for line in lines[1:])
+
+
+def test_decode_bufr_failed_message_line_and_exit_1(wis2mon, refdata, tmp_path):
+    bufr = refdata / "bufr"
+    good = (bufr / "synop2bufr_ex1_WIGOS_0-20000-0-15015_20230321T120000.bufr4").read_bytes()
+    broken = (bufr / "wreport_C06006.bufr").read_bytes()
+    mixed = tmp_path / "mixed.bin"
+    mixed.write_bytes(b"ISMD02 LIIB 201200\r\r\n" + good + b"\r\r\n" + broken + b"junk" + good)
+    r = wis2mon("decode", "bufr", mixed)
+    assert r.returncode == 1
+    lines = json_lines(r.stdout)
+    assert [line.get("message_index") for line in lines] == [1, 2, 3]
+    assert set(lines[1]) == {"source", "message_index", "error"}
+    assert lines[1]["source"] == str(mixed)
+    assert lines[0]["air_temperature"] == lines[2]["air_temperature"] == 283.45
+
+
+def test_decode_bufr_garbage_and_usage(wis2mon, tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"no bufr here\x00\xff" * 10)
+    r = wis2mon("decode", "bufr", junk)
+    assert r.returncode == 1
+    (line,) = json_lines(r.stdout)
+    assert line["message_index"] == 1 and "no BUFR message" in line["error"]
+    assert wis2mon("decode", "bufr").returncode == 2
+    assert wis2mon("decode", "bufr", tmp_path / "missing.bufr").returncode == 2
+    assert wis2mon("decode").returncode == 2
+    assert wis2mon("decode", "grib", junk).returncode == 2
+
+
+def test_decode_cap_output_and_exit_codes(wis2mon, tmp_path):
+    good = tmp_path / "good.xml"
+    good.write_text(ALERT)
+    r = wis2mon("decode", "cap", good)
+    assert r.returncode == 0, r.stdout
+    (alert,) = json_lines(r.stdout)
+    assert alert["source"] == str(good)
+    assert alert["valid"] is True and alert["errors"] == [] and alert["warnings"] == []
+    assert alert["identifier"] == "TEST-1"
+    assert alert["sent"] == "2025-11-23T10:00:00-00:00" and alert["sent_utc"] == "2025-11-23T10:00:00Z"
+    assert alert["msg_type"] == "Alert" and alert["references"] == []
+    info = alert["infos"][0]
+    assert info["category"] == ["Met"] and info["event"] == "Fog"
+    area = info["areas"][0]
+    assert area["area_desc"] == "Coast"
+    assert area["polygons"] == [[[1, 1], [1, 2], [2, 2], [2, 1], [1, 1]]]
+    assert area["circles"] == [] and area["geocodes"] == []
+
+    bad = tmp_path / "bad.xml"
+    bad.write_text(ALERT.replace("<scope>Public</scope>", ""))
+    hostile = tmp_path / "hostile.xml"
+    hostile.write_text('<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + ALERT.split("?>", 1)[1]
+                       .replace("TEST-1", "T&x;"))
+    r = wis2mon("decode", "cap", good, bad, hostile)
+    assert r.returncode == 1
+    lines = json_lines(r.stdout)
+    assert [line["valid"] for line in lines] == [True, False, False]
+    assert any("scope" in e for e in lines[1]["errors"])
+    assert any("DOCTYPE" in e for e in lines[2]["errors"])
+    assert "root:" not in r.stdout
+    assert wis2mon("decode", "cap").returncode == 2
+
+
+def test_decode_cap_reference_files(wis2mon, refdata):
+    cap = refdata / "cap"
+    r = wis2mon("decode", "cap", cap / "oasis-spec_Oasis_ThunderstormWarning.xml", cap / "SYNTHETIC_billion-laughs.xml")
+    assert r.returncode == 1
+    storm, bomb = json_lines(r.stdout)
+    assert storm["valid"] and storm["identifier"] == "KSTO1055887203"
+    assert storm["infos"][0]["event_codes"] == [{"value_name": "SAME", "value": "SVR"}]
+    assert not bomb["valid"]
