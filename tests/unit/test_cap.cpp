@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <fstream>
-#include <regex>
 
 #include "fault_server.hpp"
 #include "support.hpp"
@@ -122,8 +121,15 @@ TEST_CASE("cap: a valid alert gives every field") {
 }
 
 TEST_CASE("cap: elements are matched by namespace, not prefix") {
-  std::string prefixed = kAlert;
-  prefixed = std::regex_replace(prefixed, std::regex("<(/?)([a-zA-Z]+)"), "<$1cap:$2");
+  // Every element gets a "cap:" prefix (std::regex is avoided: GCC 12 warns inside it under
+  // ASan, and warnings are errors).
+  std::string prefixed;
+  for (std::size_t i = 0; i < kAlert.size(); ++i) {
+    prefixed += kAlert[i];
+    if (kAlert[i] != '<') continue;
+    if (i + 1 < kAlert.size() && kAlert[i + 1] == '/') prefixed += kAlert[++i];
+    if (i + 1 < kAlert.size() && std::isalpha(static_cast<unsigned char>(kAlert[i + 1]))) prefixed += "cap:";
+  }
   prefixed = replace(prefixed, "xmlns=", "xmlns:cap=");
   const auto r = decode_cap(prefixed);
   INFO(r.to_json());
@@ -277,20 +283,31 @@ TEST_CASE("cap: reference files give the fields SOURCES.md lists") {
   std::ifstream in(dir / "SOURCES.md");
   std::string line, file;
   int checked = 0;
-  const std::regex summary(
-      "^- ns=([^|]*) \\| id=([^|]*) \\| sent=([^|]*) \\| status=([^|]*) \\| msgType=([^|]*) \\| scope=([^|]*) \\| "
-      "event=([^|]*) \\| sev=([^|]*)");
+  // "- ns=... | id=... | sent=... | status=... | msgType=... | scope=... | event=... | sev=..."
+  const auto summary = [](const std::string& l) {
+    std::vector<std::string> parts;
+    if (l.rfind("- ns=", 0) != 0) return parts;
+    std::size_t pos = 2;
+    while (pos <= l.size()) {
+      const auto bar = l.find(" | ", pos);
+      const auto piece = l.substr(pos, bar == std::string::npos ? std::string::npos : bar - pos);
+      parts.push_back(piece.substr(piece.find('=') + 1));
+      if (bar == std::string::npos) break;
+      pos = bar + 3;
+    }
+    return parts;
+  };
   while (std::getline(in, line)) {
     if (line.rfind("### ", 0) == 0) file = line.substr(4);
-    std::smatch m;
-    if (file.empty() || !std::regex_search(line, m, summary)) continue;
+    const auto m = summary(line);
+    if (file.empty() || m.size() < 8) continue;
     INFO("file " << file);
     const auto r = decode_cap(testing::read_file(dir / file));
     const auto trim = [](std::string s) {
       while (!s.empty() && s.back() == ' ') s.pop_back();
       return s;
     };
-    const std::string ns = trim(m[1]);
+    const std::string ns = trim(m[0]);
     const bool hostile = file.rfind("SYNTHETIC_", 0) == 0 || file.find("xee") != std::string::npos;
     if (hostile) {
       CHECK_FALSE(r.valid());
@@ -299,12 +316,12 @@ TEST_CASE("cap: reference files give the fields SOURCES.md lists") {
       CHECK_FALSE(r.valid());  // not a CAP namespace (or not an alert at all)
       CHECK(r.cap_version.empty());
     } else {
-      CHECK(r.alert.identifier.rfind(trim(m[2]), 0) == 0);  // SOURCES.md cuts long ids short
-      CHECK(r.alert.sent == trim(m[3]));
-      CHECK(r.alert.status == trim(m[4]));
-      CHECK(r.alert.msg_type == trim(m[5]));
-      CHECK(r.alert.scope == trim(m[6]));
-      const std::string event = trim(m[7]), sev = trim(m[8]);
+      CHECK(r.alert.identifier.rfind(trim(m[1]), 0) == 0);  // SOURCES.md cuts long ids short
+      CHECK(r.alert.sent == trim(m[2]));
+      CHECK(r.alert.status == trim(m[3]));
+      CHECK(r.alert.msg_type == trim(m[4]));
+      CHECK(r.alert.scope == trim(m[5]));
+      const std::string event = trim(m[6]), sev = trim(m[7]);
       if (r.alert.infos.empty()) {
         CHECK(event.empty());
       } else {
