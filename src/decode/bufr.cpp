@@ -24,7 +24,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
@@ -203,13 +202,15 @@ const std::unordered_map<std::string_view, Slot>& slot_table() {
 }
 
 // Where the fields of one subset live: ranked keys ("#3#airTemperature"), "" when absent.
+// Unit factors are nullopt when only the key's units attribute can tell; they are then looked
+// up when a value is actually used (most amounts and gusts of a subset are never read).
 struct PrecipitationRef {
   std::string amount_key, period_key;  // period_key "" when no time period precedes it
-  double period_to_hours = 1;
+  std::optional<double> period_to_hours;
 };
 struct GustRef {
   std::string key;
-  double to_m_per_s = 1;
+  std::optional<double> to_m_per_s;
 };
 struct SubsetPlan {
   std::array<std::string, kSlotCount> slot;
@@ -242,6 +243,37 @@ std::string units_of(codes_handle* h, const std::string& key) {
   return std::string(units, strnlen(units, sizeof units));
 }
 
+double period_factor(codes_handle* h, const PrecipitationRef& r) {
+  return r.period_to_hours ? *r.period_to_hours : hours_factor(units_of(h, r.period_key));
+}
+double gust_factor(codes_handle* h, const GustRef& g) {
+  return g.to_m_per_s ? *g.to_m_per_s : speed_factor(units_of(h, g.key));
+}
+
+// The units of the descriptors ecCodes names "timePeriod" (nullptr for any other descriptor).
+const char* time_period_units(long code) {
+  switch (code) {
+    case 4021:
+      return "a";
+    case 4022:
+      return "mon";
+    case 4023:
+    case 4073:
+      return "d";
+    case 4024:
+    case 4074:
+      return "h";
+    case 4025:
+    case 4075:
+      return "min";
+    case 4026:
+    case 4086:
+      return "s";
+    default:
+      return nullptr;
+  }
+}
+
 std::string ranked(long rank, std::string_view name) {
   std::string k = "#" + std::to_string(rank) + "#";
   k += name;
@@ -249,7 +281,7 @@ std::string ranked(long rank, std::string_view name) {
 }
 
 // Plan from a walk of the data-section keys (one subset's slice of it).
-SubsetPlan plan_from_keys(codes_handle* h, const std::vector<std::string>& keys, std::size_t begin, std::size_t end) {
+SubsetPlan plan_from_keys(const std::vector<std::string>& keys, std::size_t begin, std::size_t end) {
   SubsetPlan plan;
   const auto& table = slot_table();
   const std::string* last_time_period = nullptr;
@@ -258,11 +290,9 @@ SubsetPlan plan_from_keys(codes_handle* h, const std::vector<std::string>& keys,
     if (name == "timePeriod") {
       last_time_period = &keys[i];
     } else if (name == "totalPrecipitationOrTotalWaterEquivalent") {
-      PrecipitationRef ref{keys[i], last_time_period ? *last_time_period : std::string(), 1};
-      if (last_time_period) ref.period_to_hours = hours_factor(units_of(h, *last_time_period));
-      plan.precipitation.push_back(std::move(ref));
+      plan.precipitation.push_back({keys[i], last_time_period ? *last_time_period : std::string(), std::nullopt});
     } else if (name == "maximumWindGustSpeed") {
-      plan.gusts.push_back({keys[i], speed_factor(units_of(h, keys[i]))});
+      plan.gusts.push_back({keys[i], std::nullopt});
     } else if (const auto it = table.find(name); it != table.end() && plan.slot[it->second].empty()) {
       plan.slot[it->second] = keys[i];
     }
@@ -287,42 +317,19 @@ std::optional<SubsetPlan> plan_from_descriptors(codes_handle* h) {
   double last_period_hours = 1;
   for (size_t i = 0; i < n; ++i) {
     const long c = d[i];
-    double hours = -1;
-    switch (c) {  // the descriptors ecCodes names "timePeriod", with their units
-      case 4021:
-      case 4022:
-        hours = 0;
-        break;
-      case 4023:
-      case 4073:
-        hours = 24;
-        break;
-      case 4024:
-      case 4074:
-        hours = 1;
-        break;
-      case 4025:
-      case 4075:
-        hours = 1.0 / 60;
-        break;
-      case 4026:
-      case 4086:
-        hours = 1.0 / 3600;
-        break;
-      default:
-        break;
-    }
-    if (hours >= 0) {
+    if (const char* units = time_period_units(c)) {
       last_period = ++periods;
-      last_period_hours = hours;
+      last_period_hours = hours_factor(units);
     } else if (c == 13011) {
       ++amounts;
       PrecipitationRef ref{ranked(amounts, "totalPrecipitationOrTotalWaterEquivalent"), "", last_period_hours};
       if (last_period > 0) ref.period_key = ranked(last_period, "timePeriod");
       plan.precipitation.push_back(std::move(ref));
-    } else if (c == 11041 || c == 11085 || c == 11086) {
+    } else if (c == 11041 || c == 11085 || c == 11086) {  // m/s, km/h, kt
       ++gusts;
-      plan.gusts.push_back({ranked(gusts, "maximumWindGustSpeed"), c == 11085 ? 1 / 3.6 : c == 11086 ? 0.514444 : 1});
+      plan.gusts.push_back({ranked(gusts, "maximumWindGustSpeed"), speed_factor(c == 11085   ? "km/h"
+                                                                                : c == 11086 ? "kt"
+                                                                                             : "m/s")});
     }
   }
   // The counts must be exactly the ranks ecCodes has.
@@ -373,13 +380,14 @@ SubsetValues read_subset(codes_handle* h, const SubsetPlan& p) {
   for (const auto& ref : p.precipitation) {
     if ((v.precipitation = get_number(h, ref.amount_key))) {
       const auto period = get_number(h, ref.period_key);
-      if (period && ref.period_to_hours > 0) v.precipitation_period = *period * ref.period_to_hours;
+      const double f = period ? period_factor(h, ref) : 0;
+      if (f > 0) v.precipitation_period = *period * f;
       break;
     }
   }
   for (const auto& g : p.gusts) {
     if (auto speed = get_number(h, g.key)) {
-      v.gust = *speed * g.to_m_per_s;
+      v.gust = *speed * gust_factor(h, g);
       break;
     }
   }
@@ -389,7 +397,7 @@ SubsetValues read_subset(codes_handle* h, const SubsetPlan& p) {
 // Compressed: one array per key, of size 1 when the value is the same in every subset.
 class Columns {
  public:
-  Columns(codes_handle* h, const SubsetPlan& p) : plan_(p) {
+  Columns(codes_handle* h, const SubsetPlan& p) {
     for (int s = 0; s < kSlotCount; ++s) {
       if (is_text_slot(s))
         text_[s] = read_texts(h, p.slot[s]);
@@ -397,8 +405,9 @@ class Columns {
         num_[s] = read_numbers(h, p.slot[s]);
     }
     for (const auto& ref : p.precipitation)
-      precipitation_.push_back({read_numbers(h, ref.amount_key), read_numbers(h, ref.period_key)});
-    for (const auto& g : p.gusts) gusts_.push_back(read_numbers(h, g.key));
+      precipitation_.push_back({read_numbers(h, ref.amount_key), read_numbers(h, ref.period_key),
+                                ref.period_key.empty() ? 0 : period_factor(h, ref)});
+    for (const auto& g : p.gusts) gusts_.push_back({read_numbers(h, g.key), gust_factor(h, g)});
   }
 
   SubsetValues subset(long i) const {
@@ -409,17 +418,16 @@ class Columns {
       else
         v.num[s] = pick(num_[s], i);
     }
-    for (std::size_t k = 0; k < precipitation_.size(); ++k) {
-      if ((v.precipitation = pick(precipitation_[k].first, i))) {
-        const auto period = pick(precipitation_[k].second, i);
-        const double f = plan_.precipitation[k].period_to_hours;
-        if (period && f > 0) v.precipitation_period = *period * f;
+    for (const auto& p : precipitation_) {
+      if ((v.precipitation = pick(p.amount, i))) {
+        const auto period = pick(p.period, i);
+        if (period && p.period_to_hours > 0) v.precipitation_period = *period * p.period_to_hours;
         break;
       }
     }
-    for (std::size_t k = 0; k < gusts_.size(); ++k) {
-      if (auto speed = pick(gusts_[k], i)) {
-        v.gust = *speed * plan_.gusts[k].to_m_per_s;
+    for (const auto& g : gusts_) {
+      if (auto speed = pick(g.speed, i)) {
+        v.gust = *speed * g.to_m_per_s;
         break;
       }
     }
@@ -457,11 +465,19 @@ class Columns {
     return out;
   }
 
-  const SubsetPlan& plan_;
-  std::array<std::vector<std::optional<double>>, kSlotCount> num_;
+  using Column = std::vector<std::optional<double>>;
+  struct Precipitation {
+    Column amount, period;
+    double period_to_hours;
+  };
+  struct Gust {
+    Column speed;
+    double to_m_per_s;
+  };
+  std::array<Column, kSlotCount> num_;
   std::array<std::vector<std::optional<std::string>>, kSlotCount> text_;
-  std::vector<std::pair<std::vector<std::optional<double>>, std::vector<std::optional<double>>>> precipitation_;
-  std::vector<std::vector<std::optional<double>>> gusts_;
+  std::vector<Precipitation> precipitation_;
+  std::vector<Gust> gusts_;
 };
 
 std::optional<std::int64_t> as_integer(std::optional<double> v) {
@@ -646,7 +662,7 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
     auto plan = plan_from_descriptors(h.get());
     if (!plan) {
       const auto keys = data_keys(h.get());
-      plan = plan_from_keys(h.get(), keys, 0, keys.size());
+      plan = plan_from_keys(keys, 0, keys.size());
     }
     if (compressed == 0) {
       out.records.push_back(make_record(read_subset(h.get(), *plan), 0, info));
@@ -665,7 +681,7 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
   for (long s = 0; s < nsubsets; ++s) {
     const std::size_t begin = (*starts)[static_cast<std::size_t>(s)];
     const std::size_t end = s + 1 < nsubsets ? (*starts)[static_cast<std::size_t>(s + 1)] : keys.size();
-    out.records.push_back(make_record(read_subset(h.get(), plan_from_keys(h.get(), keys, begin, end)), s, info));
+    out.records.push_back(make_record(read_subset(h.get(), plan_from_keys(keys, begin, end)), s, info));
   }
 }
 
