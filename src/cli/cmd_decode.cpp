@@ -6,11 +6,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
 #include "cli/commands.hpp"
+#include "common/file.hpp"
 #include "wis2mon/decode/bufr.hpp"
 #include "wis2mon/decode/cap.hpp"
 #include "wis2mon/error.hpp"
@@ -70,13 +69,14 @@ int decode_bufr_files(const std::vector<std::string>& files) {
 int decode_cap_files(const std::vector<std::string>& files) {
   int rc = kExitOk;
   for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      std::cerr << "wis2mon: cannot open " << file << "\n";
+    std::string xml;
+    try {
+      xml = detail::read_file(file);
+    } catch (const Error& e) {
+      std::cerr << "wis2mon: " << e.what() << "\n";
       rc = kExitUsage;
       continue;
     }
-    const std::string xml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const auto result = decode_cap(xml);
     std::cout << with_source(file, result.to_json()) << "\n";
     if (!result.valid() && rc == kExitOk) rc = kExitInvalid;

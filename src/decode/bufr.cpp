@@ -22,13 +22,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
 
 #include "common/encoding.hpp"
+#include "common/file.hpp"
 #include "wis2mon/error.hpp"
 
 namespace wis2mon {
@@ -776,11 +776,16 @@ BufrResult decode_bufr(std::string_view bytes, const BufrOptions& options) {
 }
 
 BufrResult decode_bufr_file(const std::string& path, const BufrOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::io, "cannot open " + path + ": " + std::strerror(errno));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(ErrorCode::io, "cannot read " + path);
-  return decode_bufr(data, options);
+  // Refuse an oversized file before reading it, not after.
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > options.max_input_bytes) {
+    BufrResult out;
+    out.errors.push_back({1, "input is " + std::to_string(size) + " bytes, more than the limit of " +
+                                 std::to_string(options.max_input_bytes)});
+    return out;
+  }
+  return decode_bufr(detail::read_file(path), options);
 }
 
 }  // namespace wis2mon

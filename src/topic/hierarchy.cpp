@@ -8,13 +8,12 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <unordered_set>
 
 #include "common/csv.hpp"
+#include "common/file.hpp"
 #include "common/text.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/topic.hpp"
@@ -28,14 +27,6 @@ using Files = std::map<std::string, std::string>;  // relative path ('/' separat
 constexpr std::size_t kMaxFiles = 20000;
 constexpr std::uintmax_t kMaxFileBytes = 16 << 20;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(ErrorCode::io, "cannot read " + p.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Files files_from_dir(const fs::path& root) {
   Files files;
   std::error_code ec;
@@ -44,7 +35,7 @@ Files files_from_dir(const fs::path& root) {
     if (!it->is_regular_file(ec) || it->path().extension() != ".csv") continue;
     if (files.size() >= kMaxFiles) throw Error(ErrorCode::parse, "too many files under " + root.string());
     if (it->file_size(ec) > kMaxFileBytes) continue;
-    files[fs::relative(it->path(), root).generic_string()] = read_file(it->path());
+    files[fs::relative(it->path(), root).generic_string()] = detail::read_file(it->path());
   }
   if (ec) throw Error(ErrorCode::io, "cannot list " + root.string() + ": " + ec.message());
   return files;
