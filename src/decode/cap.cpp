@@ -314,14 +314,16 @@ class Walker {
       error("<" + std::string(name) + "> \"" + v + "\" contains a space, comma, '<' or '&'");
   }
 
-  void check_datetime(std::string_view name, const std::string& v) {
-    if (v.empty()) return;
-    if (is_cap_datetime_form(v) && parse_rfc3339(v)) return;
-    if (parse_rfc3339(v))
+  // Checks a date-time and returns it as an instant (nullopt when absent or invalid).
+  std::optional<Timestamp> check_datetime(std::string_view name, const std::string& v) {
+    if (v.empty()) return std::nullopt;
+    const auto t = parse_rfc3339(v);
+    if (!t)
+      error("<" + std::string(name) + "> \"" + v + "\" is not a valid date-time");
+    else if (!is_cap_datetime_form(v))
       warning("<" + std::string(name) + "> \"" + v +
               "\" is a date-time but not in CAP's form (YYYY-MM-DDThh:mm:ss+hh:mm, no \"Z\", no fractions)");
-    else
-      error("<" + std::string(name) + "> \"" + v + "\" is not a valid date-time");
+    return t;
   }
 
   void check_alert() {
@@ -329,8 +331,7 @@ class Walker {
     check_id("identifier", a.identifier);
     check_id("sender", a.sender);
     check_required("alert", "sent", a.sent);
-    check_datetime("sent", a.sent);
-    a.sent_utc = parse_rfc3339(a.sent);
+    a.sent_utc = check_datetime("sent", a.sent);
     check_enum("alert", "status", a.status, {"Actual", "Exercise", "System", "Test", "Draft"});
     check_enum("alert", "msgType", a.msg_type, {"Alert", "Update", "Cancel", "Ack", "Error"});
     check_enum("alert", "scope", a.scope, {"Public", "Restricted", "Private"});
@@ -448,12 +449,11 @@ class Walker {
       warning("certainty \"Very Likely\" is deprecated (CAP 1.1); use \"Likely\"");
     else
       check_enum(where, "certainty", info.certainty, {"Observed", "Likely", "Possible", "Unlikely", "Unknown"});
-    for (const auto* t : {&info.effective, &info.onset, &info.expires})
-      if (*t) check_datetime(t == &info.effective ? "effective" : t == &info.onset ? "onset" : "expires", **t);
-    if (info.expires && r_.alert.sent_utc) {
-      const auto exp = parse_rfc3339(*info.expires);
-      if (exp && *exp < *r_.alert.sent_utc) warning("<expires> of " + where + " is before <sent>");
-    }
+    if (info.effective) check_datetime("effective", *info.effective);
+    if (info.onset) check_datetime("onset", *info.onset);
+    const auto expires = info.expires ? check_datetime("expires", *info.expires) : std::nullopt;
+    if (expires && r_.alert.sent_utc && *expires < *r_.alert.sent_utc)
+      warning("<expires> of " + where + " is before <sent>");
     if (info.web && info.web->find("://") == std::string::npos)
       warning("<web> \"" + *info.web + "\" is not an absolute URI");
     return info;
