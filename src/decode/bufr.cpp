@@ -94,13 +94,23 @@ struct IteratorDeleter {
 // gives back the decimal that was encoded; n / 10^k is exact-rounded because both are exact.
 double round_to_encoded(double v) noexcept {
   if (v == 0 || !std::isfinite(v)) return v;
+  // 10^0 .. 10^23; the decimal exponent comes from the binary one (log10 costs more than the
+  // rest of the rounding, and this runs for every value of every subset).
   static const auto powers = [] {
-    std::array<double, 23> p{};
+    std::array<double, 24> p{};
     p[0] = 1;
     for (std::size_t i = 1; i < p.size(); ++i) p[i] = p[i - 1] * 10;
     return p;
   }();
-  const int k = 11 - static_cast<int>(std::floor(std::log10(std::fabs(v))));
+  const double a = std::fabs(v);
+  int e2 = 0;
+  std::frexp(a, &e2);                                                    // a in [2^(e2-1), 2^e2)
+  int d = static_cast<int>(std::floor((e2 - 1) * 0.30102999566398120));  // floor(log10 a) or one less
+  const auto pow10 = [&](int e) {
+    return e >= 0 ? powers[static_cast<std::size_t>(e)] : 1 / powers[static_cast<std::size_t>(-e)];
+  };
+  if (d >= -22 && d < 23 && a >= pow10(d + 1)) ++d;
+  const int k = 11 - d;  // scale giving 12 significant digits
   if (k < 0 || k > 22) return v;
   return std::round(v * powers[static_cast<std::size_t>(k)]) / powers[static_cast<std::size_t>(k)];
 }
@@ -536,36 +546,39 @@ Record make_record(SubsetValues&& v, long subset, const MessageInfo& info) {
   if (year && month && day && hour && minute)
     observed = timestamp_from_utc(*year, *month, *day, *hour, *minute, integer(kSecond).value_or(0));
 
-  Record rec("surface_obs");
-  rec.reserve(24);
-  rec.add("wigos_station_identifier", value_or_null(std::move(wsi)));
-  rec.add("block_number", value_or_null(block));
-  rec.add("station_number", value_or_null(station));
-  rec.add("station_name", value_or_null(std::move(name)));
-  rec.add("latitude", value_or_null(v.num[kLatitude]));
-  rec.add("longitude", value_or_null(v.num[kLongitude]));
-  rec.add("station_height", value_or_null(v.num[kHeight]));
-  rec.add("observed_at", observed ? FieldValue(*observed) : FieldValue());
-  rec.add("air_temperature", value_or_null(v.num[kAirTemperature]));
-  rec.add("dewpoint_temperature", value_or_null(v.num[kDewpoint]));
-  rec.add("relative_humidity", value_or_null(v.num[kRelativeHumidity]));
-  rec.add("station_pressure", value_or_null(v.num[kStationPressure]));
-  rec.add("msl_pressure", value_or_null(v.num[kMslPressure]));
-  rec.add("wind_direction", value_or_null(v.num[kWindDirection]));
-  rec.add("wind_speed", value_or_null(v.num[kWindSpeed]));
-  rec.add("wind_gust", value_or_null(v.gust ? std::optional<double>(round_to_encoded(*v.gust)) : std::nullopt));
-  rec.add("visibility", value_or_null(v.num[kVisibility]));
+  static const auto schema = std::make_shared<const RecordSchema>("surface_obs", surface_obs_fields());
+  Record rec(schema);
+  std::size_t at = 0;
+  const auto put = [&](FieldValue value) { rec.value(at++) = std::move(value); };
+  // In the order of surface_obs_fields().
+  put(value_or_null(std::move(wsi)));
+  put(value_or_null(block));
+  put(value_or_null(station));
+  put(value_or_null(std::move(name)));
+  put(value_or_null(v.num[kLatitude]));
+  put(value_or_null(v.num[kLongitude]));
+  put(value_or_null(v.num[kHeight]));
+  put(observed ? FieldValue(*observed) : FieldValue());
+  put(value_or_null(v.num[kAirTemperature]));
+  put(value_or_null(v.num[kDewpoint]));
+  put(value_or_null(v.num[kRelativeHumidity]));
+  put(value_or_null(v.num[kStationPressure]));
+  put(value_or_null(v.num[kMslPressure]));
+  put(value_or_null(v.num[kWindDirection]));
+  put(value_or_null(v.num[kWindSpeed]));
+  put(value_or_null(v.gust ? std::optional<double>(round_to_encoded(*v.gust)) : std::nullopt));
+  put(value_or_null(v.num[kVisibility]));
   if (!v.precipitation && v.num[kPrecip24]) {
     v.precipitation = v.num[kPrecip24];
     v.precipitation_period = -24.0;
   }
-  rec.add("precipitation", value_or_null(v.precipitation));
-  rec.add("precipitation_period", hours_value(v.precipitation ? v.precipitation_period : std::nullopt));
-  rec.add("platform_identifier", value_or_null(std::move(platform)));
-  rec.add("message_index", static_cast<std::int64_t>(info.index));
-  rec.add("subset_index", static_cast<std::int64_t>(subset + 1));
-  rec.add("master_table_version", static_cast<std::int64_t>(info.master_table));
-  rec.add("template", info.template_text);
+  put(value_or_null(v.precipitation));
+  put(hours_value(v.precipitation ? v.precipitation_period : std::nullopt));
+  put(value_or_null(std::move(platform)));
+  put(static_cast<std::int64_t>(info.index));
+  put(static_cast<std::int64_t>(subset + 1));
+  put(static_cast<std::int64_t>(info.master_table));
+  put(info.template_text);
   return rec;
 }
 

@@ -29,20 +29,47 @@ const char* to_string(FieldType t) noexcept {
   return "unknown";
 }
 
+std::optional<std::size_t> RecordSchema::index_of(std::string_view name) const noexcept {
+  for (std::size_t i = 0; i < names_.size(); ++i)
+    if (names_[i] == name) return i;
+  return std::nullopt;
+}
+
+Record::Record(std::string table)
+    : schema_(std::make_shared<RecordSchema>(std::move(table), std::vector<std::string>{})), owns_schema_(true) {}
+
+Record::Record(RecordSchemaPtr schema) : schema_(std::move(schema)) {
+  if (!schema_) schema_ = std::make_shared<RecordSchema>(std::string(), std::vector<std::string>{});
+  values_.resize(schema_->size());
+}
+
+// Appending a name changes the schema: edit it in place when only this record holds it,
+// otherwise take a private copy first (records sharing the old schema keep theirs).
+RecordSchema& Record::own_schema() {
+  if (!owns_schema_ || schema_.use_count() != 1) {
+    schema_ = std::make_shared<RecordSchema>(*schema_);
+    owns_schema_ = true;
+  }
+  return const_cast<RecordSchema&>(*schema_);
+}
+
 Record& Record::set(std::string_view name, FieldValue value) {
-  for (auto& f : fields_)
-    if (f.name == name) {
-      f.value = std::move(value);
-      return *this;
-    }
-  fields_.push_back({std::string(name), std::move(value)});
+  if (const auto i = schema_->index_of(name)) {
+    values_[*i] = std::move(value);
+    return *this;
+  }
+  return add(name, std::move(value));
+}
+
+Record& Record::add(std::string_view name, FieldValue value) {
+  own_schema().names_.emplace_back(name);
+  values_.push_back(std::move(value));
   return *this;
 }
 
 const FieldValue* Record::get(std::string_view name) const noexcept {
-  for (const auto& f : fields_)
-    if (f.name == name) return &f.value;
-  return nullptr;
+  const auto i = schema_->index_of(name);
+  return i ? &values_[*i] : nullptr;
 }
 
 namespace {
@@ -86,13 +113,14 @@ std::string Record::to_json(bool include_table) const {
   w.StartObject();
   if (include_table) {
     w.Key("table");
-    w.String(table_.data(), static_cast<rapidjson::SizeType>(table_.size()));
+    w.String(table().data(), static_cast<rapidjson::SizeType>(table().size()));
     w.Key("fields");
     w.StartObject();
   }
-  for (const auto& f : fields_) {
-    w.Key(f.name.data(), static_cast<rapidjson::SizeType>(f.name.size()));
-    write_value(w, f.value);
+  for (std::size_t i = 0; i < size(); ++i) {
+    const auto& n = name(i);
+    w.Key(n.data(), static_cast<rapidjson::SizeType>(n.size()));
+    write_value(w, values_[i]);
   }
   if (include_table) w.EndObject();
   w.EndObject();
@@ -100,10 +128,8 @@ std::string Record::to_json(bool include_table) const {
 }
 
 bool operator==(const Record& a, const Record& b) {
-  if (a.table_ != b.table_ || a.fields_.size() != b.fields_.size()) return false;
-  for (std::size_t i = 0; i < a.fields_.size(); ++i)
-    if (a.fields_[i].name != b.fields_[i].name || a.fields_[i].value != b.fields_[i].value) return false;
-  return true;
+  if (a.values_ != b.values_) return false;
+  return a.schema_ == b.schema_ || (a.table() == b.table() && a.schema_->names() == b.schema_->names());
 }
 
 }  // namespace wis2mon

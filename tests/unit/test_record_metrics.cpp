@@ -36,6 +36,33 @@ TEST_CASE("Record keeps field order and types, and has a JSON form") {
   CHECK_FALSE(Record("t").set("a", std::int64_t{1}) == Record("t").set("a", 1.0));
 }
 
+TEST_CASE("Records share a schema and copy it before changing it") {
+  const auto schema = std::make_shared<const RecordSchema>("surface_obs", std::vector<std::string>{"a", "b"});
+  Record r(schema);
+  REQUIRE(r.size() == 2);
+  CHECK(type_of(r.value(0)) == FieldType::null);
+  r.value(1) = 2.5;
+  Record copy = r;
+  CHECK(copy.schema() == schema);  // shared, not copied
+  copy.set("c", std::int64_t{3});  // a new name: copy-on-write
+  CHECK(copy.schema() != schema);
+  CHECK(schema->names() == std::vector<std::string>{"a", "b"});
+  CHECK(r.size() == 2);
+  CHECK(copy.fields().size() == 3);
+  CHECK(copy.fields()[2].name == "c");
+  r.set("b", 4.0);  // an existing name: no schema change
+  CHECK(r.schema() == schema);
+  // Equality compares table, names and values, not schema identity.
+  Record ad_hoc("surface_obs");
+  ad_hoc.set("a", std::monostate{}).set("b", 4.0);
+  CHECK(ad_hoc == r);
+  CHECK(ad_hoc != copy);
+  CHECK_FALSE(Record("other").set("a", std::monostate{}).set("b", 4.0) == r);
+  std::vector<std::string> names;
+  for (const auto& f : copy.fields()) names.push_back(f.name);
+  CHECK(names == std::vector<std::string>{"a", "b", "c"});
+}
+
 TEST_CASE("metrics render as Prometheus text") {
   MetricsRegistry m;
   m.counter("wmo_wis2_gb_messages_received_total", {{"centre_id", "de-dwd"}}).inc();
