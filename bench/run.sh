@@ -35,6 +35,9 @@ fi
 router=$(taskset -c 0 build-bench/bench/bench_router --filters 5000 --seconds 3)
 decode='{}'
 [ -d "$refdata/bufr" ] && decode=$(taskset -c 0 build-bench/bench/bench_decode "$refdata" --seconds 3)
+# Sinks write to a directory on the same disk as the build (not tmpfs).
+sinks=$(taskset -c 0 build-bench/bench/bench_sinks bench/results/sinks-tmp --rows 200000)
+rm -rf bench/results/sinks-tmp
 baseline='{}'
 if [ -f "$schema" ] && python3 -c 'import jsonschema' 2>/dev/null; then
   baseline=$(taskset -c 0 python3 bench/jsonschema_baseline.py "$schema" "$sample" --seconds 5)
@@ -57,10 +60,11 @@ echo "download baseline: $download_baseline"
 echo "router:   $router"
 echo "baseline: $baseline"
 echo "decode:   $decode"
+echo "sinks:    $sinks"
 
-python3 - "$validate" "$router" "$baseline" "$captures" "$capture_baseline" "$download" "$download_baseline" "$decode" <<'PY' | tee bench/results/latest.md
+python3 - "$validate" "$router" "$baseline" "$captures" "$capture_baseline" "$download" "$download_baseline" "$decode" "$sinks" <<'PY' | tee bench/results/latest.md
 import json, platform, subprocess, sys
-v, r, b, c, cb, d, db, dec = (json.loads(a) for a in sys.argv[1:])
+v, r, b, c, cb, d, db, dec, snk = (json.loads(a) for a in sys.argv[1:])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Machine: {cpu}, one core (taskset -c 0). Command: `bench/run.sh`.\n")
 print("| benchmark | result | baseline (same run) | ratio |")
@@ -105,4 +109,11 @@ if "cap_oasis" in dec:
     e = dec["cap_oasis"]
     print(f"| CAP decode + validate, the {e['alerts']} OASIS examples | {e['alerts_per_s']:,} alerts/s | bare libxml2 "
           f"parse of the same bytes: {e['bare_libxml2_parse_per_s']:,}/s | {e['alerts_per_s'] / e['bare_libxml2_parse_per_s']:.2f} of bare parse |")
+print(f"| SQLite sink, {snk['rows']:,} surface_obs rows (24 fields) in batches of 1,000, WAL, synchronous=FULL | "
+      f"{snk['sqlite_batch_1000_rows_per_s']:,} rows/s | the same rows, one INSERT per transaction (prepared, WAL, FULL; "
+      f"{snk['baseline_rows']:,} rows): {snk['sqlite_row_per_txn_rows_per_s']:,} rows/s | "
+      f"{snk['sqlite_batch_1000_rows_per_s'] / snk['sqlite_row_per_txn_rows_per_s']:.0f}x |")
+print(f"| NDJSON sink, same rows, batches of 1,000, fsync per batch | {snk['ndjson_mb_per_s']} MB/s plain, "
+      f"{snk['ndjson_gzip_mb_per_s']} MB/s gzip (JSON bytes) | the same bytes pre-serialized, write()+fsync per batch: "
+      f"{snk['raw_write_fsync_mb_per_s']} MB/s | {snk['ndjson_mb_per_s'] / snk['raw_write_fsync_mb_per_s']:.2f} of raw writes |")
 PY

@@ -31,6 +31,18 @@ SqliteStatement& SqliteStatement::bind(int index, sqlite3_int64 value) {
   return *this;
 }
 
+SqliteStatement& SqliteStatement::bind_real(int index, double value) {
+  const int rc = sqlite3_bind_double(stmt_, index, value);
+  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
+  return *this;
+}
+
+SqliteStatement& SqliteStatement::bind_null(int index) {
+  const int rc = sqlite3_bind_null(stmt_, index);
+  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
+  return *this;
+}
+
 bool SqliteStatement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
@@ -44,7 +56,7 @@ void SqliteStatement::reset() noexcept {
   sqlite3_clear_bindings(stmt_);
 }
 
-SqliteDatabase::SqliteDatabase(const std::filesystem::path& file) {
+SqliteDatabase::SqliteDatabase(const std::filesystem::path& file, bool synchronous_full, int page_size) {
   const int rc =
       sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
@@ -54,8 +66,10 @@ SqliteDatabase::SqliteDatabase(const std::filesystem::path& file) {
     throw Error(ErrorCode::database, "cannot open " + file.string() + ": " + msg);
   }
   sqlite3_busy_timeout(db_, 5000);
+  if (page_size > 0) exec(("PRAGMA page_size=" + std::to_string(page_size)).c_str());  // before WAL
   exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=NORMAL");
+  // NORMAL survives a crash of the process (not of the machine); FULL also a power cut.
+  exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
 }
 
 SqliteDatabase::~SqliteDatabase() {

@@ -27,11 +27,19 @@ class SqliteStatement {
 
   SqliteStatement& bind(int index, std::string_view text);
   SqliteStatement& bind(int index, sqlite3_int64 value);
+  SqliteStatement& bind_real(int index, double value);
+  SqliteStatement& bind_null(int index);
+  sqlite3_stmt* handle() const noexcept { return stmt_; }
   /// Steps once: true when a row is available, false when done. Throws Error(database).
   bool step();
   /// Resets for the next use and clears bindings.
   void reset() noexcept;
   sqlite3_int64 column_int64(int col) const noexcept { return sqlite3_column_int64(stmt_, col); }
+  std::string column_text(int col) const {
+    const auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
 
  private:
   sqlite3* db_ = nullptr;
@@ -41,7 +49,8 @@ class SqliteStatement {
 class SqliteDatabase {
  public:
   /// Opens (creating) the file in WAL mode with a busy timeout. Throws Error(database).
-  explicit SqliteDatabase(const std::filesystem::path& file);
+  /// page_size (bytes, a power of two 512..65536) applies to a database created here.
+  explicit SqliteDatabase(const std::filesystem::path& file, bool synchronous_full = false, int page_size = 0);
   ~SqliteDatabase();
   SqliteDatabase(const SqliteDatabase&) = delete;
   SqliteDatabase& operator=(const SqliteDatabase&) = delete;

@@ -1,0 +1,73 @@
+// DeadLetterStore: records no sink would take, kept in one SQLite table for inspection/replay.
+#include <mutex>
+
+#include "common/sqlite.hpp"
+#include "wis2mon/sink.hpp"
+
+namespace wis2mon {
+
+struct DeadLetterStore::Impl {
+  explicit Impl(const std::filesystem::path& file) : db(file, true) {
+    db.exec(
+        "CREATE TABLE IF NOT EXISTS dead_letters ("
+        " id INTEGER PRIMARY KEY, sink TEXT NOT NULL, record_table TEXT NOT NULL, record_json TEXT NOT NULL,"
+        " status TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at TEXT NOT NULL)");
+    insert = detail::SqliteStatement(
+        db.handle(),
+        "INSERT INTO dead_letters (sink, record_table, record_json, status, reason, attempts, failed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)");
+  }
+  std::mutex mu;
+  detail::SqliteDatabase db;
+  detail::SqliteStatement insert;
+};
+
+DeadLetterStore::DeadLetterStore(const std::filesystem::path& file) : impl_(std::make_unique<Impl>(file)) {}
+DeadLetterStore::~DeadLetterStore() = default;
+
+void DeadLetterStore::add(const std::string& sink, const Record& record, DeliveryStatus status,
+                          const std::string& reason, int attempts) {
+  std::lock_guard lock(impl_->mu);
+  auto& st = impl_->insert;
+  st.reset();
+  st.bind(1, sink)
+      .bind(2, record.table())
+      .bind(3, record.to_json())
+      .bind(4, to_string(status))
+      .bind(5, reason)
+      .bind(6, static_cast<sqlite3_int64>(attempts))
+      .bind(7, format_rfc3339(Timestamp::now(), 3));
+  st.step();
+  st.reset();
+}
+
+std::size_t DeadLetterStore::count() const {
+  std::lock_guard lock(impl_->mu);
+  detail::SqliteStatement st(impl_->db.handle(), "SELECT count(*) FROM dead_letters");
+  st.step();
+  return static_cast<std::size_t>(st.column_int64(0));
+}
+
+std::vector<DeadLetterStore::Entry> DeadLetterStore::entries(std::size_t limit) const {
+  std::lock_guard lock(impl_->mu);
+  detail::SqliteStatement st(impl_->db.handle(),
+                             "SELECT sink, record_table, record_json, status, reason, attempts, failed_at"
+                             " FROM dead_letters ORDER BY id LIMIT ?");
+  st.bind(1, static_cast<sqlite3_int64>(limit));
+  std::vector<Entry> out;
+  while (st.step()) {
+    Entry e;
+    e.sink = st.column_text(0);
+    e.record_table = st.column_text(1);
+    e.record_json = st.column_text(2);
+    const auto status = st.column_text(3);
+    e.status = status == "retry" ? DeliveryStatus::retry : DeliveryStatus::rejected;
+    e.reason = st.column_text(4);
+    e.attempts = static_cast<int>(st.column_int64(5));
+    e.failed_at = st.column_text(6);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace wis2mon

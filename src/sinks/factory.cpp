@@ -1,0 +1,122 @@
+// The configuration tables of the built-in sinks and the engine, and make_sink().
+#include "wis2mon/error.hpp"
+#include "wis2mon/sink.hpp"
+#include "wis2mon/sinks/ndjson.hpp"
+#include "wis2mon/sinks/sqlite.hpp"
+
+namespace wis2mon {
+
+namespace {
+
+const ConfigTable& engine_table() {
+  static const ConfigTable t(
+      "engine",
+      {
+          {"queue_capacity", ConfigType::integer, "100000", "records waiting in front of the sink"},
+          {"when_full",
+           ConfigType::choice,
+           "block",
+           "queue full: block the producer, or drop and count",
+           false,
+           {"block", "drop"}},
+          {"batch_max_records", ConfigType::integer, "1000", "records per write"},
+          {"batch_max_age", ConfigType::duration, "1s",
+           "a partial batch is written when its oldest record is this old"},
+          {"max_retries", ConfigType::integer, "5", "retries after the first attempt; then a dead letter"},
+          {"retry_initial", ConfigType::duration, "100ms", "backoff before the first retry (doubles, with jitter)"},
+          {"retry_max", ConfigType::duration, "30s", "backoff cap"},
+          {"dead_letters", ConfigType::string, "", "SQLite file for rejected records (empty: count only)"},
+      });
+  return t;
+}
+
+const ConfigTable& sqlite_table() {
+  static const ConfigTable t(
+      "sqlite", {
+                    {"path", ConfigType::string, "", "database file", true},
+                    {"synchronous",
+                     ConfigType::choice,
+                     "full",
+                     "full survives a power cut; normal a process crash",
+                     false,
+                     {"full", "normal"}},
+                    {"retention", ConfigType::duration, "0", "delete rows older than this (0: keep all), e.g. 30d"},
+                    {"retention_interval", ConfigType::duration, "10m", "how often the retention job runs"},
+                    {"retention_step_rows", ConfigType::integer, "500", "rows deleted per retention transaction"},
+                });
+  return t;
+}
+
+const ConfigTable& ndjson_table() {
+  static const ConfigTable t(
+      "ndjson",
+      {
+          {"root", ConfigType::string, "", "directory (prefix) the table directories live under", true},
+          {"file_prefix", ConfigType::string, "wis2mon", "first part of each file name"},
+          {"gzip", ConfigType::boolean, "false", "gzip each file"},
+          {"rotate_bytes", ConfigType::integer, "67108864", "close a file at this many (uncompressed) bytes"},
+          {"rotate_age", ConfigType::duration, "5m", "close a file this long after it was opened"},
+          {"raw_copy", ConfigType::boolean, "false", "also keep the raw notifications under <root>/raw"},
+          {"errors_root", ConfigType::string, "", "prefix for records of table 'errors' (default <root>/errors)"},
+          {"fsync", ConfigType::boolean, "true", "fsync each batch before it counts as delivered"},
+      });
+  return t;
+}
+
+std::int64_t positive(const ConfigValues& c, const char* key, const std::string& kind) {
+  const auto v = c.integer(key);
+  if (v <= 0) throw Error(ErrorCode::invalid_argument, kind + "." + key + ": must be positive");
+  return v;
+}
+
+}  // namespace
+
+const ConfigTable& sink_config_table(const std::string& kind) {
+  if (kind == "engine") return engine_table();
+  if (kind == "sqlite") return sqlite_table();
+  if (kind == "ndjson") return ndjson_table();
+  throw Error(ErrorCode::invalid_argument, "unknown sink kind '" + kind + "' (sqlite, ndjson)");
+}
+
+std::shared_ptr<Sink> make_sink(const std::string& kind, const std::string& name, const ConfigValues& c) {
+  if (kind == "sqlite") {
+    SqliteSinkOptions o;
+    o.path = c.text("path");
+    o.synchronous_full = c.text("synchronous") != "normal";
+    o.retention = std::chrono::hours(c.duration_ms("retention") / 3600000);
+    o.retention_interval = std::chrono::milliseconds(c.duration_ms("retention_interval"));
+    o.retention_step_rows = static_cast<std::size_t>(positive(c, "retention_step_rows", kind));
+    return std::make_shared<SqliteSink>(name, std::move(o));
+  }
+  if (kind == "ndjson") {
+    NdjsonSinkOptions o;
+    o.root = c.text("root");
+    o.file_prefix = c.text("file_prefix");
+    o.gzip = c.boolean("gzip");
+    o.rotate_bytes = static_cast<std::uint64_t>(positive(c, "rotate_bytes", kind));
+    o.rotate_age = std::chrono::milliseconds(c.duration_ms("rotate_age"));
+    o.raw_copy = c.boolean("raw_copy");
+    o.errors_root = c.text("errors_root");
+    o.fsync = c.boolean("fsync");
+    return std::make_shared<NdjsonSink>(name, std::move(o));
+  }
+  sink_config_table(kind);  // throws for an unknown kind
+  throw Error(ErrorCode::invalid_argument, "sink kind '" + kind + "' cannot be made from configuration");
+}
+
+SinkEngineOptions sink_engine_options(const ConfigValues& c) {
+  SinkEngineOptions o;
+  o.queue_capacity = static_cast<std::size_t>(positive(c, "queue_capacity", "engine"));
+  o.when_full = c.text("when_full") == "drop" ? QueueFullPolicy::drop_and_count : QueueFullPolicy::block;
+  o.batch_max_records = static_cast<std::size_t>(positive(c, "batch_max_records", "engine"));
+  o.batch_max_age = std::chrono::milliseconds(c.duration_ms("batch_max_age"));
+  const auto retries = c.integer("max_retries");
+  if (retries < 0) throw Error(ErrorCode::invalid_argument, "engine.max_retries: must not be negative");
+  o.max_retries = static_cast<int>(retries);
+  o.retry_initial = std::chrono::milliseconds(c.duration_ms("retry_initial"));
+  o.retry_max = std::chrono::milliseconds(c.duration_ms("retry_max"));
+  if (const auto& dl = c.text("dead_letters"); !dl.empty()) o.dead_letters = std::make_shared<DeadLetterStore>(dl);
+  return o;
+}
+
+}  // namespace wis2mon

@@ -1,0 +1,500 @@
+// SqliteSink: tables from record schemas, one transaction per batch, upserts by key,
+// retention in small steps on its own connection.
+#include "wis2mon/sinks/sqlite.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "common/sqlite.hpp"
+#include "wis2mon/error.hpp"
+
+namespace wis2mon {
+
+bool is_sql_identifier(const std::string& name) noexcept {
+  if (name.empty() || name.size() > 64) return false;
+  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(name[0])) return false;
+  for (char c : name)
+    if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
+  // SQLite's own tables.
+  return name.rfind("sqlite_", 0) != 0;
+}
+
+const std::map<std::string, SqliteTableSpec>& sqlite_builtin_tables() {
+  static const std::map<std::string, SqliteTableSpec> tables = {
+      {"notifications", {{"data_id"}, {{"centre_id", "pubtime"}, {"pubtime"}}, "pubtime"}},
+      {"surface_obs", {{"wigos_station_identifier", "observed_at"}, {{"observed_at"}}, "observed_at"}},
+      {"cap_alerts", {{"sender", "identifier", "info_index"}, {{"sent"}}, "sent"}},
+      {"cap_areas", {{"identifier", "sent", "info_index", "area_index"}, {{"sent"}}, "sent"}},
+  };
+  return tables;
+}
+
+namespace {
+
+using detail::SqliteDatabase;
+using detail::SqliteStatement;
+
+std::string sql_name(const std::string& identifier) {
+  return "\"" + identifier + "\"";  // only ever called with is_sql_identifier() names
+}
+
+const char* column_type(const FieldValue& v) {
+  switch (type_of(v)) {
+    case FieldType::boolean:
+    case FieldType::integer:
+      return "INTEGER";
+    case FieldType::real:
+      return "REAL";
+    case FieldType::string:
+    case FieldType::time:
+      return "TEXT";
+    case FieldType::null:
+      break;
+  }
+  return "";
+}
+
+void bind_value(SqliteStatement& st, int index, const FieldValue& v) {
+  switch (type_of(v)) {
+    case FieldType::null:
+      st.bind_null(index);
+      break;
+    case FieldType::boolean:
+      st.bind(index, static_cast<sqlite3_int64>(std::get<bool>(v) ? 1 : 0));
+      break;
+    case FieldType::integer:
+      st.bind(index, static_cast<sqlite3_int64>(std::get<std::int64_t>(v)));
+      break;
+    case FieldType::real: {
+      const double d = std::get<double>(v);
+      if (std::isfinite(d))
+        st.bind_real(index, d);
+      else
+        st.bind_null(index);
+      break;
+    }
+    case FieldType::string:
+      st.bind(index, std::get<std::string>(v));
+      break;
+    case FieldType::time:
+      st.bind(index, format_rfc3339(std::get<Timestamp>(v)));
+      break;
+  }
+}
+
+// Errors that say nothing about the record: the whole batch is retried.
+bool is_transient(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+    case SQLITE_INTERRUPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct TransientFailure {
+  std::string message;
+};
+
+}  // namespace
+
+struct SqliteSink::Impl {
+  SqliteSinkOptions opt;
+  std::map<std::string, SqliteTableSpec> specs;
+  std::mutex mu;  // the writer connection
+  std::unique_ptr<SqliteDatabase> db;
+  bool closed = false;
+
+  struct Table {
+    std::set<std::string> columns;
+    std::set<std::string> indexed;  // index names made
+    bool key_index = false;         // the UNIQUE index on spec.key exists
+  };
+  std::unordered_map<std::string, Table> tables;
+  // Prepared INSERTs by table + field names; the last schema pointer short-cuts the lookup.
+  std::unordered_map<std::string, std::unique_ptr<SqliteStatement>> statements;
+  RecordSchemaPtr last_schema;
+  SqliteStatement* last_statement = nullptr;
+
+  // Retention runs on its own connection and thread.
+  std::mutex retention_mu;
+  std::condition_variable retention_wake;
+  bool retention_stop = false;
+  std::thread retention_thread;
+
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db->handle(), sql.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string m = err ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      if (is_transient(rc)) throw TransientFailure{m};
+      throw Error(ErrorCode::database, "'" + sql + "': " + m);
+    }
+  }
+
+  void open() {
+    db = std::make_unique<SqliteDatabase>(opt.path, opt.synchronous_full, static_cast<int>(opt.page_size));
+    sqlite3_busy_timeout(db->handle(), static_cast<int>(opt.busy_timeout.count()));
+    // A 64 MB page cache and memory-mapped reads keep the indexes' pages out of read() calls.
+    db->exec("PRAGMA cache_size=-65536");
+    db->exec("PRAGMA mmap_size=268435456");
+    db->exec("CREATE TABLE IF NOT EXISTS wis2mon_schema (version INTEGER NOT NULL)");
+    SqliteStatement get(db->handle(), "SELECT max(version) FROM wis2mon_schema");
+    const bool has_row = get.step();
+    const auto version = has_row ? get.column_int64(0) : 0;
+    if (version > schema_version)
+      throw Error(ErrorCode::database, opt.path.string() + " was written by schema version " + std::to_string(version) +
+                                           "; this library knows up to " + std::to_string(schema_version));
+    if (version < schema_version) {
+      // Migrations from older versions go here, one step per version.
+      db->exec("DELETE FROM wis2mon_schema");
+      SqliteStatement put(db->handle(), "INSERT INTO wis2mon_schema (version) VALUES (?)");
+      put.bind(1, static_cast<sqlite3_int64>(schema_version));
+      put.step();
+    }
+    load_tables();
+  }
+
+  // Existing tables and their columns, so a reopened database is extended, not recreated.
+  void load_tables() {
+    tables.clear();
+    SqliteStatement list(db->handle(), "SELECT name FROM sqlite_master WHERE type = 'table'");
+    while (list.step()) {
+      const auto name = list.column_text(0);
+      if (!is_sql_identifier(name) || name == "wis2mon_schema") continue;
+      Table t;
+      SqliteStatement cols(db->handle(), "SELECT name FROM pragma_table_info(?)");
+      cols.bind(1, name);
+      while (cols.step()) t.columns.insert(cols.column_text(0));
+      SqliteStatement idx(db->handle(), "SELECT name FROM pragma_index_list(?)");
+      idx.bind(1, name);
+      while (idx.step()) t.indexed.insert(idx.column_text(0));
+      t.key_index = t.indexed.count("ux_" + name) > 0;
+      tables.emplace(name, std::move(t));
+    }
+  }
+
+  const SqliteTableSpec* spec_of(const std::string& table) const {
+    const auto it = specs.find(table);
+    return it == specs.end() ? nullptr : &it->second;
+  }
+
+  // Creates the table or adds missing columns (types from the first non-null value in the
+  // batch), then any index whose columns now all exist.
+  void ensure_table(const Record& r, const std::vector<Record>& batch) {
+    const auto& name = r.table();
+    auto it = tables.find(name);
+    const bool exists = it != tables.end();
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < r.size(); ++i)
+      if (!exists || !it->second.columns.count(r.name(i))) missing.push_back(i);
+    if (exists && missing.empty()) return;
+
+    const auto type_for = [&](const std::string& field) -> std::string {
+      for (const auto& other : batch) {
+        if (other.table() != name) continue;
+        if (const auto* v = other.get(field); v && type_of(*v) != FieldType::null) return column_type(*v);
+      }
+      return "";
+    };
+    if (!exists) {
+      std::string sql = "CREATE TABLE IF NOT EXISTS " + sql_name(name) + " (";
+      for (std::size_t k = 0; k < missing.size(); ++k) {
+        const auto& f = r.name(missing[k]);
+        sql += (k ? ", " : "") + sql_name(f);
+        if (const auto t = type_for(f); !t.empty()) sql += " " + t;
+      }
+      sql += ")";
+      exec(sql);
+      it = tables.emplace(name, Table{}).first;
+    } else {
+      for (const auto i : missing) {
+        const auto& f = r.name(i);
+        std::string sql = "ALTER TABLE " + sql_name(name) + " ADD COLUMN " + sql_name(f);
+        if (const auto t = type_for(f); !t.empty()) sql += " " + t;
+        exec(sql);
+      }
+    }
+    for (const auto i : missing) it->second.columns.insert(r.name(i));
+    statements_for_table_changed(name);
+    ensure_indexes(name, it->second);
+  }
+
+  void ensure_indexes(const std::string& name, Table& t) {
+    const auto* spec = spec_of(name);
+    if (!spec) return;
+    const auto all_exist = [&](const std::vector<std::string>& cols) {
+      return !cols.empty() && std::all_of(cols.begin(), cols.end(), [&](const auto& c) { return t.columns.count(c); });
+    };
+    const auto column_list = [&](const std::vector<std::string>& cols) {
+      std::string s;
+      for (std::size_t k = 0; k < cols.size(); ++k) s += (k ? ", " : "") + sql_name(cols[k]);
+      return s;
+    };
+    if (!t.key_index && all_exist(spec->key)) {
+      exec("CREATE UNIQUE INDEX IF NOT EXISTS " + sql_name("ux_" + name) + " ON " + sql_name(name) + " (" +
+           column_list(spec->key) + ")");
+      t.key_index = true;
+      t.indexed.insert("ux_" + name);
+    }
+    for (const auto& cols : spec->indexes) {
+      std::string idx = "ix_" + name;
+      for (const auto& c : cols) idx += "_" + c;
+      if (t.indexed.count(idx) || !all_exist(cols) || !is_sql_identifier(idx)) continue;
+      exec("CREATE INDEX IF NOT EXISTS " + sql_name(idx) + " ON " + sql_name(name) + " (" + column_list(cols) + ")");
+      t.indexed.insert(idx);
+    }
+  }
+
+  void statements_for_table_changed(const std::string& table) {
+    // The ON CONFLICT clause depends on whether the key index exists: rebuild lazily.
+    for (auto it = statements.begin(); it != statements.end();) {
+      if (it->first.compare(0, table.size() + 1, table + '\x1f') == 0)
+        it = statements.erase(it);
+      else
+        ++it;
+    }
+    last_schema.reset();
+    last_statement = nullptr;
+  }
+
+  SqliteStatement& statement_for(const Record& r) {
+    if (last_statement && last_schema == r.schema()) return *last_statement;
+    std::string cache_key = r.table();
+    for (std::size_t i = 0; i < r.size(); ++i) cache_key += '\x1f' + r.name(i);
+    auto& slot = statements[cache_key];
+    if (!slot) slot = std::make_unique<SqliteStatement>(db->handle(), insert_sql(r));
+    last_schema = r.schema();
+    last_statement = slot.get();
+    return *slot;
+  }
+
+  std::string insert_sql(const Record& r) {
+    const auto& table = r.table();
+    std::string cols, params;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      cols += (i ? ", " : "") + sql_name(r.name(i));
+      params += i ? ", ?" : "?";
+    }
+    std::string sql = "INSERT INTO " + sql_name(table) + " (" + cols + ") VALUES (" + params + ")";
+    const auto* spec = spec_of(table);
+    const auto& t = tables[table];
+    if (spec && t.key_index &&
+        std::all_of(spec->key.begin(), spec->key.end(), [&](const auto& k) { return r.get(k) != nullptr; })) {
+      sql += " ON CONFLICT (";
+      for (std::size_t k = 0; k < spec->key.size(); ++k) sql += (k ? ", " : "") + sql_name(spec->key[k]);
+      sql += ") DO UPDATE SET ";
+      for (std::size_t i = 0; i < r.size(); ++i)
+        sql += (i ? ", " : "") + sql_name(r.name(i)) + " = excluded." + sql_name(r.name(i));
+      // Update semantics: a newer (or equal) pubtime replaces, an older one does not.
+      if (r.get("pubtime"))
+        sql += " WHERE excluded.pubtime IS NULL OR " + sql_name(table) +
+               ".pubtime IS NULL OR julianday(excluded.pubtime) >= julianday(" + sql_name(table) + ".pubtime)";
+    }
+    return sql;
+  }
+
+  std::string invalid_names(const Record& r) const {
+    if (!is_sql_identifier(r.table())) return "table name '" + r.table() + "' is not an identifier";
+    if (r.size() == 0) return "record has no fields";
+    std::set<std::string_view> seen;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      if (!is_sql_identifier(r.name(i))) return "field name '" + r.name(i) + "' is not an identifier";
+      if (!seen.insert(r.name(i)).second) return "field '" + r.name(i) + "' appears twice";
+    }
+    return {};
+  }
+
+  std::vector<Delivery> write(const std::vector<Record>& batch) {
+    std::vector<Delivery> out(batch.size());
+    std::lock_guard lock(mu);
+    if (closed || !db) {
+      for (auto& d : out) d = {DeliveryStatus::retry, "sink closed"};
+      return out;
+    }
+    const auto retry_all = [&](const std::string& why) {
+      for (auto& d : out)
+        if (d.status != DeliveryStatus::rejected) d = {DeliveryStatus::retry, why};
+    };
+    try {
+      exec("BEGIN IMMEDIATE");
+    } catch (const TransientFailure& f) {
+      retry_all("begin: " + f.message);
+      return out;
+    }
+    try {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        const auto& r = batch[i];
+        // Records of the schema just written skip the name checks and the table lookup.
+        if (!last_statement || last_schema != r.schema()) {
+          if (auto why = invalid_names(r); !why.empty()) {
+            out[i] = {DeliveryStatus::rejected, why};
+            continue;
+          }
+          ensure_table(r, batch);
+        }
+        auto& st = statement_for(r);
+        for (std::size_t f = 0; f < r.size(); ++f) bind_value(st, static_cast<int>(f + 1), r.value(f));
+        const int rc = sqlite3_step(st.handle());
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+          const std::string m = sqlite3_errmsg(db->handle());
+          sqlite3_reset(st.handle());
+          if (is_transient(rc)) throw TransientFailure{m};
+          out[i] = {DeliveryStatus::rejected, m};  // the statement's own changes are undone
+        }
+        st.reset();
+      }
+      exec("COMMIT");
+    } catch (const TransientFailure& f) {
+      sqlite3_exec(db->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+      // DDL inside the rolled-back transaction is gone too: re-read what exists.
+      statements.clear();
+      last_schema.reset();
+      last_statement = nullptr;
+      load_tables();
+      retry_all(f.message);
+    } catch (const std::exception& e) {
+      sqlite3_exec(db->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+      statements.clear();
+      last_schema.reset();
+      last_statement = nullptr;
+      load_tables();
+      retry_all(e.what());
+    }
+    return out;
+  }
+
+  std::size_t apply_retention(std::chrono::hours max_age) {
+    if (max_age.count() <= 0) return 0;
+    const auto now = Timestamp::now();
+    const auto cutoff = format_rfc3339(Timestamp{now.seconds - max_age.count() * 3600, 0});
+    SqliteDatabase conn(opt.path, opt.synchronous_full);
+    std::size_t deleted = 0;
+    for (const auto& [table, spec] : specs) {
+      if (spec.time_column.empty() || !is_sql_identifier(table) || !is_sql_identifier(spec.time_column)) continue;
+      {
+        SqliteStatement has(conn.handle(), "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?");
+        has.bind(1, table).bind(2, spec.time_column);
+        if (!has.step() || has.column_int64(0) == 0) continue;
+      }
+      SqliteStatement del(conn.handle(), "DELETE FROM " + sql_name(table) + " WHERE rowid IN (SELECT rowid FROM " +
+                                             sql_name(table) + " WHERE " + sql_name(spec.time_column) +
+                                             " < ? LIMIT ?)");
+      for (;;) {
+        del.reset();
+        del.bind(1, cutoff).bind(2, static_cast<sqlite3_int64>(opt.retention_step_rows));
+        del.step();  // autocommit: one short write transaction per step
+        const auto n = static_cast<std::size_t>(conn.changes());
+        deleted += n;
+        if (n < opt.retention_step_rows) break;
+        std::this_thread::yield();  // let a waiting writer in between steps
+      }
+    }
+    return deleted;
+  }
+
+  void start_retention_thread() {
+    if (opt.retention.count() <= 0 || opt.retention_interval.count() <= 0) return;
+    retention_thread = std::thread([this] {
+      std::unique_lock lock(retention_mu);
+      while (!retention_wake.wait_for(lock, opt.retention_interval, [this] { return retention_stop; })) {
+        lock.unlock();
+        try {
+          apply_retention(opt.retention);
+        } catch (const std::exception&) {
+          // Busy or I/O trouble: the next run tries again.
+        }
+        lock.lock();
+      }
+    });
+  }
+
+  void stop_retention_thread() {
+    {
+      std::lock_guard lock(retention_mu);
+      retention_stop = true;
+    }
+    retention_wake.notify_all();
+    if (retention_thread.joinable()) retention_thread.join();
+  }
+};
+
+SqliteSink::SqliteSink(std::string name, SqliteSinkOptions options)
+    : Sink(std::move(name)), impl_(std::make_unique<Impl>()) {
+  if (options.path.empty()) throw Error(ErrorCode::invalid_argument, "sqlite sink '" + this->name() + "': no path");
+  if (options.retention_step_rows == 0) options.retention_step_rows = 500;
+  if (options.page_size < 512 || options.page_size > 65536 || (options.page_size & (options.page_size - 1)) != 0)
+    throw Error(ErrorCode::invalid_argument,
+                "sqlite sink '" + this->name() + "': page_size must be a power of two from 512 to 65536");
+  impl_->specs = sqlite_builtin_tables();
+  for (const auto& [table, spec] : options.tables) {
+    std::vector<std::string> names = spec.key;
+    names.push_back(table);
+    if (!spec.time_column.empty()) names.push_back(spec.time_column);
+    for (const auto& cols : spec.indexes) names.insert(names.end(), cols.begin(), cols.end());
+    for (const auto& n : names)
+      if (!is_sql_identifier(n))
+        throw Error(ErrorCode::invalid_argument,
+                    "sqlite sink '" + this->name() + "': '" + n + "' is not a valid table or column name");
+    impl_->specs[table] = spec;
+  }
+  impl_->opt = std::move(options);
+  impl_->open();
+  impl_->start_retention_thread();
+}
+
+SqliteSink::~SqliteSink() {
+  close();
+}
+
+std::vector<Delivery> SqliteSink::write(const std::vector<Record>& batch) {
+  return impl_->write(batch);
+}
+
+void SqliteSink::flush() {
+  // Every batch is committed before write() returns; nothing is buffered.
+}
+
+SinkHealth SqliteSink::healthcheck() {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return {false, "closed"};
+  try {
+    SqliteStatement st(impl_->db->handle(), "SELECT count(*) FROM sqlite_master");
+    st.step();
+    return {true, impl_->opt.path.string()};
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  }
+}
+
+void SqliteSink::close() {
+  impl_->stop_retention_thread();
+  std::lock_guard lock(impl_->mu);
+  if (impl_->closed) return;
+  impl_->closed = true;
+  impl_->statements.clear();
+  impl_->last_statement = nullptr;
+  impl_->last_schema.reset();
+  impl_->db.reset();
+}
+
+std::size_t SqliteSink::apply_retention(std::chrono::hours max_age) {
+  return impl_->apply_retention(max_age.count() > 0 ? max_age : impl_->opt.retention);
+}
+
+}  // namespace wis2mon
