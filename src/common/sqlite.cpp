@@ -4,9 +4,26 @@
 
 namespace wis2mon::detail {
 
+bool sqlite_is_transient(int rc) noexcept {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+    case SQLITE_INTERRUPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void throw_sqlite(sqlite3* db, int rc, const std::string& what) {
-  const bool busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
-  throw Error(ErrorCode::database, what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)), busy);
+  throw Error(ErrorCode::database, what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)),
+              sqlite_is_transient(rc));
 }
 
 SqliteStatement::SqliteStatement(sqlite3* db, std::string_view sql) : db_(db) {
@@ -76,13 +93,13 @@ SqliteDatabase::~SqliteDatabase() {
   sqlite3_close_v2(db_);
 }
 
-void SqliteDatabase::exec(const char* sql) {
+void SqliteDatabase::exec(const std::string& sql) {
   char* err = nullptr;
-  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {
     const std::string msg = err ? err : sqlite3_errstr(rc);
     sqlite3_free(err);
-    throw Error(ErrorCode::database, std::string("'") + sql + "': " + msg, (rc & 0xff) == SQLITE_BUSY);
+    throw Error(ErrorCode::database, "'" + sql + "': " + msg, sqlite_is_transient(rc));
   }
 }
 

@@ -55,7 +55,8 @@ class SqliteDatabase {
   SqliteDatabase(const SqliteDatabase&) = delete;
   SqliteDatabase& operator=(const SqliteDatabase&) = delete;
 
-  void exec(const char* sql);
+  /// Runs SQL; throws Error(database), retriable when the failure is transient.
+  void exec(const std::string& sql);
   sqlite3* handle() const noexcept { return db_; }
   int changes() const noexcept { return sqlite3_changes(db_); }
 
@@ -63,7 +64,11 @@ class SqliteDatabase {
   sqlite3* db_ = nullptr;
 };
 
-/// Throws Error(database) with SQLite's message; busy/locked errors are retriable.
+/// Whether an SQLite result code is a passing condition (busy, locked, I/O, full disk...)
+/// rather than something about the statement: trying again later may succeed.
+bool sqlite_is_transient(int rc) noexcept;
+
+/// Throws Error(database) with SQLite's message; transient errors are retriable.
 [[noreturn]] void throw_sqlite(sqlite3* db, int rc, const std::string& what);
 
 }  // namespace wis2mon::detail

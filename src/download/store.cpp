@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/digest.hpp"
+#include "common/file.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/error.hpp"
 
@@ -74,15 +75,11 @@ fs::path store_object(const fs::path& dir, std::string_view data_id, std::string
       target.parent_path() / ("." + target.filename().string() + ".part-" + std::to_string(std::random_device{}()));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(ErrorCode::io, "cannot create " + tmp.string());
-  std::size_t done = 0;
   bool ok = true;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    done += static_cast<std::size_t>(n);
+  try {
+    detail::write_all(fd, bytes, tmp);
+  } catch (const Error&) {
+    ok = false;
   }
   ok = ::fsync(fd) == 0 && ok;
   ok = ::close(fd) == 0 && ok;

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 
+#include "common/file.hpp"
 #include "wis2mon/error.hpp"
 
 namespace wis2mon {
@@ -32,18 +33,6 @@ void fsync_dir(const fs::path& dir) {
   }
 }
 
-void write_all(int fd, const char* data, std::size_t size, const fs::path& p) {
-  while (size > 0) {
-    const auto n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error(ErrorCode::io, errno_text("write", p), true);
-    }
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-}
-
 // "YYYY/MM/DD/HH" and "YYYYmmddTHHMMSSZ" of a wall-clock time.
 struct TimeParts {
   std::string hour_dir;
@@ -62,8 +51,12 @@ TimeParts time_parts(std::int64_t seconds) {
 // One file being written under its temporary name.
 class OpenFile {
  public:
-  OpenFile(const fs::path& dir, const std::string& final_name, bool gzip)
-      : final_(dir / final_name), temp_(dir / ("." + final_name + ".tmp")), gzip_(gzip), opened_(Clock::now()) {
+  OpenFile(const fs::path& dir, const std::string& final_name, bool gzip, std::string hour = {})
+      : final_(dir / final_name),
+        temp_(dir / ("." + final_name + ".tmp")),
+        gzip_(gzip),
+        hour_(std::move(hour)),
+        opened_(Clock::now()) {
     fs::create_directories(dir);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd_ < 0) throw Error(ErrorCode::io, errno_text("create", temp_), true);
@@ -91,7 +84,7 @@ class OpenFile {
         throw Error(ErrorCode::io, "gzip write to " + temp_.string(), true);
       if (gzflush(gz_, Z_SYNC_FLUSH) != Z_OK) throw Error(ErrorCode::io, "gzip flush of " + temp_.string(), true);
     } else {
-      write_all(fd_, text.data(), text.size(), temp_);
+      detail::write_all(fd_, text, temp_);
     }
     if (sync && ::fsync(fd_) != 0) throw Error(ErrorCode::io, errno_text("fsync", temp_), true);
     bytes_ += text.size();
@@ -113,10 +106,12 @@ class OpenFile {
 
   std::uint64_t bytes() const noexcept { return bytes_; }
   Clock::time_point opened() const noexcept { return opened_; }
+  const std::string& hour() const noexcept { return hour_; }  // "YYYY/MM/DD/HH" it belongs to
 
  private:
   fs::path final_, temp_;
   bool gzip_;
+  std::string hour_;
   int fd_ = -1;
   gzFile gz_ = nullptr;
   std::uint64_t bytes_ = 0;
@@ -138,26 +133,12 @@ std::string read_gzip_prefix(const fs::path& p) {
   return out;
 }
 
-std::string read_plain(const fs::path& p) {
-  std::string out;
-  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[65536];
-  for (;;) {
-    const auto n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
 // Completes one ".<name>.tmp" left by a crash: keeps whole lines only, renames.
 bool recover(const fs::path& temp) {
   const auto fname = temp.filename().string();
   const auto final_name = fname.substr(1, fname.size() - 1 - 4);
   const bool gz = final_name.size() > 3 && final_name.compare(final_name.size() - 3, 3, ".gz") == 0;
-  std::string data = gz ? read_gzip_prefix(temp) : read_plain(temp);
+  std::string data = gz ? read_gzip_prefix(temp) : detail::read_file(temp);
   const auto last_newline = data.rfind('\n');
   data.resize(last_newline == std::string::npos ? 0 : last_newline + 1);
   if (data.empty()) {
@@ -180,8 +161,7 @@ bool recover(const fs::path& temp) {
 struct NdjsonSink::Impl {
   NdjsonSinkOptions opt;
   std::mutex mu;
-  std::map<std::string, std::unique_ptr<OpenFile>> files;  // by partition directory
-  std::map<std::string, std::string> file_hour;            // partition dir -> hour it was opened in
+  std::map<std::string, std::unique_ptr<OpenFile>> files;  // by stream (table, "raw", "errors")
   std::uint64_t sequence = 0;
   std::uint64_t bytes = 0;
   std::size_t recovered = 0;
@@ -208,8 +188,8 @@ struct NdjsonSink::Impl {
 
   OpenFile& file_for(const std::string& stream, const TimeParts& now) {
     auto& f = files[stream];
-    auto& hour = file_hour[stream];
-    if (f && (hour != now.hour_dir || f->bytes() >= opt.rotate_bytes || Clock::now() - f->opened() >= opt.rotate_age)) {
+    if (f &&
+        (f->hour() != now.hour_dir || f->bytes() >= opt.rotate_bytes || Clock::now() - f->opened() >= opt.rotate_age)) {
       f->finish(opt.fsync);
       f.reset();
     }
@@ -219,11 +199,10 @@ struct NdjsonSink::Impl {
       for (;;) {
         const auto name = opt.file_prefix + "-" + now.stamp + "-" + std::to_string(++sequence) + ext;
         if (!fs::exists(dir / name)) {
-          f = std::make_unique<OpenFile>(dir, name, opt.gzip);
+          f = std::make_unique<OpenFile>(dir, name, opt.gzip, now.hour_dir);
           break;
         }
       }
-      hour = now.hour_dir;
     }
     return *f;
   }

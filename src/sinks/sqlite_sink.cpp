@@ -88,28 +88,6 @@ void bind_value(SqliteStatement& st, int index, const FieldValue& v) {
   }
 }
 
-// Errors that say nothing about the record: the whole batch is retried.
-bool is_transient(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_NOMEM:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PROTOCOL:
-    case SQLITE_INTERRUPT:
-      return true;
-    default:
-      return false;
-  }
-}
-
-struct TransientFailure {
-  std::string message;
-};
-
 }  // namespace
 
 struct SqliteSink::Impl {
@@ -135,17 +113,6 @@ struct SqliteSink::Impl {
   std::condition_variable retention_wake;
   bool retention_stop = false;
   std::thread retention_thread;
-
-  void exec(const std::string& sql) {
-    char* err = nullptr;
-    const int rc = sqlite3_exec(db->handle(), sql.c_str(), nullptr, nullptr, &err);
-    if (rc != SQLITE_OK) {
-      std::string m = err ? err : sqlite3_errstr(rc);
-      sqlite3_free(err);
-      if (is_transient(rc)) throw TransientFailure{m};
-      throw Error(ErrorCode::database, "'" + sql + "': " + m);
-    }
-  }
 
   void open() {
     db = std::make_unique<SqliteDatabase>(opt.path, opt.synchronous_full, static_cast<int>(opt.page_size));
@@ -220,14 +187,14 @@ struct SqliteSink::Impl {
         if (const auto t = type_for(f); !t.empty()) sql += " " + t;
       }
       sql += ")";
-      exec(sql);
+      db->exec(sql);
       it = tables.emplace(name, Table{}).first;
     } else {
       for (const auto i : missing) {
         const auto& f = r.name(i);
         std::string sql = "ALTER TABLE " + sql_name(name) + " ADD COLUMN " + sql_name(f);
         if (const auto t = type_for(f); !t.empty()) sql += " " + t;
-        exec(sql);
+        db->exec(sql);
       }
     }
     for (const auto i : missing) it->second.columns.insert(r.name(i));
@@ -247,8 +214,8 @@ struct SqliteSink::Impl {
       return s;
     };
     if (!t.key_index && all_exist(spec->key)) {
-      exec("CREATE UNIQUE INDEX IF NOT EXISTS " + sql_name("ux_" + name) + " ON " + sql_name(name) + " (" +
-           column_list(spec->key) + ")");
+      db->exec("CREATE UNIQUE INDEX IF NOT EXISTS " + sql_name("ux_" + name) + " ON " + sql_name(name) + " (" +
+               column_list(spec->key) + ")");
       t.key_index = true;
       t.indexed.insert("ux_" + name);
     }
@@ -256,7 +223,8 @@ struct SqliteSink::Impl {
       std::string idx = "ix_" + name;
       for (const auto& c : cols) idx += "_" + c;
       if (t.indexed.count(idx) || !all_exist(cols) || !is_sql_identifier(idx)) continue;
-      exec("CREATE INDEX IF NOT EXISTS " + sql_name(idx) + " ON " + sql_name(name) + " (" + column_list(cols) + ")");
+      db->exec("CREATE INDEX IF NOT EXISTS " + sql_name(idx) + " ON " + sql_name(name) + " (" + column_list(cols) +
+               ")");
       t.indexed.insert(idx);
     }
   }
@@ -332,9 +300,9 @@ struct SqliteSink::Impl {
         if (d.status != DeliveryStatus::rejected) d = {DeliveryStatus::retry, why};
     };
     try {
-      exec("BEGIN IMMEDIATE");
-    } catch (const TransientFailure& f) {
-      retry_all("begin: " + f.message);
+      db->exec("BEGIN IMMEDIATE");
+    } catch (const std::exception& e) {
+      retry_all(e.what());
       return out;
     }
     try {
@@ -354,21 +322,15 @@ struct SqliteSink::Impl {
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
           const std::string m = sqlite3_errmsg(db->handle());
           sqlite3_reset(st.handle());
-          if (is_transient(rc)) throw TransientFailure{m};
+          if (detail::sqlite_is_transient(rc)) throw Error(ErrorCode::database, m, true);
           out[i] = {DeliveryStatus::rejected, m};  // the statement's own changes are undone
         }
         st.reset();
       }
-      exec("COMMIT");
-    } catch (const TransientFailure& f) {
-      sqlite3_exec(db->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-      // DDL inside the rolled-back transaction is gone too: re-read what exists.
-      statements.clear();
-      last_schema.reset();
-      last_statement = nullptr;
-      load_tables();
-      retry_all(f.message);
+      db->exec("COMMIT");
     } catch (const std::exception& e) {
+      // Transient (busy, I/O) or a failed CREATE/ALTER: nothing of the batch is kept. DDL
+      // inside the rolled-back transaction is gone too, so re-read what exists.
       sqlite3_exec(db->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
       statements.clear();
       last_schema.reset();
