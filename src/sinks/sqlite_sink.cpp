@@ -358,10 +358,16 @@ struct SqliteSink::Impl {
                                              sql_name(table) + " WHERE " + sql_name(spec.time_column) +
                                              " < ? LIMIT ?)");
       for (;;) {
-        del.reset();
-        del.bind(1, cutoff).bind(2, static_cast<sqlite3_int64>(opt.retention_step_rows));
-        del.step();  // autocommit: one short write transaction per step
-        const auto n = static_cast<std::size_t>(conn.changes());
+        std::size_t n = 0;
+        {
+          // Steps take turns with this sink's batches: a writer in a tight loop would
+          // otherwise starve the step's busy handler until it gives up (seen under load).
+          std::lock_guard lock(mu);
+          del.reset();
+          del.bind(1, cutoff).bind(2, static_cast<sqlite3_int64>(opt.retention_step_rows));
+          del.step();  // autocommit: one short write transaction per step
+          n = static_cast<std::size_t>(conn.changes());
+        }
         deleted += n;
         if (n < opt.retention_step_rows) break;
         std::this_thread::yield();  // let a waiting writer in between steps

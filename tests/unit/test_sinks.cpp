@@ -716,9 +716,16 @@ TEST_CASE("sqlite sink: retention deletes old rows in steps while a writer keeps
     }
   });
   REQUIRE(eventually([&] { return written.load() > 10; }));
-  const auto deleted = sink.apply_retention(std::chrono::hours(24 * 7));
+  std::size_t deleted = 0;
+  std::string failure;
+  try {
+    deleted = sink.apply_retention(std::chrono::hours(24 * 7));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
   stop = true;
   writer.join();
+  CHECK(failure == "");
   CHECK(deleted == 3000);
   CHECK(refused.load() == 0);
   CHECK(sqlite_text(o.path, "SELECT count(*) FROM surface_obs") == std::to_string(written.load()));
