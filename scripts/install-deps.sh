@@ -12,6 +12,8 @@ packages=(
   libeccodes-dev libxml2-dev
   # command line and tests
   libcli11-dev doctest-dev libcpp-httplib-dev openssl
+  # a real InfluxDB 1.x server the sink tests start on a loopback port
+  influxdb
   # libFuzzer, sanitizers and formatting
   clang libclang-rt-14-dev clang-format
 )

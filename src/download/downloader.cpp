@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "common/curl.hpp"
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
 #include "download/url.hpp"
@@ -73,12 +74,6 @@ std::string scheme_of(std::string_view url) {
   return s;
 }
 
-void once_curl_global_init() {
-  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (rc != CURLE_OK)
-    throw Error(ErrorCode::network, std::string("curl_global_init failed: ") + curl_easy_strerror(rc));
-}
-
 }  // namespace
 
 struct Downloader::Impl {
@@ -124,7 +119,7 @@ struct Downloader::Impl {
   std::mt19937_64 rng{std::random_device{}()};
 
   explicit Impl(DownloadOptions o) : options(std::move(o)) {
-    once_curl_global_init();
+    detail::curl_global_init_once();
     if (options.user_agent.empty()) options.user_agent = std::string("libwis2mon/") + version_string;
     if (options.max_in_flight == 0) options.max_in_flight = 1;
     multi = curl_multi_init();

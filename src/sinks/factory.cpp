@@ -1,6 +1,7 @@
 // The configuration tables of the built-in sinks and the engine, and make_sink().
 #include "wis2mon/error.hpp"
 #include "wis2mon/sink.hpp"
+#include "wis2mon/sinks/influxdb.hpp"
 #include "wis2mon/sinks/ndjson.hpp"
 #include "wis2mon/sinks/sqlite.hpp"
 
@@ -63,6 +64,35 @@ const ConfigTable& ndjson_table() {
   return t;
 }
 
+const ConfigTable& influxdb_table() {
+  static const ConfigTable t(
+      "influxdb",
+      {
+          {"url", ConfigType::string, "http://127.0.0.1:8086", "base URL of the InfluxDB server"},
+          {"api",
+           ConfigType::choice,
+           "v1",
+           "v1: POST /write; v2: POST /api/v2/write with a token",
+           false,
+           {"v1", "v2"}},
+          {"database", ConfigType::string, "", "1.x database"},
+          {"retention_policy", ConfigType::string, "", "1.x retention policy (empty: the default)"},
+          {"username", ConfigType::string, "", "1.x user (HTTP basic auth)"},
+          {"password", ConfigType::string, "", "1.x password"},
+          {"org", ConfigType::string, "", "2.x organisation"},
+          {"bucket", ConfigType::string, "", "2.x bucket"},
+          {"token", ConfigType::string, "", "2.x API token"},
+          {"timeout", ConfigType::duration, "10s", "whole request; a timeout means Retry"},
+          {"ca_file", ConfigType::string, "", "extra CA bundle for https"},
+          {"verify_tls", ConfigType::boolean, "true", "check the server certificate"},
+          {"measurement", ConfigType::string, "", "measurement for every record table (empty: the table name)"},
+          {"tags", ConfigType::list, "", "record fields written as tags (empty: the built-in choice per table)"},
+          {"fields", ConfigType::list, "", "record fields written as fields (empty: every field that is not a tag)"},
+          {"time_field", ConfigType::string, "", "record field that is the point's time (empty: the built-in one)"},
+      });
+  return t;
+}
+
 std::int64_t positive(const ConfigValues& c, const char* key, const std::string& kind) {
   const auto v = c.integer(key);
   if (v <= 0) throw Error(ErrorCode::invalid_argument, kind + "." + key + ": must be positive");
@@ -75,7 +105,8 @@ const ConfigTable& sink_config_table(const std::string& kind) {
   if (kind == "engine") return engine_table();
   if (kind == "sqlite") return sqlite_table();
   if (kind == "ndjson") return ndjson_table();
-  throw Error(ErrorCode::invalid_argument, "unknown sink kind '" + kind + "' (sqlite, ndjson)");
+  if (kind == "influxdb") return influxdb_table();
+  throw Error(ErrorCode::invalid_argument, "unknown sink kind '" + kind + "' (sqlite, ndjson, influxdb)");
 }
 
 std::shared_ptr<Sink> make_sink(const std::string& kind, const std::string& name, const ConfigValues& c) {
@@ -99,6 +130,30 @@ std::shared_ptr<Sink> make_sink(const std::string& kind, const std::string& name
     o.errors_root = c.text("errors_root");
     o.fsync = c.boolean("fsync");
     return std::make_shared<NdjsonSink>(name, std::move(o));
+  }
+  if (kind == "influxdb") {
+    InfluxSinkOptions o;
+    o.url = c.text("url");
+    o.api = c.text("api") == "v2" ? InfluxApi::v2 : InfluxApi::v1;
+    o.database = c.text("database");
+    o.retention_policy = c.text("retention_policy");
+    o.username = c.text("username");
+    o.password = c.text("password");
+    o.org = c.text("org");
+    o.bucket = c.text("bucket");
+    o.token = c.text("token");
+    o.timeout = std::chrono::milliseconds(c.duration_ms("timeout"));
+    o.ca_file = c.text("ca_file");
+    o.verify_tls = c.boolean("verify_tls");
+    // The keys below override the built-in spec of every table this sink receives.
+    const auto measurement = c.text("measurement");
+    const auto tags = c.list("tags");
+    const auto fields = c.list("fields");
+    const auto time_field = c.text("time_field");
+    if (!measurement.empty() || !tags.empty() || !fields.empty() || !time_field.empty()) {
+      o.override_all = InfluxTableSpec{measurement, tags, fields, time_field};
+    }
+    return std::make_shared<InfluxSink>(name, std::move(o));
   }
   sink_config_table(kind);  // throws for an unknown kind
   throw Error(ErrorCode::invalid_argument, "sink kind '" + kind + "' cannot be made from configuration");
