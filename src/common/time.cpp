@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/time_text.hpp"
 #include "wis2mon/time.hpp"
 
 namespace wis2mon {
@@ -119,7 +120,9 @@ std::optional<Timestamp> timestamp_from_utc(std::int64_t year, std::int64_t mont
                    0};
 }
 
-std::string format_rfc3339(Timestamp t, int fraction_digits) {
+namespace detail {
+
+std::size_t format_rfc3339_into(Timestamp t, char* buf, int fraction_digits) noexcept {
   std::int64_t days = t.seconds / 86400;
   std::int64_t rem = t.seconds % 86400;
   if (rem < 0) {
@@ -129,20 +132,50 @@ std::string format_rfc3339(Timestamp t, int fraction_digits) {
   std::int64_t y;
   unsigned m, d;
   civil_from_days(days, y, m, d);
-  char buf[64];
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m, d,
-                        static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
+  std::size_t n = 0;
+  const auto put2 = [&](unsigned v) {
+    buf[n++] = static_cast<char>('0' + v / 10);
+    buf[n++] = static_cast<char>('0' + v % 10);
+  };
+  if (y >= 0 && y <= 9999) {
+    const auto yy = static_cast<unsigned>(y);
+    put2(yy / 100);
+    put2(yy % 100);
+  } else {  // outside four digits: rare enough for snprintf
+    n = static_cast<std::size_t>(std::snprintf(buf, rfc3339_buffer_size, "%04lld", static_cast<long long>(y)));
+  }
+  buf[n++] = '-';
+  put2(m);
+  buf[n++] = '-';
+  put2(d);
+  buf[n++] = 'T';
+  put2(static_cast<unsigned>(rem / 3600));
+  buf[n++] = ':';
+  put2(static_cast<unsigned>(rem / 60 % 60));
+  buf[n++] = ':';
+  put2(static_cast<unsigned>(rem % 60));
   if (fraction_digits < 0)
     fraction_digits = t.nanos == 0 ? 0 : t.nanos % 1000000 == 0 ? 3 : t.nanos % 1000 == 0 ? 6 : 9;
   if (fraction_digits > 9) fraction_digits = 9;
   if (fraction_digits > 0) {
-    int div = 1;
-    for (int i = fraction_digits; i < 9; ++i) div *= 10;
-    n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), ".%0*d", fraction_digits, t.nanos / div);
+    buf[n++] = '.';
+    auto nanos = static_cast<unsigned>(t.nanos < 0 ? 0 : t.nanos);
+    char digits[9];
+    for (int i = 8; i >= 0; --i) {
+      digits[i] = static_cast<char>('0' + nanos % 10);
+      nanos /= 10;
+    }
+    for (int i = 0; i < fraction_digits; ++i) buf[n++] = digits[i];
   }
-  std::string out(buf, static_cast<std::size_t>(n));
-  out += 'Z';
-  return out;
+  buf[n++] = 'Z';
+  return n;
+}
+
+}  // namespace detail
+
+std::string format_rfc3339(Timestamp t, int fraction_digits) {
+  char buf[detail::rfc3339_buffer_size];
+  return std::string(buf, detail::format_rfc3339_into(t, buf, fraction_digits));
 }
 
 }  // namespace wis2mon

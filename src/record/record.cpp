@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "common/time_text.hpp"
 #include "wis2mon/record.hpp"
 
 namespace wis2mon {
@@ -99,8 +100,9 @@ void write_value(Writer& w, const FieldValue& v) {
       break;
     }
     case FieldType::time: {
-      const auto s = format_rfc3339(std::get<Timestamp>(v));
-      w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+      char text[detail::rfc3339_buffer_size];
+      const auto n = detail::format_rfc3339_into(std::get<Timestamp>(v), text);
+      w.String(text, static_cast<rapidjson::SizeType>(n));
       break;
     }
   }

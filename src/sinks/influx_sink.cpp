@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "common/curl.hpp"
+#include "common/time_text.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/time.hpp"
 #include "wis2mon/version.hpp"
@@ -113,9 +114,11 @@ bool put_field(std::string& out, const std::string& key, const FieldValue& v, bo
     case FieldType::string:
       put_string_field(out, std::get<std::string>(v));
       break;
-    case FieldType::time:
-      put_string_field(out, format_rfc3339(std::get<Timestamp>(v)));
+    case FieldType::time: {
+      char text[detail::rfc3339_buffer_size];
+      put_string_field(out, {text, detail::format_rfc3339_into(std::get<Timestamp>(v), text)});
       break;
+    }
     case FieldType::null:
       break;
   }

@@ -3,6 +3,7 @@
 #include "wis2mon/sinks/sqlite.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <unordered_map>
 
 #include "common/sqlite.hpp"
+#include "common/time_text.hpp"
 #include "wis2mon/error.hpp"
 
 namespace wis2mon {
@@ -60,31 +62,39 @@ const char* column_type(const FieldValue& v) {
   return "";
 }
 
-void bind_value(SqliteStatement& st, int index, const FieldValue& v) {
+using TimeText = std::array<char, detail::rfc3339_buffer_size>;
+
+// Binds without copies: text points into the record (or into time_text, one slot per
+// parameter), all of which outlive the statement's step.
+void bind_value(sqlite3_stmt* st, int index, const FieldValue& v, TimeText& time_text) {
   switch (type_of(v)) {
     case FieldType::null:
-      st.bind_null(index);
+      sqlite3_bind_null(st, index);
       break;
     case FieldType::boolean:
-      st.bind(index, static_cast<sqlite3_int64>(std::get<bool>(v) ? 1 : 0));
+      sqlite3_bind_int64(st, index, std::get<bool>(v) ? 1 : 0);
       break;
     case FieldType::integer:
-      st.bind(index, static_cast<sqlite3_int64>(std::get<std::int64_t>(v)));
+      sqlite3_bind_int64(st, index, std::get<std::int64_t>(v));
       break;
     case FieldType::real: {
       const double d = std::get<double>(v);
       if (std::isfinite(d))
-        st.bind_real(index, d);
+        sqlite3_bind_double(st, index, d);
       else
-        st.bind_null(index);
+        sqlite3_bind_null(st, index);
       break;
     }
-    case FieldType::string:
-      st.bind(index, std::get<std::string>(v));
+    case FieldType::string: {
+      const auto& text = std::get<std::string>(v);
+      sqlite3_bind_text(st, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
       break;
-    case FieldType::time:
-      st.bind(index, format_rfc3339(std::get<Timestamp>(v)));
+    }
+    case FieldType::time: {
+      const auto n = detail::format_rfc3339_into(std::get<Timestamp>(v), time_text.data());
+      sqlite3_bind_text(st, index, time_text.data(), static_cast<int>(n), SQLITE_STATIC);
       break;
+    }
   }
 }
 
@@ -107,6 +117,7 @@ struct SqliteSink::Impl {
   std::unordered_map<std::string, std::unique_ptr<SqliteStatement>> statements;
   RecordSchemaPtr last_schema;
   SqliteStatement* last_statement = nullptr;
+  std::vector<TimeText> time_text;  // per parameter, see bind_value
 
   // Retention runs on its own connection and thread.
   std::mutex retention_mu;
@@ -316,16 +327,20 @@ struct SqliteSink::Impl {
           }
           ensure_table(r, batch);
         }
-        auto& st = statement_for(r);
-        for (std::size_t f = 0; f < r.size(); ++f) bind_value(st, static_cast<int>(f + 1), r.value(f));
-        const int rc = sqlite3_step(st.handle());
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        sqlite3_stmt* st = statement_for(r).handle();
+        if (time_text.size() < r.size()) time_text.resize(r.size());
+        for (std::size_t f = 0; f < r.size(); ++f) bind_value(st, static_cast<int>(f + 1), r.value(f), time_text[f]);
+        const int rc = sqlite3_step(st);
+        // Every parameter is bound again for the next row, so no clear_bindings here; the
+        // statement's own changes are undone when it fails.
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
+          sqlite3_reset(st);
+        } else {
           const std::string m = sqlite3_errmsg(db->handle());
-          sqlite3_reset(st.handle());
+          sqlite3_reset(st);
           if (detail::sqlite_is_transient(rc)) throw Error(ErrorCode::database, m, true);
-          out[i] = {DeliveryStatus::rejected, m};  // the statement's own changes are undone
+          out[i] = {DeliveryStatus::rejected, m};
         }
-        st.reset();
       }
       db->exec("COMMIT");
     } catch (const std::exception& e) {

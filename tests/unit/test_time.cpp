@@ -45,6 +45,9 @@ TEST_CASE("RFC 3339 formatting round-trips") {
   }
   CHECK(format_rfc3339(Timestamp{0, 5000000}, 0) == "1970-01-01T00:00:00Z");
   CHECK(format_rfc3339(Timestamp{0, 5000000}, 6) == "1970-01-01T00:00:00.005000Z");
+  CHECK(format_rfc3339(Timestamp{-1, 0}) == "1969-12-31T23:59:59Z");
+  CHECK(format_rfc3339(Timestamp{0, 7}, 12) == "1970-01-01T00:00:00.000000007Z");  // at most nine digits
+  CHECK(format_rfc3339(Timestamp{253402300800, 0}) == "10000-01-01T00:00:00Z");    // past four-digit years
 }
 
 TEST_CASE("timestamp_from_utc builds instants and refuses impossible dates") {
