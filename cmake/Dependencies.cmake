@@ -15,6 +15,12 @@ add_library(wis2mon_eccodes INTERFACE IMPORTED)
 target_include_directories(wis2mon_eccodes SYSTEM INTERFACE ${ECCODES_INCLUDE_DIR})
 target_link_libraries(wis2mon_eccodes INTERFACE ${ECCODES_LIBRARY})
 find_package(LibXml2 REQUIRED)            # CAP decoding
+# The MQTT subscriber: paho's asynchronous client with TLS (paho-mqtt3as).
+find_path(PAHO_INCLUDE_DIR MQTTAsync.h REQUIRED)
+find_library(PAHO_MQTT3AS_LIBRARY paho-mqtt3as REQUIRED)
+add_library(wis2mon_paho INTERFACE IMPORTED)
+target_include_directories(wis2mon_paho SYSTEM INTERFACE ${PAHO_INCLUDE_DIR})
+target_link_libraries(wis2mon_paho INTERFACE ${PAHO_MQTT3AS_LIBRARY})
 find_path(RAPIDJSON_INCLUDE_DIR rapidjson/document.h REQUIRED)
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 if(WIS2MON_BUILD_TESTS)

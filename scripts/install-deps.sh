@@ -9,11 +9,11 @@ packages=(
   build-essential cmake ninja-build pkg-config git python3 python3-venv python3-pip python3-pytest
   # libraries the library links (private)
   rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev
-  libeccodes-dev libxml2-dev
+  libeccodes-dev libxml2-dev libpaho-mqtt-dev
   # command line and tests
   libcli11-dev doctest-dev libcpp-httplib-dev openssl
-  # a real InfluxDB 1.x server the sink tests start on a loopback port
-  influxdb
+  # real servers the tests start on loopback ports: InfluxDB 1.x, mosquitto (+ its clients)
+  influxdb mosquitto mosquitto-clients
   # libFuzzer, sanitizers and formatting
   clang libclang-rt-14-dev clang-format
 )

@@ -1,6 +1,8 @@
 // A writer the crash tests kill mid-batch: writes numbered batches to a sink and prints
 // "acked <batch>" after each batch the sink answered Delivered for every record.
 //   sink_writer sqlite|ndjson|ndjson-gz PATH RECORDS_PER_BATCH
+// With kind "spool" it appends messages to a Spool at PATH and prints "acked <id>" after
+// each append returned (the point where a subscriber acknowledges to the broker).
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -8,6 +10,7 @@
 
 #include "wis2mon/sinks/ndjson.hpp"
 #include "wis2mon/sinks/sqlite.hpp"
+#include "wis2mon/spool.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -16,6 +19,15 @@ int main(int argc, char** argv) {
   }
   const std::string kind = argv[1];
   const int per_batch = std::atoi(argv[3]);
+  if (kind == "spool") {
+    wis2mon::Spool spool({argv[2]});
+    const std::string body(700, 'm');
+    for (std::int64_t n = 1;; ++n) {
+      const auto id = spool.append("crash", "origin/a/wis2/x/data", body + std::to_string(n));
+      std::printf("acked %lld\n", static_cast<long long>(id));
+      std::fflush(stdout);
+    }
+  }
   std::shared_ptr<wis2mon::Sink> sink;
   if (kind == "sqlite") {
     wis2mon::SqliteSinkOptions o;

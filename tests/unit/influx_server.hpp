@@ -2,10 +2,10 @@
 // with its data in a temporary directory; stopped and removed when the object goes.
 #pragma once
 
-#include <sys/types.h>
-
 #include <filesystem>
 #include <string>
+
+#include "child_process.hpp"
 
 namespace testing {
 
@@ -30,9 +30,8 @@ class InfluxServer {
 
  private:
   std::filesystem::path dir_;
-  pid_t pid_ = -1;
+  ChildProcess process_;
   int http_port_ = 0;
-  bool paused_ = false;
 };
 
 }  // namespace testing

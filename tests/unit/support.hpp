@@ -1,6 +1,7 @@
 // Helpers shared by the unit tests.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -22,6 +23,12 @@ std::string mutate(const std::string& json,
                    const std::vector<std::pair<std::string, std::optional<std::string>>>& edits);
 
 std::string read_file(const std::filesystem::path& p);
+
+/// Starts the sink_writer helper (tests/helpers) with kind, path and per_batch, lets it print
+/// `min_acks` "acked <n>" lines, kills it with SIGKILL (mid-write, most likely) and returns
+/// the last n it acknowledged.
+std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& path, const char* per_batch,
+                                 int min_acks);
 
 /// A fresh temporary directory, removed when the object goes.
 struct TempDir {

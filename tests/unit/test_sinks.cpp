@@ -175,39 +175,6 @@ std::vector<std::int64_t> ndjson_seqs(const fs::path& dir) {
   return out;
 }
 
-// Starts the sink_writer helper, lets it acknowledge `min_acks` batches, kills it with
-// SIGKILL (mid-batch, most likely) and returns the last batch number it acknowledged.
-std::int64_t run_writer_and_kill(const char* kind, const fs::path& path, const char* per_batch, int min_acks) {
-  int out[2];
-  REQUIRE(pipe(out) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    dup2(out[1], 1);
-    close(out[0]);
-    execl(WIS2MON_SINK_WRITER, WIS2MON_SINK_WRITER, kind, path.c_str(), per_batch, static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(out[1]);
-  std::string acks;
-  char buf[4096];
-  while (std::count(acks.begin(), acks.end(), '\n') < min_acks) {
-    const auto n = read(out[0], buf, sizeof buf);
-    REQUIRE(n > 0);
-    acks.append(buf, static_cast<std::size_t>(n));
-  }
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CHECK(WIFSIGNALED(status));
-  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) acks.append(buf, static_cast<std::size_t>(n));
-  close(out[0]);
-  std::int64_t last_acked = 0;
-  for (std::size_t p = 0; (p = acks.find("acked ", p)) != std::string::npos; p += 6)
-    last_acked = std::stoll(acks.substr(p + 6));
-  return last_acked;
-}
-
 // ---- the compliance suite ----
 
 struct SinkUnderTest {
@@ -775,7 +742,7 @@ TEST_CASE("sqlite sink: retention deletes old rows in steps while a writer keeps
 TEST_CASE("sqlite sink: a writer killed mid-batch leaves every acknowledged batch and no partial one") {
   testing::TempDir dir;
   const auto db = dir.path / "crash.db";
-  const auto last_acked = run_writer_and_kill("sqlite", db, "500", 8);
+  const auto last_acked = testing::run_writer_and_kill("sqlite", db, "500", 8);
   REQUIRE(last_acked >= 8);
   CHECK(sqlite_text(db, "PRAGMA integrity_check") == "ok");
   // Every batch present is whole; every acknowledged batch is present.
@@ -888,7 +855,7 @@ TEST_CASE("ndjson sink: files of a killed writer are completed at the next start
     INFO(kind);
     testing::TempDir dir;
     const auto root = dir.path / "lake";
-    const auto last_acked = run_writer_and_kill(kind, root, "50", 20);
+    const auto last_acked = testing::run_writer_and_kill(kind, root, "50", 20);
     REQUIRE(last_acked >= 20);
 
     NdjsonSinkOptions o;

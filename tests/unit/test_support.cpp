@@ -1,8 +1,13 @@
+#include <doctest/doctest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/pointer.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -74,6 +79,40 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
+}
+
+// Starts the sink_writer helper, lets it acknowledge `min_acks` batches, kills it with
+// SIGKILL (mid-batch, most likely) and returns the last batch number it acknowledged.
+std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& path, const char* per_batch,
+                                 int min_acks) {
+  int out[2];
+  REQUIRE(pipe(out) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(WIS2MON_SINK_WRITER, WIS2MON_SINK_WRITER, kind, path.c_str(), per_batch, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string acks;
+  char buf[4096];
+  while (std::count(acks.begin(), acks.end(), '\n') < min_acks) {
+    const auto n = read(out[0], buf, sizeof buf);
+    REQUIRE(n > 0);
+    acks.append(buf, static_cast<std::size_t>(n));
+  }
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) acks.append(buf, static_cast<std::size_t>(n));
+  close(out[0]);
+  std::int64_t last_acked = 0;
+  for (std::size_t p = 0; (p = acks.find("acked ", p)) != std::string::npos; p += 6)
+    last_acked = std::stoll(acks.substr(p + 6));
+  return last_acked;
 }
 
 }  // namespace testing

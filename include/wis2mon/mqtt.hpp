@@ -1,0 +1,101 @@
+// MqttSubscriber: one broker connection on paho-mqtt-c (MQTTAsync) that hands each message to
+// a handler and acknowledges it only when the handler says it is safely stored.
+//
+// MQTT 3.1.1 and 5; mqtt://, mqtts:// (TLS, server verified), ws:// and wss:// URLs;
+// persistent sessions (clean start off; session expiry for MQTT 5) with QoS 1, so messages
+// published while the subscriber is away are kept by the broker; MQTT 5 shared subscriptions
+// ($share/<group>/<filter>); automatic reconnection with backoff. Several brokers: one
+// subscriber each, with the same subscriptions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wis2mon/export.hpp"
+
+namespace wis2mon {
+
+struct BrokerOptions {
+  std::string name;  ///< label for logs and metrics; empty: the host
+  /// mqtt://[user:pass@]host[:port] (1883), mqtts://... (8883), ws://host[:port]/path,
+  /// wss://host[:port]/path (443).
+  std::string url;
+  std::string client_id;  ///< empty: "wis2mon-" + random; a persistent session needs a fixed one
+  std::string username;   ///< overrides the URL's
+  std::string password;
+  int mqtt_version = 5;      ///< 5, or 3 for 3.1.1
+  bool clean_start = false;  ///< false: a persistent session (the broker keeps QoS 1 messages)
+  std::chrono::seconds session_expiry{std::chrono::hours(24)};  ///< MQTT 5: how long the broker keeps it
+  std::vector<std::string> subscriptions;                       ///< topic filters, "$share/g/..." allowed
+  int qos = 1;
+  std::string ca_file;  ///< CA bundle for mqtts/wss; empty: the system's
+  bool verify_tls = true;
+  std::chrono::seconds keep_alive{30};
+  std::chrono::seconds reconnect_min{1};
+  std::chrono::seconds reconnect_max{60};
+};
+
+struct MqttMessage {
+  const std::string& broker;  ///< BrokerOptions::name
+  std::string_view topic;
+  std::string_view payload;
+  int qos = 0;
+  bool duplicate = false;  ///< the broker says it may have been delivered before
+};
+
+/// Returns true once the message is stored (it is then acknowledged). false (or an exception)
+/// means not stored: the same message is offered again after a pause that grows to 2 s, and
+/// later messages wait; at shutdown it stays unacknowledged, so the broker sends it again.
+using MqttHandler = std::function<bool(const MqttMessage&)>;
+
+struct BrokerStats {
+  bool connected = false;
+  std::uint64_t messages = 0;  ///< acknowledged
+  std::uint64_t bytes = 0;     ///< payload bytes acknowledged
+  std::uint64_t refused = 0;   ///< times the handler answered false
+  std::uint64_t connects = 0;
+  std::uint64_t connection_losses = 0;
+  std::string last_error;
+};
+
+class WIS2MON_API MqttSubscriber {
+ public:
+  /// Checks the options (throws Error(invalid_argument) for a bad URL or version); does not
+  /// connect yet.
+  MqttSubscriber(BrokerOptions options, MqttHandler handler);
+  ~MqttSubscriber();  ///< stop()
+  MqttSubscriber(const MqttSubscriber&) = delete;
+  MqttSubscriber& operator=(const MqttSubscriber&) = delete;
+
+  /// Starts connecting in the background; subscribes on every (re)connection.
+  void start();
+  /// Disconnects (waiting up to timeout for in-flight work) and stops reconnecting.
+  void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  /// Waits until connected and subscribed; false on timeout.
+  bool wait_subscribed(std::chrono::milliseconds timeout);
+
+  const BrokerOptions& options() const noexcept;
+  BrokerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The paho server URI for a user URL ("mqtt://h" -> "tcp://h:1883"), with user and password
+/// taken out of it. Throws Error(invalid_argument) for an unknown scheme or no host.
+struct BrokerAddress {
+  std::string server_uri;
+  std::string username;
+  std::string password;
+  bool tls = false;
+  std::string host;
+};
+WIS2MON_API BrokerAddress parse_broker_url(const std::string& url);
+
+}  // namespace wis2mon

@@ -1,0 +1,85 @@
+// Spool: the durable queue between the MQTT subscriber and the pipelines.
+//
+// Each arriving message is appended (and committed) before the subscriber acknowledges it to
+// the broker; the pipelines take entries, and an entry is removed (done) only once every sink
+// it went to answered Delivered or Rejected. After a crash or restart every stored entry is
+// pending again, so a message is either still at the broker or in the spool: never lost.
+//
+// Durability: SQLite in WAL mode. synchronous=NORMAL (the default) survives a killed process;
+// synchronous_full also survives a power cut, at one fsync per message.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wis2mon/export.hpp"
+#include "wis2mon/time.hpp"
+
+namespace wis2mon {
+
+struct SpoolEntry {
+  std::int64_t id = 0;  ///< grows with arrival order
+  std::string source;   ///< where it came from (a broker's name, "replay", ...)
+  std::string topic;
+  std::string payload;
+  Timestamp received;
+  int attempts = 0;  ///< times it was taken before (by this or earlier runs)
+};
+
+struct SpoolOptions {
+  std::filesystem::path path;       ///< SQLite file (":memory:" for tests that need no file)
+  std::size_t high_water = 100000;  ///< wait_for_room() blocks while this many are stored
+  bool synchronous_full = false;
+};
+
+struct SpoolStats {
+  std::uint64_t appended = 0;  ///< in this run
+  std::uint64_t done = 0;      ///< removed in this run
+  std::size_t stored = 0;      ///< entries in the file now
+  std::size_t in_flight = 0;   ///< taken and neither done nor released
+  std::uint64_t resumed = 0;   ///< entries found in the file at start
+  std::uint64_t waits = 0;     ///< times wait_for_room() had to wait
+};
+
+/// Thread-safe: several subscribers append while pipeline workers take and finish.
+class WIS2MON_API Spool {
+ public:
+  /// Opens or creates the spool; entries left by an earlier run are pending again.
+  /// Throws Error(database) when the file cannot be opened.
+  explicit Spool(SpoolOptions options);
+  ~Spool();
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  /// Stores one message durably (committed on return); returns its id. Throws Error(database)
+  /// when it cannot be stored: the caller must then not acknowledge the message.
+  std::int64_t append(std::string_view source, std::string_view topic, std::string_view payload,
+                      Timestamp received = Timestamp::now());
+
+  /// Up to max pending entries, oldest first (released ones before new ones); they are in
+  /// flight until done() or release(). Waits up to `wait` for one to arrive when none is.
+  std::vector<SpoolEntry> take(std::size_t max, std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  /// Removes finished entries.
+  void done(const std::vector<std::int64_t>& ids);
+  /// Makes in-flight entries pending again (to be taken again, e.g. after a Retry).
+  void release(const std::vector<std::int64_t>& ids);
+
+  /// Blocks while the spool holds high_water entries or more (backpressure for the arrival
+  /// side), up to timeout; false when it timed out still full.
+  bool wait_for_room(std::chrono::milliseconds timeout);
+  /// Wakes every waiter of take() and wait_for_room() (shutdown).
+  void interrupt();
+
+  SpoolStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wis2mon

@@ -1,0 +1,196 @@
+// Spool: a SQLite table of received messages, with in-memory bookkeeping of what is in
+// flight. See wis2mon/spool.hpp.
+#include "wis2mon/spool.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+
+#include "common/sqlite.hpp"
+#include "common/time_text.hpp"
+#include "wis2mon/error.hpp"
+
+namespace wis2mon {
+
+using detail::SqliteDatabase;
+using detail::SqliteStatement;
+
+struct Spool::Impl {
+  SpoolOptions options;
+  std::unique_ptr<SqliteDatabase> db;
+  SqliteStatement insert, select_after, select_one, remove, bump;
+  mutable std::mutex mu;
+  std::condition_variable arrived;  // take() waiters
+  std::condition_variable room;     // wait_for_room() waiters
+  bool interrupted = false;
+  std::int64_t cursor = 0;            // highest id handed out from the table in order
+  std::deque<std::int64_t> released;  // taken, then given back: handed out first
+  std::set<std::int64_t> in_flight;
+  SpoolStats stats;
+
+  // Runs fn inside one transaction; rolls back and rethrows when it throws.
+  template <typename Fn>
+  void in_transaction(Fn&& fn) {
+    db->exec("BEGIN");
+    try {
+      fn();
+    } catch (...) {
+      sqlite3_exec(db->handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+    db->exec("COMMIT");
+  }
+
+  SpoolEntry read_row(SqliteStatement& st) {
+    SpoolEntry e;
+    e.id = st.column_int64(0);
+    e.source = st.column_text(1);
+    e.topic = st.column_text(2);
+    const auto* blob = static_cast<const char*>(sqlite3_column_blob(st.handle(), 3));
+    e.payload.assign(blob ? blob : "", static_cast<std::size_t>(sqlite3_column_bytes(st.handle(), 3)));
+    e.received = parse_rfc3339(st.column_text(4)).value_or(Timestamp{});
+    e.attempts = static_cast<int>(st.column_int64(5));
+    return e;
+  }
+};
+
+Spool::Spool(SpoolOptions options) : impl_(std::make_unique<Impl>()) {
+  auto& d = *impl_;
+  d.options = std::move(options);
+  d.db = std::make_unique<SqliteDatabase>(d.options.path, d.options.synchronous_full);
+  d.db->exec(
+      "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, "
+      "topic TEXT NOT NULL, payload BLOB NOT NULL, received TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)");
+  auto h = d.db->handle();
+  d.insert = SqliteStatement(h, "INSERT INTO spool (source, topic, payload, received) VALUES (?, ?, ?, ?)");
+  d.select_after = SqliteStatement(
+      h, "SELECT id, source, topic, payload, received, attempts FROM spool WHERE id > ? ORDER BY id LIMIT ?");
+  d.select_one = SqliteStatement(h, "SELECT id, source, topic, payload, received, attempts FROM spool WHERE id = ?");
+  d.remove = SqliteStatement(h, "DELETE FROM spool WHERE id = ?");
+  d.bump = SqliteStatement(h, "UPDATE spool SET attempts = attempts + 1 WHERE id = ?");
+  SqliteStatement count(h, "SELECT count(*) FROM spool");
+  count.step();
+  d.stats.stored = static_cast<std::size_t>(count.column_int64(0));
+  d.stats.resumed = d.stats.stored;
+}
+
+Spool::~Spool() = default;
+
+std::int64_t Spool::append(std::string_view source, std::string_view topic, std::string_view payload,
+                           Timestamp received) {
+  auto& d = *impl_;
+  char when[detail::rfc3339_buffer_size];
+  const auto n = detail::format_rfc3339_into(received, when);
+  std::int64_t id = 0;
+  {
+    std::lock_guard lock(d.mu);
+    d.insert.bind(1, source).bind(2, topic);
+    sqlite3_bind_blob(d.insert.handle(), 3, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
+    d.insert.bind(4, std::string_view(when, n));
+    try {
+      d.insert.step();  // autocommit: durable (per the synchronous mode) when it returns
+    } catch (...) {
+      d.insert.reset();
+      throw;
+    }
+    d.insert.reset();
+    id = sqlite3_last_insert_rowid(d.db->handle());
+    ++d.stats.appended;
+    ++d.stats.stored;
+  }
+  d.arrived.notify_one();
+  return id;
+}
+
+std::vector<SpoolEntry> Spool::take(std::size_t max, std::chrono::milliseconds wait) {
+  auto& d = *impl_;
+  std::unique_lock lock(d.mu);
+  const auto pending = [&] { return d.stats.stored > d.in_flight.size(); };
+  if (!pending() && wait.count() > 0) d.arrived.wait_for(lock, wait, [&] { return pending() || d.interrupted; });
+  std::vector<SpoolEntry> out;
+  while (out.size() < max && !d.released.empty()) {
+    const auto id = d.released.front();
+    d.released.pop_front();
+    d.select_one.bind(1, static_cast<sqlite3_int64>(id));
+    if (d.select_one.step()) out.push_back(d.read_row(d.select_one));
+    d.select_one.reset();
+  }
+  if (out.size() < max) {
+    d.select_after.bind(1, static_cast<sqlite3_int64>(d.cursor)).bind(2, static_cast<sqlite3_int64>(max - out.size()));
+    while (d.select_after.step()) out.push_back(d.read_row(d.select_after));
+    d.select_after.reset();
+  }
+  if (out.empty()) return out;
+  d.in_transaction([&] {
+    for (const auto& e : out) {
+      d.bump.bind(1, static_cast<sqlite3_int64>(e.id));
+      d.bump.step();
+      d.bump.reset();
+    }
+  });
+  for (const auto& e : out) {
+    d.in_flight.insert(e.id);
+    if (e.id > d.cursor) d.cursor = e.id;
+  }
+  d.stats.in_flight = d.in_flight.size();
+  return out;
+}
+
+void Spool::done(const std::vector<std::int64_t>& ids) {
+  auto& d = *impl_;
+  {
+    std::lock_guard lock(d.mu);
+    std::size_t removed = 0;
+    d.in_transaction([&] {
+      for (const auto id : ids) {
+        d.remove.bind(1, static_cast<sqlite3_int64>(id));
+        d.remove.step();
+        removed += static_cast<std::size_t>(d.db->changes());
+        d.remove.reset();
+      }
+    });
+    for (const auto id : ids) d.in_flight.erase(id);
+    d.stats.stored -= removed;
+    d.stats.done += removed;
+    d.stats.in_flight = d.in_flight.size();
+  }
+  d.room.notify_all();
+}
+
+void Spool::release(const std::vector<std::int64_t>& ids) {
+  auto& d = *impl_;
+  {
+    std::lock_guard lock(d.mu);
+    for (const auto id : ids)
+      if (d.in_flight.erase(id)) d.released.push_back(id);
+    d.stats.in_flight = d.in_flight.size();
+  }
+  d.arrived.notify_all();
+}
+
+bool Spool::wait_for_room(std::chrono::milliseconds timeout) {
+  auto& d = *impl_;
+  std::unique_lock lock(d.mu);
+  const auto has_room = [&] { return d.stats.stored < d.options.high_water || d.interrupted; };
+  if (has_room()) return true;
+  ++d.stats.waits;
+  return d.room.wait_for(lock, timeout, has_room);
+}
+
+void Spool::interrupt() {
+  auto& d = *impl_;
+  {
+    std::lock_guard lock(d.mu);
+    d.interrupted = true;
+  }
+  d.arrived.notify_all();
+  d.room.notify_all();
+}
+
+SpoolStats Spool::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace wis2mon

@@ -1,0 +1,228 @@
+// MQTT subscriber against a real mosquitto started by the test: MQTT 5 and 3.1.1, persistent
+// sessions, a broker restart mid-stream, a refused message offered again, shared
+// subscriptions, and messages straight into the spool.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "mosquitto_server.hpp"
+#include "support.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/mqtt.hpp"
+#include "wis2mon/spool.hpp"
+
+using namespace wis2mon;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool have_mosquitto() {
+  if (!testing::MosquittoServer::binary().empty() && !testing::find_program("mosquitto_pub").empty()) return true;
+  MESSAGE("mosquitto / mosquitto_pub are not installed (Debian packages mosquitto, mosquitto-clients): skipped");
+  return false;
+}
+
+std::vector<std::string> payloads(int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i < to; ++i) out.push_back("{\"n\":" + std::to_string(i) + "}");
+  return out;
+}
+
+// What a subscriber received, in order.
+struct Inbox {
+  std::mutex mu;
+  std::vector<std::string> payloads;
+  std::vector<std::string> topics;
+  MqttHandler handler() {
+    return [this](const MqttMessage& m) {
+      std::lock_guard lock(mu);
+      payloads.emplace_back(m.payload);
+      topics.emplace_back(m.topic);
+      return true;
+    };
+  }
+  std::size_t size() {
+    std::lock_guard lock(mu);
+    return payloads.size();
+  }
+  bool wait_for(std::size_t n, std::chrono::milliseconds timeout = 20s) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (size() < n && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(5ms);
+    return size() >= n;
+  }
+};
+
+BrokerOptions options_for(const testing::MosquittoServer& broker, std::vector<std::string> subs, int version = 5) {
+  BrokerOptions o;
+  o.name = "local";
+  o.url = broker.url();
+  o.subscriptions = std::move(subs);
+  o.mqtt_version = version;
+  o.reconnect_min = 1s;
+  o.reconnect_max = 2s;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("broker URLs: schemes, default ports, credentials out of the URL") {
+  auto a = parse_broker_url("mqtt://everyone:p%40ss@globalbroker.meteo.fr");
+  CHECK(a.server_uri == "tcp://globalbroker.meteo.fr:1883");
+  CHECK(a.username == "everyone");
+  CHECK(a.password == "p@ss");
+  CHECK_FALSE(a.tls);
+  a = parse_broker_url("mqtts://gb.example.org");
+  CHECK(a.server_uri == "ssl://gb.example.org:8883");
+  CHECK(a.tls);
+  CHECK(parse_broker_url("wss://gb.example.org/mqtt").server_uri == "wss://gb.example.org:443/mqtt");
+  CHECK(parse_broker_url("mqtt://127.0.0.1:18830").server_uri == "tcp://127.0.0.1:18830");
+  CHECK_THROWS_AS(parse_broker_url("http://gb.example.org"), Error);
+  CHECK_THROWS_AS(parse_broker_url("not a url"), Error);
+  BrokerOptions o;
+  o.url = "mqtt://h";
+  CHECK_THROWS_AS(MqttSubscriber(o, [](const MqttMessage&) { return true; }), Error);  // no subscriptions
+  o.subscriptions = {"$share/g/#"};
+  o.mqtt_version = 3;
+  CHECK_THROWS_AS(MqttSubscriber(o, [](const MqttMessage&) { return true; }), Error);  // shared needs 5
+}
+
+TEST_CASE("mqtt: every message arrives once and in order, MQTT 5 and 3.1.1") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  for (const int version : {5, 3}) {
+    INFO("MQTT version " << version);
+    Inbox inbox;
+    MqttSubscriber sub(options_for(broker, {"origin/a/wis2/+/data/#"}, version), inbox.handler());
+    sub.start();
+    REQUIRE(sub.wait_subscribed(10s));
+    REQUIRE(broker.publish("origin/a/wis2/de-dwd/data/core/weather", payloads(0, 500)));
+    REQUIRE(broker.publish("cache/a/wis2/de-dwd/data/core/weather", payloads(0, 5)));  // not subscribed
+    REQUIRE(inbox.wait_for(500));
+    std::this_thread::sleep_for(200ms);
+    CHECK(inbox.payloads == payloads(0, 500));
+    CHECK(inbox.topics[0] == "origin/a/wis2/de-dwd/data/core/weather");
+    const auto s = sub.stats();
+    CHECK(s.connected);
+    CHECK(s.messages == 500);
+    CHECK(s.bytes > 500 * 7);
+    sub.stop();
+    CHECK_FALSE(sub.stats().connected);
+  }
+}
+
+TEST_CASE("mqtt: a persistent session gets what was published while away; a broker restart loses nothing") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  auto o = options_for(broker, {"origin/a/wis2/#"});
+  o.client_id = "wis2mon-test-persistent";
+  Inbox inbox;
+  {
+    MqttSubscriber sub(o, inbox.handler());
+    sub.start();
+    REQUIRE(sub.wait_subscribed(10s));
+    REQUIRE(broker.publish("origin/a/wis2/x/data", payloads(0, 100)));
+    REQUIRE(inbox.wait_for(100));
+    sub.stop();
+  }
+  REQUIRE(broker.publish("origin/a/wis2/x/data", payloads(100, 300)));  // nobody connected
+  MqttSubscriber sub(o, inbox.handler());
+  sub.start();
+  REQUIRE(inbox.wait_for(300));
+  REQUIRE(sub.wait_subscribed(10s));
+
+  // The broker goes away and comes back (its persistence keeps the session).
+  broker.stop();
+  std::this_thread::sleep_for(300ms);
+  CHECK_FALSE(sub.stats().connected);
+  broker.start();
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (!sub.stats().connected && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(20ms);
+  REQUIRE(sub.stats().connected);
+  REQUIRE(sub.wait_subscribed(10s));
+  REQUIRE(broker.publish("origin/a/wis2/x/data", payloads(300, 400)));
+  REQUIRE(inbox.wait_for(400));
+  std::this_thread::sleep_for(200ms);
+  CHECK(inbox.payloads == payloads(0, 400));
+  CHECK(sub.stats().connection_losses >= 1);
+  CHECK(sub.stats().connects >= 2);
+}
+
+TEST_CASE("mqtt: a message the handler cannot store is offered again, not lost") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  std::mutex mu;
+  std::vector<std::string> got;
+  int refusals = 0;
+  MqttSubscriber sub(options_for(broker, {"t/#"}), [&](const MqttMessage& m) {
+    std::lock_guard lock(mu);
+    if (m.payload == "{\"n\":3}" && refusals < 2) {
+      ++refusals;  // e.g. the spool's disk is full for a moment
+      return false;
+    }
+    got.emplace_back(m.payload);
+    return true;
+  });
+  sub.start();
+  REQUIRE(sub.wait_subscribed(10s));
+  REQUIRE(broker.publish("t/a", payloads(0, 10)));
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (got.size() >= 10 || std::chrono::steady_clock::now() > end) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard lock(mu);
+  std::string seen;
+  for (const auto& g : got) seen += g + " ";
+  INFO("received: " << seen << " refusals " << refusals);
+  CHECK(got == payloads(0, 10));
+  CHECK(sub.stats().refused == 2);
+}
+
+TEST_CASE("mqtt: two subscribers on one shared subscription split the stream") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  Inbox a, b;
+  MqttSubscriber sa(options_for(broker, {"$share/monitors/origin/a/wis2/#"}), a.handler());
+  MqttSubscriber sb(options_for(broker, {"$share/monitors/origin/a/wis2/#"}), b.handler());
+  sa.start();
+  sb.start();
+  REQUIRE(sa.wait_subscribed(10s));
+  REQUIRE(sb.wait_subscribed(10s));
+  REQUIRE(broker.publish("origin/a/wis2/x/data", payloads(0, 400)));
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (a.size() + b.size() < 400 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(200ms);
+  std::multiset<std::string> all(a.payloads.begin(), a.payloads.end());
+  all.insert(b.payloads.begin(), b.payloads.end());
+  const auto expected = payloads(0, 400);
+  CHECK(all == std::multiset<std::string>(expected.begin(), expected.end()));  // nothing lost or doubled
+  CHECK(a.size() > 0);
+  CHECK(b.size() > 0);
+}
+
+TEST_CASE("mqtt: messages go into the spool before they are acknowledged") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  testing::TempDir dir;
+  Spool spool({dir.path / "spool.db"});
+  MqttSubscriber sub(options_for(broker, {"origin/#"}), [&](const MqttMessage& m) {
+    spool.append(m.broker, m.topic, m.payload);
+    return true;
+  });
+  sub.start();
+  REQUIRE(sub.wait_subscribed(10s));
+  REQUIRE(broker.publish("origin/a/wis2/x/data", payloads(0, 200)));
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (spool.stats().stored < 200 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(10ms);
+  const auto entries = spool.take(1000);
+  REQUIRE(entries.size() == 200);
+  CHECK(entries[199].payload == "{\"n\":199}");
+  CHECK(entries[0].source == "local");
+  CHECK(entries[0].topic == "origin/a/wis2/x/data");
+}
