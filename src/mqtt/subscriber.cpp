@@ -261,7 +261,7 @@ void MqttSubscriber::start() {
     c.cleanstart = d.options.clean_start ? 1 : 0;
   else
     c.cleansession = d.options.clean_start ? 1 : 0;
-  c.automaticReconnect = 1;
+  c.automaticReconnect = 1;  // also retries a first connect that fails (broker down at start; tested)
   c.minRetryInterval = static_cast<int>(std::max<std::int64_t>(1, d.options.reconnect_min.count()));
   c.maxRetryInterval = static_cast<int>(std::max<std::int64_t>(c.minRetryInterval, d.options.reconnect_max.count()));
   c.connectTimeout = 10;

@@ -150,6 +150,23 @@ TEST_CASE("mqtt: a persistent session gets what was published while away; a brok
   CHECK(sub.stats().connects >= 2);
 }
 
+TEST_CASE("mqtt: a broker that is down at start is tried again until it is up") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  broker.stop();
+  Inbox inbox;
+  MqttSubscriber sub(options_for(broker, {"t/#"}), inbox.handler());
+  sub.start();
+  std::this_thread::sleep_for(1500ms);
+  CHECK_FALSE(sub.stats().connected);
+  CHECK_FALSE(sub.stats().last_error.empty());
+  broker.start();
+  REQUIRE(sub.wait_subscribed(20s));
+  REQUIRE(broker.publish("t/a", payloads(0, 20)));
+  REQUIRE(inbox.wait_for(20));
+  CHECK(inbox.payloads == payloads(0, 20));
+}
+
 TEST_CASE("mqtt: a message the handler cannot store is offered again, not lost") {
   if (!have_mosquitto()) return;
   testing::MosquittoServer broker;
