@@ -48,18 +48,6 @@ SqliteStatement& SqliteStatement::bind(int index, sqlite3_int64 value) {
   return *this;
 }
 
-SqliteStatement& SqliteStatement::bind_real(int index, double value) {
-  const int rc = sqlite3_bind_double(stmt_, index, value);
-  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
-  return *this;
-}
-
-SqliteStatement& SqliteStatement::bind_null(int index) {
-  const int rc = sqlite3_bind_null(stmt_, index);
-  if (rc != SQLITE_OK) throw_sqlite(db_, rc, "bind");
-  return *this;
-}
-
 bool SqliteStatement::step() {
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;

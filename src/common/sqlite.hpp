@@ -27,8 +27,6 @@ class SqliteStatement {
 
   SqliteStatement& bind(int index, std::string_view text);
   SqliteStatement& bind(int index, sqlite3_int64 value);
-  SqliteStatement& bind_real(int index, double value);
-  SqliteStatement& bind_null(int index);
   sqlite3_stmt* handle() const noexcept { return stmt_; }
   /// Steps once: true when a row is available, false when done. Throws Error(database).
   bool step();

@@ -96,14 +96,16 @@ struct Enricher::Impl {
     std::vector<std::size_t> target;
   };
   mutable std::mutex plans_mutex;
-  mutable std::map<const RecordSchema*, Plan> plans;
+  mutable std::map<const RecordSchema*, std::shared_ptr<const Plan>> plans;
 
-  Plan plan_for(const RecordSchemaPtr& schema) const {
+  // Shared, not copied, per record: the cache may be cleared by another thread meanwhile.
+  std::shared_ptr<const Plan> plan_for(const RecordSchemaPtr& schema) const {
     std::lock_guard lock(plans_mutex);
     auto it = plans.find(schema.get());
-    if (it != plans.end() && it->second.source.lock() == schema) return it->second;
+    if (it != plans.end() && it->second->source.lock() == schema) return it->second;
     if (plans.size() > 64) plans.clear();  // schemas come and go; keep the cache small
-    Plan p;
+    auto made = std::make_shared<Plan>();
+    auto& p = *made;
     p.source = schema;
     auto names = schema->names();
     for (const auto& name : added) {
@@ -112,8 +114,8 @@ struct Enricher::Impl {
       if (at == names.end()) names.push_back(name);
     }
     p.extended = std::make_shared<const RecordSchema>(schema->table(), std::move(names));
-    plans[schema.get()] = p;
-    return p;
+    plans[schema.get()] = made;
+    return made;
   }
 
   bool wanted(const FieldValue* current) const {
@@ -229,10 +231,10 @@ bool Enricher::apply(Record& record) const {
     return true;
   }
   const auto plan = impl_->plan_for(record.schema());
-  Record out(plan.extended);
+  Record out(plan->extended);
   for (std::size_t i = 0; i < record.size(); ++i) out.value(i) = std::move(record.value(i));
   for (std::size_t j = 0; j < found.size(); ++j) {
-    auto& slot = out.value(plan.target[j]);
+    auto& slot = out.value(plan->target[j]);
     if (impl_->wanted(&slot)) slot = found[j];
   }
   record = std::move(out);

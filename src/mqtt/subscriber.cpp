@@ -93,6 +93,13 @@ struct MqttSubscriber::Impl {
   static std::string failure_text(const char* what, int code, const char* message) {
     return std::string(what) + " failed (" + std::to_string(code) + (message ? std::string(", ") + message : "") + ")";
   }
+  static std::string failure_text(const char* what, const MQTTAsync_failureData* f) {
+    return failure_text(what, f ? f->code : -1, f ? f->message : nullptr);
+  }
+  static std::string failure_text(const char* what, const MQTTAsync_failureData5* f) {  // MQTT 5 adds a reason code
+    return failure_text(what, f ? f->code : -1,
+                        f ? (f->message ? f->message : MQTTReasonCode_toString(f->reasonCode)) : nullptr);
+  }
 
   // ---- paho callbacks (on paho's thread) ----
 
@@ -155,11 +162,10 @@ struct MqttSubscriber::Impl {
   }
 
   static void on_connect_failure(void* ctx, MQTTAsync_failureData* f) {
-    static_cast<Impl*>(ctx)->set_error(failure_text("connect", f ? f->code : -1, f ? f->message : nullptr));
+    static_cast<Impl*>(ctx)->set_error(failure_text("connect", f));
   }
   static void on_connect_failure5(void* ctx, MQTTAsync_failureData5* f) {
-    static_cast<Impl*>(ctx)->set_error(failure_text(
-        "connect", f ? f->code : -1, f ? (f->message ? f->message : MQTTReasonCode_toString(f->reasonCode)) : nullptr));
+    static_cast<Impl*>(ctx)->set_error(failure_text("connect", f));
   }
 
   static void on_subscribed(void* ctx, MQTTAsync_successData*) { static_cast<Impl*>(ctx)->mark_subscribed(); }
@@ -178,12 +184,10 @@ struct MqttSubscriber::Impl {
     self->mark_subscribed();
   }
   static void on_subscribe_failure(void* ctx, MQTTAsync_failureData* f) {
-    static_cast<Impl*>(ctx)->set_error(failure_text("subscribe", f ? f->code : -1, f ? f->message : nullptr));
+    static_cast<Impl*>(ctx)->set_error(failure_text("subscribe", f));
   }
   static void on_subscribe_failure5(void* ctx, MQTTAsync_failureData5* f) {
-    static_cast<Impl*>(ctx)->set_error(
-        failure_text("subscribe", f ? f->code : -1,
-                     f ? (f->message ? f->message : MQTTReasonCode_toString(f->reasonCode)) : nullptr));
+    static_cast<Impl*>(ctx)->set_error(failure_text("subscribe", f));
   }
 
   void mark_subscribed() {

@@ -240,13 +240,7 @@ struct InfluxSink::Impl {
     ping_url = base + "/ping";
     headers = curl_slist_append(headers, "Content-Type: text/plain; charset=utf-8");
     headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip for big batches
-  }
-
-  Reply request(const std::string* body) {
-    Reply reply;
-    curl_easy_reset(curl);  // keeps the connection cache: the next request reuses the socket
-    error[0] = '\0';
-    curl_easy_setopt(curl, CURLOPT_URL, body ? write_url.c_str() : ping_url.c_str());
+    // What every request shares, set once; the handle keeps its connection between requests.
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
@@ -257,14 +251,22 @@ struct InfluxSink::Impl {
     if (!options.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
     curl_easy_setopt(curl, CURLOPT_USERAGENT, (std::string("libwis2mon/") + version_string).c_str());
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Impl::on_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     if (options.api == InfluxApi::v1 && !options.username.empty()) {
       curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
       curl_easy_setopt(curl, CURLOPT_USERNAME, options.username.c_str());
       curl_easy_setopt(curl, CURLOPT_PASSWORD, options.password.c_str());
     }
-    if (body) {
+  }
+
+  Reply request(const std::string* body) {
+    Reply reply;
+    error[0] = '\0';
+    curl_easy_setopt(curl, CURLOPT_URL, body ? write_url.c_str() : ping_url.c_str());
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply.body);
+    if (!body) {
+      curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    } else {
       curl_easy_setopt(curl, CURLOPT_POST, 1L);
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data());
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));

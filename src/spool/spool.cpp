@@ -133,7 +133,6 @@ std::vector<SpoolEntry> Spool::take(std::size_t max, std::chrono::milliseconds w
     d.in_flight.insert(e.id);
     if (e.id > d.cursor) d.cursor = e.id;
   }
-  d.stats.in_flight = d.in_flight.size();
   return out;
 }
 
@@ -153,7 +152,6 @@ void Spool::done(const std::vector<std::int64_t>& ids) {
     for (const auto id : ids) d.in_flight.erase(id);
     d.stats.stored -= removed;
     d.stats.done += removed;
-    d.stats.in_flight = d.in_flight.size();
   }
   d.room.notify_all();
 }
@@ -164,7 +162,6 @@ void Spool::release(const std::vector<std::int64_t>& ids) {
     std::lock_guard lock(d.mu);
     for (const auto id : ids)
       if (d.in_flight.erase(id)) d.released.push_back(id);
-    d.stats.in_flight = d.in_flight.size();
   }
   d.arrived.notify_all();
 }
@@ -190,7 +187,9 @@ void Spool::interrupt() {
 
 SpoolStats Spool::stats() const {
   std::lock_guard lock(impl_->mu);
-  return impl_->stats;
+  auto s = impl_->stats;
+  s.in_flight = impl_->in_flight.size();
+  return s;
 }
 
 }  // namespace wis2mon
