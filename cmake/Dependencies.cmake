@@ -23,7 +23,10 @@ target_include_directories(wis2mon_paho SYSTEM INTERFACE ${PAHO_INCLUDE_DIR})
 target_link_libraries(wis2mon_paho INTERFACE ${PAHO_MQTT3AS_LIBRARY})
 find_path(RAPIDJSON_INCLUDE_DIR rapidjson/document.h REQUIRED)
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+# The monitor's config file (YAML; JSON goes through RapidJSON) and its /metrics endpoint
+# (also the tests' HTTP(S) fault server).
+pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 if(WIS2MON_BUILD_TESTS)
   find_path(DOCTEST_INCLUDE_DIR doctest/doctest.h REQUIRED)
-  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # the tests' HTTP(S) fault server
 endif()

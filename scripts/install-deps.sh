@@ -9,9 +9,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git python3 python3-venv python3-pip python3-pytest
   # libraries the library links (private)
   rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev
-  libeccodes-dev libxml2-dev libpaho-mqtt-dev
+  libeccodes-dev libxml2-dev libpaho-mqtt-dev libyaml-cpp-dev libcpp-httplib-dev
   # command line and tests
-  libcli11-dev doctest-dev libcpp-httplib-dev openssl
+  libcli11-dev doctest-dev openssl
   # real servers the tests start on loopback ports: InfluxDB 1.x, mosquitto (+ its clients)
   influxdb mosquitto mosquitto-clients
   # libFuzzer, sanitizers and formatting

@@ -96,6 +96,7 @@ class WIS2MON_API DeadLetterStore {
   DeadLetterStore& operator=(const DeadLetterStore&) = delete;
 
   struct Entry {
+    std::int64_t id = 0;
     std::string sink;
     std::string record_table;
     std::string record_json;
@@ -107,7 +108,12 @@ class WIS2MON_API DeadLetterStore {
   void add(const std::string& sink, const Record& record, DeliveryStatus status, const std::string& reason,
            int attempts);
   std::size_t count() const;
-  std::vector<Entry> entries(std::size_t limit = 1000) const;
+  /// Oldest first; `sink` non-empty keeps only that sink's entries.
+  std::vector<Entry> entries(std::size_t limit = 1000, const std::string& sink = "") const;
+  /// Deletes entries by id (after a successful retry); returns how many were deleted.
+  std::size_t remove(const std::vector<std::int64_t>& ids);
+  /// Deletes every entry (or only `sink`'s); returns how many.
+  std::size_t purge(const std::string& sink = "");
 
  private:
   struct Impl;
@@ -130,8 +136,9 @@ struct SinkEngineOptions {
   /// Where Rejected and out-of-retries records go; nullptr: they are only counted.
   std::shared_ptr<DeadLetterStore> dead_letters;
   /// Called on the engine's worker thread once a record is settled (delivered, or a dead
-  /// letter) with its final status; used to acknowledge upstream (e.g. a spool entry).
-  std::function<void(const Record&, DeliveryStatus)> on_settled;
+  /// letter) with its final status and the tag it was submitted with; used to acknowledge
+  /// upstream (e.g. the spool entry the record came from).
+  std::function<void(const Record&, DeliveryStatus, std::uint64_t tag)> on_settled;
 };
 
 /// Engine counters (a snapshot).
@@ -154,9 +161,9 @@ class WIS2MON_API SinkEngine {
   SinkEngine(const SinkEngine&) = delete;
   SinkEngine& operator=(const SinkEngine&) = delete;
 
-  /// Queues a record. false when it was dropped (queue full with drop_and_count) or the
-  /// engine is closed.
-  bool submit(Record record);
+  /// Queues a record; `tag` comes back in on_settled. false when it was dropped (queue full
+  /// with drop_and_count) or the engine is closed.
+  bool submit(Record record, std::uint64_t tag = 0);
   /// Waits until every record submitted so far is settled (delivered or dead-lettered),
   /// then flushes the sink. Retry backoffs are waited out.
   void flush();

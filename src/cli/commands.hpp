@@ -20,5 +20,6 @@ void add_topic_commands(CLI::App& app, Action& action);
 void add_sample_command(CLI::App& app, Action& action);
 void add_fetch_command(CLI::App& app, Action& action);
 void add_decode_commands(CLI::App& app, Action& action);
+void add_monitor_commands(CLI::App& app, Action& action);
 
 }  // namespace wis2mon::cli

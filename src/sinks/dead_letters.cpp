@@ -48,26 +48,55 @@ std::size_t DeadLetterStore::count() const {
   return static_cast<std::size_t>(st.column_int64(0));
 }
 
-std::vector<DeadLetterStore::Entry> DeadLetterStore::entries(std::size_t limit) const {
+std::vector<DeadLetterStore::Entry> DeadLetterStore::entries(std::size_t limit, const std::string& sink) const {
   std::lock_guard lock(impl_->mu);
   detail::SqliteStatement st(impl_->db.handle(),
-                             "SELECT sink, record_table, record_json, status, reason, attempts, failed_at"
-                             " FROM dead_letters ORDER BY id LIMIT ?");
-  st.bind(1, static_cast<sqlite3_int64>(limit));
+                             "SELECT id, sink, record_table, record_json, status, reason, attempts, failed_at"
+                             " FROM dead_letters WHERE ?1 = '' OR sink = ?1 ORDER BY id LIMIT ?2");
+  st.bind(1, sink).bind(2, static_cast<sqlite3_int64>(limit));
   std::vector<Entry> out;
   while (st.step()) {
     Entry e;
-    e.sink = st.column_text(0);
-    e.record_table = st.column_text(1);
-    e.record_json = st.column_text(2);
-    const auto status = st.column_text(3);
+    e.id = st.column_int64(0);
+    e.sink = st.column_text(1);
+    e.record_table = st.column_text(2);
+    e.record_json = st.column_text(3);
+    const auto status = st.column_text(4);
     e.status = status == "retry" ? DeliveryStatus::retry : DeliveryStatus::rejected;
-    e.reason = st.column_text(4);
-    e.attempts = static_cast<int>(st.column_int64(5));
-    e.failed_at = st.column_text(6);
+    e.reason = st.column_text(5);
+    e.attempts = static_cast<int>(st.column_int64(6));
+    e.failed_at = st.column_text(7);
     out.push_back(std::move(e));
   }
   return out;
+}
+
+std::size_t DeadLetterStore::remove(const std::vector<std::int64_t>& ids) {
+  std::lock_guard lock(impl_->mu);
+  std::size_t n = 0;
+  impl_->db.exec("BEGIN");
+  try {
+    detail::SqliteStatement st(impl_->db.handle(), "DELETE FROM dead_letters WHERE id = ?");
+    for (auto id : ids) {
+      st.reset();
+      st.bind(1, static_cast<sqlite3_int64>(id));
+      st.step();
+      n += static_cast<std::size_t>(impl_->db.changes());
+    }
+    impl_->db.exec("COMMIT");
+  } catch (...) {
+    impl_->db.exec("ROLLBACK");
+    throw;
+  }
+  return n;
+}
+
+std::size_t DeadLetterStore::purge(const std::string& sink) {
+  std::lock_guard lock(impl_->mu);
+  detail::SqliteStatement st(impl_->db.handle(), "DELETE FROM dead_letters WHERE ?1 = '' OR sink = ?1");
+  st.bind(1, sink);
+  st.step();
+  return static_cast<std::size_t>(impl_->db.changes());
 }
 
 }  // namespace wis2mon

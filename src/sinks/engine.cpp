@@ -45,6 +45,7 @@ using Clock = std::chrono::steady_clock;
 struct SinkEngine::Impl {
   struct Item {
     Record record;
+    std::uint64_t tag = 0;     // the submitter's, for on_settled
     int attempts = 0;          // write() calls that answered Retry for it
     Clock::time_point queued;  // when submitted
     Clock::time_point due;     // for retries: not before
@@ -178,7 +179,7 @@ struct SinkEngine::Impl {
         }
         if (opt.on_settled) {
           try {
-            opt.on_settled(item.record, final_status);
+            opt.on_settled(item.record, final_status, item.tag);
           } catch (...) {
             // An acknowledgement hook must not kill the worker.
           }
@@ -216,7 +217,7 @@ SinkEngine::~SinkEngine() {
   }
 }
 
-bool SinkEngine::submit(Record record) {
+bool SinkEngine::submit(Record record, std::uint64_t tag) {
   std::unique_lock lock(impl_->mu);
   auto& m = *impl_;
   if (m.closed || m.stopping) return false;
@@ -230,7 +231,7 @@ bool SinkEngine::submit(Record record) {
   }
   ++m.stats.submitted;
   const auto now = Clock::now();
-  m.fresh.push_back({std::move(record), 0, now, now});
+  m.fresh.push_back({std::move(record), tag, 0, now, now});
   if (m.fresh.size() >= m.opt.batch_max_records || m.fresh.size() == 1) m.wake.notify_one();
   return true;
 }

@@ -520,7 +520,7 @@ TEST_CASE("engine: Retry backs off exponentially, then delivers; out of retries 
   o.retry_initial = 40ms;
   o.retry_max = 10s;
   o.dead_letters = dead;
-  o.on_settled = [&](const Record& r, DeliveryStatus s) {
+  o.on_settled = [&](const Record& r, DeliveryStatus s, std::uint64_t) {
     std::lock_guard lock(mu);
     settled[std::get<std::int64_t>(r.value(0))] = s;
   };

@@ -1,0 +1,191 @@
+// Monitor: the whole WIS2 monitoring pipeline in one object.
+//
+//   brokers (MQTT) | push() | replay files
+//     -> spool (durable; a message is ours once spooled, acknowledged to the broker after)
+//     -> parse + validate -> router (topic filters) -> per pipeline: dedup -> fetch
+//        (inline content or cache-aware download) -> decode (BUFR | CAP | none) -> enrich
+//     -> sinks (one SinkEngine each)
+//     -> the spool entry is removed once every record it produced is Delivered or Rejected
+//
+//   auto config = wis2mon::load_monitor_config("wis2mon.yaml");   // or default_monitor_config()
+//   wis2mon::Monitor monitor(config);
+//   monitor.start();            // connects, subscribes, serves /metrics
+//   ...                         // run until told to stop
+//   monitor.stop();             // stops ingest, finishes work in flight, flushes sinks
+//
+// Threads: MQTT arrivals are spooled on paho's threads; one pipeline thread parses, routes,
+// downloads (libcurl multi, its own thread) and decodes; each sink has its own worker. Callback
+// sinks run on their engine's worker thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wis2mon/config.hpp"
+#include "wis2mon/dedup.hpp"
+#include "wis2mon/download.hpp"
+#include "wis2mon/export.hpp"
+#include "wis2mon/metrics.hpp"
+#include "wis2mon/mqtt.hpp"
+#include "wis2mon/notification.hpp"
+#include "wis2mon/sink.hpp"
+
+namespace wis2mon {
+
+/// What a pipeline makes of the notifications it matches.
+enum class PipelineDecoder {
+  none,  ///< one `notifications` record per message
+  bufr,  ///< download (or take inline) the data, decode BUFR: `surface_obs` records
+  cap,   ///< download the data, decode CAP: `cap_alerts` and `cap_areas` records
+};
+WIS2MON_API const char* to_string(PipelineDecoder d) noexcept;
+
+struct PipelineOptions {
+  std::string name;
+  std::vector<std::string> filters{"#"};  ///< MQTT topic filters the pipeline takes
+  ValidationMode validation = ValidationMode::lenient;
+  /// Also record invalid messages (as `notifications` rows with valid = 0). Only for decoder
+  /// none; an invalid message is never downloaded or decoded.
+  bool keep_invalid = false;
+  std::optional<DedupPolicy> dedup;  ///< nullopt: every message is processed
+  PipelineDecoder decoder = PipelineDecoder::none;
+  /// Download the data even with decoder none (to store it under store_dir). Implied by a
+  /// decoder.
+  bool fetch = false;
+  std::filesystem::path store_dir;  ///< keep each verified object here (empty: do not keep)
+  /// Enrichment: the "enrich" config table's keys (source, key_field, ...); empty: none.
+  std::map<std::string, std::string> enrich;
+  std::vector<std::string> sinks;  ///< names of MonitorOptions::sinks entries
+};
+
+struct SinkSpec {
+  std::string name;
+  std::string type;  ///< sqlite, ndjson, influxdb, or a name given to Monitor::add_sink
+  /// The sink's and the engine's keys (sink_config_table(type) and "engine").
+  std::map<std::string, std::string> settings;
+};
+
+struct MonitorOptions {
+  std::vector<BrokerOptions> brokers;
+  /// Filters every broker subscribes to when its own list is empty.
+  std::vector<std::string> subscriptions{"origin/a/wis2/#", "cache/a/wis2/#"};
+  std::vector<SinkSpec> sinks;
+  std::vector<PipelineOptions> pipelines;
+
+  std::filesystem::path spool = "wis2mon-spool.db";
+  std::size_t spool_high_water = 100000;
+  bool spool_synchronous_full = false;
+  /// Dead letters (invalid messages, failed downloads, records no sink took). Empty: next to
+  /// the spool, in the spool's file.
+  std::filesystem::path dead_letters;
+  /// Dedup memory: empty keeps it in memory (lost on restart); a path keeps it in SQLite.
+  std::filesystem::path dedup_store;
+  std::chrono::seconds dedup_ttl{std::chrono::hours(24)};
+  /// Check topics against the WIS2 Topic Hierarchy (form and built-in levels).
+  bool validate_topics = true;
+
+  DownloadOptions download;
+  SourcePolicy sources;
+
+  std::string metrics_host = "127.0.0.1";
+  int metrics_port = 0;  ///< 0: no HTTP endpoint; -1: any free port (see Monitor::metrics_port())
+  std::chrono::milliseconds status_interval{30000};  ///< one status line this often (0: never)
+  std::size_t batch = 512;                           ///< spool entries taken at once
+  /// Where log lines go; default: stderr with a UTC time stamp.
+  std::function<void(std::string_view)> log;
+};
+
+/// The effective configuration read from a file, ready to run.
+struct MonitorConfig {
+  MonitorOptions options;
+  std::string source;     ///< the file it came from ("" for the default)
+  std::string effective;  ///< the effective configuration as YAML (defaults filled in)
+};
+
+/// The default configuration: a `notifications` pipeline for everything (message-id dedup),
+/// a `surface_obs` pipeline for `+/a/wis2/+/data/core/weather/surface-based-observations/#`
+/// (BUFR) and a `cap` pipeline for `+/a/wis2/+/data/core/weather/advisories-warnings/#`
+/// (CAP), both with data_id+pubtime dedup, all into one SQLite database `wis2mon.db`; no
+/// broker.
+WIS2MON_API MonitorConfig default_monitor_config();
+
+/// Reads a YAML or JSON config file (JSON when it starts with '{'). Every key is checked
+/// against its table; problems are collected and thrown as one Error(invalid_argument) naming
+/// the file and each key.
+WIS2MON_API MonitorConfig load_monitor_config(const std::filesystem::path& file);
+/// The same from text (`origin` names it in errors).
+WIS2MON_API MonitorConfig parse_monitor_config(std::string_view text, const std::string& origin = "config");
+
+/// The effective configuration as YAML, every key with its value (defaults included).
+WIS2MON_API std::string dump_monitor_config(const MonitorConfig& config);
+
+/// The config tables of the file's sections: "monitor", "metrics", "download", "dedup",
+/// "broker", "pipeline" (sinks use sink_config_table, enrichment enrich_config_table).
+WIS2MON_API const ConfigTable& monitor_config_table(const std::string& section);
+
+/// A snapshot of what the monitor did (this run).
+struct MonitorStats {
+  std::uint64_t received = 0;    ///< messages taken from the spool
+  std::uint64_t valid = 0;       ///< parsed and valid
+  std::uint64_t invalid = 0;     ///< not JSON, or failed validation
+  std::uint64_t duplicates = 0;  ///< dropped by a pipeline's dedup
+  std::uint64_t unrouted = 0;    ///< matched no pipeline
+  std::uint64_t downloads = 0;   ///< objects fetched and verified (or inline content used)
+  std::uint64_t download_failures = 0;
+  std::uint64_t decode_failures = 0;
+  std::uint64_t records = 0;  ///< handed to sinks
+  std::uint64_t dead_letters = 0;
+  std::map<std::string, std::uint64_t> records_per_table;
+  std::size_t spool_stored = 0;
+  std::size_t in_progress = 0;  ///< spool entries taken and not yet finished
+};
+
+class WIS2MON_API Monitor {
+ public:
+  /// Opens the spool, dedup store, dead letters and sinks, and checks every name (sinks a
+  /// pipeline uses, filters, decoders). Does not connect. Throws Error on bad options.
+  explicit Monitor(MonitorOptions options);
+  explicit Monitor(const MonitorConfig& config) : Monitor(config.options) {}
+  ~Monitor();  ///< stop()
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  /// Supplies the sink for a SinkSpec whose type is `type` (e.g. a CallbackSink). Call before
+  /// start(); the spec's settings still configure the engine in front of it.
+  void add_sink_type(const std::string& type, std::function<std::shared_ptr<Sink>(const SinkSpec&)> make);
+
+  /// Starts the pipeline thread, the metrics endpoint and the broker connections.
+  void start();
+  /// Spools one message as if it had arrived from `source` (replay, Lambda events, tests).
+  /// Blocks while the spool is above its high-water mark. Thread-safe.
+  void push(std::string_view topic, std::string_view payload, std::string_view source = "push");
+  /// Waits until the spool is empty and every sink settled what it was given; false on timeout.
+  bool drain(std::chrono::milliseconds timeout);
+  /// Disconnects from the brokers, finishes the entries in progress (waiting up to `grace`
+  /// for downloads and sinks), flushes and closes the sinks. Entries not yet taken stay in
+  /// the spool for the next run. Idempotent.
+  void stop(std::chrono::milliseconds grace = std::chrono::seconds(30));
+
+  MonitorStats stats() const;
+  /// One line: messages, valid, invalid, duplicates, downloads, records, spool size, brokers.
+  std::string status_line() const;
+  MetricsRegistry& metrics() noexcept;
+  /// The port /metrics listens on (after start()), 0 when there is no endpoint.
+  int metrics_port() const noexcept;
+  /// Per-broker state, in MonitorOptions::brokers order.
+  std::vector<BrokerStats> broker_stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wis2mon

@@ -1,0 +1,353 @@
+// wis2mon run | replay | config check|dump | dlq list|retry|purge: the live monitor from the
+// command line.
+#include <rapidjson/document.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/input.hpp"
+#include "cli/monitor_setup.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/monitor.hpp"
+#include "wis2mon/spool.hpp"
+
+namespace wis2mon::cli {
+
+MonitorConfig load_config_or_default(const std::string& file) {
+  return file.empty() ? default_monitor_config() : load_monitor_config(file);
+}
+
+void apply_db_override(MonitorOptions& o, const std::string& db) {
+  if (db.empty()) return;
+  for (auto& s : o.sinks)
+    if (s.type == "sqlite") s.settings["path"] = db;
+  // The default spool (and its dead letters) goes next to the database, so that two
+  // monitors with their own databases never share a spool.
+  if (o.spool == "wis2mon-spool.db") {
+    const std::filesystem::path p(db);
+    o.spool = p.parent_path() / (p.stem().string() + "-spool.db");
+  }
+}
+
+std::string summary_text(const MonitorStats& s) {
+  std::string out = std::to_string(s.received) + " messages: " + std::to_string(s.valid) + " valid, " +
+                    std::to_string(s.invalid) + " invalid, " + std::to_string(s.duplicates) + " duplicates, " +
+                    std::to_string(s.downloads) + " downloads (" + std::to_string(s.download_failures) + " failed), " +
+                    std::to_string(s.dead_letters) + " dead letters\n";
+  out += "records:";
+  if (s.records_per_table.empty()) out += " none";
+  for (const auto& [table, n] : s.records_per_table) out += " " + table + " " + std::to_string(n);
+  return out + "\n";
+}
+
+namespace {
+
+struct RunArgs {
+  std::string config;
+  std::vector<std::string> brokers;
+  std::vector<std::string> subscribe;
+  std::string db;
+  int metrics_port = -2;  // -2: not given
+  double duration = 0;
+};
+
+int run_run(const RunArgs& a) {
+  auto config = load_config_or_default(a.config);
+  auto& o = config.options;
+  if (!a.brokers.empty()) {
+    o.brokers.clear();
+    for (const auto& url : a.brokers) {
+      BrokerOptions b;
+      b.url = url;
+      const auto address = parse_broker_url(url);
+      b.name = address.host;
+      for (const auto& other : o.brokers)
+        if (other.name == b.name) b.name = address.host + "-" + std::to_string(o.brokers.size() + 1);
+      o.brokers.push_back(std::move(b));
+    }
+  }
+  if (!a.subscribe.empty()) {
+    o.subscriptions = a.subscribe;
+    for (auto& b : o.brokers) b.subscriptions.clear();
+  }
+  apply_db_override(o, a.db);
+  if (a.metrics_port != -2) o.metrics_port = a.metrics_port;
+  if (o.brokers.empty())
+    throw Error(ErrorCode::invalid_argument, "no broker: give --broker URL or list brokers in the config file");
+
+  // Signals are taken by this thread only (blocked before any other thread starts).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Monitor monitor(config);
+  monitor.start();
+  std::cerr << "wis2mon run: " << o.brokers.size() << " broker(s), " << o.pipelines.size() << " pipeline(s), spool "
+            << o.spool.string() << "; Ctrl-C stops\n";
+  const auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    timespec tick{0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      std::cerr << "wis2mon run: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping\n";
+      break;
+    }
+    if (a.duration > 0 &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= a.duration)
+      break;
+  }
+  monitor.stop();
+  std::cout << summary_text(monitor.stats());
+  return kExitOk;
+}
+
+struct ReplayArgs {
+  std::string config;
+  std::string db;
+  std::vector<std::string> files;
+};
+
+int run_replay(const ReplayArgs& a) {
+  auto config = load_config_or_default(a.config);
+  auto& o = config.options;
+  apply_db_override(o, a.db);
+  // The input files are the durable source: the spool is in memory; dead letters go where
+  // the live monitor keeps them.
+  if (o.dead_letters.empty()) o.dead_letters = o.spool;
+  o.spool = ":memory:";
+  o.brokers.clear();
+  Monitor monitor(config);
+  monitor.start();
+  std::size_t pushed = 0;
+  bool io_error = false;
+  for (const auto& file : a.files) {
+    try {
+      for_each_message(file, [&](std::size_t, std::string_view text) {
+        // An optional "topic" member says where the message was published.
+        std::string topic;
+        rapidjson::Document doc;
+        doc.Parse(text.data(), text.size());
+        if (!doc.HasParseError() && doc.IsObject()) {
+          const auto it = doc.FindMember("topic");
+          if (it != doc.MemberEnd() && it->value.IsString())
+            topic.assign(it->value.GetString(), it->value.GetStringLength());
+        }
+        monitor.push(topic, text, "replay");
+        if (++pushed % 10000 == 0) std::cerr << "wis2mon replay: " << pushed << " messages queued\n";
+      });
+    } catch (const Error& e) {
+      std::cerr << "wis2mon replay: " << e.what() << "\n";
+      io_error = true;
+    }
+  }
+  while (!monitor.drain(std::chrono::seconds(5))) std::cerr << "wis2mon replay: " << monitor.status_line() << "\n";
+  monitor.stop();
+  std::cout << summary_text(monitor.stats());
+  return io_error ? kExitUsage : kExitOk;
+}
+
+std::filesystem::path dead_letter_file(const std::string& config_file, const std::string& explicit_path,
+                                       const std::string& db) {
+  if (!explicit_path.empty()) return explicit_path;
+  auto config = load_config_or_default(config_file);
+  apply_db_override(config.options, db);
+  return config.options.dead_letters.empty() ? config.options.spool : config.options.dead_letters;
+}
+
+// A dead-lettered record back from its JSON (times come back as RFC 3339 text).
+Record record_from_json(const std::string& table, const std::string& json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) throw Error(ErrorCode::parse, "dead letter: not a JSON object");
+  Record r(table);
+  for (const auto& m : doc.GetObject()) {
+    const std::string_view name(m.name.GetString(), m.name.GetStringLength());
+    const auto& v = m.value;
+    if (v.IsString())
+      r.add(name, std::string(v.GetString(), v.GetStringLength()));
+    else if (v.IsBool())
+      r.add(name, v.GetBool());
+    else if (v.IsInt64())
+      r.add(name, v.GetInt64());
+    else if (v.IsNumber())
+      r.add(name, v.GetDouble());
+    else
+      r.add(name, FieldValue());
+  }
+  return r;
+}
+
+struct DlqArgs {
+  std::string config;
+  std::string file;
+  std::string db;
+  std::string sink;
+  std::size_t limit = 100;
+};
+
+int run_dlq_list(const DlqArgs& a) {
+  DeadLetterStore store(dead_letter_file(a.config, a.file, a.db));
+  const auto entries = store.entries(a.limit, a.sink);
+  for (const auto& e : entries)
+    std::cout << e.id << "\t" << e.failed_at << "\t" << e.sink << "\t" << e.record_table << "\t" << e.reason << "\n";
+  std::cerr << entries.size() << " shown, " << store.count() << " dead letters in all\n";
+  return kExitOk;
+}
+
+int run_dlq_purge(const DlqArgs& a) {
+  DeadLetterStore store(dead_letter_file(a.config, a.file, a.db));
+  std::cout << store.purge(a.sink) << " dead letters deleted\n";
+  return kExitOk;
+}
+
+// Messages (invalid, undownloadable, undecodable) go back into the spool for the next run;
+// records no sink took are written to that sink again now.
+int run_dlq_retry(const DlqArgs& a) {
+  auto config = load_config_or_default(a.config);
+  apply_db_override(config.options, a.db);
+  const auto file = a.file.empty()
+                        ? (config.options.dead_letters.empty() ? config.options.spool : config.options.dead_letters)
+                        : std::filesystem::path(a.file);
+  DeadLetterStore store(file);
+  const auto entries = store.entries(a.limit, a.sink);
+  std::vector<std::int64_t> requeued, delivered;
+  std::size_t failed = 0;
+  std::unique_ptr<Spool> spool;
+  std::map<std::string, std::vector<std::pair<std::int64_t, Record>>> by_sink;
+  for (const auto& e : entries) {
+    Record r = record_from_json(e.record_table, e.record_json);
+    if (e.record_table == "messages") {
+      if (!spool) {
+        SpoolOptions so;
+        so.path = config.options.spool;
+        spool = std::make_unique<Spool>(so);
+      }
+      const auto* topic = r.get("topic");
+      const auto* payload = r.get("payload");
+      if (!topic || !payload || !std::holds_alternative<std::string>(*topic) ||
+          !std::holds_alternative<std::string>(*payload)) {
+        ++failed;
+        continue;
+      }
+      spool->append("dlq", std::get<std::string>(*topic), std::get<std::string>(*payload));
+      requeued.push_back(e.id);
+    } else {
+      by_sink[e.sink].emplace_back(e.id, std::move(r));
+    }
+  }
+  for (auto& [sink_name, items] : by_sink) {
+    const SinkSpec* spec = nullptr;
+    for (const auto& s : config.options.sinks)
+      if (s.name == sink_name) spec = &s;
+    if (!spec || (spec->type != "sqlite" && spec->type != "ndjson" && spec->type != "influxdb")) {
+      std::cerr << "wis2mon dlq retry: no built-in sink named '" << sink_name << "' in the configuration\n";
+      failed += items.size();
+      continue;
+    }
+    std::map<std::string, std::string> own;
+    const ConfigTable& engine_t = sink_config_table("engine");
+    for (const auto& [k, v] : spec->settings)
+      if (!engine_t.find(k)) own[k] = v;
+    auto sink = make_sink(spec->type, spec->name, sink_config_table(spec->type).validate(own));
+    std::vector<Record> batch;
+    for (auto& [id, r] : items) batch.push_back(r);
+    const auto answers = sink->write(batch);
+    sink->close();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (i < answers.size() && answers[i].status == DeliveryStatus::delivered)
+        delivered.push_back(items[i].first);
+      else
+        ++failed;
+    }
+  }
+  store.remove(requeued);
+  store.remove(delivered);
+  std::cout << requeued.size() << " messages back in the spool, " << delivered.size() << " records delivered, "
+            << failed << " still failing\n";
+  return failed ? kExitInvalid : kExitOk;
+}
+
+}  // namespace
+
+void add_monitor_commands(CLI::App& app, Action& action) {
+  {
+    auto a = std::make_shared<RunArgs>();
+    auto* cmd = app.add_subcommand("run", "Monitor WIS2 brokers: spool, validate, dedup, fetch, decode, store");
+    cmd->add_option("config", a->config, "Config file (YAML or JSON); default: the built-in configuration")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--broker", a->brokers,
+                    "Broker URL (repeatable): mqtt://[user:pass@]host[:port], mqtts://, wss://");
+    cmd->add_option("--subscribe", a->subscribe, "Topic filter to subscribe to (repeatable)");
+    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks");
+    cmd->add_option("--metrics-port", a->metrics_port, "Port of /metrics and /health on 127.0.0.1 (0: off)");
+    cmd->add_option("--duration", a->duration, "Stop cleanly after this many seconds");
+    cmd->callback([a, &action] { action = [a] { return run_run(*a); }; });
+  }
+  {
+    auto a = std::make_shared<ReplayArgs>();
+    auto* cmd =
+        app.add_subcommand("replay", "Feed NDJSON notifications (optional \"topic\" member) through the pipelines");
+    cmd->add_option("--config", a->config, "Config file (YAML or JSON)")->check(CLI::ExistingFile);
+    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks");
+    cmd->add_option("files", a->files, "NDJSON files ('-' for stdin)")->required();
+    cmd->callback([a, &action] { action = [a] { return run_replay(*a); }; });
+  }
+  {
+    auto* cfg = app.add_subcommand("config", "Check or print a monitor configuration");
+    cfg->require_subcommand(1);
+    auto file = std::make_shared<std::string>();
+    auto* check = cfg->add_subcommand("check", "Check a config file; print what it sets up");
+    check->add_option("file", *file, "Config file")->required()->check(CLI::ExistingFile);
+    check->callback([file, &action] {
+      action = [file] {
+        try {
+          const auto c = load_monitor_config(*file);
+          std::cout << *file << ": ok (" << c.options.brokers.size() << " brokers, " << c.options.pipelines.size()
+                    << " pipelines, " << c.options.sinks.size() << " sinks)\n";
+          return kExitOk;
+        } catch (const Error& e) {
+          std::cout << e.what() << "\n";
+          return kExitInvalid;
+        }
+      };
+    });
+    auto dump_file = std::make_shared<std::string>();
+    auto* dump = cfg->add_subcommand("dump", "Print the effective configuration (defaults filled in) as YAML");
+    dump->add_option("file", *dump_file, "Config file (default: the built-in configuration)")->check(CLI::ExistingFile);
+    dump->callback([dump_file, &action] {
+      action = [dump_file] {
+        std::cout << dump_monitor_config(load_config_or_default(*dump_file));
+        return kExitOk;
+      };
+    });
+  }
+  {
+    auto* dlq = app.add_subcommand("dlq", "Dead letters: list, retry or purge");
+    dlq->require_subcommand(1);
+    const auto common = [](CLI::App* cmd, DlqArgs& a) {
+      cmd->add_option("--config", a.config, "Config file (finds the dead-letter file)")->check(CLI::ExistingFile);
+      cmd->add_option("--file", a.file, "The dead-letter SQLite file itself");
+      cmd->add_option("--db", a.db, "As given to run/replay (the spool sits next to it)");
+      cmd->add_option("--sink", a.sink, "Only entries of this sink or stage (validate, download, decode)");
+      cmd->add_option("--limit", a.limit, "At most this many entries");
+    };
+    auto list_args = std::make_shared<DlqArgs>();
+    auto* list = dlq->add_subcommand("list", "List dead letters: id, time, sink or stage, table, reason");
+    common(list, *list_args);
+    list->callback([list_args, &action] { action = [list_args] { return run_dlq_list(*list_args); }; });
+    auto retry_args = std::make_shared<DlqArgs>();
+    auto* retry = dlq->add_subcommand("retry", "Messages back into the spool; records written to their sink again");
+    common(retry, *retry_args);
+    retry->callback([retry_args, &action] { action = [retry_args] { return run_dlq_retry(*retry_args); }; });
+    auto purge_args = std::make_shared<DlqArgs>();
+    auto* purge = dlq->add_subcommand("purge", "Delete dead letters");
+    common(purge, *purge_args);
+    purge->callback([purge_args, &action] { action = [purge_args] { return run_dlq_purge(*purge_args); }; });
+  }
+}
+
+}  // namespace wis2mon::cli

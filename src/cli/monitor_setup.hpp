@@ -1,0 +1,17 @@
+// Shared by the monitor commands (run, replay, dlq, demo).
+#pragma once
+
+#include <string>
+
+#include "wis2mon/monitor.hpp"
+
+namespace wis2mon::cli {
+
+/// The config file's configuration, or the built-in default for "".
+MonitorConfig load_config_or_default(const std::string& file);
+/// --db: every sqlite sink writes there, and the default spool moves next to it.
+void apply_db_override(MonitorOptions& o, const std::string& db);
+/// "N messages: ... valid, ... invalid, ..." and "records: table n ..." lines.
+std::string summary_text(const MonitorStats& s);
+
+}  // namespace wis2mon::cli

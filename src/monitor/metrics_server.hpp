@@ -1,0 +1,31 @@
+// The monitor's small HTTP endpoint: GET /metrics (Prometheus text) and GET /health (JSON),
+// served by cpp-httplib on its own thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace wis2mon::detail {
+
+class MetricsServer {
+ public:
+  struct Health {
+    bool ok = true;
+    std::string json;
+  };
+  /// Binds host:port (port -1: any free port) and serves until destroyed. Throws Error(io)
+  /// when the port cannot be bound.
+  MetricsServer(const std::string& host, int port, std::function<std::string()> metrics,
+                std::function<Health()> health);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+  int port() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wis2mon::detail

@@ -1,0 +1,728 @@
+// The Monitor engine: spool -> parse/validate -> route -> per pipeline dedup, fetch, decode,
+// enrich -> sink engines, and the bookkeeping that removes a spool entry only when every
+// record it produced is settled.
+#include "wis2mon/monitor.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "monitor/metrics_server.hpp"
+#include "wis2mon/decode/bufr.hpp"
+#include "wis2mon/decode/cap.hpp"
+#include "wis2mon/enrich.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/spool.hpp"
+#include "wis2mon/topic.hpp"
+
+namespace wis2mon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void default_log(std::string_view line) {
+  const std::string stamp = format_rfc3339(Timestamp::now(), 0);
+  std::fprintf(stderr, "%s wis2mon: %.*s\n", stamp.c_str(), static_cast<int>(line.size()), line.data());
+}
+
+const RecordSchemaPtr& notification_schema() {
+  static const auto schema = std::make_shared<const RecordSchema>(
+      "notifications",
+      std::vector<std::string>{"id", "data_id", "metadata_id", "pubtime", "datetime", "topic", "centre_id", "valid",
+                               "errors", "href", "size", "source", "received_at"});
+  return schema;
+}
+
+FieldValue text_or_null(std::string_view s) {
+  return s.empty() ? FieldValue() : FieldValue(std::string(s));
+}
+FieldValue time_or_null(const std::optional<Timestamp>& t) {
+  return t ? FieldValue(*t) : FieldValue();
+}
+
+std::string first_errors(const ValidationReport& report, std::size_t max = 5) {
+  std::string out;
+  for (std::size_t i = 0; i < report.errors().size() && i < max; ++i) {
+    const auto& e = report.errors()[i];
+    out += (i ? "; " : "") + e.rule + (e.path.empty() ? "" : " at " + e.path) + ": " + e.message;
+  }
+  if (report.errors().size() > max) out += "; ...";
+  return out;
+}
+
+// The metric series of one centre, looked up once.
+struct CentreSeries {
+  MetricSeries* received;
+  MetricSeries* valid;
+  MetricSeries* invalid;
+  MetricSeries* invalid_topic;
+  MetricSeries* no_metadata;
+  MetricSeries* duplicate;
+  MetricSeries* last;
+};
+
+}  // namespace
+
+struct Monitor::Impl {
+  // One pipeline, compiled.
+  struct Pipeline {
+    PipelineOptions o;
+    std::optional<Deduplicator> dedup;
+    std::optional<Enricher> enricher;
+    std::vector<SinkEngine*> sinks;
+    bool fetch() const { return o.fetch || o.decoder != PipelineDecoder::none; }
+  };
+
+  // A spool entry being worked on: records out at sinks (plus one while still producing them),
+  // and the dedup keys to record once everything settled.
+  struct Pending {
+    int outstanding = 1;
+    struct Key {
+      std::size_t pipeline;  // index into pipelines
+      Notification notification;
+      std::string key;
+      bool ok = true;
+    };
+    std::vector<Key> keys;
+  };
+
+  MonitorOptions opt;
+  std::function<void(std::string_view)> log;
+  MetricsRegistry metrics;
+  std::unique_ptr<Spool> spool;
+  std::shared_ptr<DeadLetterStore> dead;
+  std::shared_ptr<DedupStore> dedup_store;
+  std::vector<std::unique_ptr<Pipeline>> pipelines;
+  Router router;
+  std::vector<std::size_t> route_to_pipeline;
+  std::map<std::string, std::function<std::shared_ptr<Sink>(const SinkSpec&)>> sink_types;
+  std::map<std::string, std::unique_ptr<SinkEngine>> engines;
+  std::unique_ptr<Downloader> downloader;
+  SourceSelector selector;
+  std::vector<std::unique_ptr<MqttSubscriber>> subscribers;
+  std::unique_ptr<detail::MetricsServer> server;
+  std::unordered_map<std::string, CentreSeries> centres;
+
+  std::thread worker;
+  std::atomic<bool> started{false}, stopping{false}, stopped{false};
+
+  // Shared between the pipeline thread and the sink workers.
+  mutable std::mutex mu;
+  std::condition_variable idle;
+  std::unordered_map<std::int64_t, Pending> pending;
+  std::vector<std::int64_t> finished;
+  std::vector<std::unordered_set<std::string>> in_progress;  // per pipeline: keys being processed
+
+  // Stats (pipeline thread writes; anyone reads).
+  std::atomic<std::uint64_t> received{0}, valid{0}, invalid{0}, duplicates{0}, unrouted{0}, downloads{0},
+      download_failures{0}, decode_failures{0}, records{0}, dead_letters{0};
+  mutable std::mutex table_mu;
+  std::map<std::string, std::uint64_t> per_table;
+
+  explicit Impl(MonitorOptions o) : opt(std::move(o)), selector(opt.sources) {}
+
+  CentreSeries& centre(std::string_view id) {
+    auto it = centres.find(std::string(id));
+    if (it != centres.end()) return it->second;
+    const Labels l{{"centre_id", std::string(id)}};
+    CentreSeries s{&metrics.counter("wmo_wis2_gb_messages_received_total", l),
+                   &metrics.counter("wis2mon_messages_valid_total", l),
+                   &metrics.counter("wmo_wis2_gb_messages_invalid_format_total", l),
+                   &metrics.counter("wmo_wis2_gb_messages_invalid_topic_total", l),
+                   &metrics.counter("wmo_wis2_gb_messages_no_metadata_total", l),
+                   &metrics.counter("wis2mon_messages_duplicate_total", l),
+                   &metrics.gauge("wmo_wis2_gb_last_message_timestamp_seconds", l)};
+    return centres.emplace(std::string(id), s).first->second;
+  }
+
+  // ---- completion bookkeeping -----------------------------------------------------------
+
+  // Under mu: one unit of an entry's work is done.
+  void release_unit(std::int64_t id) {
+    auto it = pending.find(id);
+    if (it == pending.end()) return;
+    if (--it->second.outstanding > 0) return;
+    for (auto& k : it->second.keys) {
+      // Recorded only now, so that a crash before the records were stored, or a failed
+      // download, never makes a later copy look like a duplicate.
+      auto& dedup = pipelines[k.pipeline]->dedup;
+      if (k.ok && dedup) {
+        try {
+          dedup->record(k.notification);
+        } catch (const std::exception& e) {
+          log(std::string("dedup store: ") + e.what());
+        }
+      }
+      in_progress[k.pipeline].erase(k.key);
+    }
+    pending.erase(it);
+    finished.push_back(id);
+    idle.notify_all();
+  }
+
+  void on_settled(std::uint64_t tag) {
+    std::lock_guard lock(mu);
+    release_unit(static_cast<std::int64_t>(tag));
+  }
+
+  void flush_finished() {
+    std::vector<std::int64_t> ids;
+    {
+      std::lock_guard lock(mu);
+      ids.swap(finished);
+    }
+    if (ids.empty()) return;
+    try {
+      spool->done(ids);
+    } catch (const std::exception& e) {
+      // The entries stay stored and are processed again after a restart (at-least-once).
+      log(std::string("spool: cannot remove finished entries: ") + e.what());
+    }
+    idle.notify_all();
+  }
+
+  // ---- dead letters -----------------------------------------------------------------------
+
+  void dead_letter_message(const SpoolEntry& e, const std::string& stage, const std::string& reason,
+                           const std::string& pipeline = "") {
+    ++dead_letters;
+    metrics.counter("wis2mon_dead_letters_total", {{"stage", stage}}).inc();
+    if (!dead) return;
+    Record r("messages");
+    r.add("source", e.source).add("topic", e.topic).add("payload", e.payload).add("received", e.received);
+    r.add("pipeline", pipeline);
+    try {
+      dead->add(stage, r, DeliveryStatus::rejected, reason, e.attempts + 1);
+    } catch (const std::exception& ex) {
+      log(std::string("dead letters: ") + ex.what());
+    }
+  }
+
+  // ---- records out ------------------------------------------------------------------------
+
+  void submit_records(Pipeline& p, std::vector<Record>& out, std::int64_t id) {
+    if (p.enricher) p.enricher->apply(out);
+    {
+      std::lock_guard lock(mu);
+      pending[id].outstanding += static_cast<int>(out.size() * p.sinks.size());
+    }
+    {
+      std::lock_guard lock(table_mu);
+      for (const auto& r : out) ++per_table[r.table()];
+    }
+    records += out.size();
+    for (std::size_t s = 0; s < p.sinks.size(); ++s)
+      for (auto& r : out) {
+        const bool queued = s + 1 == p.sinks.size() ? p.sinks[s]->submit(std::move(r), static_cast<std::uint64_t>(id))
+                                                    : p.sinks[s]->submit(r, static_cast<std::uint64_t>(id));
+        if (!queued) {
+          // Dropped (drop policy) or closed: it will never settle, so release it here. With
+          // the drop policy the user chose losing records over waiting.
+          std::lock_guard lock(mu);
+          release_unit(id);
+        }
+      }
+  }
+
+  Record notification_record(const SpoolEntry& e, const Notification& n, const ValidationReport& report,
+                             std::string_view centre_id) {
+    Record r(notification_schema());
+    std::size_t i = 0;
+    const auto put = [&](FieldValue v) { r.value(i++) = std::move(v); };
+    put(text_or_null(n.id()));
+    put(text_or_null(n.data_id()));
+    put(text_or_null(n.metadata_id()));
+    put(time_or_null(n.pubtime()));
+    put(time_or_null(n.datetime()));
+    put(e.topic);
+    put(text_or_null(centre_id));
+    put(report.valid());
+    put(text_or_null(first_errors(report)));
+    const Link* link = n.data_link();
+    put(link ? text_or_null(link->href) : FieldValue());
+    put(static_cast<std::int64_t>(e.payload.size()));
+    put(text_or_null(e.source));
+    put(e.received);
+    return r;
+  }
+
+  // Data in hand (downloaded or inline): keep, decode, enrich, submit.
+  void handle_data(Pipeline& p, const SpoolEntry& e, const Notification& n, const ValidationReport& report,
+                   std::string_view centre_id, const std::string& data) {
+    std::vector<Record> out;
+    if (!p.o.store_dir.empty()) {
+      try {
+        store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data);
+      } catch (const std::exception& ex) {
+        log(std::string("store_dir: ") + ex.what());
+      }
+    }
+    if (p.o.decoder == PipelineDecoder::bufr) {
+      auto result = decode_bufr(data);
+      if (result.records.empty()) {
+        ++decode_failures;
+        dead_letter_message(e, "decode", result.errors.empty() ? "no BUFR subsets" : result.errors.front().message,
+                            p.o.name);
+      }
+      out = std::move(result.records);
+    } else if (p.o.decoder == PipelineDecoder::cap) {
+      auto result = decode_cap(data);
+      if (!result.valid() && result.cap_version.empty()) {
+        ++decode_failures;
+        dead_letter_message(e, "decode", result.errors.empty() ? "not a CAP alert" : result.errors.front(), p.o.name);
+      } else {
+        out = result.to_records();
+      }
+    } else {
+      out.push_back(notification_record(e, n, report, centre_id));
+    }
+    if (!out.empty()) submit_records(p, out, e.id);
+  }
+
+  // ---- one spool entry --------------------------------------------------------------------
+
+  void process(const SpoolEntry& e) {
+    ++received;
+    {
+      std::lock_guard lock(mu);
+      pending[e.id];  // outstanding = 1 while we work on it
+    }
+    const Topic topic(e.topic);
+    std::string centre_id(topic.centre_id());
+    ParseOptions po;
+    po.topic = e.topic;
+    auto lenient = Notification::parse(e.payload, po);
+    if (centre_id.empty()) {
+      // No topic (a replayed file): a data_id starts with the centre id by convention.
+      const auto id = lenient.notification.data_id();
+      const auto cut = id.find('/');
+      if (cut != std::string_view::npos && is_valid_centre_id_form(id.substr(0, cut))) centre_id = id.substr(0, cut);
+    }
+    auto& cs = centre(centre_id.empty() ? std::string_view("unknown") : std::string_view(centre_id));
+    cs.received->inc();
+    cs.last->set(static_cast<double>(Timestamp::now().seconds));
+    std::optional<ParsedNotification> strict;
+    // Replayed files may not say where a message was published: nothing to check then.
+    if (opt.validate_topics && !e.topic.empty()) {
+      const auto tr = validate_topic(e.topic);
+      if (!tr.valid()) {
+        cs.invalid_topic->inc();
+        for (const auto& err : tr.errors()) lenient.report.add_error("", err.rule, "topic: " + err.message);
+      }
+    }
+    if (lenient.valid()) {
+      ++valid;
+      cs.valid->inc();
+      if (lenient.notification.metadata_id().empty() && topic.notification_type() == "data") cs.no_metadata->inc();
+    } else {
+      ++invalid;
+      cs.invalid->inc();
+      dead_letter_message(e, "validate", first_errors(lenient.report));
+    }
+
+    std::vector<Router::FilterId> ids;
+    router.match(e.topic, ids);
+    std::set<std::size_t> routes;
+    for (auto id : ids) routes.insert(route_to_pipeline[id]);
+    if (routes.empty()) ++unrouted;
+
+    for (std::size_t index : routes) {
+      Pipeline& p = *pipelines[index];
+      const ParsedNotification* parsed = &lenient;
+      if (p.o.validation == ValidationMode::strict) {
+        if (!strict) {
+          ParseOptions so = po;
+          so.mode = ValidationMode::strict;
+          strict = Notification::parse(e.payload, so);
+          for (const auto& err : lenient.report.errors())
+            if (err.message.rfind("topic: ", 0) == 0) strict->report.add_error("", err.rule, err.message);
+        }
+        parsed = &*strict;
+      }
+      const Notification& n = parsed->notification;
+      if (!parsed->valid()) {
+        if (p.o.keep_invalid && !p.fetch()) {
+          std::vector<Record> out{notification_record(e, n, parsed->report, centre_id)};
+          submit_records(p, out, e.id);
+        }
+        continue;
+      }
+      if (p.dedup) {
+        std::string key = Deduplicator::key(n, p.dedup->policy());
+        bool duplicate = false;
+        {
+          std::lock_guard lock(mu);
+          duplicate = !key.empty() && in_progress[index].count(key) > 0;
+        }
+        if (!duplicate) {
+          try {
+            duplicate = p.dedup->check(n) == DedupVerdict::duplicate;
+          } catch (const std::exception& ex) {
+            log(std::string("dedup store: ") + ex.what());
+          }
+        }
+        if (duplicate) {
+          ++duplicates;
+          cs.duplicate->inc();
+          continue;
+        }
+        std::lock_guard lock(mu);
+        if (!key.empty()) in_progress[index].insert(key);
+        pending[e.id].keys.push_back({index, n, std::move(key), true});
+      }
+      if (!p.fetch()) {
+        std::vector<Record> out{notification_record(e, n, parsed->report, centre_id)};
+        submit_records(p, out, e.id);
+        continue;
+      }
+      fetch(p, e, n, parsed->report, centre_id);
+    }
+    std::lock_guard lock(mu);
+    release_unit(e.id);
+  }
+
+  void mark_failed(Pipeline& p, std::int64_t id) {
+    std::lock_guard lock(mu);
+    auto it = pending.find(id);
+    if (it == pending.end()) return;
+    for (auto& k : it->second.keys)
+      if (pipelines[k.pipeline].get() == &p) k.ok = false;
+  }
+
+  void fetch(Pipeline& p, const SpoolEntry& e, const Notification& n, const ValidationReport& report,
+             const std::string& centre_id) {
+    if (n.content()) {
+      auto inline_data = decode_inline_content(n, opt.download.lenient_integrity, opt.download.max_object_bytes);
+      if (inline_data.status == DownloadStatus::ok) {
+        ++downloads;
+        handle_data(p, e, n, report, centre_id, inline_data.data);
+        return;
+      }
+      // Bad inline content: fall back to the link, as a Global Cache does.
+    }
+    const std::string key = selector.observe(n, e.topic);
+    DownloadRequest req;
+    req.urls = key.empty() ? std::vector<std::string>{} : selector.candidates(key);
+    if (req.urls.empty()) {
+      ++download_failures;
+      mark_failed(p, e.id);
+      dead_letter_message(e, "download", "no data link to download from", p.o.name);
+      return;
+    }
+    if (n.integrity())
+      req.integrity = ExpectedDigest{std::string(n.integrity()->method), std::string(n.integrity()->value)};
+    if (const Link* link = n.data_link(); link && link->length && *link->length >= 0)
+      req.expected_size = static_cast<std::uint64_t>(*link->length);
+    req.centre_id = centre_id;
+    req.deadline = std::chrono::minutes(10);
+    {
+      std::lock_guard lock(mu);
+      ++pending[e.id].outstanding;
+    }
+    downloader->submit(std::move(req), [this, &p, e, n, report, centre_id](DownloadResult r) {
+      if (r.status == DownloadStatus::ok) {
+        ++downloads;
+        handle_data(p, e, n, report, centre_id, r.data);
+      } else {
+        ++download_failures;
+        mark_failed(p, e.id);
+        dead_letter_message(e, "download", std::string(to_string(r.status)) + ": " + r.error, p.o.name);
+      }
+      std::lock_guard lock(mu);
+      release_unit(e.id);
+    });
+  }
+
+  // ---- the pipeline thread ----------------------------------------------------------------
+
+  void run() {
+    auto last_status = Clock::now();
+    while (!stopping) {
+      const bool busy_downloads = downloader && downloader->pending() > 0;
+      std::vector<SpoolEntry> batch;
+      try {
+        batch = spool->take(opt.batch, busy_downloads ? std::chrono::milliseconds(0) : std::chrono::milliseconds(50));
+      } catch (const std::exception& ex) {
+        log(std::string("spool: ") + ex.what());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+      for (const auto& e : batch) {
+        try {
+          process(e);
+        } catch (const std::exception& ex) {
+          // A bug or a resource failure for this entry: keep it as a dead letter, go on.
+          log("entry " + std::to_string(e.id) + ": " + ex.what());
+          dead_letter_message(e, "internal", ex.what());
+          std::lock_guard lock(mu);
+          pending.erase(e.id);
+          finished.push_back(e.id);
+        }
+      }
+      if (downloader)
+        downloader->poll(batch.empty() && busy_downloads ? std::chrono::milliseconds(20)
+                                                         : std::chrono::milliseconds(0));
+      flush_finished();
+      if (opt.status_interval.count() > 0 && Clock::now() - last_status >= opt.status_interval) {
+        last_status = Clock::now();
+        log(status());
+      }
+    }
+  }
+
+  std::string status() const {
+    const auto s = spool->stats();
+    std::string line = "messages " + std::to_string(received) + ", valid " + std::to_string(valid) + ", invalid " +
+                       std::to_string(invalid) + ", duplicates " + std::to_string(duplicates) + ", downloads " +
+                       std::to_string(downloads) + " (" + std::to_string(download_failures) + " failed), records " +
+                       std::to_string(records) + ", dead letters " + std::to_string(dead_letters) + ", spool " +
+                       std::to_string(s.stored);
+    for (const auto& sub : subscribers) {
+      const auto b = sub->stats();
+      line += ", " + sub->options().name + (b.connected ? " up" : " down");
+    }
+    return line;
+  }
+
+  void update_gauges() {
+    metrics.gauge("wis2mon_spool_entries").set(static_cast<double>(spool->stats().stored));
+    for (const auto& sub : subscribers) {
+      const auto b = sub->stats();
+      metrics.gauge("wmo_wis2_gb_connected_flag", {{"broker", sub->options().name}}).set(b.connected ? 1 : 0);
+      metrics.gauge("wis2mon_broker_messages", {{"broker", sub->options().name}}).set(static_cast<double>(b.messages));
+    }
+    for (const auto& [name, engine] : engines) {
+      const auto st = engine->stats();
+      metrics.gauge("wis2mon_sink_delivered", {{"sink", name}}).set(static_cast<double>(st.delivered));
+      metrics.gauge("wis2mon_sink_rejected", {{"sink", name}})
+          .set(static_cast<double>(st.rejected + st.out_of_retries));
+      metrics.gauge("wis2mon_sink_queued", {{"sink", name}}).set(static_cast<double>(st.queued));
+    }
+  }
+
+  std::shared_ptr<Sink> make_sink_for(const SinkSpec& spec, SinkEngineOptions& engine_options) {
+    std::map<std::string, std::string> own, engine;
+    const ConfigTable& engine_t = sink_config_table("engine");
+    for (const auto& [k, v] : spec.settings) (engine_t.find(k) ? engine : own)[k] = v;
+    engine_options = sink_engine_options(engine_t.validate(engine));
+    if (const auto it = sink_types.find(spec.type); it != sink_types.end()) return it->second(spec);
+    return make_sink(spec.type, spec.name, sink_config_table(spec.type).validate(own));
+  }
+};
+
+Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  auto& m = *impl_;
+  m.log = m.opt.log ? m.opt.log : default_log;
+  if (m.opt.pipelines.empty()) throw Error(ErrorCode::invalid_argument, "monitor: no pipelines");
+  std::set<std::string> sink_names;
+  for (const auto& s : m.opt.sinks)
+    if (!sink_names.insert(s.name).second)
+      throw Error(ErrorCode::invalid_argument, "monitor: two sinks named '" + s.name + "'");
+  for (const auto& b : m.opt.brokers) (void)parse_broker_url(b.url);
+
+  m.metrics.declare("wis2mon_dead_letters_total", MetricType::counter, "Messages dead-lettered, per stage");
+  m.metrics.declare("wis2mon_spool_entries", MetricType::gauge, "Messages stored in the spool");
+  m.metrics.declare("wis2mon_broker_messages", MetricType::gauge, "Messages acknowledged, per broker");
+  m.metrics.declare("wis2mon_sink_delivered", MetricType::gauge, "Records delivered, per sink");
+  m.metrics.declare("wis2mon_sink_rejected", MetricType::gauge, "Records dead-lettered, per sink");
+  m.metrics.declare("wis2mon_sink_queued", MetricType::gauge, "Records waiting, per sink");
+
+  SpoolOptions so;
+  so.path = m.opt.spool;
+  so.high_water = m.opt.spool_high_water;
+  so.synchronous_full = m.opt.spool_synchronous_full;
+  m.spool = std::make_unique<Spool>(so);
+  m.dead = std::make_shared<DeadLetterStore>(m.opt.dead_letters.empty() ? m.opt.spool : m.opt.dead_letters);
+  if (m.opt.dedup_store.empty())
+    m.dedup_store = std::make_shared<MemoryDedupStore>(m.opt.dedup_ttl);
+  else
+    m.dedup_store = std::make_shared<SqliteDedupStore>(m.opt.dedup_store, m.opt.dedup_ttl);
+
+  bool any_fetch = false;
+  for (const auto& po : m.opt.pipelines) {
+    auto p = std::make_unique<Impl::Pipeline>();
+    p->o = po;
+    for (const auto& s : po.sinks)
+      if (!sink_names.count(s))
+        throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sink named '" + s + "'");
+    if (po.sinks.empty()) throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sinks");
+    if (po.dedup) p->dedup.emplace(*po.dedup, m.dedup_store);
+    if (!po.enrich.empty()) p->enricher.emplace(make_enricher(enrich_config_table().validate(po.enrich)));
+    for (const auto& f : po.filters) {
+      m.router.add(f);  // throws for an invalid filter
+      m.route_to_pipeline.push_back(m.pipelines.size());
+    }
+    any_fetch = any_fetch || p->fetch();
+    m.pipelines.push_back(std::move(p));
+  }
+  m.in_progress.resize(m.pipelines.size());
+  if (any_fetch) {
+    auto d = m.opt.download;
+    d.metrics = &m.metrics;
+    m.downloader = std::make_unique<Downloader>(d);
+  }
+  const auto resumed = m.spool->stats().resumed;
+  if (resumed > 0) m.log("spool: " + std::to_string(resumed) + " messages from the last run are processed first");
+}
+
+Monitor::~Monitor() {
+  try {
+    stop();
+  } catch (...) {
+    // Destructors do not throw; call stop() to see errors.
+  }
+}
+
+void Monitor::add_sink_type(const std::string& type, std::function<std::shared_ptr<Sink>(const SinkSpec&)> make) {
+  if (impl_->started) throw Error(ErrorCode::invalid_argument, "monitor: add_sink_type after start()");
+  impl_->sink_types[type] = std::move(make);
+}
+
+void Monitor::start() {
+  auto& m = *impl_;
+  if (m.started.exchange(true)) return;
+  for (const auto& spec : m.opt.sinks) {
+    SinkEngineOptions eo;
+    auto sink = m.make_sink_for(spec, eo);
+    eo.dead_letters = m.dead;
+    eo.on_settled = [impl = impl_.get()](const Record&, DeliveryStatus, std::uint64_t tag) { impl->on_settled(tag); };
+    m.engines[spec.name] = std::make_unique<SinkEngine>(std::move(sink), std::move(eo));
+  }
+  for (auto& p : m.pipelines)
+    for (const auto& s : p->o.sinks) p->sinks.push_back(m.engines.at(s).get());
+
+  m.worker = std::thread([&m] { m.run(); });
+
+  for (const auto& b : m.opt.brokers) {
+    BrokerOptions bo = b;
+    if (bo.subscriptions.empty()) bo.subscriptions = m.opt.subscriptions;
+    Spool* spool = m.spool.get();
+    auto sub = std::make_unique<MqttSubscriber>(bo, [spool](const MqttMessage& msg) {
+      // Backpressure: above the high-water mark the broker's messages wait (unacknowledged).
+      if (!spool->wait_for_room(std::chrono::seconds(1))) return false;
+      spool->append(msg.broker, msg.topic, msg.payload);
+      return true;
+    });
+    m.log("broker " + sub->options().name + ": connecting to " + bo.url);
+    sub->start();
+    m.subscribers.push_back(std::move(sub));
+  }
+  // After the subscribers exist: the handlers read them.
+  if (m.opt.metrics_port != 0) {
+    m.server = std::make_unique<detail::MetricsServer>(
+        m.opt.metrics_host, m.opt.metrics_port,
+        [&m] {
+          m.update_gauges();
+          return m.metrics.render_prometheus();
+        },
+        [&m] {
+          detail::MetricsServer::Health h;
+          std::size_t up = 0;
+          for (const auto& sub : m.subscribers) up += sub->stats().connected;
+          h.ok = !m.stopping && (m.subscribers.empty() || up > 0);
+          h.json = std::string("{\"status\":\"") + (h.ok ? "ok" : "degraded") +
+                   "\",\"brokers_connected\":" + std::to_string(up) +
+                   ",\"brokers\":" + std::to_string(m.subscribers.size()) +
+                   ",\"spool\":" + std::to_string(m.spool->stats().stored) +
+                   ",\"messages\":" + std::to_string(m.received.load()) + "}";
+          return h;
+        });
+    m.log("metrics on http://" + m.opt.metrics_host + ":" + std::to_string(m.server->port()) + "/metrics");
+  }
+}
+
+void Monitor::push(std::string_view topic, std::string_view payload, std::string_view source) {
+  auto& m = *impl_;
+  while (!m.spool->wait_for_room(std::chrono::seconds(1)))
+    if (m.stopping) throw Error(ErrorCode::invalid_argument, "monitor: push() after stop()");
+  m.spool->append(source, topic, payload);
+}
+
+bool Monitor::drain(std::chrono::milliseconds timeout) {
+  auto& m = *impl_;
+  const auto until = Clock::now() + timeout;
+  for (;;) {
+    const auto s = m.spool->stats();
+    if (s.stored == 0) {
+      std::lock_guard lock(m.mu);
+      if (m.pending.empty()) return true;
+    }
+    if (Clock::now() >= until || !m.started || m.stopping) return false;
+    std::unique_lock lock(m.mu);
+    m.idle.wait_for(lock, std::chrono::milliseconds(20));
+  }
+}
+
+void Monitor::stop(std::chrono::milliseconds grace) {
+  auto& m = *impl_;
+  if (m.stopped.exchange(true)) return;
+  for (auto& sub : m.subscribers) sub->stop();
+  m.stopping = true;
+  m.spool->interrupt();
+  if (m.worker.joinable()) m.worker.join();
+  // Entries taken are finished: downloads are waited for (up to grace), sinks flushed.
+  const auto until = Clock::now() + grace;
+  while (m.downloader && m.downloader->pending() > 0 && Clock::now() < until)
+    m.downloader->poll(std::chrono::milliseconds(50));
+  if (m.downloader) {
+    m.downloader->close();
+    m.downloader->poll();
+  }
+  for (auto& [name, engine] : m.engines) {
+    try {
+      engine->close();
+    } catch (const std::exception& e) {
+      m.log("sink " + name + ": " + e.what());
+    }
+  }
+  m.flush_finished();
+  m.server.reset();
+  if (m.started) m.log("stopped: " + m.status());
+}
+
+MonitorStats Monitor::stats() const {
+  const auto& m = *impl_;
+  MonitorStats s;
+  s.received = m.received;
+  s.valid = m.valid;
+  s.invalid = m.invalid;
+  s.duplicates = m.duplicates;
+  s.unrouted = m.unrouted;
+  s.downloads = m.downloads;
+  s.download_failures = m.download_failures;
+  s.decode_failures = m.decode_failures;
+  s.records = m.records;
+  s.dead_letters = m.dead_letters;
+  {
+    std::lock_guard lock(m.table_mu);
+    s.records_per_table = m.per_table;
+  }
+  s.spool_stored = m.spool->stats().stored;
+  std::lock_guard lock(m.mu);
+  s.in_progress = m.pending.size();
+  return s;
+}
+
+std::string Monitor::status_line() const {
+  return impl_->status();
+}
+
+MetricsRegistry& Monitor::metrics() noexcept {
+  return impl_->metrics;
+}
+
+int Monitor::metrics_port() const noexcept {
+  return impl_->server ? impl_->server->port() : 0;
+}
+
+std::vector<BrokerStats> Monitor::broker_stats() const {
+  std::vector<BrokerStats> out;
+  for (const auto& sub : impl_->subscribers) out.push_back(sub->stats());
+  return out;
+}
+
+}  // namespace wis2mon
