@@ -180,6 +180,8 @@ class WIS2MON_API Monitor {
   MetricsRegistry& metrics() noexcept;
   /// The port /metrics listens on (after start()), 0 when there is no endpoint.
   int metrics_port() const noexcept;
+  /// Waits until every broker is connected and subscribed; false on timeout.
+  bool wait_connected(std::chrono::milliseconds timeout);
   /// Per-broker state, in MonitorOptions::brokers order.
   std::vector<BrokerStats> broker_stats() const;
 

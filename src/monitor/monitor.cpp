@@ -66,6 +66,18 @@ struct CentreSeries {
   MetricSeries* last;
 };
 
+// "wis2mon-" and 12 hex digits of an FNV-1a hash (23 characters at most, as MQTT 3.1.1 asks).
+std::string stable_client_id(const std::filesystem::path& spool, const std::string& url) {
+  std::error_code ec;
+  const auto absolute = std::filesystem::absolute(spool, ec);
+  const std::string key = (ec ? spool : absolute).string() + "|" + url;
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "wis2mon-%012llx", static_cast<unsigned long long>(h & 0xffffffffffffull));
+  return buf;
+}
+
 }  // namespace
 
 struct Monitor::Impl {
@@ -331,6 +343,9 @@ struct Monitor::Impl {
     for (auto id : ids) routes.insert(route_to_pipeline[id]);
     if (routes.empty()) ++unrouted;
 
+    // A duplicate is a message that brought nothing new: every pipeline it matched dropped
+    // it as seen (a cache's copy of known data still makes a notifications record).
+    std::size_t dropped_as_seen = 0, handled = 0;
     for (std::size_t index : routes) {
       Pipeline& p = *pipelines[index];
       const ParsedNotification* parsed = &lenient;
@@ -367,20 +382,24 @@ struct Monitor::Impl {
           }
         }
         if (duplicate) {
-          ++duplicates;
-          cs.duplicate->inc();
+          ++dropped_as_seen;
           continue;
         }
         std::lock_guard lock(mu);
         if (!key.empty()) in_progress[index].insert(key);
         pending[e.id].keys.push_back({index, n, std::move(key), true});
       }
+      ++handled;
       if (!p.fetch()) {
         std::vector<Record> out{notification_record(e, n, parsed->report, centre_id)};
         submit_records(p, out, e.id);
         continue;
       }
       fetch(p, e, n, parsed->report, centre_id);
+    }
+    if (dropped_as_seen > 0 && handled == 0) {
+      ++duplicates;
+      cs.duplicate->inc();
     }
     std::lock_guard lock(mu);
     release_unit(e.id);
@@ -600,6 +619,9 @@ void Monitor::start() {
   for (const auto& b : m.opt.brokers) {
     BrokerOptions bo = b;
     if (bo.subscriptions.empty()) bo.subscriptions = m.opt.subscriptions;
+    // A persistent session needs the same client id after a restart: derive one from the
+    // spool (one monitor per spool) and the broker.
+    if (bo.client_id.empty()) bo.client_id = stable_client_id(m.opt.spool, bo.url);
     Spool* spool = m.spool.get();
     auto sub = std::make_unique<MqttSubscriber>(bo, [spool](const MqttMessage& msg) {
       // Backpressure: above the high-water mark the broker's messages wait (unacknowledged).
@@ -717,6 +739,15 @@ MetricsRegistry& Monitor::metrics() noexcept {
 
 int Monitor::metrics_port() const noexcept {
   return impl_->server ? impl_->server->port() : 0;
+}
+
+bool Monitor::wait_connected(std::chrono::milliseconds timeout) {
+  const auto until = Clock::now() + timeout;
+  for (auto& sub : impl_->subscribers) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    if (left.count() <= 0 || !sub->wait_subscribed(left)) return false;
+  }
+  return true;
 }
 
 std::vector<BrokerStats> Monitor::broker_stats() const {
