@@ -146,6 +146,9 @@ int run_demo(const DemoArgs& a) {
 
   // The data server: origin and two Global Caches, all on one local port.
   httplib::Server data_server;
+  // More workers than the downloader opens connections per host (16): a kept-alive
+  // connection holds a worker, and a request queued behind them would wait seconds.
+  data_server.new_task_queue = [] { return new httplib::ThreadPool(32); };
   const int data_port = data_server.bind_to_any_port("127.0.0.1");
   if (data_port <= 0) throw Error(ErrorCode::io, "demo: cannot start the data server");
   detail::DemoStreamOptions so;

@@ -66,6 +66,18 @@ struct CentreSeries {
   MetricSeries* last;
 };
 
+// Dedup key of a message's bytes: FNV-1a of topic and payload (not a security boundary: a
+// collision only makes one invalid message look like a repeat of another).
+std::string raw_key(std::string_view topic, std::string_view payload) {
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : topic) h = (h ^ c) * 1099511628211ull;
+  h = (h ^ 0xff) * 1099511628211ull;
+  for (unsigned char c : payload) h = (h ^ c) * 1099511628211ull;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "raw:%016llx:%zu", static_cast<unsigned long long>(h), payload.size());
+  return buf;
+}
+
 // "wis2mon-" and 12 hex digits of an FNV-1a hash (23 characters at most, as MQTT 3.1.1 asks).
 std::string stable_client_id(const std::filesystem::path& spool, const std::string& url) {
   std::error_code ec;
@@ -99,6 +111,7 @@ struct Monitor::Impl {
       Notification notification;
       std::string key;
       bool ok = true;
+      bool raw = false;  // key of the message bytes (an invalid message), kept in the store as is
     };
     std::vector<Key> keys;
   };
@@ -165,7 +178,10 @@ struct Monitor::Impl {
       auto& dedup = pipelines[k.pipeline]->dedup;
       if (k.ok && dedup) {
         try {
-          dedup->record(k.notification);
+          if (k.raw)
+            dedup_store->put(k.key, Timestamp::now(), Timestamp::now());
+          else
+            dedup->record(k.notification);
         } catch (const std::exception& e) {
           log(std::string("dedup store: ") + e.what());
         }
@@ -360,15 +376,12 @@ struct Monitor::Impl {
         parsed = &*strict;
       }
       const Notification& n = parsed->notification;
-      if (!parsed->valid()) {
-        if (p.o.keep_invalid && !p.fetch()) {
-          std::vector<Record> out{notification_record(e, n, parsed->report, centre_id)};
-          submit_records(p, out, e.id);
-        }
-        continue;
-      }
+      const bool keep_invalid = !parsed->valid() && p.o.keep_invalid && !p.fetch();
+      if (!parsed->valid() && !keep_invalid) continue;
       if (p.dedup) {
-        std::string key = Deduplicator::key(n, p.dedup->policy());
+        // An invalid message has no trustworthy id: the same bytes on the same topic twice
+        // (e.g. from two brokers) are the duplicate then.
+        std::string key = keep_invalid ? raw_key(e.topic, e.payload) : Deduplicator::key(n, p.dedup->policy());
         bool duplicate = false;
         {
           std::lock_guard lock(mu);
@@ -376,7 +389,8 @@ struct Monitor::Impl {
         }
         if (!duplicate) {
           try {
-            duplicate = p.dedup->check(n) == DedupVerdict::duplicate;
+            duplicate = keep_invalid ? dedup_store->get(key, Timestamp::now()).has_value()
+                                     : p.dedup->check(n) == DedupVerdict::duplicate;
           } catch (const std::exception& ex) {
             log(std::string("dedup store: ") + ex.what());
           }
@@ -387,7 +401,7 @@ struct Monitor::Impl {
         }
         std::lock_guard lock(mu);
         if (!key.empty()) in_progress[index].insert(key);
-        pending[e.id].keys.push_back({index, n, std::move(key), true});
+        pending[e.id].keys.push_back({index, n, std::move(key), true, keep_invalid});
       }
       ++handled;
       if (!p.fetch()) {

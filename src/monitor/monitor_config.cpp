@@ -263,15 +263,23 @@ ConfigValues checked(const ConfigTable& table, const std::map<std::string, std::
   } catch (const Error& e) {
     problems.push_back(where + ": " + e.what());
   }
-  // Keep going with the defaults so that every problem of the file is reported at once.
-  std::map<std::string, std::string> defaults;
-  for (const auto& k : table.keys())
-    if (k.required) defaults[k.name] = "x";  // required keys are all strings or lists
-  try {
-    return table.validate(defaults);
-  } catch (const Error&) {
-    return {};
+  // Nothing set: the caller's checks that need values of this entry use the raw text, so
+  // that every problem of the file is reported at once.
+  return {};
+}
+
+// A list value as written (for checks on an entry that failed validation).
+std::vector<std::string> raw_list(const std::map<std::string, std::string>& raw, const std::string& key) {
+  std::vector<std::string> out;
+  const auto it = raw.find(key);
+  if (it == raw.end()) return out;
+  std::size_t start = 0;
+  while (start <= it->second.size()) {
+    const auto end = std::min(it->second.find(',', start), it->second.size());
+    if (end > start) out.push_back(it->second.substr(start, end - start));
+    start = end + 1;
   }
+  return out;
 }
 
 std::chrono::seconds seconds_of(const ConfigValues& v, std::string_view key) {
@@ -323,6 +331,18 @@ void check_sink(const SinkSpec& spec, const std::string& where, std::vector<std:
   put_all(builtin ? &sink_config_table(spec.type) : nullptr, own_v, own);
   put_all(&engine_t, engine_v, engine);
   *dump << YAML::EndMap;
+}
+
+// mqtt://user:secret@host -> mqtt://user:********@host
+std::string masked_url(std::string url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto host_end = url.find('/', scheme + 3);
+  const auto at = url.rfind('@', host_end);
+  if (at == std::string::npos || at < scheme) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.replace(colon + 1, at - colon - 1, "********");
 }
 
 DedupPolicy policy_of(const std::string& s) {
@@ -452,16 +472,16 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   dump << YAML::Key << "brokers" << YAML::Value << YAML::BeginSeq;
   for (const auto& b : o.brokers) {
     const auto seconds = [](std::chrono::seconds s) { return std::to_string(s.count()) + "s"; };
-    dump << YAML::BeginMap << YAML::Key << "name" << YAML::Value << b.name << YAML::Key << "url" << YAML::Value << b.url
-         << YAML::Key << "client_id" << YAML::Value << b.client_id << YAML::Key << "username" << YAML::Value
-         << b.username << YAML::Key << "password" << YAML::Value << (b.password.empty() ? "" : "********") << YAML::Key
-         << "mqtt_version" << YAML::Value << b.mqtt_version << YAML::Key << "clean_start" << YAML::Value
-         << b.clean_start << YAML::Key << "session_expiry" << YAML::Value << seconds(b.session_expiry) << YAML::Key
-         << "subscriptions" << YAML::Value << YAML::Flow << b.subscriptions << YAML::Key << "qos" << YAML::Value
-         << b.qos << YAML::Key << "ca_file" << YAML::Value << b.ca_file << YAML::Key << "verify_tls" << YAML::Value
-         << b.verify_tls << YAML::Key << "keep_alive" << YAML::Value << seconds(b.keep_alive) << YAML::Key
-         << "reconnect_min" << YAML::Value << seconds(b.reconnect_min) << YAML::Key << "reconnect_max" << YAML::Value
-         << seconds(b.reconnect_max) << YAML::EndMap;
+    dump << YAML::BeginMap << YAML::Key << "name" << YAML::Value << b.name << YAML::Key << "url" << YAML::Value
+         << masked_url(b.url) << YAML::Key << "client_id" << YAML::Value << b.client_id << YAML::Key << "username"
+         << YAML::Value << b.username << YAML::Key << "password" << YAML::Value
+         << (b.password.empty() ? "" : "********") << YAML::Key << "mqtt_version" << YAML::Value << b.mqtt_version
+         << YAML::Key << "clean_start" << YAML::Value << b.clean_start << YAML::Key << "session_expiry" << YAML::Value
+         << seconds(b.session_expiry) << YAML::Key << "subscriptions" << YAML::Value << YAML::Flow << b.subscriptions
+         << YAML::Key << "qos" << YAML::Value << b.qos << YAML::Key << "ca_file" << YAML::Value << b.ca_file
+         << YAML::Key << "verify_tls" << YAML::Value << b.verify_tls << YAML::Key << "keep_alive" << YAML::Value
+         << seconds(b.keep_alive) << YAML::Key << "reconnect_min" << YAML::Value << seconds(b.reconnect_min)
+         << YAML::Key << "reconnect_max" << YAML::Value << seconds(b.reconnect_max) << YAML::EndMap;
   }
   dump << YAML::EndSeq;
   for (const auto& f : o.subscriptions)
@@ -492,6 +512,11 @@ MonitorConfig build(const Node& root, const std::string& origin) {
     const auto raw = scalar_map(n, where, problems, &nested);
     const auto v = checked(pipeline_table(), raw, where, problems);
     PipelineOptions p;
+    if (!v.has("filters")) {  // invalid entry: check what can be checked from the raw text
+      p.filters = raw_list(raw, "filters");
+      p.sinks = raw_list(raw, "sinks");
+      p.name = raw.count("name") ? raw.at("name") : "";
+    }
     if (v.has("name")) p.name = v.text("name");
     if (!pipeline_names.insert(p.name).second) problems.push_back(where + ": a second pipeline named '" + p.name + "'");
     if (v.has("filters")) p.filters = v.list("filters");
