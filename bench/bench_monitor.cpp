@@ -1,0 +1,150 @@
+// End to end: notifications/s from a local mosquitto through the monitor (spool, validation,
+// message-id dedup, SQLite sink) next to mosquitto_sub consuming the same stream in the same
+// run.
+//
+//   bench_monitor DIR [--messages N]
+//
+// The stream is queued at the broker first (a persistent session per consumer, QoS 1), then
+// each consumer connects and drains it, so both are timed on the same queued stream and the
+// publisher's speed does not count. Prints one JSON object.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "sample/generator.hpp"
+#include "unit/child_process.hpp"
+#include "wis2mon/monitor.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+long rss_kb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+
+int run(const std::string& cmd) {
+  const int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: bench_monitor DIR [--messages N]\n";
+    return 2;
+  }
+  const fs::path dir = argv[1];
+  std::size_t count = 50000;
+  for (int i = 2; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--messages") count = std::strtoul(argv[++i], nullptr, 10);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto mosquitto = testing::find_program("mosquitto");
+  const auto pub = testing::find_program("mosquitto_pub");
+  const auto sub = testing::find_program("mosquitto_sub");
+  if (mosquitto.empty() || pub.empty() || sub.empty()) {
+    std::cerr << "bench_monitor: mosquitto, mosquitto_pub and mosquitto_sub are needed\n";
+    return 2;
+  }
+  const int port = testing::free_port();
+  std::ofstream(dir / "mosquitto.conf") << "listener " << port
+                                        << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                                           "max_queued_messages 0\nmax_queued_bytes 0\n";
+  testing::ChildProcess broker({mosquitto, "-c", (dir / "mosquitto.conf").string()}, dir / "mosquitto.log");
+  std::this_thread::sleep_for(500ms);
+  const std::string host = " -h 127.0.0.1 -p " + std::to_string(port);
+
+  // The stream: valid notifications without inline content (~765 bytes each), by topic.
+  wis2mon::detail::SampleOptions so;
+  so.count = count;
+  so.invalid_fraction = 0;
+  so.inline_content = false;
+  std::map<std::string, std::vector<std::string>> by_topic;
+  std::size_t bytes = 0;
+  for (auto& m : wis2mon::detail::generate_samples(so)) {
+    bytes += m.json.size();
+    by_topic[m.topic].push_back(std::move(m.json));
+  }
+  for (const auto& [topic, payloads] : by_topic) {
+    std::ofstream out(dir / (std::to_string(std::hash<std::string>{}(topic)) + ".txt"));
+    for (const auto& p : payloads) out << p << "\n";
+  }
+  const auto publish_all = [&] {
+    for (const auto& [topic, payloads] : by_topic)
+      if (run(pub + host + " -q 1 -t '" + topic + "' -l < " +
+              (dir / (std::to_string(std::hash<std::string>{}(topic)) + ".txt")).string()) != 0)
+        throw std::runtime_error("mosquitto_pub failed");
+  };
+
+  // Baseline: mosquitto_sub with a persistent session.
+  const std::string sub_session = sub + host + " -V mqttv311 -q 1 -c -i bench-sub -t 'origin/a/wis2/#'";
+  run(sub_session + " -E");  // subscribe once, so the broker queues for it
+  publish_all();
+  auto t0 = Clock::now();
+  if (run(sub_session + " -C " + std::to_string(count) + " > /dev/null") != 0)
+    throw std::runtime_error("mosquitto_sub");
+  const double sub_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  // The monitor: a notifications pipeline (lenient validation, message-id dedup) into SQLite.
+  auto config = wis2mon::parse_monitor_config(R"(
+sinks: [{name: db, type: sqlite, path: )" + (dir / "bench.db").string() +
+                                                  R"(}]
+pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]}]
+)",
+                                              "bench");
+  auto& o = config.options;
+  o.spool = dir / "spool.db";
+  o.subscriptions = {"origin/a/wis2/#"};
+  o.log = [](std::string_view) {};
+  wis2mon::BrokerOptions b;
+  b.name = "local";
+  b.url = "mqtt://127.0.0.1:" + std::to_string(port);
+  b.client_id = "bench-monitor";
+  o.brokers = {b};
+  {
+    wis2mon::Monitor first(config);  // creates the persistent session
+    first.start();
+    if (!first.wait_connected(10s)) throw std::runtime_error("monitor: cannot subscribe");
+    first.stop();
+  }
+  publish_all();
+  const long rss_before = rss_kb();
+  long rss_peak = rss_before;
+  wis2mon::Monitor monitor(config);
+  t0 = Clock::now();
+  monitor.start();
+  while (monitor.stats().received < count || !monitor.drain(0ms)) {
+    std::this_thread::sleep_for(20ms);
+    rss_peak = std::max(rss_peak, rss_kb());
+    if (Clock::now() - t0 > 600s) throw std::runtime_error("monitor: timed out");
+  }
+  const double mon_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  monitor.stop();
+  const auto s = monitor.stats();
+
+  const double sub_rate = static_cast<double>(count) / sub_seconds;
+  const double mon_rate = static_cast<double>(count) / mon_seconds;
+  std::printf(
+      "{\"messages\": %zu, \"mean_bytes\": %.0f, \"mosquitto_sub_per_s\": %.0f, \"monitor_per_s\": %.0f, "
+      "\"ratio\": %.2f, \"monitor_records\": %llu, \"monitor_rss_growth_mb\": %.1f, \"projected_messages_per_day\": "
+      "%.0f}\n",
+      count, static_cast<double>(bytes) / static_cast<double>(count), sub_rate, mon_rate, mon_rate / sub_rate,
+      static_cast<unsigned long long>(s.records), static_cast<double>(rss_peak - rss_before) / 1024.0,
+      mon_rate * 86400.0);
+  return 0;
+}

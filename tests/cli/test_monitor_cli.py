@@ -1,0 +1,134 @@
+"""The command-line contract of issue #6: run, replay, demo, config, dlq."""
+import copy
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from test_cli import VALID
+
+
+def rows(db, sql):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def message(i, **props):
+    m = copy.deepcopy(VALID)
+    m["id"] = "6f1c2c43-9a8e-4b8f-bb52-%012d" % i
+    m["properties"]["data_id"] = "ch-meteoswiss/data/core/weather/surface-based-observations/synop/x%d" % i
+    m["properties"].update(props)
+    m["links"][0]["href"] = "http://127.0.0.1:9/x%d.bufr4" % i  # refused at once: a failed download
+    return m
+
+
+def test_config_check_and_dump(wis2mon, tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("sinks: [{name: db, type: sqlite, path: x.db}]\npipelines: [{name: all, sinks: [db]}]\n")
+    r = wis2mon("config", "check", good)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "1 pipelines" in r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("monitor: {spoool: x}\nsinks: [{name: db, type: sqlite, path: x.db}]\n"
+                   "pipelines: [{name: all, dedup: sometimes, sinks: [nope]}]\n")
+    r = wis2mon("config", "check", bad)
+    assert r.returncode == 1
+    assert "did you mean 'spool'" in r.stdout and "sometimes" in r.stdout and "nope" in r.stdout
+    # The default dump is a valid configuration again.
+    dump = wis2mon("config", "dump")
+    assert dump.returncode == 0
+    again = tmp_path / "dump.yaml"
+    again.write_text(dump.stdout)
+    assert wis2mon("config", "check", again).returncode == 0
+    assert "surface-based-observations" in dump.stdout
+
+
+def test_replay_counts_and_dead_letters(wis2mon, tmp_path):
+    topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop"
+    lines = [json.dumps(dict(message(i), topic=topic)) for i in range(20)]
+    lines.append(lines[3])                      # a repeat
+    lines.append("not json")                    # invalid
+    lines.append(json.dumps(message(99, pubtime="yesterday")))  # invalid, no topic member
+    src = tmp_path / "in.ndjson"
+    src.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "out.db"
+    r = wis2mon("replay", "--db", db, src)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("23 messages: 21 valid, 2 invalid, 1 duplicates")
+    # BUFR downloads fail (no such host): counted, dead-lettered; notifications are recorded.
+    assert rows(db, "SELECT count(*) FROM notifications WHERE valid = 1")[0][0] == 20
+    assert rows(db, "SELECT count(*) FROM notifications WHERE valid = 0")[0][0] == 2
+    assert rows(db, "SELECT DISTINCT centre_id FROM notifications WHERE valid = 1") == [("ch-meteoswiss",)]
+    listed = wis2mon("dlq", "list", "--db", db, "--sink", "validate")
+    assert listed.returncode == 0
+    assert len(listed.stdout.strip().splitlines()) == 2
+    purged = wis2mon("dlq", "purge", "--db", db, "--sink", "validate")
+    assert purged.stdout.startswith("2 dead letters deleted")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if shutil.which("/usr/sbin/mosquitto") else None)
+    if not exe or not shutil.which("mosquitto_pub"):
+        pytest.skip("mosquitto not installed")
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port
+    proc.terminate()
+    proc.wait()
+
+
+def test_run_with_flags_stops_after_duration(wis2mon, tmp_path, mosquitto):
+    import threading
+    db = tmp_path / "run.db"
+    topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop"
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=wis2mon(
+        "run", "--broker", f"mqtt://127.0.0.1:{mosquitto}", "--subscribe", "origin/a/wis2/#", "--db", db,
+        "--metrics-port", "0", "--duration", "4")))
+    t.start()
+    # Publish distinct messages for a while: those sent before the subscription are not
+    # for us; every one after it must end up in the database.
+    for i in range(12):
+        subprocess.run(["mosquitto_pub", "-p", str(mosquitto), "-q", "1", "-t", topic, "-m", json.dumps(message(i))],
+                       check=True)
+        time.sleep(0.2)
+    t.join()
+    r = result["r"]
+    assert r.returncode == 0, r.stderr
+    received = int(r.stdout.split(" messages")[0])
+    assert received > 0
+    assert rows(db, "SELECT count(*) FROM notifications")[0][0] == received
+    assert (tmp_path / "run-spool.db").exists()  # the spool sits next to --db
+
+
+def test_demo_numbers_match(wis2mon, tmp_path):
+    if not shutil.which("mosquitto") and not shutil.which("/usr/sbin/mosquitto"):
+        pytest.skip("mosquitto not installed")
+    r = wis2mon("demo", "--stations", "40", "--dir", tmp_path / "demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "all numbers match what was published" in r.stdout
+    assert rows(tmp_path / "demo" / "wis2mon.db", "SELECT count(*) FROM surface_obs")[0][0] == 40
