@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -187,6 +188,11 @@ WIS2MON_API const ConfigTable& sink_config_table(const std::string& kind);
 /// unknown kind or a bad value.
 WIS2MON_API std::shared_ptr<Sink> make_sink(const std::string& kind, const std::string& name,
                                             const ConfigValues& config);
+/// Splits one sink's settings (as a config file gives them) into the keys of the engine table
+/// and the rest, the sink kind's own keys.
+WIS2MON_API void split_sink_settings(const std::map<std::string, std::string>& settings,
+                                     std::map<std::string, std::string>& own,
+                                     std::map<std::string, std::string>& engine);
 /// Engine options from configuration keys of the "engine" table.
 WIS2MON_API SinkEngineOptions sink_engine_options(const ConfigValues& config);
 

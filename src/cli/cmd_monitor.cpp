@@ -131,11 +131,8 @@ int run_replay(const ReplayArgs& a) {
         std::string topic;
         rapidjson::Document doc;
         doc.Parse(text.data(), text.size());
-        if (!doc.HasParseError() && doc.IsObject()) {
-          const auto it = doc.FindMember("topic");
-          if (it != doc.MemberEnd() && it->value.IsString())
-            topic.assign(it->value.GetString(), it->value.GetStringLength());
-        }
+        if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("topic") && doc["topic"].IsString())
+          topic.assign(doc["topic"].GetString(), doc["topic"].GetStringLength());
         monitor.push(topic, text, "replay");
         if (++pushed % 10000 == 0) std::cerr << "wis2mon replay: " << pushed << " messages queued\n";
       });
@@ -164,7 +161,8 @@ Record record_from_json(const std::string& table, const std::string& json) {
   doc.Parse(json.data(), json.size());
   if (doc.HasParseError() || !doc.IsObject()) throw Error(ErrorCode::parse, "dead letter: not a JSON object");
   Record r(table);
-  for (const auto& m : doc.GetObject()) {
+  const rapidjson::Value& object = doc;
+  for (const auto& m : object.GetObject()) {
     const std::string_view name(m.name.GetString(), m.name.GetStringLength());
     const auto& v = m.value;
     if (v.IsString())
@@ -248,10 +246,8 @@ int run_dlq_retry(const DlqArgs& a) {
       failed += items.size();
       continue;
     }
-    std::map<std::string, std::string> own;
-    const ConfigTable& engine_t = sink_config_table("engine");
-    for (const auto& [k, v] : spec->settings)
-      if (!engine_t.find(k)) own[k] = v;
+    std::map<std::string, std::string> own, engine;
+    split_sink_settings(spec->settings, own, engine);
     auto sink = make_sink(spec->type, spec->name, sink_config_table(spec->type).validate(own));
     std::vector<Record> batch;
     for (auto& [id, r] : items) batch.push_back(r);

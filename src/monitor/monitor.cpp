@@ -539,9 +539,8 @@ struct Monitor::Impl {
 
   std::shared_ptr<Sink> make_sink_for(const SinkSpec& spec, SinkEngineOptions& engine_options) {
     std::map<std::string, std::string> own, engine;
-    const ConfigTable& engine_t = sink_config_table("engine");
-    for (const auto& [k, v] : spec.settings) (engine_t.find(k) ? engine : own)[k] = v;
-    engine_options = sink_engine_options(engine_t.validate(engine));
+    split_sink_settings(spec.settings, own, engine);
+    engine_options = sink_engine_options(sink_config_table("engine").validate(engine));
     if (const auto it = sink_types.find(spec.type); it != sink_types.end()) return it->second(spec);
     return make_sink(spec.type, spec.name, sink_config_table(spec.type).validate(own));
   }

@@ -150,7 +150,10 @@ struct Node {
   enum class Kind { null, scalar, list, map } kind = Kind::null;
   std::string text;
   std::vector<Node> items;
-  std::vector<std::pair<std::string, Node>> members;
+  // A map's keys and values side by side (a pair holding the still incomplete Node is
+  // refused by some standard libraries).
+  std::vector<std::string> keys;
+  std::vector<Node> values;
   std::string where;  // "line 12" (YAML) or a JSON pointer
 };
 
@@ -167,7 +170,8 @@ Node from_yaml(const YAML::Node& y, const std::string& where) {
     n.kind = Node::Kind::map;
     for (const auto& kv : y) {
       if (!kv.first.IsScalar()) throw Error(ErrorCode::parse, n.where + ": a key must be a plain name");
-      n.members.emplace_back(kv.first.Scalar(), from_yaml(kv.second, where));
+      n.keys.push_back(kv.first.Scalar());
+      n.values.push_back(from_yaml(kv.second, where));
     }
   }
   return n;
@@ -180,7 +184,8 @@ Node from_json(const rapidjson::Value& v, const std::string& where) {
     n.kind = Node::Kind::map;
     for (const auto& m : v.GetObject()) {
       std::string key(m.name.GetString(), m.name.GetStringLength());
-      n.members.emplace_back(key, from_json(m.value, where + "/" + key));
+      n.values.push_back(from_json(m.value, where + "/" + key));
+      n.keys.push_back(std::move(key));
     }
   } else if (v.IsArray()) {
     n.kind = Node::Kind::list;
@@ -232,7 +237,9 @@ std::map<std::string, std::string> scalar_map(const Node& n, const std::string& 
     problems.push_back(section + " (" + n.where + "): expected a map of key: value");
     return out;
   }
-  for (const auto& [key, value] : n.members) {
+  for (std::size_t i = 0; i < n.keys.size(); ++i) {
+    const std::string& key = n.keys[i];
+    const Node& value = n.values[i];
     if (value.kind == Node::Kind::scalar) {
       out[key] = expand_env(value.text, section + "." + key, problems);
     } else if (value.kind == Node::Kind::list) {
@@ -313,7 +320,7 @@ void check_sink(const SinkSpec& spec, const std::string& where, std::vector<std:
                 YAML::Emitter* dump) {
   std::map<std::string, std::string> own, engine;
   const ConfigTable& engine_t = sink_config_table("engine");
-  for (const auto& [k, v] : spec.settings) (engine_t.find(k) ? engine : own)[k] = v;
+  split_sink_settings(spec.settings, own, engine);
   const bool builtin = spec.type == "sqlite" || spec.type == "ndjson" || spec.type == "influxdb";
   ConfigValues own_v, engine_v = checked(engine_t, engine, where, problems);
   if (builtin) own_v = checked(sink_config_table(spec.type), own, where, problems);
@@ -357,11 +364,11 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   static const std::set<std::string> kSections = {"monitor", "dedup", "metrics",  "download",
                                                   "brokers", "sinks", "pipelines"};
   const auto find = [&](const std::string& name) -> const Node* {
-    for (const auto& [k, v] : root.members)
-      if (k == name) return &v;
+    for (std::size_t i = 0; i < root.keys.size(); ++i)
+      if (root.keys[i] == name) return &root.values[i];
     return nullptr;
   };
-  for (const auto& [k, v] : root.members)
+  for (const auto& k : root.keys)
     if (!kSections.count(k))
       problems.push_back("unknown section '" + k +
                          "' (sections: monitor, dedup, metrics, download, brokers, sinks, pipelines)");

@@ -159,6 +159,11 @@ std::shared_ptr<Sink> make_sink(const std::string& kind, const std::string& name
   throw Error(ErrorCode::invalid_argument, "sink kind '" + kind + "' cannot be made from configuration");
 }
 
+void split_sink_settings(const std::map<std::string, std::string>& settings, std::map<std::string, std::string>& own,
+                         std::map<std::string, std::string>& engine) {
+  for (const auto& [k, v] : settings) (engine_table().find(k) ? engine : own)[k] = v;
+}
+
 SinkEngineOptions sink_engine_options(const ConfigValues& c) {
   SinkEngineOptions o;
   o.queue_capacity = static_cast<std::size_t>(positive(c, "queue_capacity", "engine"));

@@ -138,9 +138,10 @@ MonitorOptions options_for(const fs::path& dir) {
 }
 
 void check_rows(const fs::path& db, const detail::DemoStream& stream) {
-  for (const auto& [table, n] : stream.rows) {
+  for (const auto& row : stream.rows) {
+    const std::string table = row.first;  // a plain variable: INFO captures it
     INFO("table " << table);
-    CHECK(query_int(db, "SELECT count(*) FROM " + table) == static_cast<std::int64_t>(n));
+    CHECK(query_int(db, "SELECT count(*) FROM " + table) == static_cast<std::int64_t>(row.second));
   }
 }
 
