@@ -4,9 +4,11 @@
 //
 //   bench_monitor DIR [--messages N]
 //
-// The stream is queued at the broker first (a persistent session per consumer, QoS 1), then
-// each consumer connects and drains it, so both are timed on the same queued stream and the
-// publisher's speed does not count. Prints one JSON object.
+// Two measurements, both QoS 1: "live" subscribes mosquitto_sub and the monitor at once and
+// publishes the stream once (each timed until it has everything; the publisher sets the
+// pace, as a broker does); "drain" queues the stream at the broker for a persistent session
+// first and times each consumer emptying it (no publisher in the way: the consumer's own
+// ceiling). Prints one JSON object.
 #include <sys/wait.h>
 
 #include <chrono>
@@ -137,14 +139,44 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
   monitor.stop();
   const auto s = monitor.stats();
 
+  // Live: both subscribed at once, then the stream is published once; each is timed from
+  // the first publish until it has everything (the monitor: stored in SQLite).
+  wis2mon::MonitorConfig live = config;
+  live.options.spool = dir / "live-spool.db";
+  for (auto& sk : live.options.sinks) sk.settings["path"] = (dir / "live.db").string();
+  live.options.brokers[0].client_id = "bench-live";
+  wis2mon::Monitor live_monitor(live);
+  live_monitor.start();
+  if (!live_monitor.wait_connected(10s)) throw std::runtime_error("monitor: cannot subscribe");
+  const std::string sub_live = sub + host + " -V mqttv311 -q 1 -i bench-live-sub -t 'origin/a/wis2/#' -C " +
+                               std::to_string(count) + " > /dev/null";
+  double live_sub_seconds = 0;
+  auto t_live = Clock::now();
+  std::thread sub_thread([&] {
+    if (run(sub_live) == 0) live_sub_seconds = std::chrono::duration<double>(Clock::now() - t_live).count();
+  });
+  std::this_thread::sleep_for(1s);  // mosquitto_sub subscribes
+  t_live = Clock::now();
+  publish_all();
+  while (live_monitor.stats().received < count || !live_monitor.drain(0ms)) {
+    std::this_thread::sleep_for(10ms);
+    if (Clock::now() - t_live > 600s) throw std::runtime_error("monitor: timed out");
+  }
+  const double live_mon_seconds = std::chrono::duration<double>(Clock::now() - t_live).count();
+  sub_thread.join();
+  live_monitor.stop();
+  if (live_sub_seconds <= 0) throw std::runtime_error("mosquitto_sub (live) failed");
+
   const double sub_rate = static_cast<double>(count) / sub_seconds;
   const double mon_rate = static_cast<double>(count) / mon_seconds;
+  const double live_sub_rate = static_cast<double>(count) / live_sub_seconds;
+  const double live_mon_rate = static_cast<double>(count) / live_mon_seconds;
   std::printf(
-      "{\"messages\": %zu, \"mean_bytes\": %.0f, \"mosquitto_sub_per_s\": %.0f, \"monitor_per_s\": %.0f, "
-      "\"ratio\": %.2f, \"monitor_records\": %llu, \"monitor_rss_growth_mb\": %.1f, \"projected_messages_per_day\": "
-      "%.0f}\n",
-      count, static_cast<double>(bytes) / static_cast<double>(count), sub_rate, mon_rate, mon_rate / sub_rate,
-      static_cast<unsigned long long>(s.records), static_cast<double>(rss_peak - rss_before) / 1024.0,
-      mon_rate * 86400.0);
+      "{\"messages\": %zu, \"mean_bytes\": %.0f, \"live_mosquitto_sub_per_s\": %.0f, \"live_monitor_per_s\": %.0f, "
+      "\"live_ratio\": %.2f, \"drain_mosquitto_sub_per_s\": %.0f, \"drain_monitor_per_s\": %.0f, "
+      "\"drain_ratio\": %.2f, \"monitor_records\": %llu, \"monitor_rss_growth_mb\": %.1f}\n",
+      count, static_cast<double>(bytes) / static_cast<double>(count), live_sub_rate, live_mon_rate,
+      live_mon_rate / live_sub_rate, sub_rate, mon_rate, mon_rate / sub_rate,
+      static_cast<unsigned long long>(s.records), static_cast<double>(rss_peak - rss_before) / 1024.0);
   return 0;
 }
