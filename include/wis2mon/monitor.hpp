@@ -83,9 +83,11 @@ struct MonitorOptions {
   std::filesystem::path spool = "wis2mon-spool.db";
   std::size_t spool_high_water = 100000;
   bool spool_synchronous_full = false;
-  /// Dead letters (invalid messages, failed downloads, records no sink took). Empty: next to
-  /// the spool, in the spool's file.
+  /// Dead letters (invalid messages, failed downloads, records no sink took). Empty: in the
+  /// spool's file.
   std::filesystem::path dead_letters;
+  /// Where the dead letters are: dead_letters, or the spool's file.
+  std::filesystem::path dead_letter_file() const { return dead_letters.empty() ? spool : dead_letters; }
   /// Dedup memory: empty keeps it in memory (lost on restart); a path keeps it in SQLite.
   std::filesystem::path dedup_store;
   std::chrono::seconds dedup_ttl{std::chrono::hours(24)};

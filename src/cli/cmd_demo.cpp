@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sqlite3.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/monitor_setup.hpp"
+#include "common/sqlite.hpp"
 #include "sample/demo_stream.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/monitor.hpp"
@@ -113,17 +113,9 @@ struct DemoArgs {
 };
 
 std::size_t count_rows(const fs::path& db, const std::string& table) {
-  sqlite3* h = nullptr;
-  std::size_t n = 0;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* st = nullptr;
-    const std::string sql = "SELECT count(*) FROM \"" + table + "\"";  // table: one of four fixed names
-    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-      n = static_cast<std::size_t>(sqlite3_column_int64(st, 0));
-    sqlite3_finalize(st);
-  }
-  sqlite3_close(h);
-  return n;
+  detail::SqliteDatabase database(db);
+  detail::SqliteStatement st(database.handle(), "SELECT count(*) FROM \"" + table + "\"");  // one of four fixed names
+  return st.step() ? static_cast<std::size_t>(st.column_int64(0)) : 0;
 }
 
 int run_demo(const DemoArgs& a) {

@@ -117,7 +117,7 @@ int run_replay(const ReplayArgs& a) {
   apply_db_override(o, a.db);
   // The input files are the durable source: the spool is in memory; dead letters go where
   // the live monitor keeps them.
-  if (o.dead_letters.empty()) o.dead_letters = o.spool;
+  o.dead_letters = o.dead_letter_file();
   o.spool = ":memory:";
   o.brokers.clear();
   Monitor monitor(config);
@@ -152,7 +152,7 @@ std::filesystem::path dead_letter_file(const std::string& config_file, const std
   if (!explicit_path.empty()) return explicit_path;
   auto config = load_config_or_default(config_file);
   apply_db_override(config.options, db);
-  return config.options.dead_letters.empty() ? config.options.spool : config.options.dead_letters;
+  return config.options.dead_letter_file();
 }
 
 // A dead-lettered record back from its JSON (times come back as RFC 3339 text).
@@ -207,10 +207,7 @@ int run_dlq_purge(const DlqArgs& a) {
 int run_dlq_retry(const DlqArgs& a) {
   auto config = load_config_or_default(a.config);
   apply_db_override(config.options, a.db);
-  const auto file = a.file.empty()
-                        ? (config.options.dead_letters.empty() ? config.options.spool : config.options.dead_letters)
-                        : std::filesystem::path(a.file);
-  DeadLetterStore store(file);
+  DeadLetterStore store(a.file.empty() ? config.options.dead_letter_file() : std::filesystem::path(a.file));
   const auto entries = store.entries(a.limit, a.sink);
   std::vector<std::int64_t> requeued, delivered;
   std::size_t failed = 0;

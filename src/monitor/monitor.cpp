@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "common/digest.hpp"
 #include "monitor/metrics_server.hpp"
 #include "wis2mon/decode/bufr.hpp"
 #include "wis2mon/decode/cap.hpp"
@@ -66,28 +67,29 @@ struct CentreSeries {
   MetricSeries* last;
 };
 
-// Dedup key of a message's bytes: FNV-1a of topic and payload (not a security boundary: a
-// collision only makes one invalid message look like a repeat of another).
-std::string raw_key(std::string_view topic, std::string_view payload) {
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : topic) h = (h ^ c) * 1099511628211ull;
-  h = (h ^ 0xff) * 1099511628211ull;
-  for (unsigned char c : payload) h = (h ^ c) * 1099511628211ull;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "raw:%016llx:%zu", static_cast<unsigned long long>(h), payload.size());
-  return buf;
+// The first `hex_digits` hex digits of the SHA-256 of `text` (the project's digest helper).
+std::string sha256_hex(std::string_view text, std::size_t hex_digits) {
+  unsigned char d[32];
+  detail::compute_digest("sha256", text.data(), text.size(), d);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < hex_digits / 2 && i < sizeof d; ++i) (out += kHex[d[i] >> 4]) += kHex[d[i] & 15];
+  return out;
 }
 
-// "wis2mon-" and 12 hex digits of an FNV-1a hash (23 characters at most, as MQTT 3.1.1 asks).
+// Dedup key of a message's bytes (an invalid message has no id to trust).
+std::string raw_key(std::string_view topic, std::string_view payload) {
+  std::string text(topic);
+  text += '\0';
+  text += payload;
+  return "raw:" + sha256_hex(text, 32);
+}
+
+// "wis2mon-" and 12 hex digits (20 characters: MQTT 3.1.1 asks for at most 23).
 std::string stable_client_id(const std::filesystem::path& spool, const std::string& url) {
   std::error_code ec;
   const auto absolute = std::filesystem::absolute(spool, ec);
-  const std::string key = (ec ? spool : absolute).string() + "|" + url;
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "wis2mon-%012llx", static_cast<unsigned long long>(h & 0xffffffffffffull));
-  return buf;
+  return "wis2mon-" + sha256_hex((ec ? spool : absolute).string() + "|" + url, 12);
 }
 
 }  // namespace
@@ -336,13 +338,13 @@ struct Monitor::Impl {
     cs.last->set(static_cast<double>(Timestamp::now().seconds));
     std::optional<ParsedNotification> strict;
     // Replayed files may not say where a message was published: nothing to check then.
-    if (opt.validate_topics && !e.topic.empty()) {
-      const auto tr = validate_topic(e.topic);
-      if (!tr.valid()) {
-        cs.invalid_topic->inc();
-        for (const auto& err : tr.errors()) lenient.report.add_error("", err.rule, "topic: " + err.message);
-      }
-    }
+    ValidationReport topic_report;
+    if (opt.validate_topics && !e.topic.empty()) topic_report = validate_topic(e.topic);
+    const auto add_topic_errors = [&](ValidationReport& r) {
+      for (const auto& err : topic_report.errors()) r.add_error("", err.rule, "topic: " + err.message);
+    };
+    if (!topic_report.valid()) cs.invalid_topic->inc();
+    add_topic_errors(lenient.report);
     if (lenient.valid()) {
       ++valid;
       cs.valid->inc();
@@ -370,8 +372,7 @@ struct Monitor::Impl {
           ParseOptions so = po;
           so.mode = ValidationMode::strict;
           strict = Notification::parse(e.payload, so);
-          for (const auto& err : lenient.report.errors())
-            if (err.message.rfind("topic: ", 0) == 0) strict->report.add_error("", err.rule, err.message);
+          add_topic_errors(strict->report);
         }
         parsed = &*strict;
       }
@@ -568,7 +569,7 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
   so.high_water = m.opt.spool_high_water;
   so.synchronous_full = m.opt.spool_synchronous_full;
   m.spool = std::make_unique<Spool>(so);
-  m.dead = std::make_shared<DeadLetterStore>(m.opt.dead_letters.empty() ? m.opt.spool : m.opt.dead_letters);
+  m.dead = std::make_shared<DeadLetterStore>(m.opt.dead_letter_file());
   if (m.opt.dedup_store.empty())
     m.dedup_store = std::make_shared<MemoryDedupStore>(m.opt.dedup_ttl);
   else

@@ -293,14 +293,9 @@ std::chrono::seconds seconds_of(const ConfigValues& v, std::string_view key) {
   return std::chrono::seconds(v.duration_ms(key) / 1000);
 }
 
-// One YAML map of a section's effective values, in table order.
-void emit_values(YAML::Emitter& out, const ConfigTable& table, const ConfigValues& values,
-                 const std::map<std::string, std::string>* extra_first = nullptr) {
-  out << YAML::BeginMap;
-  if (extra_first)
-    for (const auto& [k, v] : *extra_first) out << YAML::Key << k << YAML::Value << v;
+// A section's effective values as YAML keys, in table order (inside an open map).
+void emit_keys(YAML::Emitter& out, const ConfigTable& table, const ConfigValues& values) {
   for (const auto& key : table.keys()) {
-    if (extra_first && extra_first->count(key.name)) continue;
     out << YAML::Key << key.name << YAML::Value;
     if (!values.has(key.name)) {
       out << YAML::Null;
@@ -312,6 +307,11 @@ void emit_values(YAML::Emitter& out, const ConfigTable& table, const ConfigValue
       out << values.text(key.name);
     }
   }
+}
+
+void emit_values(YAML::Emitter& out, const ConfigTable& table, const ConfigValues& values) {
+  out << YAML::BeginMap;
+  emit_keys(out, table, values);
   out << YAML::EndMap;
 }
 
@@ -540,30 +540,20 @@ MonitorConfig build(const Node& root, const std::string& origin) {
     if (v.has("fetch")) p.fetch = v.boolean("fetch");
     if (v.has("store_dir")) p.store_dir = v.text("store_dir");
     if (v.has("sinks")) p.sinks = v.list("sinks");
+    ConfigValues enrich_v;
     for (const auto& [key, node] : nested) {
       if (key != "enrich") {
         problems.push_back(where + "." + key + ": expected a value, not a map");
         continue;
       }
       p.enrich = scalar_map(*node, where + ".enrich", problems);
-      checked(enrich_config_table(), p.enrich, where + ".enrich", problems);
+      enrich_v = checked(enrich_config_table(), p.enrich, where + ".enrich", problems);
     }
     dump << YAML::BeginMap;
-    for (const auto& key : pipeline_table().keys()) {
-      dump << YAML::Key << key.name << YAML::Value;
-      if (!v.has(key.name))
-        dump << YAML::Null;
-      else if (key.type == ConfigType::list) {
-        dump << YAML::Flow << YAML::BeginSeq;
-        for (const auto& item : v.list(key.name)) dump << item;
-        dump << YAML::EndSeq;
-      } else {
-        dump << v.text(key.name);
-      }
-    }
+    emit_keys(dump, pipeline_table(), v);
     if (!p.enrich.empty()) {
       dump << YAML::Key << "enrich" << YAML::Value;
-      emit_values(dump, enrich_config_table(), checked(enrich_config_table(), p.enrich, where, problems));
+      emit_values(dump, enrich_config_table(), enrich_v);
     }
     dump << YAML::EndMap;
     o.pipelines.push_back(std::move(p));

@@ -13,6 +13,7 @@
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
+#include "sample/generator.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/time.hpp"
 
@@ -37,16 +38,6 @@ struct CodesHandle {
 void check(int err, const char* what) {
   if (err != 0)
     throw Error(ErrorCode::internal, std::string("BUFR encoding: ") + what + ": " + codes_get_error_message(err));
-}
-
-std::string uuid(std::mt19937_64& rng) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(36, '-');
-  for (std::size_t i = 0; i < s.size(); ++i)
-    if (i != 8 && i != 13 && i != 18 && i != 23) s[i] = kHex[rng() % 16];
-  s[14] = '4';
-  s[19] = '8';
-  return s;
 }
 
 std::string sha512_base64(const std::string& bytes) {
@@ -248,7 +239,7 @@ DemoStream make_demo_stream(const DemoStreamOptions& o) {
     const std::string path = centre + "/data/core/weather/surface-based-observations/synop/" + file;
     out.objects["/origin/" + path] = bufr;
     NotificationSpec s;
-    s.id = uuid(rng);
+    s.id = random_uuid(rng);
     s.data_id = path;
     s.metadata_id = "urn:wmo:md:" + centre + ":surface-weather-observations";
     s.pubtime = pubtime(static_cast<int>(i % 60));
@@ -268,7 +259,7 @@ DemoStream make_demo_stream(const DemoStreamOptions& o) {
       const std::string gc = "gc" + std::to_string(c);
       out.objects["/" + gc + "/" + path] = bufr;
       NotificationSpec copy = s;
-      copy.id = uuid(rng);
+      copy.id = random_uuid(rng);
       copy.href = o.base_url + "/" + gc + "/" + path;
       copy.global_cache = "xx-wmo-" + gc;
       caches.push_back({"cache" + topic_tail, notification_json(copy), 3});
@@ -287,7 +278,7 @@ DemoStream make_demo_stream(const DemoStreamOptions& o) {
     const std::string path = centre + "/data/core/weather/advisories-warnings/" + std::to_string(1000 + i) + ".xml";
     out.objects["/origin/" + path] = xml;
     NotificationSpec s;
-    s.id = uuid(rng);
+    s.id = random_uuid(rng);
     s.data_id = path;
     s.metadata_id = "urn:wmo:md:" + centre + ":cap-alerts";
     s.pubtime = pubtime(static_cast<int>(i));
@@ -303,7 +294,7 @@ DemoStream make_demo_stream(const DemoStreamOptions& o) {
   for (std::size_t i = 0; i < o.plain; ++i) {
     const std::string centre = kCentres[i % kCentres.size()];
     NotificationSpec s;
-    s.id = uuid(rng);
+    s.id = random_uuid(rng);
     s.data_id = centre + "/metadata/urn:wmo:md:" + centre + ":dataset-" + std::to_string(i);
     s.metadata_id = "urn:wmo:md:" + centre + ":dataset-" + std::to_string(i);
     s.pubtime = pubtime(static_cast<int>(i));
@@ -324,7 +315,7 @@ DemoStream make_demo_stream(const DemoStreamOptions& o) {
     const std::string centre = kCentres[i % kCentres.size()];
     const std::string topic = "origin/a/wis2/" + centre + "/data/core/weather/surface-based-observations/synop";
     NotificationSpec s;
-    s.id = uuid(rng);
+    s.id = random_uuid(rng);
     s.data_id = centre + "/data/core/weather/invalid/" + std::to_string(i);
     s.metadata_id = "urn:wmo:md:" + centre + ":invalid";
     s.pubtime = pubtime(0);

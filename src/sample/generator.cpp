@@ -25,7 +25,9 @@ void str(Writer& w, const std::string& s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
-std::string uuid(std::mt19937_64& rng) {
+}  // namespace
+
+std::string random_uuid(std::mt19937_64& rng) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s(36, '-');
   for (std::size_t i = 0; i < s.size(); ++i)
@@ -33,8 +35,6 @@ std::string uuid(std::mt19937_64& rng) {
   s[14] = '4';
   return s;
 }
-
-}  // namespace
 
 std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
   std::mt19937_64 rng(o.seed);
@@ -64,7 +64,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
       type = "application/bufr";
     } else if (kind <= 8) {
       disc_topic = "weather/advisories-warnings";
-      data_id = centre + "/data/core/weather/advisories-warnings/" + uuid(rng) + ".xml";
+      data_id = centre + "/data/core/weather/advisories-warnings/" + random_uuid(rng) + ".xml";
       href = "https://" + centre + ".example.org/cap/" + std::to_string(i) + ".xml";
       type = "application/cap+xml";
     } else {
@@ -94,7 +94,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     Writer w(buf);
     w.StartObject();
     w.Key("id");
-    str(w, defect == "id.uuid" ? "WIGOS_" + station : uuid(rng));
+    str(w, defect == "id.uuid" ? "WIGOS_" + station : random_uuid(rng));
     if (deviation == "version.deprecated") {
       w.Key("version");
       w.String("v04");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,8 @@ struct SampleOptions {
 };
 
 std::vector<SampleMessage> generate_samples(const SampleOptions& options);
+
+/// A random version-4 UUID string from `rng` (reproducible for a seed).
+std::string random_uuid(std::mt19937_64& rng);
 
 }  // namespace wis2mon::detail
