@@ -61,8 +61,15 @@ fi
 export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp"
 export UBSAN_OPTIONS="suppressions=$root/tests/sanitizers/ubsan.supp:halt_on_error=1"
 for target in notification topic bufr cap; do
-  (cd "$corpus" && "$root/build-fuzz/tests/fuzz_$target" -max_total_time="${FUZZ_SECONDS:-30}" -max_len=40000 \
-     -print_final_stats=0 "$corpus/$target" 2>&1 | tail -1)
+  # On a finding, show the report and keep the input that caused it (its bytes in base64, so
+  # the CI log alone is enough to reproduce it).
+  if ! (cd "$corpus" && "$root/build-fuzz/tests/fuzz_$target" -max_total_time="${FUZZ_SECONDS:-30}" -max_len=40000 \
+          -print_final_stats=0 -artifact_prefix="$corpus/finding-" "$corpus/$target" >"$corpus/$target.log" 2>&1); then
+    grep -v -e '^#[0-9]' -e '^$' "$corpus/$target.log" | tail -60
+    for f in "$corpus"/finding-*; do [ -f "$f" ] && { echo "== $f"; base64 -w0 "$f" | head -c 200000; echo; }; done
+    exit 1
+  fi
+  tail -1 "$corpus/$target.log"
 done
 rm -rf "$corpus"
 

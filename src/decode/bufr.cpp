@@ -641,6 +641,9 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
     return fail(ecc_error("header", err, log));
   codes_get_long(h.get(), "compressedData", &compressed);
   if (nsubsets <= 0) return fail("header: message declares no subsets");
+  if (nsubsets > options.max_subsets)
+    return fail("header: refused: " + std::to_string(nsubsets) + " subsets is over the limit of " +
+                std::to_string(options.max_subsets));
   {
     size_t n = 0;
     if (codes_get_size(h.get(), "unexpandedDescriptors", &n) == 0 && n > 0) {
@@ -669,6 +672,18 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
                                        " is newer than the installed tables; decoded with version " +
                                        std::to_string(newest)});
   }
+  {
+    // A failed expansion leaves the handle unusable (ecCodes crashes in the unpack after it).
+    size_t expanded = 0;
+    if (int err = codes_get_size(h.get(), "expandedDescriptors", &expanded); err != 0)
+      return fail(ecc_error("unpack", err, log));
+    if (static_cast<double>(expanded) * static_cast<double>(nsubsets) >
+        static_cast<double>(options.max_expanded_values))
+      return fail("unpack: refused: " + std::to_string(nsubsets) + " subsets x " + std::to_string(expanded) +
+                  " expanded descriptors is over the limit of " + std::to_string(options.max_expanded_values) +
+                  " values");
+  }
+
   if (int err = codes_set_long(h.get(), "unpack", 1); err != 0) return fail(ecc_error("unpack", err, log));
 
   if (compressed != 0 || nsubsets == 1) {

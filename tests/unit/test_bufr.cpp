@@ -226,6 +226,29 @@ TEST_CASE("bufr: compressed multi-subset expands constant values and per-subset 
   CHECK(is_null(r.records[0], "station_pressure"));  // never set: missing, not -1e100
 }
 
+TEST_CASE("bufr: a compressed message too big to expand is refused, the next one still decodes") {
+  // Constant values cost a compressed message almost nothing per subset, so a corrupted
+  // subset count can make ecCodes expand gigabytes: the limit refuses such a message first.
+  BufrBuilder big(400, true, {301150, 307096});
+  big.set("#1#blockNumber", 15).set("#1#stationNumber", 15);
+  BufrBuilder small(1, true, {301150, 307096});
+  small.set("#1#blockNumber", 11).set("#1#stationNumber", 35);
+  BufrOptions options;
+  options.max_expanded_values = 200 * 100;  // under 400 subsets x the template's descriptors
+  const auto r = decode_bufr(big.pack() + small.pack(), options);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message_index == 1);
+  CHECK(r.errors[0].message.find("over the limit") != std::string::npos);
+  REQUIRE(r.records.size() == 1);
+  CHECK(integer(r.records[0], "station_number") == 35);
+  CHECK(decode_bufr(big.pack()).records.size() == 400);  // the default limits take it
+  BufrOptions few;
+  few.max_subsets = 399;
+  const auto refused = decode_bufr(big.pack(), few);
+  REQUIRE(refused.errors.size() == 1);
+  CHECK(refused.errors[0].message.find("400 subsets is over the limit") != std::string::npos);
+}
+
 TEST_CASE("bufr: everything missing gives nulls, never sentinel values") {
   BufrBuilder b(1, false, {301150, 307096});
   const auto r = decode_bufr(b.pack());

@@ -25,6 +25,15 @@ struct BufrOptions {
   /// A message declaring a master table version newer than the installed ecCodes tables is
   /// decoded with the newest installed version (and a warning). Off: it is an error.
   bool fallback_master_table = true;
+  /// ecCodes expands every element of a compressed message once per subset before we see
+  /// any of it: a message whose subsets x expanded descriptors pass this is refused (an error
+  /// entry for that message) instead of unpacked. Real files stay far below (the 2147-subset
+  /// 307103 file is 54k); a corrupted subset count could ask for gigabytes.
+  std::size_t max_expanded_values = 20u * 1000u * 1000u;
+  /// ecCodes' own bookkeeping grows with the subset count too (a 247-byte fuzzed message
+  /// claiming 32,961 subsets took 700 MB): messages with more subsets are refused. Surface
+  /// observation bulletins hold hundreds to a few thousand.
+  long max_subsets = 10000;
 };
 
 /// A problem with one message. message_index is the 1-based position of the message in the
