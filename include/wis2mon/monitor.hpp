@@ -164,6 +164,18 @@ class WIS2MON_API Monitor {
   /// start(); the spec's settings still configure the engine in front of it.
   void add_sink_type(const std::string& type, std::function<std::shared_ptr<Sink>(const SinkSpec&)> make);
 
+  /// A sink whose records are handed to `fn` on the thread that calls poll() (or drain() or
+  /// stop()), never on an internal thread: the way to run code that must stay on one thread
+  /// (a C caller's, Python's). `fn` answers per record like any sink (Delivered, Retry,
+  /// Rejected); an exception counts as Retry for its batch and is rethrown from poll().
+  /// A sink named `name` in the options (type `callback`) gets this function; with no such
+  /// sink one is added and every pipeline writes to it. Call before start().
+  void add_callback_sink(const std::string& name, std::function<std::vector<Delivery>(const std::vector<Record>&)> fn);
+
+  /// Runs the callback sinks' waiting records on this thread, waiting up to `timeout` for
+  /// the first batch. Returns the number of records handed to callbacks.
+  std::size_t poll(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
   /// Starts the pipeline thread, the metrics endpoint and the broker connections.
   void start();
   /// Spools one message as if it had arrived from `source` (replay, Lambda events, tests).

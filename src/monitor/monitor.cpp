@@ -3,9 +3,11 @@
 // record it produced is settled.
 #include "wis2mon/monitor.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <future>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -14,6 +16,7 @@
 
 #include "common/digest.hpp"
 #include "monitor/metrics_server.hpp"
+#include "monitor/polled_sink.hpp"
 #include "wis2mon/decode/bufr.hpp"
 #include "wis2mon/decode/cap.hpp"
 #include "wis2mon/enrich.hpp"
@@ -129,6 +132,8 @@ struct Monitor::Impl {
   std::vector<std::size_t> route_to_pipeline;
   std::map<std::string, std::function<std::shared_ptr<Sink>(const SinkSpec&)>> sink_types;
   std::map<std::string, std::unique_ptr<SinkEngine>> engines;
+  std::shared_ptr<detail::PolledCallbacks> polled = std::make_shared<detail::PolledCallbacks>();
+  bool has_polled = false;
   std::unique_ptr<Downloader> downloader;
   SourceSelector selector;
   std::vector<std::unique_ptr<MqttSubscriber>> subscribers;
@@ -542,7 +547,15 @@ struct Monitor::Impl {
     std::map<std::string, std::string> own, engine;
     split_sink_settings(spec.settings, own, engine);
     engine_options = sink_engine_options(sink_config_table("engine").validate(engine));
-    if (const auto it = sink_types.find(spec.type); it != sink_types.end()) return it->second(spec);
+    if (const auto it = sink_types.find(spec.type); it != sink_types.end()) {
+      // Callbacks wait for the user's poll(): hand records over promptly unless told otherwise.
+      if (spec.type.rfind("callback:", 0) == 0 && !engine.count("batch_max_age"))
+        engine_options.batch_max_age = std::chrono::milliseconds(20);
+      return it->second(spec);
+    }
+    if (spec.type == "callback")
+      throw Error(ErrorCode::invalid_argument,
+                  "sink '" + spec.name + "' is a callback sink: give it a function (add_callback_sink) before start()");
     return make_sink(spec.type, spec.name, sink_config_table(spec.type).validate(own));
   }
 };
@@ -582,7 +595,6 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
     for (const auto& s : po.sinks)
       if (!sink_names.count(s))
         throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sink named '" + s + "'");
-    if (po.sinks.empty()) throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sinks");
     if (po.dedup) p->dedup.emplace(*po.dedup, m.dedup_store);
     if (!po.enrich.empty()) p->enricher.emplace(make_enricher(enrich_config_table().validate(po.enrich)));
     for (const auto& f : po.filters) {
@@ -615,9 +627,43 @@ void Monitor::add_sink_type(const std::string& type, std::function<std::shared_p
   impl_->sink_types[type] = std::move(make);
 }
 
+void Monitor::add_callback_sink(const std::string& name,
+                                std::function<std::vector<Delivery>(const std::vector<Record>&)> fn) {
+  auto& m = *impl_;
+  if (m.started) throw Error(ErrorCode::invalid_argument, "monitor: add_callback_sink after start()");
+  if (!fn) throw Error(ErrorCode::invalid_argument, "monitor: add_callback_sink needs a function");
+  if (name.empty()) throw Error(ErrorCode::invalid_argument, "monitor: a callback sink needs a name");
+  const std::string type = "callback:" + name;
+  m.sink_types[type] = [fn = std::move(fn), hub = m.polled](const SinkSpec& spec) {
+    return std::make_shared<detail::PolledSink>(spec.name, fn, hub);
+  };
+  auto spec = std::find_if(m.opt.sinks.begin(), m.opt.sinks.end(), [&](const SinkSpec& s) { return s.name == name; });
+  if (spec != m.opt.sinks.end()) {
+    spec->type = type;
+  } else {
+    m.opt.sinks.push_back({name, type, {}});
+    for (auto& p : m.pipelines) p->o.sinks.push_back(name);
+  }
+  m.has_polled = true;
+}
+
+std::size_t Monitor::poll(std::chrono::milliseconds timeout) {
+  auto& m = *impl_;
+  if (!m.has_polled) {
+    if (timeout.count() > 0) std::this_thread::sleep_for(timeout);
+    return 0;
+  }
+  return m.polled->service(timeout);
+}
+
 void Monitor::start() {
   auto& m = *impl_;
-  if (m.started.exchange(true)) return;
+  if (m.started) return;
+  for (const auto& p : m.pipelines)
+    if (p->o.sinks.empty())
+      throw Error(ErrorCode::invalid_argument,
+                  "pipeline '" + p->o.name + "': no sinks (name one, or add a callback sink)");
+  m.started = true;
   for (const auto& spec : m.opt.sinks) {
     SinkEngineOptions eo;
     auto sink = m.make_sink_for(spec, eo);
@@ -688,6 +734,10 @@ bool Monitor::drain(std::chrono::milliseconds timeout) {
       if (m.pending.empty()) return true;
     }
     if (Clock::now() >= until || !m.started || m.stopping) return false;
+    if (m.has_polled) {
+      m.polled->service(std::chrono::milliseconds(20));
+      continue;
+    }
     std::unique_lock lock(m.mu);
     m.idle.wait_for(lock, std::chrono::milliseconds(20));
   }
@@ -708,12 +758,30 @@ void Monitor::stop(std::chrono::milliseconds grace) {
     m.downloader->close();
     m.downloader->poll();
   }
-  for (auto& [name, engine] : m.engines) {
-    try {
-      engine->close();
-    } catch (const std::exception& e) {
-      m.log("sink " + name + ": " + e.what());
+  const auto close_engines = [&m] {
+    for (auto& [name, engine] : m.engines) {
+      try {
+        engine->close();
+      } catch (const std::exception& e) {
+        m.log("sink " + name + ": " + e.what());
+      }
     }
+  };
+  if (m.has_polled && !m.engines.empty()) {
+    // Callback sinks flush through this thread: run their batches while the engines close.
+    auto closing = std::async(std::launch::async, close_engines);
+    while (closing.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+      try {
+        m.polled->service(std::chrono::milliseconds(10));
+      } catch (const std::exception& e) {
+        m.log(std::string("callback sink: ") + e.what());
+      } catch (...) {
+        m.log("callback sink: an exception that is not a std::exception");
+      }
+    }
+    closing.get();
+  } else {
+    close_engines();
   }
   m.flush_finished();
   m.server.reset();

@@ -139,7 +139,8 @@ const ConfigTable& pipeline_table() {
            {"none", "bufr", "cap"}},
           {"fetch", ConfigType::boolean, "false", "download the data (implied by a decoder)"},
           {"store_dir", ConfigType::string, "", "keep each verified object under this directory"},
-          {"sinks", ConfigType::list, "", "names of the sinks the records go to", true},
+          {"sinks", ConfigType::list, "",
+           "names of the sinks the records go to (none: only callback sinks added from code)"},
       });
   return t;
 }
