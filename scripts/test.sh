@@ -39,6 +39,11 @@ PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --modversion wis2mon
 c++ -std=c++17 examples/consumer/main.cpp -o "$prefix/consumer-pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs wis2mon)
 LD_LIBRARY_PATH="$prefix/lib" "$prefix/consumer-pc" >/dev/null
+# The C API from the installed tree: the C example built with pkg-config as a C99 program.
+cc -std=c99 examples/c/monitor_file.c -o "$prefix/c-example" \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs wis2mon)
+"$root/build/src/cli/wis2mon" sample --count 20 --out "$prefix/in.ndjson" 2>/dev/null
+LD_LIBRARY_PATH="$prefix/lib" "$prefix/c-example" "$prefix/in.ndjson" "$prefix" | tail -1
 rm -rf "$prefix"
 
 step "libFuzzer targets, ${FUZZ_SECONDS:-30} s each"

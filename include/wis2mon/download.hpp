@@ -134,6 +134,11 @@ class WIS2MON_API Downloader {
 };
 
 /// Where a copy of a data item was announced.
+/// A request for the data a notification links to: its data link (canonical, else the first
+/// usable one), its integrity and announced length. No URLs when it has no data link.
+/// (A Monitor also tries the other copies it saw of the same data; see SourceSelector.)
+WIS2MON_API DownloadRequest download_request_for(const Notification& n);
+
 enum class SourceKind { origin, cache };
 
 struct SourcePolicy {

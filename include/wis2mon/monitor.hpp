@@ -192,6 +192,9 @@ class WIS2MON_API Monitor {
   /// One line: messages, valid, invalid, duplicates, downloads, records, spool size, brokers.
   std::string status_line() const;
   MetricsRegistry& metrics() noexcept;
+  /// The metrics in Prometheus text format, gauges (spool, brokers, sinks) brought up to date:
+  /// what /metrics serves.
+  std::string metrics_text();
   /// The port /metrics listens on (after start()), 0 when there is no endpoint.
   int metrics_port() const noexcept;
   /// Waits until every broker is connected and subscribed; false on timeout.

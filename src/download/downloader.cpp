@@ -455,6 +455,17 @@ struct Downloader::Impl {
 Downloader::Downloader(DownloadOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 Downloader::~Downloader() = default;
 
+DownloadRequest download_request_for(const Notification& n) {
+  DownloadRequest req;
+  if (const Link* link = n.data_link()) {
+    req.urls.emplace_back(link->href);
+    if (link->length && *link->length >= 0) req.expected_size = static_cast<std::uint64_t>(*link->length);
+  }
+  if (n.integrity())
+    req.integrity = ExpectedDigest{std::string(n.integrity()->method), std::string(n.integrity()->value)};
+  return req;
+}
+
 std::future<DownloadResult> Downloader::fetch(DownloadRequest request) {
   auto t = std::make_unique<Impl::Transfer>();
   t->request = std::move(request);

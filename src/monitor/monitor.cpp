@@ -819,6 +819,11 @@ MetricsRegistry& Monitor::metrics() noexcept {
   return impl_->metrics;
 }
 
+std::string Monitor::metrics_text() {
+  impl_->update_gauges();
+  return impl_->metrics.render_prometheus();
+}
+
 int Monitor::metrics_port() const noexcept {
   return impl_->server ? impl_->server->port() : 0;
 }

@@ -1,0 +1,857 @@
+// The C API (include/wis2mon.h) over the C++ library. Every entry point runs its body inside
+// guard(), which turns any exception into a status code and the thread's last-error message:
+// nothing thrown crosses the C boundary.
+#include "wis2mon.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wis2mon/decode/bufr.hpp"
+#include "wis2mon/decode/cap.hpp"
+#include "wis2mon/download.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/monitor.hpp"
+#include "wis2mon/notification.hpp"
+#include "wis2mon/record.hpp"
+#include "wis2mon/time.hpp"
+#include "wis2mon/topic.hpp"
+#include "wis2mon/version.hpp"
+
+using namespace wis2mon;
+
+// ---- handles --------------------------------------------------------------------------------
+
+struct wis2mon_notification {
+  ParsedNotification parsed;
+  std::string topic;
+  mutable std::map<std::string, std::string> text;  // fields handed out as C strings
+};
+
+struct wis2mon_record {
+  const Record* record = nullptr;
+  Record owned{std::string()};                       // when the record belongs to a list
+  mutable std::map<std::size_t, std::string> times;  // RFC 3339 text of time fields
+  mutable std::string json;
+  mutable bool has_json = false;
+};
+
+struct wis2mon_records {
+  std::vector<std::unique_ptr<wis2mon_record>> records;
+  std::vector<std::pair<int, std::string>> errors;  // message index, message
+};
+
+struct wis2mon_downloader {
+  explicit wis2mon_downloader(DownloadOptions o) : downloader(std::move(o)) {}
+  Downloader downloader;
+};
+
+struct wis2mon_download {
+  DownloadResult result;
+};
+
+struct wis2mon_monitor {
+  std::unique_ptr<Monitor> monitor;
+  bool started = false;
+  bool closed = false;
+};
+
+namespace {
+
+thread_local std::string t_last_error;
+
+int fail(int code, std::string message) {
+  t_last_error = std::move(message);
+  return code;
+}
+
+// Runs body (returning a status); any exception becomes a status and the last error.
+template <class F>
+int guard(const char* where, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const Error& e) {
+    return fail(-static_cast<int>(e.code()), std::string(where) + ": " + e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(WIS2MON_ENOMEM, std::string(where) + ": out of memory");
+  } catch (const std::exception& e) {
+    return fail(WIS2MON_EINTERNAL, std::string(where) + ": " + e.what());
+  } catch (...) {
+    return fail(WIS2MON_EINTERNAL, std::string(where) + ": unknown exception");
+  }
+}
+
+int null_argument(const char* where, const char* name) {
+  return fail(WIS2MON_EINVAL, std::string(where) + ": " + name + " is NULL");
+}
+
+char* copy_out(const std::string& s) {
+  auto* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (!p) throw std::bad_alloc();
+  std::memcpy(p, s.data(), s.size() + 1);
+  return p;
+}
+
+ValidationMode mode_of(int mode) {
+  if (mode != WIS2MON_LENIENT && mode != WIS2MON_STRICT)
+    throw Error(ErrorCode::invalid_argument, "mode must be WIS2MON_LENIENT or WIS2MON_STRICT");
+  return mode == WIS2MON_STRICT ? ValidationMode::strict : ValidationMode::lenient;
+}
+
+std::string report_json(const ValidationReport& report) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  const auto issues = [&w](const std::vector<ValidationIssue>& list) {
+    w.StartArray();
+    for (const auto& i : list) {
+      w.StartObject();
+      w.Key("path");
+      w.String(i.path.c_str(), static_cast<rapidjson::SizeType>(i.path.size()));
+      w.Key("rule");
+      w.String(i.rule.c_str(), static_cast<rapidjson::SizeType>(i.rule.size()));
+      w.Key("message");
+      w.String(i.message.c_str(), static_cast<rapidjson::SizeType>(i.message.size()));
+      w.EndObject();
+    }
+    w.EndArray();
+  };
+  w.StartObject();
+  w.Key("valid");
+  w.Bool(report.valid());
+  w.Key("errors");
+  issues(report.errors());
+  w.Key("warnings");
+  issues(report.warnings());
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::unique_ptr<wis2mon_record> own_record(Record r) {
+  auto out = std::make_unique<wis2mon_record>();
+  out->owned = std::move(r);
+  out->record = &out->owned;
+  return out;
+}
+
+void fill_value(const wis2mon_record& r, std::size_t i, wis2mon_value* value) {
+  *value = wis2mon_value{WIS2MON_FIELD_NULL, 0, 0, 0.0, nullptr};
+  const FieldValue& v = r.record->value(i);
+  switch (type_of(v)) {
+    case FieldType::null:
+      break;
+    case FieldType::boolean:
+      value->type = WIS2MON_FIELD_BOOL;
+      value->boolean = std::get<bool>(v) ? 1 : 0;
+      break;
+    case FieldType::integer:
+      value->type = WIS2MON_FIELD_INT;
+      value->integer = std::get<std::int64_t>(v);
+      value->real = static_cast<double>(value->integer);
+      break;
+    case FieldType::real:
+      value->type = WIS2MON_FIELD_REAL;
+      value->real = std::get<double>(v);
+      break;
+    case FieldType::string:
+      value->type = WIS2MON_FIELD_STRING;
+      value->string = std::get<std::string>(v).c_str();
+      break;
+    case FieldType::time: {
+      auto& text = r.times[i];
+      if (text.empty()) text = format_rfc3339(std::get<Timestamp>(v));
+      value->type = WIS2MON_FIELD_TIME;
+      value->string = text.c_str();
+      break;
+    }
+  }
+}
+
+DownloadRequest request_for(const char* url, const char* method, const char* value) {
+  if (!url || !*url) throw Error(ErrorCode::invalid_argument, "url is NULL or empty");
+  if ((method == nullptr) != (value == nullptr))
+    throw Error(ErrorCode::invalid_argument, "integrity method and value go together (both or neither)");
+  DownloadRequest req;
+  req.urls.emplace_back(url);
+  if (method) req.integrity = ExpectedDigest{method, value};
+  return req;
+}
+
+DownloadOptions downloader_options(const char* json) {
+  DownloadOptions o;
+  if (!json || !*json) return o;
+  rapidjson::Document d;
+  d.Parse(json);
+  if (d.HasParseError() || !d.IsObject()) throw Error(ErrorCode::parse, "downloader options: not a JSON object");
+  const rapidjson::Value& object = d;  // const iteration: no C++20 reversed-operator ambiguity
+  for (const auto& m : object.GetObject()) {
+    const std::string key = m.name.GetString();
+    const rapidjson::Value& v = m.value;
+    const auto number = [&]() -> std::int64_t {
+      if (!v.IsInt64() || v.GetInt64() < 0)
+        throw Error(ErrorCode::invalid_argument, "downloader options: " + key + " must be a non-negative integer");
+      return v.GetInt64();
+    };
+    const auto flag = [&]() -> bool {
+      if (!v.IsBool())
+        throw Error(ErrorCode::invalid_argument, "downloader options: " + key + " must be true or false");
+      return v.GetBool();
+    };
+    const auto text = [&]() -> std::string {
+      if (!v.IsString()) throw Error(ErrorCode::invalid_argument, "downloader options: " + key + " must be a string");
+      return v.GetString();
+    };
+    if (key == "max_in_flight")
+      o.max_in_flight = static_cast<std::size_t>(number());
+    else if (key == "max_per_host")
+      o.max_per_host = static_cast<std::size_t>(number());
+    else if (key == "connect_timeout_ms")
+      o.connect_timeout = std::chrono::milliseconds(number());
+    else if (key == "total_timeout_ms")
+      o.total_timeout = std::chrono::milliseconds(number());
+    else if (key == "max_object_bytes")
+      o.max_object_bytes = static_cast<std::uint64_t>(number());
+    else if (key == "max_retries")
+      o.max_retries = static_cast<int>(number());
+    else if (key == "retry_base_ms")
+      o.retry_base = std::chrono::milliseconds(number());
+    else if (key == "verify_tls")
+      o.verify_tls = flag();
+    else if (key == "allow_ftp")
+      o.allow_ftp = flag();
+    else if (key == "ca_file")
+      o.ca_file = text();
+    else if (key == "user_agent")
+      o.user_agent = text();
+    else
+      throw Error(ErrorCode::invalid_argument,
+                  "downloader options: unknown key '" + key +
+                      "' (max_in_flight, max_per_host, connect_timeout_ms, total_timeout_ms, max_object_bytes, "
+                      "max_retries, retry_base_ms, verify_tls, allow_ftp, ca_file, user_agent)");
+  }
+  return o;
+}
+
+int start_if_needed(wis2mon_monitor* m, const char* where) {
+  if (m->closed) return fail(WIS2MON_ESTATE, std::string(where) + ": the monitor is closed");
+  if (!m->started) {
+    m->monitor->start();
+    m->started = true;
+  }
+  return WIS2MON_OK;
+}
+
+// The fields wis2mon_notification_get hands out, as text (nullopt: the message has none).
+using FieldGetter = std::optional<std::string> (*)(const Notification&);
+
+std::optional<std::string> text_of(std::string_view s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+
+std::optional<std::string> time_of(const std::optional<Timestamp>& t) {
+  return t ? std::optional<std::string>(format_rfc3339(*t)) : std::nullopt;
+}
+
+const std::map<std::string, FieldGetter>& notification_fields() {
+  static const std::map<std::string, FieldGetter> fields = {
+      {"id", [](const Notification& x) { return text_of(x.id()); }},
+      {"data_id", [](const Notification& x) { return text_of(x.data_id()); }},
+      {"metadata_id", [](const Notification& x) { return text_of(x.metadata_id()); }},
+      {"pubtime", [](const Notification& x) { return text_of(x.pubtime_text()); }},
+      {"datetime", [](const Notification& x) { return time_of(x.datetime()); }},
+      {"start_datetime", [](const Notification& x) { return time_of(x.start_datetime()); }},
+      {"end_datetime", [](const Notification& x) { return time_of(x.end_datetime()); }},
+      {"producer", [](const Notification& x) { return text_of(x.producer()); }},
+      {"global_cache", [](const Notification& x) { return text_of(x.global_cache()); }},
+      {"data_url", [](const Notification& x) { return x.data_link() ? text_of(x.data_link()->href) : std::nullopt; }},
+      {"integrity_method",
+       [](const Notification& x) { return x.integrity() ? text_of(x.integrity()->method) : std::nullopt; }},
+      {"integrity_value",
+       [](const Notification& x) { return x.integrity() ? text_of(x.integrity()->value) : std::nullopt; }},
+      {"content_encoding",
+       [](const Notification& x) { return x.content() ? text_of(x.content()->encoding) : std::nullopt; }},
+      {"operation",
+       [](const Notification& x) -> std::optional<std::string> {
+         switch (x.operation()) {
+           case Operation::new_data:
+             return "new";
+           case Operation::update:
+             return "update";
+           case Operation::deletion:
+             return "deletion";
+           case Operation::unknown:
+             break;
+         }
+         return std::nullopt;
+       }},
+  };
+  return fields;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- library --------------------------------------------------------------------------------
+
+const char* wis2mon_version(void) {
+  return WIS2MON_VERSION_STRING;
+}
+
+const char* wis2mon_strerror(int code) {
+  switch (code) {
+    case WIS2MON_OK:
+      return "ok";
+    case WIS2MON_EINVAL:
+      return "invalid argument";
+    case WIS2MON_EIO:
+      return "input/output error";
+    case WIS2MON_EPARSE:
+      return "malformed configuration or table";
+    case WIS2MON_ENOTFOUND:
+      return "not found";
+    case WIS2MON_ENETWORK:
+      return "network error";
+    case WIS2MON_EDATABASE:
+      return "database error";
+    case WIS2MON_EUNSUPPORTED:
+      return "not supported by this build";
+    case WIS2MON_EINTERNAL:
+      return "internal error";
+    case WIS2MON_ENOMEM:
+      return "out of memory";
+    case WIS2MON_ERANGE:
+      return "index out of range";
+    case WIS2MON_ESTATE:
+      return "not allowed in this state";
+    case WIS2MON_ETIMEDOUT:
+      return "timed out";
+    default:
+      return "unknown status code";
+  }
+}
+
+const char* wis2mon_last_error(void) {
+  return t_last_error.c_str();
+}
+
+void wis2mon_free(void* p) {
+  std::free(p);
+}
+
+// ---- notifications ----------------------------------------------------------------------------
+
+int wis2mon_notification_parse(const char* data, size_t size, int mode, const char* topic, wis2mon_notification** out) {
+  static constexpr const char* where = "wis2mon_notification_parse";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!data && size > 0) return null_argument(where, "data");
+  return guard(where, [&] {
+    auto n = std::make_unique<wis2mon_notification>();
+    if (topic) n->topic = topic;
+    ParseOptions po;
+    po.mode = mode_of(mode);
+    po.topic = n->topic;
+    n->parsed = Notification::parse(std::string_view(data ? data : "", size), po);
+    *out = n.release();
+    return WIS2MON_OK;
+  });
+}
+
+void wis2mon_notification_destroy(wis2mon_notification* n) {
+  delete n;
+}
+
+int wis2mon_notification_valid(const wis2mon_notification* n) {
+  if (!n) return null_argument("wis2mon_notification_valid", "n");
+  return n->parsed.valid() ? 1 : 0;
+}
+
+size_t wis2mon_notification_issue_count(const wis2mon_notification* n, int warnings) {
+  if (!n) return 0;
+  return warnings ? n->parsed.report.warnings().size() : n->parsed.report.errors().size();
+}
+
+int wis2mon_notification_issue(const wis2mon_notification* n, int warnings, size_t index, const char** path,
+                               const char** rule, const char** message) {
+  static constexpr const char* where = "wis2mon_notification_issue";
+  if (!n) return null_argument(where, "n");
+  const auto& list = warnings ? n->parsed.report.warnings() : n->parsed.report.errors();
+  if (index >= list.size())
+    return fail(WIS2MON_ERANGE,
+                std::string(where) + ": index " + std::to_string(index) + " of " + std::to_string(list.size()));
+  if (path) *path = list[index].path.c_str();
+  if (rule) *rule = list[index].rule.c_str();
+  if (message) *message = list[index].message.c_str();
+  return WIS2MON_OK;
+}
+
+const char* wis2mon_notification_get(const wis2mon_notification* n, const char* field) {
+  if (!n || !field) {
+    fail(WIS2MON_EINVAL, "wis2mon_notification_get: n or field is NULL");
+    return nullptr;
+  }
+  const char* result = nullptr;
+  const int rc = guard("wis2mon_notification_get", [&] {
+    const std::string f = field;
+    const auto getter = notification_fields().find(f);
+    if (getter == notification_fields().end())
+      return fail(WIS2MON_ENOTFOUND, "wis2mon_notification_get: no field '" + f + "'");
+    auto v = getter->second(n->parsed.notification);
+    if (!v) return fail(WIS2MON_ENOTFOUND, "wis2mon_notification_get: the message has no " + f);
+    auto& slot = n->text[f];
+    slot = std::move(*v);
+    result = slot.c_str();
+    return WIS2MON_OK;
+  });
+  return rc == WIS2MON_OK ? result : nullptr;
+}
+
+int wis2mon_notification_report_json(const wis2mon_notification* n, char** out) {
+  static constexpr const char* where = "wis2mon_notification_report_json";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!n) return null_argument(where, "n");
+  return guard(where, [&] {
+    *out = copy_out(report_json(n->parsed.report));
+    return WIS2MON_OK;
+  });
+}
+
+// ---- topics -----------------------------------------------------------------------------------
+
+int wis2mon_topic_validate(const char* topic, int mode, int* valid, char** report) {
+  static constexpr const char* where = "wis2mon_topic_validate";
+  if (report) *report = nullptr;
+  if (!topic) return null_argument(where, "topic");
+  if (!valid) return null_argument(where, "valid");
+  return guard(where, [&] {
+    TopicValidationOptions o;
+    o.mode = mode_of(mode);
+    const auto r = validate_topic(topic, o);
+    *valid = r.valid() ? 1 : 0;
+    if (report) *report = copy_out(report_json(r));
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_topic_match(const char* filter, const char* topic, int* matches) {
+  static constexpr const char* where = "wis2mon_topic_match";
+  if (!filter) return null_argument(where, "filter");
+  if (!topic) return null_argument(where, "topic");
+  if (!matches) return null_argument(where, "matches");
+  return guard(where, [&] {
+    if (std::string why; !is_valid_filter(filter, &why))
+      return fail(WIS2MON_EINVAL, std::string(where) + ": filter '" + filter + "' " + why);
+    *matches = topic_matches(filter, topic) ? 1 : 0;
+    return WIS2MON_OK;
+  });
+}
+
+// ---- records and decoders ---------------------------------------------------------------------
+
+int wis2mon_decode_bufr(const void* data, size_t size, wis2mon_records** out) {
+  static constexpr const char* where = "wis2mon_decode_bufr";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!data && size > 0) return null_argument(where, "data");
+  return guard(where, [&] {
+    auto result = decode_bufr(std::string_view(static_cast<const char*>(data ? data : ""), size));
+    auto list = std::make_unique<wis2mon_records>();
+    for (auto& r : result.records) list->records.push_back(own_record(std::move(r)));
+    for (auto& e : result.errors) list->errors.emplace_back(e.message_index, std::move(e.message));
+    *out = list.release();
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_decode_cap(const void* data, size_t size, wis2mon_records** out, char** alert_json) {
+  static constexpr const char* where = "wis2mon_decode_cap";
+  if (alert_json) *alert_json = nullptr;
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!data && size > 0) return null_argument(where, "data");
+  return guard(where, [&] {
+    const auto result = decode_cap(std::string_view(static_cast<const char*>(data ? data : ""), size));
+    auto list = std::make_unique<wis2mon_records>();
+    for (auto& r : result.to_records()) list->records.push_back(own_record(std::move(r)));
+    for (const auto& e : result.errors) list->errors.emplace_back(0, e);
+    if (alert_json) *alert_json = copy_out(result.to_json());
+    *out = list.release();
+    return WIS2MON_OK;
+  });
+}
+
+void wis2mon_records_destroy(wis2mon_records* r) {
+  delete r;
+}
+
+size_t wis2mon_records_count(const wis2mon_records* r) {
+  return r ? r->records.size() : 0;
+}
+
+const wis2mon_record* wis2mon_records_at(const wis2mon_records* r, size_t index) {
+  if (!r || index >= r->records.size()) {
+    fail(r ? WIS2MON_ERANGE : WIS2MON_EINVAL, "wis2mon_records_at: no record " + std::to_string(index));
+    return nullptr;
+  }
+  return r->records[index].get();
+}
+
+size_t wis2mon_records_error_count(const wis2mon_records* r) {
+  return r ? r->errors.size() : 0;
+}
+
+const char* wis2mon_records_error(const wis2mon_records* r, size_t index, int* message_index) {
+  if (!r || index >= r->errors.size()) {
+    fail(r ? WIS2MON_ERANGE : WIS2MON_EINVAL, "wis2mon_records_error: no error " + std::to_string(index));
+    return nullptr;
+  }
+  if (message_index) *message_index = r->errors[index].first;
+  return r->errors[index].second.c_str();
+}
+
+const char* wis2mon_record_table(const wis2mon_record* r) {
+  return r ? r->record->table().c_str() : nullptr;
+}
+
+size_t wis2mon_record_field_count(const wis2mon_record* r) {
+  return r ? r->record->size() : 0;
+}
+
+int wis2mon_record_field(const wis2mon_record* r, size_t index, const char** name, wis2mon_value* value) {
+  static constexpr const char* where = "wis2mon_record_field";
+  if (!r) return null_argument(where, "r");
+  if (index >= r->record->size())
+    return fail(WIS2MON_ERANGE,
+                std::string(where) + ": index " + std::to_string(index) + " of " + std::to_string(r->record->size()));
+  return guard(where, [&] {
+    if (name) *name = r->record->name(index).c_str();
+    if (value) fill_value(*r, index, value);
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_record_get(const wis2mon_record* r, const char* name, wis2mon_value* value) {
+  static constexpr const char* where = "wis2mon_record_get";
+  if (!r) return null_argument(where, "r");
+  if (!name) return null_argument(where, "name");
+  return guard(where, [&] {
+    const auto i = r->record->schema()->index_of(name);
+    if (!i) return fail(WIS2MON_ENOTFOUND, std::string(where) + ": no field '" + name + "'");
+    if (value) fill_value(*r, *i, value);
+    return WIS2MON_OK;
+  });
+}
+
+const char* wis2mon_record_json(const wis2mon_record* r) {
+  if (!r) {
+    fail(WIS2MON_EINVAL, "wis2mon_record_json: r is NULL");
+    return nullptr;
+  }
+  const int rc = guard("wis2mon_record_json", [&] {
+    if (!r->has_json) {
+      r->json = r->record->to_json();
+      r->has_json = true;
+    }
+    return WIS2MON_OK;
+  });
+  return rc == WIS2MON_OK ? r->json.c_str() : nullptr;
+}
+
+// ---- downloads --------------------------------------------------------------------------------
+
+int wis2mon_downloader_new(const char* options_json, wis2mon_downloader** out) {
+  static constexpr const char* where = "wis2mon_downloader_new";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  return guard(where, [&] {
+    *out = new wis2mon_downloader(downloader_options(options_json));
+    return WIS2MON_OK;
+  });
+}
+
+void wis2mon_downloader_destroy(wis2mon_downloader* d) {
+  if (!d) return;
+  guard("wis2mon_downloader_destroy", [&] {
+    d->downloader.close();
+    return WIS2MON_OK;
+  });
+  delete d;
+}
+
+int wis2mon_downloader_fetch(wis2mon_downloader* d, const char* url, const char* integrity_method,
+                             const char* integrity_value, wis2mon_download** out) {
+  static constexpr const char* where = "wis2mon_downloader_fetch";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!d) return null_argument(where, "d");
+  return guard(where, [&] {
+    auto future = d->downloader.fetch(request_for(url, integrity_method, integrity_value));
+    *out = new wis2mon_download{future.get()};
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_downloader_fetch_notification(wis2mon_downloader* d, const wis2mon_notification* n,
+                                          wis2mon_download** out) {
+  static constexpr const char* where = "wis2mon_downloader_fetch_notification";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!d) return null_argument(where, "d");
+  if (!n) return null_argument(where, "n");
+  return guard(where, [&] {
+    const Notification& x = n->parsed.notification;
+    if (x.content()) {
+      auto inline_data = decode_inline_content(x);
+      if (inline_data.status == DownloadStatus::ok) {
+        auto result = std::make_unique<wis2mon_download>();
+        result->result.status = DownloadStatus::ok;
+        result->result.url = "inline";
+        result->result.data = std::move(inline_data.data);
+        *out = result.release();
+        return WIS2MON_OK;
+      }
+    }
+    auto req = download_request_for(x);
+    if (req.urls.empty()) {
+      auto result = std::make_unique<wis2mon_download>();
+      result->result.status = DownloadStatus::invalid_notification;
+      result->result.error = "the notification has no data link";
+      *out = result.release();
+      return WIS2MON_OK;
+    }
+    *out = new wis2mon_download{d->downloader.fetch(std::move(req)).get()};
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_downloader_submit(wis2mon_downloader* d, const char* url, const char* integrity_method,
+                              const char* integrity_value, wis2mon_download_cb callback, void* user_data) {
+  static constexpr const char* where = "wis2mon_downloader_submit";
+  if (!d) return null_argument(where, "d");
+  if (!callback) return null_argument(where, "callback");
+  return guard(where, [&] {
+    d->downloader.submit(request_for(url, integrity_method, integrity_value), [callback, user_data](DownloadResult r) {
+      callback(new wis2mon_download{std::move(r)}, user_data);
+    });
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_downloader_poll(wis2mon_downloader* d, int timeout_ms, size_t* completed, size_t* pending) {
+  static constexpr const char* where = "wis2mon_downloader_poll";
+  if (completed) *completed = 0;
+  if (!d) return null_argument(where, "d");
+  return guard(where, [&] {
+    const auto n = d->downloader.poll(std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms));
+    if (completed) *completed = n;
+    if (pending) *pending = d->downloader.pending();
+    return WIS2MON_OK;
+  });
+}
+
+void wis2mon_download_destroy(wis2mon_download* r) {
+  delete r;
+}
+
+int wis2mon_download_status(const wis2mon_download* r) {
+  if (!r) return null_argument("wis2mon_download_status", "r");
+  return static_cast<int>(r->result.status);
+}
+
+const char* wis2mon_download_status_text(const wis2mon_download* r) {
+  return r ? to_string(r->result.status) : nullptr;
+}
+
+long wis2mon_download_http_code(const wis2mon_download* r) {
+  return r ? r->result.http_code : 0;
+}
+
+const char* wis2mon_download_url(const wis2mon_download* r) {
+  return r ? r->result.url.c_str() : nullptr;
+}
+
+const void* wis2mon_download_data(const wis2mon_download* r, size_t* size) {
+  if (size) *size = r ? r->result.data.size() : 0;
+  return r ? r->result.data.data() : nullptr;
+}
+
+const char* wis2mon_download_error(const wis2mon_download* r) {
+  return r ? r->result.error.c_str() : nullptr;
+}
+
+// ---- the monitor ------------------------------------------------------------------------------
+
+int wis2mon_monitor_new(const char* config_text, wis2mon_monitor** out) {
+  static constexpr const char* where = "wis2mon_monitor_new";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  return guard(where, [&] {
+    const auto config = config_text && *config_text ? parse_monitor_config(config_text) : default_monitor_config();
+    auto m = std::make_unique<wis2mon_monitor>();
+    m->monitor = std::make_unique<Monitor>(config);
+    *out = m.release();
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_new_from_file(const char* path, wis2mon_monitor** out) {
+  static constexpr const char* where = "wis2mon_monitor_new_from_file";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!path) return null_argument(where, "path");
+  return guard(where, [&] {
+    auto m = std::make_unique<wis2mon_monitor>();
+    m->monitor = std::make_unique<Monitor>(load_monitor_config(path));
+    *out = m.release();
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_close(wis2mon_monitor* m) {
+  static constexpr const char* where = "wis2mon_monitor_close";
+  if (!m) return null_argument(where, "m");
+  if (m->closed) return WIS2MON_OK;
+  m->closed = true;
+  return guard(where, [&] {
+    m->monitor->stop();
+    return WIS2MON_OK;
+  });
+}
+
+void wis2mon_monitor_destroy(wis2mon_monitor* m) {
+  if (!m) return;
+  wis2mon_monitor_close(m);
+  guard("wis2mon_monitor_destroy", [&] {
+    m->monitor.reset();
+    return WIS2MON_OK;
+  });
+  delete m;
+}
+
+int wis2mon_monitor_add_callback_sink(wis2mon_monitor* m, const char* name, wis2mon_record_cb callback,
+                                      void* user_data) {
+  static constexpr const char* where = "wis2mon_monitor_add_callback_sink";
+  if (!m) return null_argument(where, "m");
+  if (!name) return null_argument(where, "name");
+  if (!callback) return null_argument(where, "callback");
+  if (m->started || m->closed) return fail(WIS2MON_ESTATE, std::string(where) + ": the monitor already started");
+  return guard(where, [&] {
+    m->monitor->add_callback_sink(name, [callback, user_data](const std::vector<Record>& batch) {
+      std::vector<Delivery> answer;
+      answer.reserve(batch.size());
+      for (const auto& record : batch) {
+        wis2mon_record view;
+        view.record = &record;
+        const int rc = callback(&view, user_data);
+        if (rc == WIS2MON_DELIVERED)
+          answer.push_back({DeliveryStatus::delivered, ""});
+        else if (rc == WIS2MON_RETRY)
+          answer.push_back({DeliveryStatus::retry, "callback asked to retry"});
+        else
+          answer.push_back({DeliveryStatus::rejected, "callback rejected the record (" + std::to_string(rc) + ")"});
+      }
+      return answer;
+    });
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_start(wis2mon_monitor* m) {
+  if (!m) return null_argument("wis2mon_monitor_start", "m");
+  return guard("wis2mon_monitor_start", [&] { return start_if_needed(m, "wis2mon_monitor_start"); });
+}
+
+int wis2mon_monitor_push(wis2mon_monitor* m, const char* topic, const char* payload, size_t size) {
+  static constexpr const char* where = "wis2mon_monitor_push";
+  if (!m) return null_argument(where, "m");
+  if (!topic) return null_argument(where, "topic");
+  if (!payload && size > 0) return null_argument(where, "payload");
+  return guard(where, [&] {
+    if (int rc = start_if_needed(m, where); rc != WIS2MON_OK) return rc;
+    m->monitor->push(topic, std::string_view(payload ? payload : "", size));
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_poll(wis2mon_monitor* m, int timeout_ms, size_t* handled) {
+  static constexpr const char* where = "wis2mon_monitor_poll";
+  if (handled) *handled = 0;
+  if (!m) return null_argument(where, "m");
+  return guard(where, [&] {
+    if (int rc = start_if_needed(m, where); rc != WIS2MON_OK) return rc;
+    const auto n = m->monitor->poll(std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms));
+    if (handled) *handled = n;
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_drain(wis2mon_monitor* m, int timeout_ms) {
+  static constexpr const char* where = "wis2mon_monitor_drain";
+  if (!m) return null_argument(where, "m");
+  return guard(where, [&] {
+    if (int rc = start_if_needed(m, where); rc != WIS2MON_OK) return rc;
+    if (!m->monitor->drain(std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms)))
+      return fail(WIS2MON_ETIMEDOUT,
+                  std::string(where) + ": work still pending after " + std::to_string(timeout_ms) + " ms");
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_stats_json(const wis2mon_monitor* m, char** out) {
+  static constexpr const char* where = "wis2mon_monitor_stats_json";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!m) return null_argument(where, "m");
+  return guard(where, [&] {
+    const auto s = m->monitor->stats();
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    const auto count = [&w](const char* key, std::uint64_t v) {
+      w.Key(key);
+      w.Uint64(v);
+    };
+    count("received", s.received);
+    count("valid", s.valid);
+    count("invalid", s.invalid);
+    count("duplicates", s.duplicates);
+    count("unrouted", s.unrouted);
+    count("downloads", s.downloads);
+    count("download_failures", s.download_failures);
+    count("decode_failures", s.decode_failures);
+    count("records", s.records);
+    count("dead_letters", s.dead_letters);
+    count("spool_stored", s.spool_stored);
+    count("in_progress", s.in_progress);
+    w.Key("records_per_table");
+    w.StartObject();
+    for (const auto& [table, n] : s.records_per_table) count(table.c_str(), n);
+    w.EndObject();
+    w.EndObject();
+    *out = copy_out(buf.GetString());
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_metrics_text(wis2mon_monitor* m, char** out) {
+  static constexpr const char* where = "wis2mon_monitor_metrics_text";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!m) return null_argument(where, "m");
+  return guard(where, [&] {
+    *out = copy_out(m->monitor->metrics_text());
+    return WIS2MON_OK;
+  });
+}
+
+}  // extern "C"
