@@ -622,6 +622,24 @@ std::vector<std::string> data_keys(codes_handle* h) {
   return keys;
 }
 
+// A replication 1XXYYY repeats the next XX descriptors (after the 031YYY factor when YYY is
+// 0, delayed): those must exist, and a delayed replication needs its factor descriptor.
+std::optional<std::string> replication_problem(const std::vector<long>& d) {
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    if (d[i] / 100000 != 1) continue;
+    const auto x = static_cast<std::size_t>((d[i] / 1000) % 100);
+    const bool delayed = d[i] % 1000 == 0;
+    if (delayed && (i + 1 >= d.size() || d[i + 1] / 1000 != 31))
+      return "delayed replication " + std::to_string(d[i]) + " at position " + std::to_string(i + 1) +
+             " has no 031 factor after it";
+    const std::size_t first = i + 1 + (delayed ? 1 : 0);
+    if (x == 0 || first + x > d.size())
+      return "replication " + std::to_string(d[i]) + " at position " + std::to_string(i + 1) + " covers " +
+             std::to_string(x) + " descriptors but " + std::to_string(d.size() - std::min(first, d.size())) + " follow";
+  }
+  return std::nullopt;
+}
+
 void decode_message(const char* data, std::size_t size, int index, const BufrOptions& options, BufrResult& out) {
   std::string log;
   t_log_capture = &log;
@@ -649,12 +667,16 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
     if (codes_get_size(h.get(), "unexpandedDescriptors", &n) == 0 && n > 0) {
       std::vector<long> d(n);
       if (codes_get_long_array(h.get(), "unexpandedDescriptors", d.data(), &n) == 0) {
+        d.resize(n);
         for (size_t i = 0; i < n; ++i) {
           char code[16];
           std::snprintf(code, sizeof code, "%06ld", d[i]);
           if (i) info.template_text += ',';
           info.template_text += code;
         }
+        // ecCodes recurses without end on some malformed replications (a fuzzed message
+        // overflowed the stack): check their ranges before it expands them.
+        if (auto why = replication_problem(d)) return fail("header: malformed descriptors: " + *why);
       }
     }
   }

@@ -249,6 +249,24 @@ TEST_CASE("bufr: a compressed message too big to expand is refused, the next one
   CHECK(refused.errors[0].message.find("400 subsets is over the limit") != std::string::npos);
 }
 
+TEST_CASE("bufr: a replication that runs past the descriptors is an error, not a stack overflow") {
+  BufrBuilder b(1, false, {301150, 307096});
+  b.set("#1#blockNumber", 10).set("#1#stationNumber", 384);
+  std::string bytes = b.pack();
+  // Section 3 follows sections 0 (8 bytes) and 1 (the BUFR4 sample has no section 2); its
+  // descriptors start 7 bytes in. Make the first one 1-05-002: five descriptors, twice, when
+  // only one follows (ecCodes recursed until the stack ran out on such a fuzzed message).
+  const std::size_t sec3 = 8 + ((static_cast<unsigned char>(bytes[8]) << 16) |
+                                (static_cast<unsigned char>(bytes[9]) << 8) | static_cast<unsigned char>(bytes[10]));
+  const unsigned descriptor = (1u << 14) | (5u << 8) | 2u;
+  bytes[sec3 + 7] = static_cast<char>(descriptor >> 8);
+  bytes[sec3 + 8] = static_cast<char>(descriptor & 0xff);
+  const auto r = decode_bufr(bytes);
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message.find("replication 105002 at position 1 covers 5 descriptors but 1 follow") !=
+        std::string::npos);
+}
+
 TEST_CASE("bufr: everything missing gives nulls, never sentinel values") {
   BufrBuilder b(1, false, {301150, 307096});
   const auto r = decode_bufr(b.pack());
