@@ -12,6 +12,8 @@ packages=(
   libeccodes-dev libxml2-dev libpaho-mqtt-dev libyaml-cpp-dev libcpp-httplib-dev
   # command line and tests
   libcli11-dev doctest-dev openssl
+  # the Python package (pybind11 from Debian; scikit-build-core comes from PyPI at build time)
+  pybind11-dev python3-dev
   # real servers the tests start on loopback ports: InfluxDB 1.x, mosquitto (+ its clients)
   influxdb mosquitto mosquitto-clients
   # libFuzzer, sanitizers and formatting

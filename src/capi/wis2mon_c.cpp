@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json_text.hpp"
 #include "wis2mon/decode/bufr.hpp"
 #include "wis2mon/decode/cap.hpp"
 #include "wis2mon/download.hpp"
@@ -189,7 +190,7 @@ DownloadOptions downloader_options(const char* json) {
   DownloadOptions o;
   if (!json || !*json) return o;
   rapidjson::Document d;
-  d.Parse(json);
+  detail::parse_json_text(d, json);
   if (d.HasParseError() || !d.IsObject()) throw Error(ErrorCode::parse, "downloader options: not a JSON object");
   const rapidjson::Value& object = d;  // const iteration: no C++20 reversed-operator ambiguity
   for (const auto& m : object.GetObject()) {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/file.hpp"
+#include "common/json_text.hpp"
 #include "wis2mon/enrich.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/monitor.hpp"
@@ -617,7 +618,7 @@ MonitorConfig parse_monitor_config(std::string_view text, const std::string& ori
   std::size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {
     rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
+    detail::parse_json_text(doc, text);
     if (doc.HasParseError())
       throw Error(ErrorCode::parse, origin + ": JSON error at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
                                         rapidjson::GetParseError_En(doc.GetParseError()));

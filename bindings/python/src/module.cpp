@@ -1,0 +1,396 @@
+// wis2mon._wis2mon: the C++ library for Python. The Pythonic surface (keyword defaults,
+// docstrings, errors) lives in the wis2mon package; this module stays close to the C++ API.
+// The GIL is released around anything that can block (decoding, downloads, the monitor).
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+
+#include "convert.hpp"
+#include "sample/demo_stream.hpp"
+#include "wis2mon/decode/bufr.hpp"
+#include "wis2mon/decode/cap.hpp"
+#include "wis2mon/download.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/notification.hpp"
+#include "wis2mon/time.hpp"
+#include "wis2mon/topic.hpp"
+#include "wis2mon/version.hpp"
+
+namespace py = pybind11;
+using namespace wis2mon;
+using wis2mon::python::bytes_of;
+using wis2mon::python::issues_to_list;
+using wis2mon::python::record_to_dict;
+
+namespace {
+
+ValidationMode mode_of(const std::string& mode) {
+  if (mode == "lenient") return ValidationMode::lenient;
+  if (mode == "strict") return ValidationMode::strict;
+  throw Error(ErrorCode::invalid_argument, "mode must be 'lenient' or 'strict', not '" + mode + "'");
+}
+
+py::object text_or_none(std::string_view s) {
+  return s.empty() ? py::object(py::none()) : py::object(py::str(std::string(s)));
+}
+
+py::object time_or_none(const std::optional<Timestamp>& t) {
+  return t ? py::object(py::str(format_rfc3339(*t))) : py::object(py::none());
+}
+
+// A parsed notification with the bytes it came from (for to_dict).
+struct PyNotification {
+  ParsedNotification parsed;
+  std::string raw;
+  std::string topic;
+};
+
+const char* operation_text(Operation op) {
+  switch (op) {
+    case Operation::new_data:
+      return "new";
+    case Operation::update:
+      return "update";
+    case Operation::deletion:
+      return "deletion";
+    case Operation::unknown:
+      break;
+  }
+  return "unknown";
+}
+
+struct PyDownloader {
+  explicit PyDownloader(DownloadOptions o) : downloader(std::make_unique<Downloader>(std::move(o))) {}
+  std::unique_ptr<Downloader> downloader;
+  Downloader& get() {
+    if (!downloader) throw Error(ErrorCode::invalid_argument, "Downloader: closed");
+    return *downloader;
+  }
+};
+
+DownloadRequest request_of(const py::handle& item, const py::object& integrity) {
+  DownloadRequest req;
+  if (py::isinstance<PyNotification>(item)) {
+    req = download_request_for(item.cast<const PyNotification&>().parsed.notification);
+    if (req.urls.empty()) throw Error(ErrorCode::invalid_argument, "the notification has no data link");
+  } else {
+    req.urls.push_back(item.cast<std::string>());
+  }
+  if (!integrity.is_none()) {
+    const auto pair = integrity.cast<std::pair<std::string, std::string>>();
+    req.integrity = ExpectedDigest{pair.first, pair.second};
+  }
+  return req;
+}
+
+DownloadResult inline_result(const PyNotification& n) {
+  DownloadResult r;
+  auto data = decode_inline_content(n.parsed.notification);
+  r.status = data.status;
+  r.error = data.error;
+  r.data = std::move(data.data);
+  r.url = "inline";
+  return r;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_wis2mon, m) {
+  m.doc() = "libwis2mon's C++ core (use the wis2mon package)";
+  m.attr("__version__") = WIS2MON_VERSION_STRING;
+  wis2mon::python::register_errors(m);
+
+  // ---- notifications ----------------------------------------------------------------------
+  py::class_<PyNotification>(m, "Notification")
+      .def_static(
+          "parse",
+          [](const py::object& data, const std::string& mode, const py::object& topic) {
+            auto n = std::make_unique<PyNotification>();
+            n->raw = bytes_of(data, "data");
+            if (!topic.is_none()) n->topic = topic.cast<std::string>();
+            ParseOptions o;
+            o.mode = mode_of(mode);
+            o.topic = n->topic;
+            n->parsed = Notification::parse(n->raw, o);
+            return n;
+          },
+          py::arg("data"), py::arg("mode") = "lenient", py::arg("topic") = py::none())
+      .def_property_readonly("valid", [](const PyNotification& n) { return n.parsed.valid(); })
+      .def_property_readonly("is_json", [](const PyNotification& n) { return n.parsed.json_ok; })
+      .def_property_readonly("errors", [](const PyNotification& n) { return issues_to_list(n.parsed.report.errors()); })
+      .def_property_readonly("warnings",
+                             [](const PyNotification& n) { return issues_to_list(n.parsed.report.warnings()); })
+      .def_property_readonly("raw", [](const PyNotification& n) { return py::bytes(n.raw); })
+      .def_property_readonly("topic", [](const PyNotification& n) { return text_or_none(n.topic); })
+      .def_property_readonly("id", [](const PyNotification& n) { return text_or_none(n.parsed.notification.id()); })
+      .def_property_readonly("data_id",
+                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.data_id()); })
+      .def_property_readonly("metadata_id",
+                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.metadata_id()); })
+      .def_property_readonly("pubtime",
+                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.pubtime_text()); })
+      .def_property_readonly("datetime",
+                             [](const PyNotification& n) { return time_or_none(n.parsed.notification.datetime()); })
+      .def_property_readonly(
+          "start_datetime",
+          [](const PyNotification& n) { return time_or_none(n.parsed.notification.start_datetime()); })
+      .def_property_readonly("end_datetime",
+                             [](const PyNotification& n) { return time_or_none(n.parsed.notification.end_datetime()); })
+      .def_property_readonly("producer",
+                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.producer()); })
+      .def_property_readonly("global_cache",
+                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.global_cache()); })
+      .def_property_readonly("cache", [](const PyNotification& n) { return n.parsed.notification.cache(); })
+      .def_property_readonly("operation",
+                             [](const PyNotification& n) { return operation_text(n.parsed.notification.operation()); })
+      .def_property_readonly("data_url",
+                             [](const PyNotification& n) {
+                               const Link* l = n.parsed.notification.data_link();
+                               return l ? text_or_none(l->href) : py::object(py::none());
+                             })
+      .def_property_readonly("integrity",
+                             [](const PyNotification& n) -> py::object {
+                               const auto& i = n.parsed.notification.integrity();
+                               if (!i) return py::none();
+                               py::dict d;
+                               d["method"] = std::string(i->method);
+                               d["value"] = std::string(i->value);
+                               return d;
+                             })
+      .def_property_readonly("links",
+                             [](const PyNotification& n) {
+                               py::list out;
+                               for (const auto& l : n.parsed.notification.links()) {
+                                 py::dict d;
+                                 d["href"] = std::string(l.href);
+                                 d["rel"] = std::string(l.rel);
+                                 d["type"] = text_or_none(l.type);
+                                 d["title"] = text_or_none(l.title);
+                                 d["length"] = l.length ? py::object(py::int_(*l.length)) : py::object(py::none());
+                                 out.append(d);
+                               }
+                               return out;
+                             })
+      .def_property_readonly("size_bytes", [](const PyNotification& n) { return n.parsed.notification.size_bytes(); })
+      .def("inline_data",
+           [](const PyNotification& n) -> py::object {
+             if (!n.parsed.notification.content()) return py::none();
+             auto r = decode_inline_content(n.parsed.notification);
+             if (r.status != DownloadStatus::ok) throw Error(ErrorCode::invalid_argument, "inline content: " + r.error);
+             return py::bytes(r.data);
+           })
+      .def("to_dict",
+           [](const PyNotification& n) -> py::object {
+             if (!n.parsed.json_ok) throw Error(ErrorCode::parse, "to_dict: the message is not a JSON object");
+             return py::module_::import("json").attr("loads")(py::bytes(n.raw));
+           })
+      .def(
+          "get",
+          [](const PyNotification& n, const std::string& name, const py::object& default_value) -> py::object {
+            if (!n.parsed.json_ok) return default_value;
+            py::dict d = py::module_::import("json").attr("loads")(py::bytes(n.raw));
+            if (d.contains("properties") && py::isinstance<py::dict>(d["properties"])) {
+              py::dict props = d["properties"];
+              if (props.contains(name)) return props[py::str(name)];
+            }
+            return d.contains(name) ? py::object(d[py::str(name)]) : default_value;
+          },
+          py::arg("name"), py::arg("default") = py::none())
+      .def("__repr__", [](const PyNotification& n) {
+        return "<wis2mon.Notification " + std::string(n.parsed.notification.data_id()) +
+               (n.parsed.valid() ? " valid>"
+                                 : " invalid (" + std::to_string(n.parsed.report.errors().size()) + " errors)>");
+      });
+
+  // ---- topics -------------------------------------------------------------------------------
+  m.def(
+      "topic_validate",
+      [](const std::string& topic, const std::string& mode) {
+        TopicValidationOptions o;
+        o.mode = mode_of(mode);
+        const auto r = validate_topic(topic, o);
+        return py::make_tuple(r.valid(), issues_to_list(r.errors()), issues_to_list(r.warnings()));
+      },
+      py::arg("topic"), py::arg("mode") = "lenient");
+  m.def(
+      "topic_match",
+      [](const std::string& filter, const std::string& topic) {
+        if (std::string why; !is_valid_filter(filter, &why))
+          throw Error(ErrorCode::invalid_argument, "filter '" + filter + "' " + why);
+        return topic_matches(filter, topic);
+      },
+      py::arg("filter"), py::arg("topic"));
+  m.def(
+      "is_valid_filter", [](const std::string& filter) { return is_valid_filter(filter); }, py::arg("filter"));
+
+  // ---- decoders -----------------------------------------------------------------------------
+  m.def(
+      "decode_bufr",
+      [](const py::object& data) {
+        const std::string bytes = bytes_of(data, "data");
+        BufrResult result;
+        {
+          py::gil_scoped_release release;
+          result = decode_bufr(bytes);
+        }
+        py::list records, errors, warnings;
+        for (const auto& r : result.records) records.append(record_to_dict(r, false));
+        for (const auto& e : result.errors) {
+          py::dict d;
+          d["message_index"] = e.message_index;
+          d["error"] = e.message;
+          errors.append(d);
+        }
+        for (const auto& w : result.warnings) {
+          py::dict d;
+          d["message_index"] = w.message_index;
+          d["warning"] = w.message;
+          warnings.append(d);
+        }
+        return py::make_tuple(records, errors, warnings);
+      },
+      py::arg("data"));
+  m.def(
+      "decode_cap",
+      [](const py::object& data) {
+        const std::string bytes = bytes_of(data, "data");
+        CapResult result;
+        std::string json;
+        {
+          py::gil_scoped_release release;
+          result = decode_cap(bytes);
+          json = result.to_json();
+        }
+        py::list records;
+        for (const auto& r : result.to_records()) records.append(record_to_dict(r, true));
+        return py::make_tuple(json, records);
+      },
+      py::arg("data"));
+
+  // ---- downloads ----------------------------------------------------------------------------
+  py::class_<DownloadResult>(m, "DownloadResult")
+      .def_property_readonly("status", [](const DownloadResult& r) { return std::string(to_string(r.status)); })
+      .def_property_readonly("ok", [](const DownloadResult& r) { return r.status == DownloadStatus::ok; })
+      .def_readonly("http_code", &DownloadResult::http_code)
+      .def_readonly("retriable", &DownloadResult::retriable)
+      .def_readonly("url", &DownloadResult::url)
+      .def_property_readonly("data", [](const DownloadResult& r) { return py::bytes(r.data); })
+      .def_readonly("error", &DownloadResult::error)
+      .def_property_readonly("elapsed",
+                             [](const DownloadResult& r) { return static_cast<double>(r.elapsed.count()) / 1000.0; })
+      .def_property_readonly("attempts",
+                             [](const DownloadResult& r) {
+                               py::list out;
+                               for (const auto& a : r.attempts)
+                                 out.append(py::make_tuple(a.url, std::string(to_string(a.status)), a.http_code));
+                               return out;
+                             })
+      .def("__repr__", [](const DownloadResult& r) {
+        return "<wis2mon.DownloadResult " + std::string(to_string(r.status)) + " " + r.url + " " +
+               std::to_string(r.data.size()) + " bytes>";
+      });
+
+  py::class_<PyDownloader>(m, "Downloader")
+      .def(py::init([](std::size_t max_in_flight, std::size_t max_per_host, double connect_timeout,
+                       double total_timeout, std::uint64_t max_object_bytes, int max_retries, bool verify_tls,
+                       const std::string& ca_file, bool allow_ftp, const std::string& user_agent) {
+             DownloadOptions o;
+             o.max_in_flight = max_in_flight;
+             o.max_per_host = max_per_host;
+             o.connect_timeout = std::chrono::milliseconds(static_cast<long long>(connect_timeout * 1000));
+             o.total_timeout = std::chrono::milliseconds(static_cast<long long>(total_timeout * 1000));
+             o.max_object_bytes = max_object_bytes;
+             o.max_retries = max_retries;
+             o.verify_tls = verify_tls;
+             o.ca_file = ca_file;
+             o.allow_ftp = allow_ftp;
+             o.user_agent = user_agent;
+             return std::make_unique<PyDownloader>(std::move(o));
+           }),
+           py::arg("max_in_flight") = 256, py::arg("max_per_host") = 16, py::arg("connect_timeout") = 10.0,
+           py::arg("total_timeout") = 120.0, py::arg("max_object_bytes") = 64ull << 20, py::arg("max_retries") = 3,
+           py::arg("verify_tls") = true, py::arg("ca_file") = "", py::arg("allow_ftp") = false,
+           py::arg("user_agent") = "")
+      .def(
+          "fetch",
+          [](PyDownloader& d, const py::object& item, const py::object& integrity) {
+            if (py::isinstance<PyNotification>(item)) {
+              const auto& n = item.cast<const PyNotification&>();
+              if (n.parsed.notification.content()) {
+                auto r = inline_result(n);
+                if (r.status == DownloadStatus::ok) return r;
+              }
+            }
+            auto future = d.get().fetch(request_of(item, integrity));
+            py::gil_scoped_release release;
+            return future.get();
+          },
+          py::arg("item"), py::arg("integrity") = py::none())
+      .def(
+          "fetch_many",
+          [](PyDownloader& d, const py::iterable& items) {
+            std::vector<std::future<DownloadResult>> futures;
+            std::vector<std::optional<DownloadResult>> ready;
+            for (const auto& item : items) {
+              if (py::isinstance<PyNotification>(item) &&
+                  item.cast<const PyNotification&>().parsed.notification.content()) {
+                auto r = inline_result(item.cast<const PyNotification&>());
+                if (r.status == DownloadStatus::ok) {
+                  ready.emplace_back(std::move(r));
+                  futures.emplace_back();
+                  continue;
+                }
+              }
+              ready.emplace_back();
+              futures.push_back(d.get().fetch(request_of(item, py::none())));
+            }
+            std::vector<DownloadResult> out;
+            {
+              py::gil_scoped_release release;
+              for (std::size_t i = 0; i < futures.size(); ++i)
+                out.push_back(ready[i] ? std::move(*ready[i]) : futures[i].get());
+            }
+            return out;
+          },
+          py::arg("items"))
+      .def("close",
+           [](PyDownloader& d) {
+             py::gil_scoped_release release;
+             d.downloader.reset();
+           })
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](PyDownloader& d, const py::args&) {
+        py::gil_scoped_release release;
+        d.downloader.reset();
+      });
+
+  // For tests, benchmarks and examples: one generated surface observation as BUFR (ecCodes),
+  // the same encoder `wis2mon demo` publishes with.
+  m.def(
+      "_sample_synop_bufr",
+      [](int block, int station, const std::string& name, double air_temperature, double pressure, int hour) {
+        detail::SynopValues v;
+        v.block = block;
+        v.station = station;
+        v.name = name;
+        v.lat = 47.5;
+        v.lon = 23.5;
+        v.height = 216;
+        v.hour = hour;
+        v.air_temperature = air_temperature;
+        v.dewpoint = air_temperature - 5;
+        v.pressure = pressure;
+        v.msl_pressure = pressure + 2000;
+        v.wind_direction = 270;
+        v.wind_speed = 4.5;
+        return py::bytes(detail::encode_synop_bufr(v));
+      },
+      py::arg("block"), py::arg("station"), py::arg("name") = "TEST", py::arg("air_temperature") = 280.0,
+      py::arg("pressure") = 98000.0, py::arg("hour") = 12);
+
+  wis2mon::python::bind_monitor(m);
+}

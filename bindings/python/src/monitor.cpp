@@ -1,0 +1,183 @@
+// The Monitor for Python. Python callables are callback sinks: the monitor hands their records
+// over inside poll()/run()/drain()/close() on the calling thread, which holds the GIL only
+// while a callable runs. A callable's exception answers Retry for the rest of its batch (so
+// nothing is lost) and is raised again from the call that ran it.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "convert.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/monitor.hpp"
+
+namespace wis2mon::python {
+
+namespace {
+
+struct PyMonitor {
+  std::unique_ptr<Monitor> monitor;
+  bool started = false;
+  bool closed = false;
+  // The first exception a Python sink raised since the last call that ran sinks.
+  std::exception_ptr sink_error;
+
+  Monitor& get() {
+    if (closed) throw Error(ErrorCode::invalid_argument, "Monitor: closed");
+    return *monitor;
+  }
+  void start() {
+    if (!started) {
+      py::gil_scoped_release release;
+      get().start();
+      started = true;
+    }
+  }
+  void raise_sink_error() {
+    if (auto e = std::exchange(sink_error, nullptr)) std::rethrow_exception(e);
+  }
+};
+
+std::chrono::milliseconds millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds < 0 ? 0 : seconds * 1000));
+}
+
+}  // namespace
+
+void bind_monitor(py::module_& m) {
+  py::class_<PyMonitor>(m, "Monitor")
+      .def(py::init([](const std::string& config_text, const std::string& config_file) {
+             auto pm = std::make_unique<PyMonitor>();
+             const MonitorConfig config = !config_file.empty()   ? load_monitor_config(config_file)
+                                          : !config_text.empty() ? parse_monitor_config(config_text, "config")
+                                                                 : default_monitor_config();
+             pm->monitor = std::make_unique<Monitor>(config);
+             return pm;
+           }),
+           py::arg("config_text") = "", py::arg("config_file") = "")
+      .def("add_sink",
+           [](PyMonitor& pm, const std::string& name, py::function callable) {
+             PyMonitor* self = &pm;
+             // The C++ side copies the callback on threads without the GIL: share one Python
+             // reference instead, released with the GIL held.
+             std::shared_ptr<py::function> shared(new py::function(std::move(callable)), [](py::function* f) {
+               py::gil_scoped_acquire gil;
+               delete f;
+             });
+             pm.get().add_callback_sink(name, [self, shared](const std::vector<Record>& batch) {
+               const py::function& fn = *shared;
+               py::gil_scoped_acquire gil;
+               std::vector<Delivery> answer;
+               answer.reserve(batch.size());
+               for (const auto& record : batch) {
+                 if (self->sink_error) {  // an earlier record failed: the rest waits for the next call
+                   answer.push_back({DeliveryStatus::retry, "an earlier record of the batch raised"});
+                   continue;
+                 }
+                 try {
+                   py::object result = fn(record_to_dict(record, true));
+                   if (!result.is_none() && !result.cast<bool>())
+                     answer.push_back({DeliveryStatus::rejected, "the sink returned False"});
+                   else
+                     answer.push_back({DeliveryStatus::delivered, ""});
+                 } catch (py::error_already_set&) {
+                   self->sink_error = std::current_exception();
+                   answer.push_back({DeliveryStatus::retry, "the sink raised"});
+                 }
+               }
+               return answer;
+             });
+           })
+      .def("start", [](PyMonitor& pm) { pm.start(); })
+      .def("push",
+           [](PyMonitor& pm, const std::string& topic, const py::object& payload) {
+             pm.start();
+             const std::string bytes = bytes_of(payload, "payload");
+             py::gil_scoped_release release;
+             pm.get().push(topic, bytes, "python");
+           })
+      .def(
+          "poll",
+          [](PyMonitor& pm, double timeout) {
+            pm.start();
+            std::size_t n = 0;
+            {
+              py::gil_scoped_release release;
+              n = pm.get().poll(millis(timeout));
+            }
+            pm.raise_sink_error();
+            return n;
+          },
+          py::arg("timeout") = 0.0)
+      .def(
+          "drain",
+          [](PyMonitor& pm, double timeout) {
+            pm.start();
+            // In slices, so Ctrl-C and a sink's exception are seen while waiting.
+            const auto until = std::chrono::steady_clock::now() + millis(timeout);
+            for (;;) {
+              bool done = false;
+              {
+                py::gil_scoped_release release;
+                done = pm.get().drain(std::chrono::milliseconds(100));
+              }
+              pm.raise_sink_error();
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+              if (done) return true;
+              if (std::chrono::steady_clock::now() >= until) return false;
+            }
+          },
+          py::arg("timeout") = 60.0)
+      .def(
+          "run",
+          [](PyMonitor& pm, double duration) {
+            pm.start();
+            const bool forever = duration <= 0;
+            const auto until = std::chrono::steady_clock::now() + millis(duration);
+            while (forever || std::chrono::steady_clock::now() < until) {
+              {
+                py::gil_scoped_release release;
+                pm.get().poll(std::chrono::milliseconds(100));
+              }
+              pm.raise_sink_error();
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();  // Ctrl-C
+            }
+          },
+          py::arg("duration") = 0.0)
+      .def("stats",
+           [](PyMonitor& pm) {
+             const auto s = pm.monitor->stats();
+             py::dict d;
+             d["received"] = s.received;
+             d["valid"] = s.valid;
+             d["invalid"] = s.invalid;
+             d["duplicates"] = s.duplicates;
+             d["unrouted"] = s.unrouted;
+             d["downloads"] = s.downloads;
+             d["download_failures"] = s.download_failures;
+             d["decode_failures"] = s.decode_failures;
+             d["records"] = s.records;
+             d["dead_letters"] = s.dead_letters;
+             d["records_per_table"] = s.records_per_table;
+             d["spool_stored"] = s.spool_stored;
+             d["in_progress"] = s.in_progress;
+             return d;
+           })
+      .def("metrics_text", [](PyMonitor& pm) { return pm.monitor->metrics_text(); })
+      .def_property_readonly("metrics_port", [](PyMonitor& pm) { return pm.monitor->metrics_port(); })
+      .def_property_readonly("closed", [](PyMonitor& pm) { return pm.closed; })
+      .def("close", [](PyMonitor& pm) {
+        if (pm.closed) return;
+        pm.closed = true;
+        {
+          py::gil_scoped_release release;
+          pm.monitor->stop();
+        }
+        pm.raise_sink_error();
+      });
+}
+
+}  // namespace wis2mon::python

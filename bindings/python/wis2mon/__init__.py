@@ -1,0 +1,187 @@
+"""wis2mon: monitor WIS2, the WMO Information System 2.0, from Python.
+
+    import wis2mon
+    n = wis2mon.Notification.parse(payload, mode="strict", topic=topic)
+    if n.valid:
+        records = wis2mon.decode_bufr(wis2mon.Downloader().fetch(n).data)
+
+See docs/python.md. The heavy lifting is libwis2mon (C++); blocking calls release the GIL.
+"""
+
+import json as _json
+import os as _os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+
+from . import _wis2mon, errors, topic
+from ._wis2mon import DownloadResult, Downloader, Notification
+from .errors import (
+    DatabaseError,
+    DecodeError,
+    Error,
+    FileError,
+    InternalError,
+    InvalidArgumentError,
+    NetworkError,
+    NotFoundError,
+    ParseError,
+    UnsupportedError,
+)
+
+__version__: str = _wis2mon.__version__
+
+__all__ = [
+    "__version__",
+    "Notification",
+    "Downloader",
+    "DownloadResult",
+    "Monitor",
+    "decode_bufr",
+    "decode_cap",
+    "decode_cap_records",
+    "topic",
+    "errors",
+    "Error",
+    "InvalidArgumentError",
+    "FileError",
+    "ParseError",
+    "NotFoundError",
+    "NetworkError",
+    "DatabaseError",
+    "UnsupportedError",
+    "InternalError",
+    "DecodeError",
+]
+
+Bytes = Union[bytes, bytearray, memoryview, str]
+
+
+def decode_bufr(data: Bytes, errors: str = "include") -> List[Dict[str, Any]]:
+    """Decodes BUFR bytes (one or more messages, GTS headers allowed) into one dict per
+    subset (table surface_obs: wigos_station_identifier, observed_at, air_temperature ...).
+
+    A message that cannot be decoded gives, with ``errors="include"`` (the default), a dict
+    ``{"message_index": N, "error": "..."}`` in its place; ``"ignore"`` leaves it out;
+    ``"raise"`` raises DecodeError (with ``.records`` and ``.errors``) after decoding all."""
+    if errors not in ("include", "ignore", "raise"):
+        raise InvalidArgumentError("errors must be 'include', 'ignore' or 'raise'")
+    records, failed, _warnings = _wis2mon.decode_bufr(data)
+    if failed and errors == "raise":
+        raise DecodeError(f"{len(failed)} BUFR message(s) could not be decoded: {failed[0]['error']}", records, failed)
+    if failed and errors == "include":
+        out: List[Dict[str, Any]] = []
+        pending = sorted(failed, key=lambda e: e["message_index"])
+        for r in records:
+            while pending and pending[0]["message_index"] < r["message_index"]:
+                out.append(pending.pop(0))
+            out.append(r)
+        return out + pending
+    return records
+
+
+def decode_cap(data: Bytes) -> Dict[str, Any]:
+    """Parses a CAP 1.2/1.1 alert (hardened: no DTDs, no entities, no network) into one dict:
+    identifier, sender, sent, sent_utc, status, msg_type, scope, references, infos[...],
+    plus ``valid``, ``errors`` and ``warnings``."""
+    alert_json, _records = _wis2mon.decode_cap(data)
+    return _json.loads(alert_json)
+
+
+def decode_cap_records(data: Bytes) -> List[Dict[str, Any]]:
+    """The flat records of a CAP alert: cap_alerts (one per info) and cap_areas (one per area)
+    rows, each with a ``table`` key."""
+    _alert, records = _wis2mon.decode_cap(data)
+    return records
+
+
+RecordSink = Callable[[Dict[str, Any]], Optional[bool]]
+
+
+class Monitor:
+    """The monitor engine: spool -> validate -> dedup -> route -> fetch -> decode -> sinks.
+
+    ``config`` is a dict (the same keys as the YAML file, docs/monitor.md), a path to a YAML
+    or JSON file, or None for the default configuration. ``sinks`` maps names to Python
+    callables receiving one record dict (with a ``table`` key) each: a configured sink of that
+    name (``type: callback``) gets it, otherwise it is added to every pipeline. A callable
+    returning False rejects the record (dead letter); raising makes it come back later and
+    the exception is raised from the poll()/run()/drain()/close() that ran it.
+
+    Callables run only inside poll(), run(), drain() and close(), on the calling thread.
+    Use it as a context manager, or call close().
+    """
+
+    def __init__(
+        self,
+        config: Union[None, Mapping[str, Any], str, "_os.PathLike[str]"] = None,
+        sinks: Optional[Mapping[str, RecordSink]] = None,
+    ):
+        if config is None:
+            self._impl = _wis2mon.Monitor()
+        elif isinstance(config, Mapping):
+            self._impl = _wis2mon.Monitor(config_text=_json.dumps(config))
+        elif isinstance(config, (str, _os.PathLike)):
+            path = _os.fspath(config)
+            if not _os.path.exists(path):
+                raise FileError(f"{path}: no such configuration file")
+            self._impl = _wis2mon.Monitor(config_file=path)
+        else:
+            raise TypeError("config must be a dict, a path or None")
+        for name, fn in (sinks or {}).items():
+            if not callable(fn):
+                raise TypeError(f"sink {name!r} is not callable")
+            self._impl.add_sink(name, fn)
+
+    def add_sink(self, name: str, fn: RecordSink) -> None:
+        """Adds a Python callable as a sink (before the monitor starts)."""
+        self._impl.add_sink(name, fn)
+
+    def start(self) -> None:
+        """Starts the pipelines and connects to the configured brokers (push/poll/run start
+        it too)."""
+        self._impl.start()
+
+    def push(self, topic: str, payload: Union[Bytes, Mapping[str, Any]]) -> None:
+        """Feeds one message as if it came on ``topic``; it is spooled durably first."""
+        if isinstance(payload, Mapping):
+            payload = _json.dumps(payload)
+        self._impl.push(topic, payload)
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Runs the Python sinks on waiting records (waiting up to ``timeout`` seconds for the
+        first batch); returns how many records they received."""
+        return self._impl.poll(timeout)
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Runs sinks until everything pushed so far is finished; False on timeout."""
+        return self._impl.drain(timeout)
+
+    def run(self, duration: Optional[float] = None) -> None:
+        """Runs the monitor (brokers from the configuration) and its Python sinks on this
+        thread, for ``duration`` seconds or until Ctrl-C (KeyboardInterrupt is raised)."""
+        self._impl.run(duration or 0.0)
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters: received, valid, invalid, duplicates, downloads, records, per table ..."""
+        return self._impl.stats()
+
+    def metrics_text(self) -> str:
+        """The metrics in Prometheus text format (what /metrics serves)."""
+        return self._impl.metrics_text()
+
+    @property
+    def metrics_port(self) -> int:
+        return self._impl.metrics_port
+
+    @property
+    def closed(self) -> bool:
+        return self._impl.closed
+
+    def close(self) -> None:
+        """Stops: disconnects, finishes what was taken, flushes every sink. Idempotent."""
+        self._impl.close()
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,281 @@
+"""The Python API against real parts: generated BUFR (ecCodes), a real HTTP server, real
+SQLite files, the monitor engine."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import pytest
+from conftest import TOPIC, dumps, notification
+
+import wis2mon
+from wis2mon import _wis2mon
+
+
+def test_version_and_package_files():
+    assert wis2mon.__version__.count(".") == 2
+    import importlib.resources as res
+
+    files = {p.name for p in res.files("wis2mon").iterdir()}
+    assert {"py.typed", "_wis2mon.pyi", "aws.py", "topic.py"} <= files
+
+
+def test_notification_parse_valid_and_attributes():
+    doc = notification(item="x1")
+    n = wis2mon.Notification.parse(json.dumps(doc), mode="strict", topic=TOPIC)
+    assert n.valid and n.errors == [] and n.is_json
+    assert n.id == doc["id"]
+    assert n.data_id == "de-dwd/data/core/weather/surface-based-observations/synop/x1"
+    assert n.metadata_id == "urn:wmo:md:de-dwd:synop"
+    assert n.pubtime == "2026-01-01T00:02:16Z"
+    assert n.datetime == "2026-01-01T00:00:00Z"
+    assert n.operation == "new"
+    assert n.data_url == "https://example.org/data/1.bufr4"
+    assert n.links[0]["rel"] == "canonical" and n.links[0]["length"] is None
+    assert n.integrity is None
+    assert n.topic == TOPIC
+    assert n.to_dict() == doc
+    assert n.get("metadata_id") == "urn:wmo:md:de-dwd:synop"
+    assert n.get("nothing", 5) == 5
+    # bytes, bytearray and memoryview work the same
+    for data in (dumps(doc), bytearray(dumps(doc)), memoryview(dumps(doc))):
+        assert wis2mon.Notification.parse(data).valid
+
+
+def test_notification_invalid_is_data_not_an_exception():
+    n = wis2mon.Notification.parse(b'{"type": "Feature"}')
+    assert not n.valid
+    rules = {e["rule"] for e in n.errors}
+    assert rules and all(set(e) == {"path", "rule", "message"} for e in n.errors)
+    assert n.data_id is None
+    garbage = wis2mon.Notification.parse(b"\xff\xfe not json")
+    assert not garbage.valid and not garbage.is_json
+    with pytest.raises(wis2mon.ParseError):
+        garbage.to_dict()
+    with pytest.raises(wis2mon.InvalidArgumentError):
+        wis2mon.Notification.parse(b"{}", mode="picky")
+    with pytest.raises(TypeError):
+        wis2mon.Notification.parse(12)
+
+
+def test_strict_and_lenient_differ_on_a_real_traffic_habit():
+    doc = notification()
+    doc["properties"]["integrity"] = {"method": "sha256", "value": "00" * 32}  # hex, seen in real traffic
+    assert wis2mon.Notification.parse(json.dumps(doc), mode="lenient").valid
+    strict = wis2mon.Notification.parse(json.dumps(doc), mode="strict")
+    assert not strict.valid
+
+
+def test_topic_validate_and_match():
+    r = wis2mon.topic.validate(TOPIC)
+    assert r and r.valid and r.errors == []
+    bad = wis2mon.topic.validate("origin/a/wis2/x")
+    assert not bad and bad.errors
+    assert wis2mon.topic.match("+/a/wis2/+/data/#", TOPIC)
+    assert not wis2mon.topic.match("cache/a/wis2/#", TOPIC)
+    assert wis2mon.topic.is_valid_filter("$share/g/#")
+    with pytest.raises(wis2mon.InvalidArgumentError) as e:
+        wis2mon.topic.match("a/#/b", TOPIC)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, wis2mon.Error)
+
+
+def test_decode_bufr_generated_fixtures():
+    one = _wis2mon._sample_synop_bufr(15, 15, name="BAIA MARE", air_temperature=283.45, pressure=98510)
+    two = _wis2mon._sample_synop_bufr(10, 384, air_temperature=271.15)
+    records = wis2mon.decode_bufr(one + b"garbage between" + two)
+    assert [r["wigos_station_identifier"] for r in records] == ["0-20000-0-15015", "0-20000-0-10384"]
+    r = records[0]
+    assert r["air_temperature"] == 283.45
+    assert r["station_pressure"] == 98510
+    assert r["station_name"] == "BAIA MARE"
+    assert r["observed_at"] == "2026-01-01T12:00:00Z"
+    assert r["message_index"] == 1 and records[1]["message_index"] == 2
+    assert r["visibility"] is None  # missing is None, never a sentinel
+
+
+def test_decode_bufr_error_policies():
+    good = _wis2mon._sample_synop_bufr(15, 15)
+    broken = good[:-4] + b"XXXX"  # no end section
+    mixed = good + broken + good
+    included = wis2mon.decode_bufr(mixed)
+    errors = [r for r in included if "error" in r]
+    assert len(errors) == 1 and errors[0]["message_index"] == 2
+    assert [r.get("message_index") for r in included] == [1, 2, 3]
+    assert len(wis2mon.decode_bufr(mixed, errors="ignore")) == 2
+    with pytest.raises(wis2mon.DecodeError) as e:
+        wis2mon.decode_bufr(mixed, errors="raise")
+    assert len(e.value.records) == 2 and len(e.value.errors) == 1
+    nothing = wis2mon.decode_bufr(b"no bufr here")
+    assert len(nothing) == 1 and "no BUFR message" in nothing[0]["error"]
+
+
+CAP = b"""<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>KSTO1055887203</identifier>
+<sender>KSTO@NWS.NOAA.GOV</sender><sent>2003-06-17T14:57:00-07:00</sent><status>Actual</status>
+<msgType>Alert</msgType><scope>Public</scope><info><category>Met</category><event>SEVERE THUNDERSTORM</event>
+<urgency>Immediate</urgency><severity>Severe</severity><certainty>Observed</certainty>
+<area><areaDesc>EXTREME NORTH CENTRAL TUOLUMNE COUNTY</areaDesc>
+<polygon>38.47,-120.14 38.34,-119.95 38.52,-119.74 38.62,-119.89 38.47,-120.14</polygon></area></info></alert>"""
+
+
+def test_decode_cap():
+    alert = wis2mon.decode_cap(CAP)
+    assert alert["valid"] and alert["identifier"] == "KSTO1055887203"
+    assert alert["sent_utc"] == "2003-06-17T21:57:00Z"
+    assert alert["infos"][0]["areas"][0]["polygons"][0][0] == [38.47, -120.14]
+    rows = wis2mon.decode_cap_records(CAP)
+    assert [r["table"] for r in rows] == ["cap_alerts", "cap_areas"]
+    hostile = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><alert>&x;</alert>'
+    refused = wis2mon.decode_cap(hostile)
+    assert not refused["valid"] and refused["errors"]
+    assert "root:" not in json.dumps(refused)
+
+
+def test_downloader_sync_batch_integrity_and_faults(data_server):
+    root, base, requests = data_server
+    payload = _wis2mon._sample_synop_bufr(15, 15)
+    (root / "obs.bufr4").write_bytes(payload)
+    with wis2mon.Downloader(max_retries=1, connect_timeout=2) as d:
+        r = d.fetch(f"{base}/obs.bufr4")
+        assert r.ok and r.status == "ok" and r.http_code == 200 and r.data == payload
+        n = wis2mon.Notification.parse(json.dumps(notification(url=f"{base}/obs.bufr4", data=payload)))
+        assert d.fetch(n).data == payload  # verified against the notification's digest
+        bad = wis2mon.Notification.parse(json.dumps(notification(url=f"{base}/obs.bufr4", data=b"other")))
+        assert d.fetch(bad).status == "integrity_failed"
+        assert d.fetch(f"{base}/missing").status == "not_found"
+        fault = d.fetch(f"{base}/fault/x")
+        assert fault.status == "http_error" and fault.http_code == 500 and len(fault.attempts) == 2  # retried once
+        inline = wis2mon.Notification.parse(json.dumps(notification(url=f"{base}/never", data=payload, inline=True)))
+        assert d.fetch(inline).url == "inline"
+        before = len(requests)
+        results = d.fetch_many([f"{base}/obs.bufr4"] * 30 + [f"{base}/missing", inline])
+        assert [r.ok for r in results] == [True] * 30 + [False, True]
+        assert len(requests) - before == 31  # inline content needs no request
+    with pytest.raises(wis2mon.InvalidArgumentError):
+        d.fetch(f"{base}/obs.bufr4")  # closed
+
+
+def test_downloader_releases_the_gil(data_server):
+    root, base, _ = data_server
+    (root / "a").write_bytes(b"x" * 1000)
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(1)
+            stop.wait(0.001)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    with wis2mon.Downloader() as d:
+        d.fetch_many([f"{base}/a"] * 200)
+    stop.set()
+    t.join()
+    assert len(ticks) > 5  # Python ran while the downloads waited
+
+
+def test_monitor_with_python_sinks_and_sqlite(tmp_path):
+    db = tmp_path / "out.db"
+    config = {
+        "monitor": {"spool": str(tmp_path / "spool.db"), "status_interval": "0s"},
+        "sinks": [{"name": "db", "type": "sqlite", "path": str(db)}],
+        "pipelines": [{"name": "all", "filters": ["#"], "dedup": "data_id_pubtime", "sinks": ["db"]}],
+    }
+    seen, threads = [], set()
+    with wis2mon.Monitor(config, sinks={"mine": lambda r: (seen.append(r), threads.add(threading.get_ident()))[0]}) as m:
+        for i in range(30):
+            m.push(TOPIC, notification(item=f"x{i % 25}"))  # five repeats
+        m.push(TOPIC, b"not json")
+        assert m.drain(30)
+        stats = m.stats()
+        text = m.metrics_text()
+    assert m.closed
+    assert threads == {threading.get_ident()}  # sinks ran on this thread
+    assert len(seen) == 25 and {r["table"] for r in seen} == {"notifications"}
+    assert stats["received"] == 31 and stats["invalid"] == 1 and stats["duplicates"] == 5
+    assert 'wmo_wis2_gb_messages_received_total{centre_id="de-dwd"} 31' in text
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT count(*) FROM notifications").fetchone()[0] == 25
+
+
+def test_monitor_sink_exception_is_raised_from_poll_and_nothing_is_lost(tmp_path):
+    config = {"monitor": {"spool": str(tmp_path / "spool.db"), "status_interval": "0s"},
+              "pipelines": [{"name": "all", "filters": ["#"]}]}
+    calls, delivered = [0], []
+
+    def flaky(record):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise RuntimeError("sink down")
+        delivered.append(record["data_id"])
+
+    m = wis2mon.Monitor(config, sinks={"flaky": flaky})
+    for i in range(10):
+        m.push(TOPIC, notification(item=f"y{i}"))
+    with pytest.raises(RuntimeError, match="sink down"):
+        for _ in range(200):
+            m.poll(0.05)
+    assert m.drain(30)  # the failed record came back (Retry) and went through
+    m.close()
+    assert sorted(delivered) == sorted(f"de-dwd/data/core/weather/surface-based-observations/synop/y{i}" for i in range(10))
+
+
+def test_monitor_sink_returning_false_rejects_to_dead_letters(tmp_path):
+    config = {"monitor": {"spool": str(tmp_path / "spool.db"), "status_interval": "0s"},
+              "pipelines": [{"name": "all", "filters": ["#"]}]}
+    with wis2mon.Monitor(config, sinks={"picky": lambda r: not r["data_id"].endswith("z1")}) as m:
+        for i in range(3):
+            m.push(TOPIC, notification(item=f"z{i}"))
+        assert m.drain(30)
+    with sqlite3.connect(tmp_path / "spool.db") as c:
+        rows = c.execute("SELECT sink FROM dead_letters").fetchall()
+    assert rows == [("picky",)]
+
+
+def test_monitor_config_errors_and_files(tmp_path):
+    with pytest.raises(wis2mon.InvalidArgumentError, match="a/#/b"):
+        wis2mon.Monitor({"pipelines": [{"name": "p", "filters": ["a/#/b"]}]})
+    with pytest.raises(wis2mon.FileError):
+        wis2mon.Monitor(tmp_path / "missing.yaml")
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text(f"monitor:\n  spool: {tmp_path / 's.db'}\npipelines:\n  - name: p\n    filters: ['#']\n")
+    with pytest.raises(wis2mon.InvalidArgumentError, match="no sinks"):
+        with wis2mon.Monitor(cfg) as m:
+            m.start()
+    with wis2mon.Monitor(cfg, sinks={"s": lambda r: None}) as m:
+        m.push(TOPIC, notification())
+        assert m.drain(10)
+        assert m.stats()["records"] == 1
+
+
+def test_run_stops_on_ctrl_c(tmp_path):
+    # A child process runs Monitor.run() forever; SIGINT must end it with KeyboardInterrupt.
+    code = f"""
+import sys, wis2mon
+m = wis2mon.Monitor({{"monitor": {{"spool": {str(tmp_path / 's.db')!r}, "status_interval": "0s"}},
+                     "pipelines": [{{"name": "p", "filters": ["#"]}}]}}, sinks={{"s": print}})
+print("running", flush=True)
+try:
+    m.run()
+except KeyboardInterrupt:
+    m.close()
+    print("interrupted", flush=True)
+    sys.exit(0)
+"""
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "running"
+    import signal, time
+
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    assert "interrupted" in out
+
+
+def test_refdata_bufr_through_python(refdata):
+    records = wis2mon.decode_bufr((refdata / "bufr" / "synop2bufr_ex1_WIGOS_0-20000-0-15015_20230321T120000.bufr4").read_bytes())
+    assert records[0]["wigos_station_identifier"] == "0-20000-0-15015"
+    assert records[0]["observed_at"] == "2023-03-21T12:00:00Z"

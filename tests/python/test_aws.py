@@ -1,0 +1,156 @@
+"""The Lambda helpers on events shaped as AWS documents them, with valid, invalid,
+undecodable and failing records: the responses must have exactly the documented shapes and one
+bad record must never fail the batch."""
+
+import base64
+import json
+
+import pytest
+from conftest import TOPIC, dumps, firehose_event, kinesis_event, notification, sqs_event
+
+import wis2mon
+import wis2mon.aws as aws
+from wis2mon import _wis2mon
+
+
+def test_kinesis_valid_invalid_undecodable_and_failing():
+    good = [notification(item=f"k{i}") for i in range(4)]
+    envelope = {"topic": TOPIC, "notification": notification(item="env")}
+    payloads = [dumps(good[0]), b"{not json", dumps(good[1]), "%%%not base64%%%", dumps(envelope), dumps(good[2]),
+                dumps(good[3])]
+    event = kinesis_event(payloads)
+    seen, invalid = [], []
+
+    def on_record(n, meta):
+        if n.data_id.endswith("/k2"):
+            raise RuntimeError("downstream refused")
+        seen.append((n.data_id.rsplit("/", 1)[1], meta["topic"], meta["sequence_number"]))
+
+    stats = aws.BatchStats()
+    response = aws.process_kinesis(event, on_record, on_invalid=lambda raw, report: invalid.append((raw, report)),
+                                   stats=stats)
+    failed_seq = event["Records"][5]["kinesis"]["sequenceNumber"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": failed_seq}]}
+    assert [s[0] for s in seen] == ["k0", "k1", "env", "k3"]
+    assert seen[2][1] == TOPIC  # the envelope's topic reached meta (and the topic check)
+    assert seen[0][2] == event["Records"][0]["kinesis"]["sequenceNumber"]
+    assert len(invalid) == 2  # not JSON, not base64: not failures (retrying cannot fix them)
+    assert invalid[0][0] == b"{not json" and not invalid[0][1].valid
+    assert invalid[1][1].errors[0]["rule"] == "record.encoding"
+    assert (stats.records, stats.ok, stats.invalid, stats.failed) == (7, 4, 2, 1)
+
+
+def test_kinesis_all_good_returns_empty_failures_and_counts_invalid_without_handler():
+    event = kinesis_event([dumps(notification(item="a")), b'{"type": "Feature"}'])
+    stats = aws.BatchStats()
+    assert aws.process_kinesis(event, lambda n, m: None, stats=stats) == {"batchItemFailures": []}
+    assert stats.invalid == 1
+    assert aws.process_kinesis({"Records": []}, lambda n, m: None) == {"batchItemFailures": []}
+
+
+def test_strict_mode_is_passed_through():
+    doc = notification()
+    doc["properties"]["integrity"] = {"method": "sha256", "value": "00" * 32}
+    event = kinesis_event([dumps(doc)])
+    ok = []
+    aws.process_kinesis(event, lambda n, m: ok.append(n), mode="lenient")
+    aws.process_kinesis(event, lambda n, m: ok.append(n), mode="strict")
+    assert len(ok) == 1
+
+
+def test_on_invalid_raising_fails_that_record_only():
+    event = sqs_event(["garbage", json.dumps(notification())])
+
+    def broken_dlq(raw, report):
+        raise IOError("dlq unavailable")
+
+    response = aws.process_sqs(event, lambda n, m: None, on_invalid=broken_dlq)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
+def test_sqs_plain_envelope_and_sns_wrapped():
+    plain = json.dumps(notification(item="s1"))
+    envelope = json.dumps({"topic": TOPIC, "payload": json.dumps(notification(item="s2"))})
+    sns = json.dumps({"Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:eu:1:t",
+                      "Message": json.dumps({"topic": TOPIC, "message": notification(item="s3")})})
+    event = sqs_event([plain, envelope, sns, "", json.dumps(notification(item="s4"))])
+    got = []
+
+    def on_record(n, meta):
+        if n.data_id.endswith("s4"):
+            raise ValueError("no")
+        got.append((n.data_id[-2:], meta["topic"], meta["message_id"], meta["receive_count"]))
+
+    response = aws.process_sqs(event, on_record)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][4]["messageId"]}]}
+    assert [g[0] for g in got] == ["s1", "s2", "s3"]
+    assert got[0][1] is None and got[1][1] == TOPIC and got[2][1] == TOPIC
+    assert got[0][2] == event["Records"][0]["messageId"] and got[0][3] == 1
+
+
+def test_firehose_ok_dropped_failed_with_ndjson_data():
+    bufr = _wis2mon._sample_synop_bufr(15, 15, air_temperature=283.45)
+    with_obs = notification(item="f1", data=bufr, inline=True)
+    payloads = [dumps(with_obs), dumps(notification(item="f2")), b"nonsense", "!!notbase64",
+                dumps(notification(item="boom"))]
+    event = firehose_event(payloads)
+
+    def transform(n):
+        if n.data_id.endswith("boom"):
+            raise RuntimeError("bad")
+        if n.data_id.endswith("f2"):
+            return []
+        data = n.inline_data()
+        return [dict(r, data_id=n.data_id) for r in wis2mon.decode_bufr(data)] + [{"kind": "notification"}]
+
+    stats = aws.BatchStats()
+    response = aws.process_firehose(event, transform, stats=stats)
+    assert set(response) == {"records"}
+    results = response["records"]
+    assert [r["recordId"] for r in results] == [r["recordId"] for r in event["records"]]
+    assert [r["result"] for r in results] == ["Ok", "Dropped", "ProcessingFailed", "ProcessingFailed", "ProcessingFailed"]
+    assert all(set(r) == {"recordId", "result", "data"} for r in results)
+    lines = base64.b64decode(results[0]["data"]).decode().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert rows[0]["wigos_station_identifier"] == "0-20000-0-15015" and rows[0]["air_temperature"] == 283.45
+    assert rows[1] == {"kind": "notification"}
+    assert base64.b64decode(results[0]["data"]).endswith(b"\n")
+    assert results[2]["data"] == event["records"][2]["data"]  # failed records keep their data
+    assert (stats.ok, stats.dropped, stats.failed) == (1, 1, 3)
+
+
+def test_building_blocks_fetch_and_decode(data_server):
+    root, base, requests = data_server
+    bufr = _wis2mon._sample_synop_bufr(10, 384, air_temperature=271.15)
+    (root / "o.bufr4").write_bytes(bufr)
+    n = wis2mon.Notification.parse(dumps(notification(url=f"{base}/o.bufr4", data=bufr)))
+    records = aws.decode_records(n, aws.fetch_data(n))
+    assert records[0]["wigos_station_identifier"] == "0-20000-0-10384" and records[0]["table"] == "surface_obs"
+    missing = wis2mon.Notification.parse(dumps(notification(url=f"{base}/fault/o.bufr4")))
+    with pytest.raises(wis2mon.NetworkError):
+        aws.fetch_data(missing, downloader=wis2mon.Downloader(max_retries=0))
+    raw, topic = aws.unwrap(dumps({"topic": TOPIC, "notification": notification(item="u")}))
+    assert topic == TOPIC and json.loads(raw)["properties"]["data_id"].endswith("/u")
+
+
+def test_examples_handlers(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "python"
+    for name in ("kinesis_handler", "sqs_handler", "firehose_handler"):
+        spec = importlib.util.spec_from_file_location(name, examples / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setenv("WIS2MON_DB", str(tmp_path / f"{name}.db"))
+        spec.loader.exec_module(module)
+        bufr = _wis2mon._sample_synop_bufr(15, 15)
+        payloads = [dumps(notification(item="e1", data=bufr, inline=True)), b"junk"]
+        if name == "kinesis_handler":
+            response = module.handler(kinesis_event(payloads), None)
+            assert response == {"batchItemFailures": []}
+        elif name == "sqs_handler":
+            response = module.handler(sqs_event([p.decode() for p in payloads]), None)
+            assert response == {"batchItemFailures": []}
+        else:
+            response = module.handler(firehose_event(payloads), None)
+            assert [r["result"] for r in response["records"]] == ["Ok", "ProcessingFailed"]
