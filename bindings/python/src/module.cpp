@@ -45,7 +45,7 @@ py::object time_or_none(const std::optional<Timestamp>& t) {
 // A parsed notification with the bytes it came from (for to_dict).
 struct PyNotification {
   ParsedNotification parsed;
-  std::string raw;
+  py::bytes raw;  // the message as given (str input as UTF-8); shared, not copied
   std::string topic;
 };
 
@@ -110,12 +110,18 @@ PYBIND11_MODULE(_wis2mon, m) {
           "parse",
           [](const py::object& data, const std::string& mode, const py::object& topic) {
             auto n = std::make_unique<PyNotification>();
-            n->raw = bytes_of(data, "data");
+            if (py::isinstance<py::bytes>(data))
+              n->raw = py::reinterpret_borrow<py::bytes>(data);
+            else
+              n->raw = py::bytes(bytes_of(data, "data"));
             if (!topic.is_none()) n->topic = topic.cast<std::string>();
             ParseOptions o;
             o.mode = mode_of(mode);
             o.topic = n->topic;
-            n->parsed = Notification::parse(n->raw, o);
+            char* buffer = nullptr;
+            Py_ssize_t size = 0;
+            PyBytes_AsStringAndSize(n->raw.ptr(), &buffer, &size);
+            n->parsed = Notification::parse(std::string_view(buffer, static_cast<std::size_t>(size)), o);
             return n;
           },
           py::arg("data"), py::arg("mode") = "lenient", py::arg("topic") = py::none())
@@ -124,7 +130,7 @@ PYBIND11_MODULE(_wis2mon, m) {
       .def_property_readonly("errors", [](const PyNotification& n) { return issues_to_list(n.parsed.report.errors()); })
       .def_property_readonly("warnings",
                              [](const PyNotification& n) { return issues_to_list(n.parsed.report.warnings()); })
-      .def_property_readonly("raw", [](const PyNotification& n) { return py::bytes(n.raw); })
+      .def_property_readonly("raw", [](const PyNotification& n) { return n.raw; })
       .def_property_readonly("topic", [](const PyNotification& n) { return text_or_none(n.topic); })
       .def_property_readonly("id", [](const PyNotification& n) { return text_or_none(n.parsed.notification.id()); })
       .def_property_readonly("data_id",
@@ -186,13 +192,13 @@ PYBIND11_MODULE(_wis2mon, m) {
       .def("to_dict",
            [](const PyNotification& n) -> py::object {
              if (!n.parsed.json_ok) throw Error(ErrorCode::parse, "to_dict: the message is not a JSON object");
-             return py::module_::import("json").attr("loads")(py::bytes(n.raw));
+             return py::module_::import("json").attr("loads")(n.raw);
            })
       .def(
           "get",
           [](const PyNotification& n, const std::string& name, const py::object& default_value) -> py::object {
             if (!n.parsed.json_ok) return default_value;
-            py::dict d = py::module_::import("json").attr("loads")(py::bytes(n.raw));
+            py::dict d = py::module_::import("json").attr("loads")(n.raw);
             if (d.contains("properties") && py::isinstance<py::dict>(d["properties"])) {
               py::dict props = d["properties"];
               if (props.contains(name)) return props[py::str(name)];
