@@ -4,7 +4,7 @@
 #  1. build with warnings as errors and run ctest (unit, CLI contract, examples);
 #  2. build with AddressSanitizer + UndefinedBehaviorSanitizer and run ctest again;
 #  3. install, then build an outside project against it with find_package and pkg-config;
-#  4. pip install . into a fresh venv and run the Python tests (tests/python) with it;
+#  4. pip wheel . and pip install . into fresh venvs, and the Python tests (tests/python);
 #  5. run each libFuzzer target for a fixed short budget (FUZZ_SECONDS, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,16 +47,18 @@ cc -std=c99 examples/c/monitor_file.c -o "$prefix/c-example" \
 LD_LIBRARY_PATH="$prefix/lib" "$prefix/c-example" "$prefix/in.ndjson" "$prefix" | tail -1
 rm -rf "$prefix"
 
-step "Python package: pip install . in a fresh venv, pytest"
-venv=$(mktemp -d)/venv
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$venv/bin/python" -m pip install -q pytest
-# build-dir: a second install (by hand) reuses the compiled objects.
-"$venv/bin/python" -m pip install -q . -C build-dir=build-python
-(cd /tmp && "$venv/bin/python" -c "import wis2mon; print('wis2mon', wis2mon.__version__, 'from', wis2mon.__file__)")
-WIS2MON_REFDATA="$root/../shared/refdata" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
-rm -rf "$(dirname "$venv")"
+step "Python package: pip wheel ., the wheel in a fresh venv + pytest; pip install . in another"
+pytmp=$(mktemp -d)
+# build-dir: the second build (pip install .) reuses the first one's compiled objects.
+python3 -m pip wheel -q . -w "$pytmp/dist" -C build-dir=build-python
+ls "$pytmp/dist"
+python3 -m venv "$pytmp/wheel-venv"
+"$pytmp/wheel-venv/bin/python" -m pip install -q "$pytmp"/dist/wis2mon-*.whl pytest
+WIS2MON_REFDATA="$root/../shared/refdata" "$pytmp/wheel-venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
+python3 -m venv "$pytmp/install-venv"
+"$pytmp/install-venv/bin/python" -m pip install -q . -C build-dir=build-python
+(cd /tmp && "$pytmp/install-venv/bin/python" -c "import wis2mon; print('pip install .: wis2mon', wis2mon.__version__)")
+rm -rf "$pytmp"
 
 step "libFuzzer targets, ${FUZZ_SECONDS:-30} s each"
 CC=clang CXX=clang++ BUILD_TARGETS="fuzz_notification fuzz_topic fuzz_bufr fuzz_cap" scripts/build.sh build-fuzz \

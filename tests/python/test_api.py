@@ -279,3 +279,58 @@ def test_refdata_bufr_through_python(refdata):
     records = wis2mon.decode_bufr((refdata / "bufr" / "synop2bufr_ex1_WIGOS_0-20000-0-15015_20230321T120000.bufr4").read_bytes())
     assert records[0]["wigos_station_identifier"] == "0-20000-0-15015"
     assert records[0]["observed_at"] == "2023-03-21T12:00:00Z"
+
+
+def test_monitor_run_with_a_real_mosquitto(tmp_path):
+    # Monitor.run() subscribed to a mosquitto started here; the sink must see every message
+    # published, on this thread, and run() must return after its duration.
+    import shutil
+    import socket
+    import time
+
+    if not shutil.which("mosquitto") or not shutil.which("mosquitto_pub"):
+        pytest.skip("mosquitto is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        config = {
+            "monitor": {"spool": str(tmp_path / "spool.db"), "status_interval": "0s",
+                        "subscriptions": ["origin/a/wis2/#"]},
+            "brokers": [{"name": "local", "url": f"mqtt://127.0.0.1:{port}"}],
+            "pipelines": [{"name": "all", "filters": ["#"]}],
+        }
+        seen, threads = [], set()
+
+        def sink(record):
+            seen.append(record["data_id"])
+            threads.add(threading.get_ident())
+
+        lines = "\n".join(json.dumps(notification(item=f"m{i}")) for i in range(20)) + "\n"
+
+        def publish():
+            time.sleep(1.0)  # after the monitor subscribed
+            subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", TOPIC, "-l"], input=lines, text=True,
+                           check=True)
+
+        publisher = threading.Thread(target=publish)
+        with wis2mon.Monitor(config, sinks={"mine": sink}) as m:
+            publisher.start()
+            start = time.monotonic()
+            m.run(duration=4.0)
+            assert 3.5 <= time.monotonic() - start < 15
+            publisher.join()
+            m.drain(10)
+        assert sorted(seen) == sorted(f"de-dwd/data/core/weather/surface-based-observations/synop/m{i}" for i in range(20))
+        assert threads == {threading.get_ident()}
+    finally:
+        broker.terminate()
+        broker.wait()

@@ -11,6 +11,7 @@ from conftest import TOPIC, dumps, firehose_event, kinesis_event, notification, 
 import wis2mon
 import wis2mon.aws as aws
 from wis2mon import _wis2mon
+from test_api import CAP
 
 
 def test_kinesis_valid_invalid_undecodable_and_failing():
@@ -154,3 +155,19 @@ def test_examples_handlers(tmp_path, monkeypatch):
         else:
             response = module.handler(firehose_event(payloads), None)
             assert [r["result"] for r in response["records"]] == ["Ok", "ProcessingFailed"]
+
+
+def test_decode_records_skips_undecodable_bufr_without_raising(caplog):
+    good = _wis2mon._sample_synop_bufr(15, 15)
+    n = wis2mon.Notification.parse(dumps(notification(data=good)))
+    rows = aws.decode_records(n, good + good[:-4] + b"XXXX")
+    assert len(rows) == 1 and rows[0]["table"] == "surface_obs"
+    assert any("BUFR message 2" in r.getMessage() for r in caplog.records)
+    cap_doc = notification()
+    cap_doc["links"][0]["type"] = "application/cap+xml"
+    cap_n = wis2mon.Notification.parse(dumps(cap_doc))
+    rows = aws.decode_records(cap_n, CAP)
+    assert [r["table"] for r in rows] == ["cap_alerts", "cap_areas"] and rows[0]["identifier"] == "KSTO1055887203"
+    text_doc = notification()
+    text_doc["links"][0]["type"] = "text/plain"
+    assert aws.decode_records(wis2mon.Notification.parse(dumps(text_doc)), b"plain text") == []

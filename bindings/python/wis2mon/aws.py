@@ -173,11 +173,16 @@ def fetch_data(notification: Notification, downloader: Optional[Downloader] = No
 
 def decode_records(notification: Notification, data: bytes) -> List[Dict[str, Any]]:
     """Records of the data: surface_obs rows for BUFR, cap_alerts and cap_areas rows for CAP
-    (chosen by the link's media type, else by the bytes). Other data gives no records."""
+    (chosen by the link's media type, else by the bytes). Other data gives no records, and
+    BUFR messages that cannot be decoded are logged and left out."""
     media = " ".join((link.get("type") or "") for link in notification.links).lower()
     head = data[:512].lstrip()
     if "bufr" in media or data.find(b"BUFR", 0, 512) >= 0:
-        return [dict(r, table="surface_obs") for r in decode_bufr(data, errors="raise")]
+        # Undecodable messages are logged, not raised: retrying the record cannot fix them.
+        rows = decode_bufr(data, errors="include")
+        for bad in (r for r in rows if "error" in r):
+            log.warning("wis2mon.aws: %s: BUFR message %s: %s", notification.data_id, bad["message_index"], bad["error"])
+        return [dict(r, table="surface_obs") for r in rows if "error" not in r]
     if "cap" in media or head.startswith(b"<?xml") or b"<alert" in head:
         return decode_cap_records(data)
     return []
