@@ -5,33 +5,49 @@
 
 namespace wis2mon::python {
 
+namespace {
+
+py::object value_to_python(const FieldValue& v) {
+  switch (type_of(v)) {
+    case FieldType::null:
+      return py::none();
+    case FieldType::boolean:
+      return py::bool_(std::get<bool>(v));
+    case FieldType::integer:
+      return py::int_(std::get<std::int64_t>(v));
+    case FieldType::real:
+      return py::float_(std::get<double>(v));
+    case FieldType::string:
+      return py::str(std::get<std::string>(v));
+    case FieldType::time:
+      return py::str(format_rfc3339(std::get<Timestamp>(v)));
+  }
+  return py::none();
+}
+
+}  // namespace
+
 py::dict record_to_dict(const Record& r, bool with_table) {
-  py::dict d;
-  if (with_table) d["table"] = r.table();
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    const auto& v = r.value(i);
-    py::object o;
-    switch (type_of(v)) {
-      case FieldType::null:
-        o = py::none();
-        break;
-      case FieldType::boolean:
-        o = py::bool_(std::get<bool>(v));
-        break;
-      case FieldType::integer:
-        o = py::int_(std::get<std::int64_t>(v));
-        break;
-      case FieldType::real:
-        o = py::float_(std::get<double>(v));
-        break;
-      case FieldType::string:
-        o = py::str(std::get<std::string>(v));
-        break;
-      case FieldType::time:
-        o = py::str(format_rfc3339(std::get<Timestamp>(v)));
-        break;
+  return RecordConverter(with_table)(r);
+}
+
+py::dict RecordConverter::operator()(const Record& r) {
+  if (r.schema().get() != schema_) {
+    schema_ = r.schema().get();
+    keys_.clear();
+    for (const auto& name : schema_->names()) {
+      PyObject* key = PyUnicode_FromStringAndSize(name.data(), static_cast<Py_ssize_t>(name.size()));
+      if (!key) throw py::error_already_set();
+      PyUnicode_InternInPlace(&key);
+      keys_.push_back(py::reinterpret_steal<py::object>(key));
     }
-    d[py::str(r.name(i))] = o;
+    table_ = py::str(schema_->table());
+  }
+  py::dict d;
+  if (with_table_ && PyDict_SetItem(d.ptr(), table_key_.ptr(), table_.ptr()) != 0) throw py::error_already_set();
+  for (std::size_t i = 0; i < r.size() && i < keys_.size(); ++i) {
+    const py::object value = value_to_python(r.value(i));
+    if (PyDict_SetItem(d.ptr(), keys_[i].ptr(), value.ptr()) != 0) throw py::error_already_set();
   }
   return d;
 }

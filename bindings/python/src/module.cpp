@@ -24,7 +24,6 @@ namespace py = pybind11;
 using namespace wis2mon;
 using wis2mon::python::bytes_of;
 using wis2mon::python::issues_to_list;
-using wis2mon::python::record_to_dict;
 
 namespace {
 
@@ -244,7 +243,8 @@ PYBIND11_MODULE(_wis2mon, m) {
           result = decode_bufr(bytes);
         }
         py::list records, errors, warnings;
-        for (const auto& r : result.records) records.append(record_to_dict(r, false));
+        wis2mon::python::RecordConverter to_dict(false);
+        for (const auto& r : result.records) records.append(to_dict(r));
         for (const auto& e : result.errors) {
           py::dict d;
           d["message_index"] = e.message_index;
@@ -272,7 +272,8 @@ PYBIND11_MODULE(_wis2mon, m) {
           json = result.to_json();
         }
         py::list records;
-        for (const auto& r : result.to_records()) records.append(record_to_dict(r, true));
+        wis2mon::python::RecordConverter to_dict(true);
+        for (const auto& r : result.to_records()) records.append(to_dict(r));
         return py::make_tuple(json, records);
       },
       py::arg("data"));

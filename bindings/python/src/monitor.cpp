@@ -72,13 +72,14 @@ void bind_monitor(py::module_& m) {
                py::gil_scoped_acquire gil;
                std::vector<Delivery> answer;
                answer.reserve(batch.size());
+               RecordConverter to_dict(true);
                for (const auto& record : batch) {
                  if (self->sink_error) {  // an earlier record failed: the rest waits for the next call
                    answer.push_back({DeliveryStatus::retry, "an earlier record of the batch raised"});
                    continue;
                  }
                  try {
-                   py::object result = fn(record_to_dict(record, true));
+                   py::object result = fn(to_dict(record));
                    if (!result.is_none() && !result.cast<bool>())
                      answer.push_back({DeliveryStatus::rejected, "the sink returned False"});
                    else
