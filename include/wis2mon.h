@@ -15,6 +15,8 @@
  * - Callbacks take a trailing void *user_data and run on the thread that called the
  *   function documented to run them (a _poll, _drain or _close), never on internal threads.
  * - No C++ exception crosses this boundary.
+ * - Threads: different handles may be used from different threads at once; one handle is
+ *   used by one thread at a time (except wis2mon_monitor_push, which any thread may call).
  */
 #ifndef WIS2MON_H
 #define WIS2MON_H

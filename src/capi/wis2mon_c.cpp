@@ -7,10 +7,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
@@ -62,8 +64,9 @@ struct wis2mon_download {
 
 struct wis2mon_monitor {
   std::unique_ptr<Monitor> monitor;
-  bool started = false;
-  bool closed = false;
+  std::mutex mu;  // start and close (push may come from any thread)
+  std::atomic<bool> started{false};
+  std::atomic<bool> closed{false};
 };
 
 namespace {
@@ -244,8 +247,12 @@ DownloadOptions downloader_options(const char* json) {
 int start_if_needed(wis2mon_monitor* m, const char* where) {
   if (m->closed) return fail(WIS2MON_ESTATE, std::string(where) + ": the monitor is closed");
   if (!m->started) {
-    m->monitor->start();
-    m->started = true;
+    std::lock_guard lock(m->mu);
+    if (m->closed) return fail(WIS2MON_ESTATE, std::string(where) + ": the monitor is closed");
+    if (!m->started) {
+      m->monitor->start();
+      m->started = true;
+    }
   }
   return WIS2MON_OK;
 }
@@ -721,8 +728,10 @@ int wis2mon_monitor_new_from_file(const char* path, wis2mon_monitor** out) {
 int wis2mon_monitor_close(wis2mon_monitor* m) {
   static constexpr const char* where = "wis2mon_monitor_close";
   if (!m) return null_argument(where, "m");
-  if (m->closed) return WIS2MON_OK;
-  m->closed = true;
+  {
+    std::lock_guard lock(m->mu);
+    if (m->closed.exchange(true)) return WIS2MON_OK;
+  }
   return guard(where, [&] {
     m->monitor->stop();
     return WIS2MON_OK;

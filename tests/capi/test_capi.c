@@ -7,6 +7,7 @@
  * With the arguments (the ctest wrapper starts a loopback HTTP server), downloads are checked
  * against BASE_URL/FILE whose SHA-256 is given; without them that part is skipped. */
 #include <eccodes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +423,58 @@ static void test_monitor(const char *dir) {
   wis2mon_monitor_destroy(NULL);
 }
 
+/* wis2mon_monitor_push from several threads at once (the one call documented as such). */
+struct pusher {
+  wis2mon_monitor *m;
+  int id;
+  int failed;
+};
+
+static void *push_many(void *arg) {
+  struct pusher *p = (struct pusher *)arg;
+  char json[2048], item[32];
+  int i;
+  for (i = 0; i < 50; ++i) {
+    snprintf(item, sizeof item, "t%d-%d", p->id, i);
+    notification_json(json, sizeof json, item, "", "https://example.org/x");
+    if (wis2mon_monitor_push(p->m, topic, json, strlen(json)) != WIS2MON_OK) ++p->failed;
+  }
+  return NULL;
+}
+
+static int count_record(const wis2mon_record *record, void *user_data) {
+  (void)record;
+  ++*(int *)user_data;
+  return WIS2MON_DELIVERED;
+}
+
+static void test_monitor_threads(const char *dir) {
+  wis2mon_monitor *m = NULL;
+  struct pusher pushers[4];
+  pthread_t threads[4];
+  char config[1024];
+  int i, records = 0;
+  snprintf(config, sizeof config,
+           "{\"monitor\": {\"spool\": \"%s/spool3.db\", \"status_interval\": \"0s\"},"
+           " \"pipelines\": [{\"name\": \"all\", \"filters\": [\"#\"]}]}",
+           dir);
+  CHECK(wis2mon_monitor_new(config, &m) == WIS2MON_OK);
+  CHECK(wis2mon_monitor_add_callback_sink(m, "count", count_record, &records) == WIS2MON_OK);
+  for (i = 0; i < 4; ++i) {
+    pushers[i].m = m;
+    pushers[i].id = i;
+    pushers[i].failed = 0;
+    CHECK(pthread_create(&threads[i], NULL, push_many, &pushers[i]) == 0);
+  }
+  for (i = 0; i < 4; ++i) {
+    pthread_join(threads[i], NULL);
+    CHECK(pushers[i].failed == 0);
+  }
+  CHECK(wis2mon_monitor_drain(m, 30000) == WIS2MON_OK);
+  CHECK(records == 200);
+  wis2mon_monitor_destroy(m);
+}
+
 int main(int argc, char **argv) {
   const char *dir = getenv("TEST_CAPI_DIR");
   test_library();
@@ -430,6 +483,7 @@ int main(int argc, char **argv) {
   test_decoders();
   test_downloads(argc > 3 ? argv[1] : NULL, argc > 3 ? argv[2] : NULL, argc > 3 ? argv[3] : NULL);
   test_monitor(dir ? dir : ".");
+  test_monitor_threads(dir ? dir : ".");
   printf("test_capi: %d checks, %d failed\n", checks, failures);
   return failures == 0 ? 0 : 1;
 }
