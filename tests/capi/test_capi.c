@@ -352,6 +352,14 @@ static int on_record(const wis2mon_record *record, void *user_data) {
   return WIS2MON_DELIVERED;
 }
 
+/* A monitor configuration: one pipeline "all" taking everything, its spool in dir. */
+static void monitor_config(char *out, size_t size, const char *dir, const char *spool, const char *dedup) {
+  snprintf(out, size,
+           "{\"monitor\": {\"spool\": \"%s/%s\", \"status_interval\": \"0s\"},"
+           " \"pipelines\": [{\"name\": \"all\", \"filters\": [\"#\"], \"dedup\": \"%s\"}]}",
+           dir, spool, dedup);
+}
+
 static void test_monitor(const char *dir) {
   wis2mon_monitor *m = NULL;
   struct seen s = {0, 1};
@@ -359,10 +367,7 @@ static void test_monitor(const char *dir) {
   size_t handled = 0;
   int i;
 
-  snprintf(config, sizeof config,
-           "{\"monitor\": {\"spool\": \"%s/spool.db\", \"status_interval\": \"0s\"},"
-           " \"pipelines\": [{\"name\": \"all\", \"filters\": [\"#\"], \"dedup\": \"data_id_pubtime\"}]}",
-           dir);
+  monitor_config(config, sizeof config, dir, "spool.db", "data_id_pubtime");
   CHECK(wis2mon_monitor_new(config, &m) == WIS2MON_OK);
   CHECK(wis2mon_monitor_add_callback_sink(m, "mine", on_record, &s) == WIS2MON_OK);
   for (i = 0; i < 10; ++i) {
@@ -403,9 +408,7 @@ static void test_monitor(const char *dir) {
   CHECK_FAILS(wis2mon_monitor_new_from_file(NULL, &m), WIS2MON_EINVAL, "wis2mon_monitor_new_from_file");
   CHECK_FAILS(wis2mon_monitor_new(NULL, NULL), WIS2MON_EINVAL, "wis2mon_monitor_new");
   /* A pipeline with no sink cannot start. */
-  snprintf(config, sizeof config,
-           "{\"monitor\": {\"spool\": \"%s/spool2.db\"}, \"pipelines\": [{\"name\": \"all\", \"filters\": [\"#\"]}]}",
-           dir);
+  monitor_config(config, sizeof config, dir, "spool2.db", "none");
   CHECK(wis2mon_monitor_new(config, &m) == WIS2MON_OK);
   CHECK_FAILS(wis2mon_monitor_start(m), WIS2MON_EINVAL, "wis2mon_monitor_start");
   CHECK(strstr(wis2mon_last_error(), "no sinks") != NULL);
@@ -454,10 +457,7 @@ static void test_monitor_threads(const char *dir) {
   pthread_t threads[4];
   char config[1024];
   int i, records = 0;
-  snprintf(config, sizeof config,
-           "{\"monitor\": {\"spool\": \"%s/spool3.db\", \"status_interval\": \"0s\"},"
-           " \"pipelines\": [{\"name\": \"all\", \"filters\": [\"#\"]}]}",
-           dir);
+  monitor_config(config, sizeof config, dir, "spool3.db", "none");
   CHECK(wis2mon_monitor_new(config, &m) == WIS2MON_OK);
   CHECK(wis2mon_monitor_add_callback_sink(m, "count", count_record, &records) == WIS2MON_OK);
   for (i = 0; i < 4; ++i) {
