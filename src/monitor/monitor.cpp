@@ -639,6 +639,9 @@ void Monitor::add_callback_sink(const std::string& name,
   };
   auto spec = std::find_if(m.opt.sinks.begin(), m.opt.sinks.end(), [&](const SinkSpec& s) { return s.name == name; });
   if (spec != m.opt.sinks.end()) {
+    if (spec->type != "callback")
+      throw Error(ErrorCode::invalid_argument,
+                  "monitor: sink '" + name + "' is a " + spec->type + " sink, not a callback sink (type: callback)");
     spec->type = type;
   } else {
     m.opt.sinks.push_back({name, type, {}});

@@ -248,6 +248,17 @@ def test_monitor_config_errors_and_files(tmp_path):
         m.push(TOPIC, notification())
         assert m.drain(10)
         assert m.stats()["records"] == 1
+    # A configured sink of type callback takes the callable; one of another type refuses it.
+    configured = {"monitor": {"spool": str(tmp_path / "c.db"), "status_interval": "0s"},
+                  "sinks": [{"name": "cb", "type": "callback"}, {"name": "db", "type": "sqlite", "path": str(tmp_path / "o.db")}],
+                  "pipelines": [{"name": "p", "filters": ["#"], "sinks": ["cb"]}]}
+    got = []
+    with wis2mon.Monitor(configured, sinks={"cb": got.append}) as m:
+        m.push(TOPIC, notification())
+        assert m.drain(10)
+    assert len(got) == 1
+    with pytest.raises(wis2mon.InvalidArgumentError, match="not a callback sink"):
+        wis2mon.Monitor(configured, sinks={"db": got.append})
 
 
 def test_run_stops_on_ctrl_c(tmp_path):

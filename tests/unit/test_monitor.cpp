@@ -535,6 +535,13 @@ TEST_CASE("monitor: stop() flushes callback sinks on the calling thread even if 
   {
     Monitor missing(o);
     CHECK_THROWS_WITH_AS(missing.start(), doctest::Contains("callback sink"), Error);
+    // A configured sink of another type is not taken over.
+    auto with_db = options_for(dir.path);
+    Monitor other(with_db);
+    CHECK_THROWS_WITH_AS(
+        other.add_callback_sink(with_db.sinks.at(0).name,
+                                [](const std::vector<Record>& b) { return std::vector<Delivery>(b.size()); }),
+        doctest::Contains("not a callback sink"), Error);
   }
   std::size_t got = 0;
   Monitor monitor(o);
