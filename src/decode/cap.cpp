@@ -16,6 +16,8 @@
 #include <memory>
 #include <mutex>
 
+#include "common/encoding.hpp"
+
 namespace wis2mon {
 namespace {
 
@@ -73,7 +75,8 @@ void on_error(void*, xmlErrorPtr error) {
   if (!t_state || !error || error->level < XML_ERR_ERROR || t_state->messages.size() >= 5) return;
   std::string msg = error->message ? error->message : "unknown XML error";
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  t_state->messages.push_back("line " + std::to_string(error->line) + ": " + msg);
+  // libxml2 quotes the input in some messages, cut at a byte count: a character may be split.
+  t_state->messages.push_back("line " + std::to_string(error->line) + ": " + detail::to_valid_utf8(msg));
 }
 
 void init_libxml() {

