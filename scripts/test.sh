@@ -88,7 +88,7 @@ for target in notification topic bufr cap; do
     for f in "$corpus"/finding-*; do [ -f "$f" ] && { echo "== $f"; base64 -w0 "$f" | head -c 200000; echo; }; done
     exit 1
   fi
-  tail -1 "$corpus/$target.log"
+  echo "fuzz_$target: $({ grep -a '^Done' "$corpus/$target.log" || true; } | tail -1)"
 done
 rm -rf "$corpus"
 
