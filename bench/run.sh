@@ -117,3 +117,12 @@ print(f"| NDJSON sink, same rows, batches of 1,000, fsync per batch | {snk['ndjs
       f"{snk['ndjson_gzip_mb_per_s']} MB/s gzip (JSON bytes) | the same bytes pre-serialized, write()+fsync per batch: "
       f"{snk['raw_write_fsync_mb_per_s']} MB/s | {snk['ndjson_mb_per_s'] / snk['raw_write_fsync_mb_per_s']:.2f} of raw writes |")
 PY
+
+# End to end (issue #6): mosquitto -> monitor -> SQLite next to mosquitto_sub on the same
+# stream (docs/benchmarks.md explains the two measurements). Needs mosquitto.
+if command -v mosquitto >/dev/null && command -v mosquitto_sub >/dev/null && command -v mosquitto_pub >/dev/null; then
+  rm -rf bench/results/monitor-tmp
+  echo "monitor:  $(build-bench/bench/bench_monitor bench/results/monitor-tmp --messages 30000 2>/dev/null | tail -1)"
+  rm -rf bench/results/monitor-tmp
+fi
+echo "Python package benchmarks: bench/python/run.sh"
