@@ -91,141 +91,139 @@ typedef struct wis2mon_value {
   int boolean;
   int64_t integer;
   double real;
-  const char *string; /* WIS2MON_FIELD_STRING and WIS2MON_FIELD_TIME; NULL otherwise */
+  const char* string; /* WIS2MON_FIELD_STRING and WIS2MON_FIELD_TIME; NULL otherwise */
 } wis2mon_value;
 
 /* ---- library ---------------------------------------------------------------------------- */
-WIS2MON_C_API const char *wis2mon_version(void);
-WIS2MON_C_API const char *wis2mon_strerror(int code);
+WIS2MON_C_API const char* wis2mon_version(void);
+WIS2MON_C_API const char* wis2mon_strerror(int code);
 /* The message of the last failed call on this thread ("" when none failed yet). */
-WIS2MON_C_API const char *wis2mon_last_error(void);
+WIS2MON_C_API const char* wis2mon_last_error(void);
 /* Frees a string the docs say the caller owns. NULL is fine. */
-WIS2MON_C_API void wis2mon_free(void *p);
+WIS2MON_C_API void wis2mon_free(void* p);
 
 /* ---- notifications ---------------------------------------------------------------------- */
 /* Parses and validates one notification. An invalid notification still gives WIS2MON_OK and
  * a handle (wis2mon_notification_valid says 0). topic (may be NULL) is the MQTT topic it came
  * on, checked against the message. */
-WIS2MON_C_API int wis2mon_notification_parse(const char *data, size_t size, int mode, const char *topic,
-                                             wis2mon_notification **out);
-WIS2MON_C_API void wis2mon_notification_destroy(wis2mon_notification *n);
+WIS2MON_C_API int wis2mon_notification_parse(const char* data, size_t size, int mode, const char* topic,
+                                             wis2mon_notification** out);
+WIS2MON_C_API void wis2mon_notification_destroy(wis2mon_notification* n);
 /* 1 valid, 0 invalid, WIS2MON_EINVAL for NULL. */
-WIS2MON_C_API int wis2mon_notification_valid(const wis2mon_notification *n);
+WIS2MON_C_API int wis2mon_notification_valid(const wis2mon_notification* n);
 /* Number of errors (warnings = 0) or warnings (warnings = 1). */
-WIS2MON_C_API size_t wis2mon_notification_issue_count(const wis2mon_notification *n, int warnings);
+WIS2MON_C_API size_t wis2mon_notification_issue_count(const wis2mon_notification* n, int warnings);
 /* One error or warning: where (a JSON path), the rule's id and a message. Any out may be NULL. */
-WIS2MON_C_API int wis2mon_notification_issue(const wis2mon_notification *n, int warnings, size_t index,
-                                             const char **path, const char **rule, const char **message);
+WIS2MON_C_API int wis2mon_notification_issue(const wis2mon_notification* n, int warnings, size_t index,
+                                             const char** path, const char** rule, const char** message);
 /* A field as text, or NULL when the message has none: id, data_id, metadata_id, pubtime,
  * datetime, start_datetime, end_datetime, producer, global_cache, data_url (the canonical
  * link), integrity_method, integrity_value, content_encoding, operation (new, update,
  * deletion). */
-WIS2MON_C_API const char *wis2mon_notification_get(const wis2mon_notification *n, const char *field);
+WIS2MON_C_API const char* wis2mon_notification_get(const wis2mon_notification* n, const char* field);
 /* {"valid": bool, "errors": [{path, rule, message}], "warnings": [...]}; free with wis2mon_free. */
-WIS2MON_C_API int wis2mon_notification_report_json(const wis2mon_notification *n, char **out);
+WIS2MON_C_API int wis2mon_notification_report_json(const wis2mon_notification* n, char** out);
 
 /* ---- topics ----------------------------------------------------------------------------- */
 /* *valid is set to 1 or 0; report_json (may be NULL) gets the report as in
  * wis2mon_notification_report_json, to free with wis2mon_free. */
-WIS2MON_C_API int wis2mon_topic_validate(const char *topic, int mode, int *valid, char **report_json);
+WIS2MON_C_API int wis2mon_topic_validate(const char* topic, int mode, int* valid, char** report_json);
 /* *matches is set to 1 when the MQTT filter (+ and # wildcards) matches the topic.
  * WIS2MON_EINVAL for an invalid filter. */
-WIS2MON_C_API int wis2mon_topic_match(const char *filter, const char *topic, int *matches);
+WIS2MON_C_API int wis2mon_topic_match(const char* filter, const char* topic, int* matches);
 
 /* ---- records and decoders --------------------------------------------------------------- */
 /* BUFR bytes (one or more messages, GTS headers allowed) to one surface_obs record per
  * subset. Messages that fail are listed as errors; the others still decode. */
-WIS2MON_C_API int wis2mon_decode_bufr(const void *data, size_t size, wis2mon_records **out);
+WIS2MON_C_API int wis2mon_decode_bufr(const void* data, size_t size, wis2mon_records** out);
 /* CAP XML to cap_alerts (one per info) and cap_areas records. alert_json (may be NULL) gets
  * the whole alert object with "valid", "errors" and "warnings"; free with wis2mon_free.
  * Problems with the alert are errors of the records list. */
-WIS2MON_C_API int wis2mon_decode_cap(const void *data, size_t size, wis2mon_records **out, char **alert_json);
-WIS2MON_C_API void wis2mon_records_destroy(wis2mon_records *r);
-WIS2MON_C_API size_t wis2mon_records_count(const wis2mon_records *r);
+WIS2MON_C_API int wis2mon_decode_cap(const void* data, size_t size, wis2mon_records** out, char** alert_json);
+WIS2MON_C_API void wis2mon_records_destroy(wis2mon_records* r);
+WIS2MON_C_API size_t wis2mon_records_count(const wis2mon_records* r);
 /* Borrowed from the list; NULL when out of range. */
-WIS2MON_C_API const wis2mon_record *wis2mon_records_at(const wis2mon_records *r, size_t index);
-WIS2MON_C_API size_t wis2mon_records_error_count(const wis2mon_records *r);
+WIS2MON_C_API const wis2mon_record* wis2mon_records_at(const wis2mon_records* r, size_t index);
+WIS2MON_C_API size_t wis2mon_records_error_count(const wis2mon_records* r);
 /* The message of error `index`; *message_index (may be NULL) gets the 1-based message it
  * concerns (0: the input as a whole). NULL when out of range. */
-WIS2MON_C_API const char *wis2mon_records_error(const wis2mon_records *r, size_t index, int *message_index);
+WIS2MON_C_API const char* wis2mon_records_error(const wis2mon_records* r, size_t index, int* message_index);
 
-WIS2MON_C_API const char *wis2mon_record_table(const wis2mon_record *r);
-WIS2MON_C_API size_t wis2mon_record_field_count(const wis2mon_record *r);
-WIS2MON_C_API int wis2mon_record_field(const wis2mon_record *r, size_t index, const char **name,
-                                       wis2mon_value *value);
+WIS2MON_C_API const char* wis2mon_record_table(const wis2mon_record* r);
+WIS2MON_C_API size_t wis2mon_record_field_count(const wis2mon_record* r);
+WIS2MON_C_API int wis2mon_record_field(const wis2mon_record* r, size_t index, const char** name, wis2mon_value* value);
 /* WIS2MON_ENOTFOUND when the record has no such field. */
-WIS2MON_C_API int wis2mon_record_get(const wis2mon_record *r, const char *name, wis2mon_value *value);
+WIS2MON_C_API int wis2mon_record_get(const wis2mon_record* r, const char* name, wis2mon_value* value);
 /* The record as one JSON object (borrowed). */
-WIS2MON_C_API const char *wis2mon_record_json(const wis2mon_record *r);
+WIS2MON_C_API const char* wis2mon_record_json(const wis2mon_record* r);
 
 /* ---- downloads -------------------------------------------------------------------------- */
 /* options_json (may be NULL) is a JSON object with any of: max_in_flight, max_per_host,
  * connect_timeout_ms, total_timeout_ms, max_object_bytes, max_retries, retry_base_ms,
  * verify_tls, ca_file, allow_ftp, user_agent. */
-WIS2MON_C_API int wis2mon_downloader_new(const char *options_json, wis2mon_downloader **out);
+WIS2MON_C_API int wis2mon_downloader_new(const char* options_json, wis2mon_downloader** out);
 /* Unfinished downloads end with WIS2MON_DOWNLOAD_CONNECTION_ERROR; their callbacks do not run. */
-WIS2MON_C_API void wis2mon_downloader_destroy(wis2mon_downloader *d);
+WIS2MON_C_API void wis2mon_downloader_destroy(wis2mon_downloader* d);
 /* Downloads one URL and waits. integrity_method/value (both NULL for none) are checked
  * (sha256, sha512, ... with a base64 value). A failed download is WIS2MON_OK with a status. */
-WIS2MON_C_API int wis2mon_downloader_fetch(wis2mon_downloader *d, const char *url, const char *integrity_method,
-                                           const char *integrity_value, wis2mon_download **out);
+WIS2MON_C_API int wis2mon_downloader_fetch(wis2mon_downloader* d, const char* url, const char* integrity_method,
+                                           const char* integrity_value, wis2mon_download** out);
 /* The data a notification points at: its inline content, else its data link, verified
  * against its integrity and length. */
-WIS2MON_C_API int wis2mon_downloader_fetch_notification(wis2mon_downloader *d, const wis2mon_notification *n,
-                                                        wis2mon_download **out);
+WIS2MON_C_API int wis2mon_downloader_fetch_notification(wis2mon_downloader* d, const wis2mon_notification* n,
+                                                        wis2mon_download** out);
 /* Many downloads at once: submit, then poll; each callback runs inside
  * wis2mon_downloader_poll and owns its result (destroy it). */
-typedef void (*wis2mon_download_cb)(wis2mon_download *result, void *user_data);
-WIS2MON_C_API int wis2mon_downloader_submit(wis2mon_downloader *d, const char *url, const char *integrity_method,
-                                            const char *integrity_value, wis2mon_download_cb callback,
-                                            void *user_data);
+typedef void (*wis2mon_download_cb)(wis2mon_download* result, void* user_data);
+WIS2MON_C_API int wis2mon_downloader_submit(wis2mon_downloader* d, const char* url, const char* integrity_method,
+                                            const char* integrity_value, wis2mon_download_cb callback, void* user_data);
 /* Runs the callbacks of finished downloads, waiting up to timeout_ms for the first one;
  * *completed (may be NULL) gets how many ran. *pending (may be NULL) gets how many remain. */
-WIS2MON_C_API int wis2mon_downloader_poll(wis2mon_downloader *d, int timeout_ms, size_t *completed, size_t *pending);
-WIS2MON_C_API void wis2mon_download_destroy(wis2mon_download *r);
-WIS2MON_C_API int wis2mon_download_status(const wis2mon_download *r);
-WIS2MON_C_API const char *wis2mon_download_status_text(const wis2mon_download *r);
-WIS2MON_C_API long wis2mon_download_http_code(const wis2mon_download *r);
+WIS2MON_C_API int wis2mon_downloader_poll(wis2mon_downloader* d, int timeout_ms, size_t* completed, size_t* pending);
+WIS2MON_C_API void wis2mon_download_destroy(wis2mon_download* r);
+WIS2MON_C_API int wis2mon_download_status(const wis2mon_download* r);
+WIS2MON_C_API const char* wis2mon_download_status_text(const wis2mon_download* r);
+WIS2MON_C_API long wis2mon_download_http_code(const wis2mon_download* r);
 /* The URL that served the data (or the last one tried; "inline" for inline content). */
-WIS2MON_C_API const char *wis2mon_download_url(const wis2mon_download *r);
+WIS2MON_C_API const char* wis2mon_download_url(const wis2mon_download* r);
 /* The verified bytes (size 0 unless the status is WIS2MON_DOWNLOAD_OK). */
-WIS2MON_C_API const void *wis2mon_download_data(const wis2mon_download *r, size_t *size);
+WIS2MON_C_API const void* wis2mon_download_data(const wis2mon_download* r, size_t* size);
 /* Why it failed ("" when it did not). */
-WIS2MON_C_API const char *wis2mon_download_error(const wis2mon_download *r);
+WIS2MON_C_API const char* wis2mon_download_error(const wis2mon_download* r);
 
 /* ---- the monitor ------------------------------------------------------------------------ */
 /* config_text: a YAML or JSON monitor configuration (docs/monitor.md); NULL or "" for the
  * default configuration. */
-WIS2MON_C_API int wis2mon_monitor_new(const char *config_text, wis2mon_monitor **out);
-WIS2MON_C_API int wis2mon_monitor_new_from_file(const char *path, wis2mon_monitor **out);
+WIS2MON_C_API int wis2mon_monitor_new(const char* config_text, wis2mon_monitor** out);
+WIS2MON_C_API int wis2mon_monitor_new_from_file(const char* path, wis2mon_monitor** out);
 /* Closes (flushing sinks, running the callbacks of what is left) and frees. */
-WIS2MON_C_API void wis2mon_monitor_destroy(wis2mon_monitor *m);
+WIS2MON_C_API void wis2mon_monitor_destroy(wis2mon_monitor* m);
 /* Records for sink `name` are handed to callback inside wis2mon_monitor_poll (or _drain,
  * _close) on the calling thread. callback answers WIS2MON_DELIVERED, WIS2MON_RETRY or
  * WIS2MON_REJECTED. A sink of that name in the configuration (type: callback) gets the
  * callback; without one, the sink is added to every pipeline. Before the monitor starts. */
-typedef int (*wis2mon_record_cb)(const wis2mon_record *record, void *user_data);
-WIS2MON_C_API int wis2mon_monitor_add_callback_sink(wis2mon_monitor *m, const char *name, wis2mon_record_cb callback,
-                                                    void *user_data);
+typedef int (*wis2mon_record_cb)(const wis2mon_record* record, void* user_data);
+WIS2MON_C_API int wis2mon_monitor_add_callback_sink(wis2mon_monitor* m, const char* name, wis2mon_record_cb callback,
+                                                    void* user_data);
 /* Starts the pipelines and connects to the configured brokers. _push and _poll start the
  * monitor when it was not started. */
-WIS2MON_C_API int wis2mon_monitor_start(wis2mon_monitor *m);
+WIS2MON_C_API int wis2mon_monitor_start(wis2mon_monitor* m);
 /* Feeds one message (as if it came from a broker on `topic`); it is spooled durably before
  * this returns. Waits while the spool is above its high-water mark. */
-WIS2MON_C_API int wis2mon_monitor_push(wis2mon_monitor *m, const char *topic, const char *payload, size_t size);
+WIS2MON_C_API int wis2mon_monitor_push(wis2mon_monitor* m, const char* topic, const char* payload, size_t size);
 /* Runs waiting callback-sink records, waiting up to timeout_ms for the first batch.
  * *handled (may be NULL) gets the number of records handed to callbacks. */
-WIS2MON_C_API int wis2mon_monitor_poll(wis2mon_monitor *m, int timeout_ms, size_t *handled);
+WIS2MON_C_API int wis2mon_monitor_poll(wis2mon_monitor* m, int timeout_ms, size_t* handled);
 /* Waits (running callbacks) until everything pushed so far is finished, or
  * WIS2MON_ETIMEDOUT. */
-WIS2MON_C_API int wis2mon_monitor_drain(wis2mon_monitor *m, int timeout_ms);
+WIS2MON_C_API int wis2mon_monitor_drain(wis2mon_monitor* m, int timeout_ms);
 /* Counters as JSON (received, valid, invalid, duplicates, downloads, records, per table...);
  * free with wis2mon_free. */
-WIS2MON_C_API int wis2mon_monitor_stats_json(const wis2mon_monitor *m, char **out);
+WIS2MON_C_API int wis2mon_monitor_stats_json(const wis2mon_monitor* m, char** out);
 /* The metrics in Prometheus text format; free with wis2mon_free. */
-WIS2MON_C_API int wis2mon_monitor_metrics_text(wis2mon_monitor *m, char **out);
+WIS2MON_C_API int wis2mon_monitor_metrics_text(wis2mon_monitor* m, char** out);
 /* Stops: disconnects, finishes what was taken, flushes sinks. Idempotent. */
-WIS2MON_C_API int wis2mon_monitor_close(wis2mon_monitor *m);
+WIS2MON_C_API int wis2mon_monitor_close(wis2mon_monitor* m);
 
 #ifdef __cplusplus
 }

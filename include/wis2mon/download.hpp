@@ -118,6 +118,10 @@ class WIS2MON_API Downloader {
 
   /// Queues a download; the future is fulfilled from the downloader's thread.
   std::future<DownloadResult> fetch(DownloadRequest request);
+  /// The data a notification announces: its inline content when that decodes and verifies
+  /// (ready at once, url "inline"), else a download of its data link (download_request_for).
+  /// Without either the result is invalid_notification, ready at once.
+  std::future<DownloadResult> fetch(const Notification& n);
   /// Queues a download; on_done runs later inside poll() on the caller's thread.
   void submit(DownloadRequest request, std::function<void(DownloadResult)> on_done);
   /// Runs the callbacks of finished downloads (waiting up to `wait` for one); returns how

@@ -150,6 +150,10 @@ struct MonitorStats {
   std::size_t in_progress = 0;  ///< spool entries taken and not yet finished
 };
 
+/// The counters as one JSON object, with the names of the members above (what the C API's
+/// wis2mon_monitor_stats_json and Python's Monitor.stats() give).
+WIS2MON_API std::string to_json(const MonitorStats& s);
+
 class WIS2MON_API Monitor {
  public:
   /// Opens the spool, dedup store, dead letters and sinks, and checks every name (sinks a

@@ -96,6 +96,9 @@ struct ExtraMember {
 /// What the WNM says a notification is about.
 enum class Operation { unknown, new_data, update, deletion };
 
+/// "new", "update", "deletion" or "unknown".
+WIS2MON_API const char* to_string(Operation op) noexcept;
+
 class Notification;
 
 /// Options for Notification::parse.

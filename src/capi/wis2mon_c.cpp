@@ -288,17 +288,8 @@ const std::map<std::string, FieldGetter>& notification_fields() {
        [](const Notification& x) { return x.content() ? text_of(x.content()->encoding) : std::nullopt; }},
       {"operation",
        [](const Notification& x) -> std::optional<std::string> {
-         switch (x.operation()) {
-           case Operation::new_data:
-             return "new";
-           case Operation::update:
-             return "update";
-           case Operation::deletion:
-             return "deletion";
-           case Operation::unknown:
-             break;
-         }
-         return std::nullopt;
+         return x.operation() == Operation::unknown ? std::nullopt
+                                                    : std::optional<std::string>(to_string(x.operation()));
        }},
   };
   return fields;
@@ -617,27 +608,7 @@ int wis2mon_downloader_fetch_notification(wis2mon_downloader* d, const wis2mon_n
   if (!d) return null_argument(where, "d");
   if (!n) return null_argument(where, "n");
   return guard(where, [&] {
-    const Notification& x = n->parsed.notification;
-    if (x.content()) {
-      auto inline_data = decode_inline_content(x);
-      if (inline_data.status == DownloadStatus::ok) {
-        auto result = std::make_unique<wis2mon_download>();
-        result->result.status = DownloadStatus::ok;
-        result->result.url = "inline";
-        result->result.data = std::move(inline_data.data);
-        *out = result.release();
-        return WIS2MON_OK;
-      }
-    }
-    auto req = download_request_for(x);
-    if (req.urls.empty()) {
-      auto result = std::make_unique<wis2mon_download>();
-      result->result.status = DownloadStatus::invalid_notification;
-      result->result.error = "the notification has no data link";
-      *out = result.release();
-      return WIS2MON_OK;
-    }
-    *out = new wis2mon_download{d->downloader.fetch(std::move(req)).get()};
+    *out = new wis2mon_download{d->downloader.fetch(n->parsed.notification).get()};
     return WIS2MON_OK;
   });
 }
@@ -823,32 +794,7 @@ int wis2mon_monitor_stats_json(const wis2mon_monitor* m, char** out) {
   *out = nullptr;
   if (!m) return null_argument(where, "m");
   return guard(where, [&] {
-    const auto s = m->monitor->stats();
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartObject();
-    const auto count = [&w](const char* key, std::uint64_t v) {
-      w.Key(key);
-      w.Uint64(v);
-    };
-    count("received", s.received);
-    count("valid", s.valid);
-    count("invalid", s.invalid);
-    count("duplicates", s.duplicates);
-    count("unrouted", s.unrouted);
-    count("downloads", s.downloads);
-    count("download_failures", s.download_failures);
-    count("decode_failures", s.decode_failures);
-    count("records", s.records);
-    count("dead_letters", s.dead_letters);
-    count("spool_stored", s.spool_stored);
-    count("in_progress", s.in_progress);
-    w.Key("records_per_table");
-    w.StartObject();
-    for (const auto& [table, n] : s.records_per_table) count(table.c_str(), n);
-    w.EndObject();
-    w.EndObject();
-    *out = copy_out(buf.GetString());
+    *out = copy_out(to_json(m->monitor->stats()));
     return WIS2MON_OK;
   });
 }

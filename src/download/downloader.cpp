@@ -474,6 +474,31 @@ std::future<DownloadResult> Downloader::fetch(DownloadRequest request) {
   return future;
 }
 
+std::future<DownloadResult> Downloader::fetch(const Notification& n) {
+  const auto ready = [](DownloadResult r) {
+    std::promise<DownloadResult> p;
+    p.set_value(std::move(r));
+    return p.get_future();
+  };
+  if (n.content()) {
+    auto inline_data = decode_inline_content(n, impl_->options.lenient_integrity, impl_->options.max_object_bytes);
+    if (inline_data.status == DownloadStatus::ok) {
+      DownloadResult r;
+      r.status = DownloadStatus::ok;
+      r.url = "inline";
+      r.data = std::move(inline_data.data);
+      return ready(std::move(r));
+    }
+  }
+  auto request = download_request_for(n);
+  if (request.urls.empty()) {
+    DownloadResult r;
+    r.error = "the notification has no data link";
+    return ready(std::move(r));
+  }
+  return fetch(std::move(request));
+}
+
 void Downloader::submit(DownloadRequest request, std::function<void(DownloadResult)> on_done) {
   auto t = std::make_unique<Impl::Transfer>();
   t->request = std::move(request);

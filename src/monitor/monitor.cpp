@@ -14,6 +14,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "common/digest.hpp"
 #include "monitor/metrics_server.hpp"
 #include "monitor/polled_sink.hpp"
@@ -789,6 +792,34 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   m.flush_finished();
   m.server.reset();
   if (m.started) m.log("stopped: " + m.status());
+}
+
+std::string to_json(const MonitorStats& s) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  const auto count = [&w](const char* key, std::uint64_t v) {
+    w.Key(key);
+    w.Uint64(v);
+  };
+  w.StartObject();
+  count("received", s.received);
+  count("valid", s.valid);
+  count("invalid", s.invalid);
+  count("duplicates", s.duplicates);
+  count("unrouted", s.unrouted);
+  count("downloads", s.downloads);
+  count("download_failures", s.download_failures);
+  count("decode_failures", s.decode_failures);
+  count("records", s.records);
+  count("dead_letters", s.dead_letters);
+  count("spool_stored", s.spool_stored);
+  count("in_progress", s.in_progress);
+  w.Key("records_per_table");
+  w.StartObject();
+  for (const auto& [table, n] : s.records_per_table) count(table.c_str(), n);
+  w.EndObject();
+  w.EndObject();
+  return buf.GetString();
 }
 
 MonitorStats Monitor::stats() const {

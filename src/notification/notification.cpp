@@ -28,6 +28,20 @@ std::optional<std::string_view> Notification::extra_property(std::string_view na
   return std::nullopt;
 }
 
+const char* to_string(Operation op) noexcept {
+  switch (op) {
+    case Operation::new_data:
+      return "new";
+    case Operation::update:
+      return "update";
+    case Operation::deletion:
+      return "deletion";
+    case Operation::unknown:
+      break;
+  }
+  return "unknown";
+}
+
 using detail::is_deletion_rel;
 using detail::is_update_rel;
 

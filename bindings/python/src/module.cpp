@@ -48,20 +48,6 @@ struct PyNotification {
   std::string topic;
 };
 
-const char* operation_text(Operation op) {
-  switch (op) {
-    case Operation::new_data:
-      return "new";
-    case Operation::update:
-      return "update";
-    case Operation::deletion:
-      return "deletion";
-    case Operation::unknown:
-      break;
-  }
-  return "unknown";
-}
-
 struct PyDownloader {
   explicit PyDownloader(DownloadOptions o) : downloader(std::make_unique<Downloader>(std::move(o))) {}
   std::unique_ptr<Downloader> downloader;
@@ -71,28 +57,23 @@ struct PyDownloader {
   }
 };
 
-DownloadRequest request_of(const py::handle& item, const py::object& integrity) {
+// A download of `item`: a URL (with an optional (method, value) integrity), or a
+// notification (inline content or its data link, see Downloader::fetch).
+std::future<DownloadResult> start_fetch(Downloader& d, const py::handle& item, const py::object& integrity) {
+  if (py::isinstance<PyNotification>(item)) return d.fetch(item.cast<const PyNotification&>().parsed.notification);
   DownloadRequest req;
-  if (py::isinstance<PyNotification>(item)) {
-    req = download_request_for(item.cast<const PyNotification&>().parsed.notification);
-    if (req.urls.empty()) throw Error(ErrorCode::invalid_argument, "the notification has no data link");
-  } else {
-    req.urls.push_back(item.cast<std::string>());
-  }
+  req.urls.push_back(item.cast<std::string>());
   if (!integrity.is_none()) {
     const auto pair = integrity.cast<std::pair<std::string, std::string>>();
     req.integrity = ExpectedDigest{pair.first, pair.second};
   }
-  return req;
+  return d.fetch(std::move(req));
 }
 
-DownloadResult inline_result(const PyNotification& n) {
-  DownloadResult r;
-  auto data = decode_inline_content(n.parsed.notification);
-  r.status = data.status;
-  r.error = data.error;
-  r.data = std::move(data.data);
-  r.url = "inline";
+// A notification without anything to download is the caller's mistake in Python: raise.
+DownloadResult checked(DownloadResult r) {
+  if (r.status == DownloadStatus::invalid_notification && r.url.empty() && r.attempts.empty())
+    throw Error(ErrorCode::invalid_argument, r.error);
   return r;
 }
 
@@ -151,7 +132,7 @@ PYBIND11_MODULE(_wis2mon, m) {
                              [](const PyNotification& n) { return text_or_none(n.parsed.notification.global_cache()); })
       .def_property_readonly("cache", [](const PyNotification& n) { return n.parsed.notification.cache(); })
       .def_property_readonly("operation",
-                             [](const PyNotification& n) { return operation_text(n.parsed.notification.operation()); })
+                             [](const PyNotification& n) { return to_string(n.parsed.notification.operation()); })
       .def_property_readonly("data_url",
                              [](const PyNotification& n) {
                                const Link* l = n.parsed.notification.data_link();
@@ -325,42 +306,19 @@ PYBIND11_MODULE(_wis2mon, m) {
       .def(
           "fetch",
           [](PyDownloader& d, const py::object& item, const py::object& integrity) {
-            if (py::isinstance<PyNotification>(item)) {
-              const auto& n = item.cast<const PyNotification&>();
-              if (n.parsed.notification.content()) {
-                auto r = inline_result(n);
-                if (r.status == DownloadStatus::ok) return r;
-              }
-            }
-            auto future = d.get().fetch(request_of(item, integrity));
+            auto future = start_fetch(d.get(), item, integrity);
             py::gil_scoped_release release;
-            return future.get();
+            return checked(future.get());
           },
           py::arg("item"), py::arg("integrity") = py::none())
       .def(
           "fetch_many",
           [](PyDownloader& d, const py::iterable& items) {
             std::vector<std::future<DownloadResult>> futures;
-            std::vector<std::optional<DownloadResult>> ready;
-            for (const auto& item : items) {
-              if (py::isinstance<PyNotification>(item) &&
-                  item.cast<const PyNotification&>().parsed.notification.content()) {
-                auto r = inline_result(item.cast<const PyNotification&>());
-                if (r.status == DownloadStatus::ok) {
-                  ready.emplace_back(std::move(r));
-                  futures.emplace_back();
-                  continue;
-                }
-              }
-              ready.emplace_back();
-              futures.push_back(d.get().fetch(request_of(item, py::none())));
-            }
+            for (const auto& item : items) futures.push_back(start_fetch(d.get(), item, py::none()));
             std::vector<DownloadResult> out;
-            {
-              py::gil_scoped_release release;
-              for (std::size_t i = 0; i < futures.size(); ++i)
-                out.push_back(ready[i] ? std::move(*ready[i]) : futures[i].get());
-            }
+            py::gil_scoped_release release;
+            for (auto& f : futures) out.push_back(checked(f.get()));
             return out;
           },
           py::arg("items"))

@@ -149,24 +149,7 @@ void bind_monitor(py::module_& m) {
           },
           py::arg("duration") = 0.0)
       .def("stats",
-           [](PyMonitor& pm) {
-             const auto s = pm.monitor->stats();
-             py::dict d;
-             d["received"] = s.received;
-             d["valid"] = s.valid;
-             d["invalid"] = s.invalid;
-             d["duplicates"] = s.duplicates;
-             d["unrouted"] = s.unrouted;
-             d["downloads"] = s.downloads;
-             d["download_failures"] = s.download_failures;
-             d["decode_failures"] = s.decode_failures;
-             d["records"] = s.records;
-             d["dead_letters"] = s.dead_letters;
-             d["records_per_table"] = s.records_per_table;
-             d["spool_stored"] = s.spool_stored;
-             d["in_progress"] = s.in_progress;
-             return d;
-           })
+           [](PyMonitor& pm) { return py::module_::import("json").attr("loads")(to_json(pm.monitor->stats())); })
       .def("metrics_text", [](PyMonitor& pm) { return pm.monitor->metrics_text(); })
       .def_property_readonly("metrics_port", [](PyMonitor& pm) { return pm.monitor->metrics_port(); })
       .def_property_readonly("closed", [](PyMonitor& pm) { return pm.closed; })

@@ -258,8 +258,7 @@ def process_sqs(
     stats: Optional[BatchStats] = None,
 ) -> Dict[str, Any]:
     """The same for an SQS event: failures are reported by ``messageId``."""
-    items = ((ident, body, meta) for ident, body, meta in sqs_records(event))
-    return _process("sqs", items, on_record, mode, on_invalid, stats)
+    return _process("sqs", sqs_records(event), on_record, mode, on_invalid, stats)
 
 
 def process_firehose(
