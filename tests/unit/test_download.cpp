@@ -331,6 +331,36 @@ TEST_CASE("inline content is decoded and verified without the network") {
             .status == DownloadStatus::invalid_notification);
 }
 
+TEST_CASE("Downloader::fetch(notification): inline content without a request, else the data link") {
+  testing::FaultServer server;
+  const std::string body = payload(2000, 'n');
+  server.put("obj.bin", body);
+  Downloader d;
+  // Inline content that verifies: no request; the result says "inline".
+  const std::string text = "hello WIS2";
+  auto r = d.fetch(inline_message("utf-8", text, text.size(), text)).get();
+  CHECK(r.status == DownloadStatus::ok);
+  CHECK(r.url == "inline");
+  CHECK(r.data == text);
+  CHECK(server.requests() == 0);
+  // Without inline content: the data link, checked against the notification's digest.
+  const std::string linked =
+      testing::mutate(testing::valid_message(), {{"/properties/content", std::nullopt},
+                                                 {"/properties/integrity/value", "\"" + sha512_b64(body) + "\""},
+                                                 {"/links/0/href", "\"" + server.url("/ok/obj.bin") + "\""},
+                                                 {"/links/0/length", std::nullopt}});
+  r = d.fetch(Notification::parse(linked).notification).get();
+  CHECK(r.status == DownloadStatus::ok);
+  CHECK(r.data == body);
+  CHECK(server.requests() == 1);
+  // Nothing to download from: invalid_notification, at once.
+  const std::string nothing =
+      testing::mutate(testing::valid_message(), {{"/properties/content", std::nullopt}, {"/links", "[]"}});
+  r = d.fetch(Notification::parse(nothing).notification).get();
+  CHECK(r.status == DownloadStatus::invalid_notification);
+  CHECK(r.error == "the notification has no data link");
+}
+
 TEST_CASE("storage paths from hostile data_ids stay inside the cache directory") {
   CHECK(storage_path_for("de-dwd/data/core/weather/synop/A_1.bufr4") == "de-dwd/data/core/weather/synop/A_1.bufr4");
   for (const std::string& id :
