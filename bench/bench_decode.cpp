@@ -29,8 +29,15 @@ std::string slurp(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-const char* const kNumericKeys[] = {"blockNumber",
+// The keys decode_bufr reads (src/decode/bufr.cpp: the slot table, precipitation with its
+// time period, gusts), so the bare loop fetches everything the records are made of.
+const char* const kNumericKeys[] = {"wigosIdentifierSeries",
+                                    "wigosIssuerOfIdentifier",
+                                    "wigosIssueNumber",
+                                    "blockNumber",
                                     "stationNumber",
+                                    "buoyOrPlatformIdentifier",
+                                    "marineObservingPlatformIdentifier",
                                     "latitude",
                                     "longitude",
                                     "heightOfStationGroundAboveMeanSeaLevel",
@@ -39,6 +46,7 @@ const char* const kNumericKeys[] = {"blockNumber",
                                     "day",
                                     "hour",
                                     "minute",
+                                    "second",
                                     "airTemperature",
                                     "dewpointTemperature",
                                     "relativeHumidity",
@@ -50,10 +58,9 @@ const char* const kNumericKeys[] = {"blockNumber",
                                     "horizontalVisibility",
                                     "totalPrecipitationOrTotalWaterEquivalent",
                                     "timePeriod",
-                                    "wigosIdentifierSeries",
-                                    "wigosIssuerOfIdentifier",
-                                    "wigosIssueNumber"};
-const char* const kStringKeys[] = {"stationOrSiteName", "wigosLocalIdentifierCharacter"};
+                                    "totalPrecipitationPast24Hours"};
+const char* const kStringKeys[] = {"wigosLocalIdentifierCharacter", "stationOrSiteName", "longStationName",
+                                   "shipOrMobileLandStationIdentifier"};
 
 // What a user writes with ecCodes alone: for each message, a handle, unpack, then the same
 // keys (per subset by rank when uncompressed, as arrays when compressed). Returns subsets.

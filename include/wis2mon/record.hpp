@@ -61,6 +61,10 @@ class WIS2MON_API Record {
   explicit Record(std::string table);
   /// A record of a shared schema with every value null; fill it with value(i) = ...
   explicit Record(RecordSchemaPtr schema);
+  /// A record of a shared schema with its values, one per schema field in order (a decoder
+  /// building many records fills a vector once instead of assigning over nulls).
+  /// Throws std::invalid_argument when the counts differ.
+  Record(RecordSchemaPtr schema, std::vector<FieldValue> values);
 
   const std::string& table() const noexcept { return schema_->table(); }
   const RecordSchemaPtr& schema() const noexcept { return schema_; }

@@ -18,10 +18,12 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -89,19 +91,23 @@ struct IteratorDeleter {
   void operator()(bufr_keys_iterator* it) const noexcept { codes_bufr_keys_iterator_delete(it); }
 };
 
+// 10^0 .. 10^23 (exact up to 10^22).
+constexpr std::array<double, 24> kPowersOfTen = [] {
+  std::array<double, 24> p{};
+  p[0] = 1;
+  for (std::size_t i = 1; i < p.size(); ++i) p[i] = p[i - 1] * 10;
+  return p;
+}();
+
 // ecCodes computes value = (raw + reference) * 10^-scale, which leaves binary noise
 // (36.794000000000007). BUFR values carry at most 10 significant digits, so rounding to 12
 // gives back the decimal that was encoded; n / 10^k is exact-rounded because both are exact.
+
 double round_to_encoded(double v) noexcept {
   if (v == 0 || !std::isfinite(v)) return v;
-  // 10^0 .. 10^23; the decimal exponent comes from the binary one (log10 costs more than the
-  // rest of the rounding, and this runs for every value of every subset).
-  static const auto powers = [] {
-    std::array<double, 24> p{};
-    p[0] = 1;
-    for (std::size_t i = 1; i < p.size(); ++i) p[i] = p[i - 1] * 10;
-    return p;
-  }();
+  // The decimal exponent comes from the binary one (log10 costs more than the rest of the
+  // rounding, and this runs for many values of every subset).
+  const auto& powers = kPowersOfTen;
   const double a = std::fabs(v);
   int e2 = 0;
   std::frexp(a, &e2);                                                    // a in [2^(e2-1), 2^e2)
@@ -124,8 +130,17 @@ bool is_missing(double v) noexcept {
 std::optional<std::string> clean_text(std::string_view raw) {
   if (!raw.empty() && std::all_of(raw.begin(), raw.end(), [](char c) { return static_cast<unsigned char>(c) == 0xFF; }))
     return std::nullopt;
-  std::string s = detail::to_valid_utf8(raw);
   const auto blank = [](char c) { return c == ' ' || c == '\0' || c == '\t'; };
+  std::string_view trimmed = raw;
+  while (!trimmed.empty() && blank(trimmed.back())) trimmed.remove_suffix(1);
+  while (!trimmed.empty() && blank(trimmed.front())) trimmed.remove_prefix(1);
+  // Plain ASCII (station names, identifiers) is already valid: no second pass. Otherwise
+  // repair first and trim after, as a repaired byte can end up next to the blanks.
+  if (std::all_of(trimmed.begin(), trimmed.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    if (trimmed.empty() || trimmed == "MISSING") return std::nullopt;
+    return std::string(trimmed);
+  }
+  std::string s = detail::to_valid_utf8(raw);
   while (!s.empty() && blank(s.back())) s.pop_back();
   std::size_t b = 0;
   while (b < s.size() && blank(s[b])) ++b;
@@ -352,21 +367,25 @@ std::optional<SubsetPlan> plan_from_descriptors(codes_handle* h) {
   return plan;
 }
 
-// The decoded values of one subset, before they become a record.
-struct SubsetValues {
-  std::array<std::optional<double>, kSlotCount> num;
-  std::array<std::optional<std::string>, kSlotCount> text;
-  std::optional<double> precipitation, precipitation_period, gust;
-};
-
-std::optional<double> checked(double v) {
-  if (is_missing(v)) return std::nullopt;
-  return round_to_encoded(v);
+// Integer rounding without a libm call: adding and subtracting 1.5 * 2^52 leaves x rounded to
+// an integer (half to even) in the default rounding mode. Valid for |x| < 2^51.
+double round_integer(double x) noexcept {
+  constexpr double kShift = 6755399441055744.0;
+  return (x + kShift) - kShift;
 }
 
-std::optional<double> get_number(codes_handle* h, const std::string& key) {
+// Values between reading and records are plain doubles with NaN for missing: the decoder
+// handles tens of fields per subset and thousands of subsets per message, and optionals
+// (returned through the stack) cost more per value than the rest of the work.
+constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+
+double checked(double v) noexcept {
+  return is_missing(v) ? kNone : round_to_encoded(v);
+}
+
+double get_number(codes_handle* h, const std::string& key) {
   double v = CODES_MISSING_DOUBLE;
-  if (key.empty() || codes_get_double(h, key.c_str(), &v) != 0) return std::nullopt;
+  if (key.empty() || codes_get_double(h, key.c_str(), &v) != 0) return kNone;
   return checked(v);
 }
 
@@ -378,36 +397,60 @@ std::optional<std::string> get_text(codes_handle* h, const std::string& key) {
   return clean_text(std::string_view(buf, strnlen(buf, std::min(len, sizeof buf))));
 }
 
-// Uncompressed: every subset has its own ranked keys; read them one by one.
-SubsetValues read_subset(codes_handle* h, const SubsetPlan& p) {
-  SubsetValues v;
-  for (int s = 0; s < kSlotCount; ++s) {
-    if (is_text_slot(s))
-      v.text[s] = get_text(h, p.slot[s]);
-    else
-      v.num[s] = get_number(h, p.slot[s]);
-  }
-  for (const auto& ref : p.precipitation) {
-    if ((v.precipitation = get_number(h, ref.amount_key))) {
-      const auto period = get_number(h, ref.period_key);
-      const double f = period ? period_factor(h, ref) : 0;
-      if (f > 0) v.precipitation_period = *period * f;
-      break;
-    }
-  }
-  for (const auto& g : p.gusts) {
-    if (auto speed = get_number(h, g.key)) {
-      v.gust = *speed * gust_factor(h, g);
-      break;
-    }
-  }
-  return v;
-}
+const std::optional<std::string> kNoText;
 
-// Compressed: one array per key, of size 1 when the value is the same in every subset.
+// A precipitation amount and its period in hours (NaN when absent or not an hour count).
+struct Precipitation {
+  double amount = kNone, hours = kNone;
+};
+
+// Uncompressed: the values of one subset, read key by key (every subset has its own ranked
+// keys). add_record() reads them through number(), text(), precipitation() and gust().
+class SubsetValues {
+ public:
+  SubsetValues(codes_handle* h, const SubsetPlan& p) {
+    num_.fill(kNone);
+    for (int s = 0; s < kSlotCount; ++s) {
+      if (is_text_slot(s))
+        text_[s] = get_text(h, p.slot[s]);
+      else
+        num_[s] = get_number(h, p.slot[s]);
+    }
+    for (const auto& ref : p.precipitation) {
+      precipitation_.amount = get_number(h, ref.amount_key);
+      if (std::isnan(precipitation_.amount)) continue;
+      const double period = get_number(h, ref.period_key);
+      const double f = std::isnan(period) ? 0 : period_factor(h, ref);
+      if (f > 0) precipitation_.hours = period * f;
+      break;
+    }
+    for (const auto& g : p.gusts) {
+      if (const double speed = get_number(h, g.key); !std::isnan(speed)) {
+        gust_ = speed * gust_factor(h, g);
+        break;
+      }
+    }
+  }
+
+  double number(Slot s) const { return num_[s]; }
+  const std::optional<std::string>& text(Slot s) const { return text_[s]; }
+  /// The first reported amount.
+  Precipitation precipitation() const { return precipitation_; }
+  double gust() const { return gust_; }
+
+ private:
+  std::array<double, kSlotCount> num_;
+  std::array<std::optional<std::string>, kSlotCount> text_;
+  Precipitation precipitation_;
+  double gust_ = kNone;
+};
+
+// Compressed: one array per key across the subsets, of size 1 when the value is the same in
+// every subset. A 2147-subset message reads about 40 such columns once, then makes records
+// from them by index.
 class Columns {
  public:
-  Columns(codes_handle* h, const SubsetPlan& p) {
+  Columns(codes_handle* h, const SubsetPlan& p, long nsubsets) : scratch_(static_cast<std::size_t>(nsubsets)) {
     for (int s = 0; s < kSlotCount; ++s) {
       if (is_text_slot(s))
         text_[s] = read_texts(h, p.slot[s]);
@@ -420,97 +463,156 @@ class Columns {
     for (const auto& g : p.gusts) gusts_.push_back({read_numbers(h, g.key), gust_factor(h, g)});
   }
 
-  SubsetValues subset(long i) const {
-    SubsetValues v;
-    for (int s = 0; s < kSlotCount; ++s) {
-      if (is_text_slot(s))
-        v.text[s] = pick(text_[s], i);
-      else
-        v.num[s] = pick(num_[s], i);
+  /// One subset seen through the same accessors as SubsetValues.
+  class Row {
+   public:
+    Row(const Columns& c, std::size_t i) : c_(c), i_(i) {}
+    double number(Slot s) const { return c_.num_[s].at(i_); }
+    const std::optional<std::string>& text(Slot s) const {
+      const auto& column = c_.text_[s];
+      if (column.empty()) return kNoText;
+      return column.size() == 1 ? column[0] : i_ < column.size() ? column[i_] : kNoText;
     }
-    for (const auto& p : precipitation_) {
-      if ((v.precipitation = pick(p.amount, i))) {
-        const auto period = pick(p.period, i);
-        if (period && p.period_to_hours > 0) v.precipitation_period = *period * p.period_to_hours;
-        break;
+    Precipitation precipitation() const {
+      for (const auto& p : c_.precipitation_) {
+        const double amount = p.amount.at(i_);
+        if (std::isnan(amount)) continue;
+        return {amount, p.period_to_hours > 0 ? p.period.at(i_) * p.period_to_hours : kNone};
       }
+      return {};
     }
-    for (const auto& g : gusts_) {
-      if (auto speed = pick(g.speed, i)) {
-        v.gust = *speed * g.to_m_per_s;
-        break;
-      }
+    double gust() const {
+      for (const auto& g : c_.gusts_)
+        if (const double speed = g.speed.at(i_); !std::isnan(speed)) return speed * g.to_m_per_s;
+      return kNone;
     }
-    return v;
-  }
+
+   private:
+    const Columns& c_;
+    std::size_t i_;
+  };
 
  private:
-  template <typename T>
-  static T pick(const std::vector<T>& column, long i) {
-    if (column.size() == 1) return column[0];
-    if (static_cast<std::size_t>(i) < column.size()) return column[static_cast<std::size_t>(i)];
-    return T{};
-  }
+  struct NumberColumn {
+    std::vector<double> values;  // NaN: missing
+    double at(std::size_t i) const noexcept {
+      if (values.size() == 1) return values[0];
+      return i < values.size() ? values[i] : kNone;
+    }
+  };
+  using TextColumn = std::vector<std::optional<std::string>>;
 
-  static std::vector<std::optional<double>> read_numbers(codes_handle* h, const std::string& key) {
-    std::vector<std::optional<double>> out;
-    size_t n = 0;
-    if (key.empty() || codes_get_size(h, key.c_str(), &n) != 0 || n == 0) return out;
-    std::vector<double> values(n);
-    if (codes_get_double_array(h, key.c_str(), values.data(), &n) != 0) return out;
-    out.reserve(n);
-    for (size_t i = 0; i < n && i < values.size(); ++i) out.push_back(checked(values[i]));
+  // Values come as (raw + reference) * 10^-scale with binary noise; rounding to the element's
+  // decimal scale gives back the encoded decimal with one multiplication. The scale attribute
+  // covers operator 202; a value that is not on that grid is rounded by significant digits.
+  NumberColumn read_numbers(codes_handle* h, const std::string& key) {
+    NumberColumn out;
+    size_t n = scratch_.size();
+    if (key.empty() || codes_get_double_array(h, key.c_str(), scratch_.data(), &n) != 0 || n == 0) return out;
+    out.values.resize(n);
+    long scale = 0;
+    const bool scaled =
+        n > 1 && codes_get_long(h, (key + "->scale").c_str(), &scale) == 0 && scale >= -22 && scale <= 22;
+    const double p = kPowersOfTen[static_cast<std::size_t>(scaled ? std::labs(scale) : 0)];
+    for (size_t i = 0; i < n; ++i) {
+      const double v = scratch_[i];
+      if (is_missing(v)) {
+        out.values[i] = kNone;
+        continue;
+      }
+      if (scaled) {
+        const double x = scale >= 0 ? v * p : v / p;
+        const double r = round_integer(x);
+        if (std::fabs(x) < 1e15 && std::fabs(r - x) < 1e-6) {
+          out.values[i] = scale >= 0 ? r / p : r * p;
+          continue;
+        }
+      }
+      out.values[i] = round_to_encoded(v);
+    }
     return out;
   }
 
-  static std::vector<std::optional<std::string>> read_texts(codes_handle* h, const std::string& key) {
-    std::vector<std::optional<std::string>> out;
+  TextColumn read_texts(codes_handle* h, const std::string& key) {
+    TextColumn out;
     size_t n = 0;
     if (key.empty() || codes_get_size(h, key.c_str(), &n) != 0 || n == 0) return out;
     std::vector<char*> raw(n, nullptr);
     if (codes_get_string_array(h, key.c_str(), raw.data(), &n) == 0) {
+      out.reserve(n);
       for (size_t i = 0; i < n && i < raw.size(); ++i) out.push_back(raw[i] ? clean_text(raw[i]) : std::nullopt);
     }
     for (char* p : raw) std::free(p);
     return out;
   }
 
-  using Column = std::vector<std::optional<double>>;
-  struct Precipitation {
-    Column amount, period;
+  struct PrecipitationColumns {
+    NumberColumn amount, period;
     double period_to_hours;
   };
   struct Gust {
-    Column speed;
+    NumberColumn speed;
     double to_m_per_s;
   };
-  std::array<Column, kSlotCount> num_;
-  std::array<std::vector<std::optional<std::string>>, kSlotCount> text_;
-  std::vector<Precipitation> precipitation_;
+  std::vector<double> scratch_;  // one value per subset, reused for every key
+  std::array<NumberColumn, kSlotCount> num_;
+  std::array<TextColumn, kSlotCount> text_;
+  std::vector<PrecipitationColumns> precipitation_;
   std::vector<Gust> gusts_;
 };
 
-std::optional<std::int64_t> as_integer(std::optional<double> v) {
-  if (!v || std::fabs(*v) > 9.0e15) return std::nullopt;
-  return static_cast<std::int64_t>(std::llround(*v));
+// The whole number a value holds; false when it is missing or too large for a double to hold
+// whole numbers exactly.
+bool to_integer(double v, std::int64_t& out) noexcept {
+  if (!(std::fabs(v) <= 9.0e15)) return false;  // NaN as well
+  out = static_cast<std::int64_t>(v);
+  if (static_cast<double>(out) != v) out = std::llround(v);  // codes and dates are whole already
+  return true;
 }
 
-FieldValue value_or_null(const std::optional<double>& v) {
-  return v ? FieldValue(*v) : FieldValue();
-}
-FieldValue value_or_null(const std::optional<std::int64_t>& v) {
-  return v ? FieldValue(*v) : FieldValue();
-}
-FieldValue value_or_null(std::optional<std::string>&& v) {
-  return v ? FieldValue(std::move(*v)) : FieldValue();
-}
+// Fills a record's values in schema order. They start null (one allocation, a tight loop), so
+// only present values cost a write: surface_obs rows are often half empty.
+class ValuesWriter {
+ public:
+  explicit ValuesWriter(std::size_t size) : values_(size) {}
+  void number(double v) {
+    if (!std::isnan(v)) values_[at_].emplace<double>(v);
+    ++at_;
+  }
+  void integer(bool has, std::int64_t v) {
+    if (has) values_[at_].emplace<std::int64_t>(v);
+    ++at_;
+  }
+  void text(std::optional<std::string>&& v) {
+    if (v) values_[at_].emplace<std::string>(std::move(*v));
+    ++at_;
+  }
+  void text(const std::optional<std::string>& v) {
+    if (v) values_[at_].emplace<std::string>(*v);
+    ++at_;
+  }
+  void text(const std::string& v) { values_[at_++].emplace<std::string>(v); }
+  void time(const std::optional<Timestamp>& v) {
+    if (v) values_[at_].emplace<Timestamp>(*v);
+    ++at_;
+  }
+  // Hours as a whole number when they are one (-6, not -6.0).
+  void hours(double h) {
+    if (!std::isnan(h)) {
+      const double r = std::round(h * 1e6) / 1e6;
+      if (std::fabs(r - std::round(r)) < 1e-9)
+        values_[at_].emplace<std::int64_t>(std::llround(r));
+      else
+        values_[at_].emplace<double>(r);
+    }
+    ++at_;
+  }
+  std::vector<FieldValue> take() && { return std::move(values_); }
 
-FieldValue hours_value(std::optional<double> h) {
-  if (!h) return {};
-  const double r = std::round(*h * 1e6) / 1e6;
-  if (std::fabs(r - std::round(r)) < 1e-9) return static_cast<std::int64_t>(std::llround(r));
-  return r;
-}
+ private:
+  std::vector<FieldValue> values_;
+  std::size_t at_ = 0;
+};
 
 struct MessageInfo {
   int index = 0;
@@ -518,68 +620,75 @@ struct MessageInfo {
   long master_table = 0;
 };
 
-Record make_record(SubsetValues&& v, long subset, const MessageInfo& info) {
-  const auto integer = [&](Slot s) { return as_integer(v.num[s]); };
-  const auto block = integer(kBlock);
-  const auto station = integer(kStation);
+const RecordSchemaPtr& surface_obs_schema() {
+  static const RecordSchemaPtr schema = std::make_shared<const RecordSchema>("surface_obs", surface_obs_fields());
+  return schema;
+}
+
+// Appends one surface_obs record made from a subset's values (SubsetValues or Columns::Row).
+template <typename Values>
+void add_record(std::vector<Record>& out, const Values& v, long subset, const MessageInfo& info) {
+  std::int64_t block = 0, station = 0, series = 0, issuer = 0, issue = 0;
+  const bool has_block = to_integer(v.number(kBlock), block), has_station = to_integer(v.number(kStation), station);
   std::optional<std::string> wsi;
-  const auto series = integer(kWigosSeries), issuer = integer(kWigosIssuer), issue = integer(kWigosIssue);
-  if (series && issuer && issue && v.text[kWigosLocal]) {
-    wsi = std::to_string(*series) + "-" + std::to_string(*issuer) + "-" + std::to_string(*issue) + "-" +
-          *v.text[kWigosLocal];
-  } else if (block && station && *block >= 0 && *block < 100 && *station >= 0 && *station < 1000) {
+  const auto& local = v.text(kWigosLocal);
+  if (local && to_integer(v.number(kWigosSeries), series) && to_integer(v.number(kWigosIssuer), issuer) &&
+      to_integer(v.number(kWigosIssue), issue)) {
+    char prefix[64];  // "series-issuer-issue-", without to_string temporaries (runs per subset)
+    char* end = prefix;
+    for (const std::int64_t part : {series, issuer, issue}) {
+      end = std::to_chars(end, prefix + sizeof prefix - 1, part).ptr;
+      *end++ = '-';
+    }
+    wsi.emplace();
+    wsi->reserve(static_cast<std::size_t>(end - prefix) + local->size());
+    wsi->append(prefix, end).append(*local);
+  } else if (has_block && has_station && block >= 0 && block < 100 && station >= 0 && station < 1000) {
     char derived[32];
-    std::snprintf(derived, sizeof derived, "0-20000-0-%02lld%03lld", static_cast<long long>(*block),
-                  static_cast<long long>(*station));
+    std::snprintf(derived, sizeof derived, "0-20000-0-%02lld%03lld", static_cast<long long>(block),
+                  static_cast<long long>(station));
     wsi = derived;
   }
-  auto name = std::move(v.text[kName]);
-  if (!name) name = std::move(v.text[kLongName]);
-  std::optional<std::string> platform = std::move(v.text[kShipId]);
-  for (const Slot s : {kBuoyId, kMarineId})
-    if (!platform)
-      if (const auto id = integer(s)) platform = std::to_string(*id);
-
-  std::optional<Timestamp> observed;
-  const auto year = integer(kYear), month = integer(kMonth), day = integer(kDay), hour = integer(kHour),
-             minute = integer(kMinute);
-  if (year && month && day && hour && minute)
-    observed = timestamp_from_utc(*year, *month, *day, *hour, *minute, integer(kSecond).value_or(0));
-
-  static const auto schema = std::make_shared<const RecordSchema>("surface_obs", surface_obs_fields());
-  Record rec(schema);
-  std::size_t at = 0;
-  const auto put = [&](FieldValue value) { rec.value(at++) = std::move(value); };
-  // In the order of surface_obs_fields().
-  put(value_or_null(std::move(wsi)));
-  put(value_or_null(block));
-  put(value_or_null(station));
-  put(value_or_null(std::move(name)));
-  put(value_or_null(v.num[kLatitude]));
-  put(value_or_null(v.num[kLongitude]));
-  put(value_or_null(v.num[kHeight]));
-  put(observed ? FieldValue(*observed) : FieldValue());
-  put(value_or_null(v.num[kAirTemperature]));
-  put(value_or_null(v.num[kDewpoint]));
-  put(value_or_null(v.num[kRelativeHumidity]));
-  put(value_or_null(v.num[kStationPressure]));
-  put(value_or_null(v.num[kMslPressure]));
-  put(value_or_null(v.num[kWindDirection]));
-  put(value_or_null(v.num[kWindSpeed]));
-  put(value_or_null(v.gust ? std::optional<double>(round_to_encoded(*v.gust)) : std::nullopt));
-  put(value_or_null(v.num[kVisibility]));
-  if (!v.precipitation && v.num[kPrecip24]) {
-    v.precipitation = v.num[kPrecip24];
-    v.precipitation_period = -24.0;
+  const std::optional<std::string>* name = &v.text(kName);
+  if (!*name) name = &v.text(kLongName);
+  std::optional<std::string> platform = v.text(kShipId);
+  for (const Slot s : {kBuoyId, kMarineId}) {
+    std::int64_t id = 0;
+    if (!platform && to_integer(v.number(s), id)) platform = std::to_string(id);
   }
-  put(value_or_null(v.precipitation));
-  put(hours_value(v.precipitation ? v.precipitation_period : std::nullopt));
-  put(value_or_null(std::move(platform)));
-  put(static_cast<std::int64_t>(info.index));
-  put(static_cast<std::int64_t>(subset + 1));
-  put(static_cast<std::int64_t>(info.master_table));
-  put(info.template_text);
-  return rec;
+
+  std::int64_t year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  const bool has_time = to_integer(v.number(kYear), year) && to_integer(v.number(kMonth), month) &&
+                        to_integer(v.number(kDay), day) && to_integer(v.number(kHour), hour) &&
+                        to_integer(v.number(kMinute), minute);
+  if (!to_integer(v.number(kSecond), second)) second = 0;
+
+  auto precipitation = v.precipitation();
+  if (std::isnan(precipitation.amount) && !std::isnan(v.number(kPrecip24)))
+    precipitation = {v.number(kPrecip24), -24.0};
+  const double gust = v.gust();
+
+  ValuesWriter put(surface_obs_schema()->size());
+  // In the order of surface_obs_fields().
+  put.text(std::move(wsi));
+  put.integer(has_block, block);
+  put.integer(has_station, station);
+  put.text(*name);
+  for (const Slot s : {kLatitude, kLongitude, kHeight}) put.number(v.number(s));
+  put.time(has_time ? timestamp_from_utc(year, month, day, hour, minute, second) : std::nullopt);
+  for (const Slot s :
+       {kAirTemperature, kDewpoint, kRelativeHumidity, kStationPressure, kMslPressure, kWindDirection, kWindSpeed})
+    put.number(v.number(s));
+  put.number(std::isnan(gust) ? gust : round_to_encoded(gust));
+  put.number(v.number(kVisibility));
+  put.number(precipitation.amount);
+  put.hours(std::isnan(precipitation.amount) ? kNone : precipitation.hours);
+  put.text(std::move(platform));
+  put.integer(true, info.index);
+  put.integer(true, subset + 1);
+  put.integer(true, info.master_table);
+  put.text(info.template_text);
+  out.emplace_back(surface_obs_schema(), std::move(put).take());
 }
 
 std::string ecc_error(const char* step, int err, const std::string& detail) {
@@ -715,12 +824,13 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
       plan = plan_from_keys(keys, 0, keys.size());
     }
     if (compressed == 0) {
-      out.records.push_back(make_record(read_subset(h.get(), *plan), 0, info));
+      add_record(out.records, SubsetValues(h.get(), *plan), 0, info);
       return;
     }
-    const Columns columns(h.get(), *plan);
+    const Columns columns(h.get(), *plan, nsubsets);
     out.records.reserve(out.records.size() + static_cast<std::size_t>(nsubsets));
-    for (long s = 0; s < nsubsets; ++s) out.records.push_back(make_record(columns.subset(s), s, info));
+    for (long s = 0; s < nsubsets; ++s)
+      add_record(out.records, Columns::Row(columns, static_cast<std::size_t>(s)), s, info);
     return;
   }
   // Uncompressed with several subsets: ranks run across subsets, so walk the keys and cut the
@@ -731,7 +841,7 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
   for (long s = 0; s < nsubsets; ++s) {
     const std::size_t begin = (*starts)[static_cast<std::size_t>(s)];
     const std::size_t end = s + 1 < nsubsets ? (*starts)[static_cast<std::size_t>(s + 1)] : keys.size();
-    out.records.push_back(make_record(read_subset(h.get(), plan_from_keys(keys, begin, end)), s, info));
+    add_record(out.records, SubsetValues(h.get(), plan_from_keys(keys, begin, end)), s, info);
   }
 }
 

@@ -2,6 +2,7 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
+#include <stdexcept>
 
 #include "common/time_text.hpp"
 #include "wis2mon/record.hpp"
@@ -42,6 +43,14 @@ Record::Record(std::string table)
 Record::Record(RecordSchemaPtr schema) : schema_(std::move(schema)) {
   if (!schema_) schema_ = std::make_shared<RecordSchema>(std::string(), std::vector<std::string>{});
   values_.resize(schema_->size());
+}
+
+Record::Record(RecordSchemaPtr schema, std::vector<FieldValue> values)
+    : schema_(std::move(schema)), values_(std::move(values)) {
+  if (!schema_) schema_ = std::make_shared<RecordSchema>(std::string(), std::vector<std::string>{});
+  if (values_.size() != schema_->size())
+    throw std::invalid_argument("Record: " + std::to_string(values_.size()) + " values for a schema of " +
+                                std::to_string(schema_->size()) + " fields");
 }
 
 // Appending a name changes the schema: edit it in place when only this record holds it,

@@ -197,6 +197,65 @@ TEST_CASE("bufr: uncompressed multi-subset keeps each subset's own values") {
   }
 }
 
+TEST_CASE("bufr: the same subsets compressed and uncompressed decode to the same records") {
+  // Compressed messages are read column by column (one array per key, rounded to the
+  // element's scale), uncompressed ones key by key: both must give identical records.
+  const std::vector<double> t2m = {283.45, kMissing, 287.05}, station = {15, 20, 90};
+  const std::vector<std::string> names = {"ONE", "TWO  ", "THREE"};
+  BufrBuilder plain(3, false, kPlainElements, 39);
+  for (int s = 0; s < 3; ++s) {
+    const auto i = static_cast<std::size_t>(s);
+    fill_plain(plain, s + 1, t2m[i], station[i], names[i]);
+  }
+  plain.set("#2#windSpeed", kMissing).set("#6#totalPrecipitationOrTotalWaterEquivalent", kMissing);
+
+  BufrBuilder packed(3, true, kPlainElements, 39);
+  const auto all = [](double v) { return std::vector<double>{v, v, v}; };
+  packed.set("#1#blockNumber", all(15)).set("#1#stationNumber", station).set_texts("#1#stationOrSiteName", names);
+  packed.set("#1#year", all(2023)).set("#1#month", all(3)).set("#1#day", all(21)).set("#1#hour", all(12));
+  packed.set("#1#minute", all(55)).set("#1#latitude", all(47.77706)).set("#1#longitude", all(23.94046));
+  packed.set("#1#heightOfStationGroundAboveMeanSeaLevel", all(503)).set("#1#pressure", all(92500));
+  packed.set("#1#nonCoordinatePressure", all(97650)).set("#1#pressureReducedToMeanSeaLevel", all(101320));
+  packed.set("#1#airTemperature", t2m).set("#2#airTemperature", all(199.95));
+  packed.set("#1#dewpointTemperature", all(264.15)).set("#1#relativeHumidity", all(25));
+  packed.set("#1#timePeriod", all(-1)).set("#1#totalPrecipitationOrTotalWaterEquivalent", all(kMissing));
+  packed.set("#2#timePeriod", all(-6)).set("#2#totalPrecipitationOrTotalWaterEquivalent", {4.2, 4.2, kMissing});
+  packed.set("#1#windDirection", all(250)).set("#1#windSpeed", {1.5, kMissing, 1.5});
+  packed.set("#3#timePeriod", all(-10)).set("#1#maximumWindGustSpeed", all(7.2));
+  packed.set("#1#horizontalVisibility", all(50000));
+
+  const auto a = decode_bufr(plain.pack()), b = decode_bufr(packed.pack());
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  REQUIRE(a.records.size() == 3);
+  REQUIRE(b.records.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    INFO("subset " << i + 1 << ": " << a.records[i].to_json() << " vs " << b.records[i].to_json());
+    CHECK(a.records[i] == b.records[i]);
+  }
+  CHECK(real(b.records[0], "precipitation") == 4.2);
+  CHECK(integer(b.records[0], "precipitation_period") == -6);
+  CHECK(is_null(b.records[2], "precipitation"));
+  CHECK(real(b.records[2], "wind_gust") == 7.2);
+}
+
+TEST_CASE("bufr: compressed values under a changed scale (operator 202) come out as encoded") {
+  // 202129 adds one decimal to the temperature's scale (201131 three bits to its width, so
+  // it fits): 283.456 has three decimals.
+  BufrBuilder b(3, true, {1001, 1002, 201131, 202129, 12101, 202000, 201000, 12103});
+  b.set("#1#blockNumber", std::vector<double>{15, 15, 15}).set("#1#stationNumber", std::vector<double>{1, 2, 3});
+  b.set("#1#airTemperature", std::vector<double>{283.456, 250.001, kMissing});
+  b.set("#1#dewpointTemperature", std::vector<double>{270.15, 271.25, 272.35});  // back to scale 2
+  const auto r = decode_bufr(b.pack());
+  REQUIRE(r.ok());
+  REQUIRE(r.records.size() == 3);
+  CHECK(real(r.records[0], "air_temperature") == 283.456);
+  CHECK(real(r.records[1], "air_temperature") == 250.001);
+  CHECK(is_null(r.records[2], "air_temperature"));
+  CHECK(integer(r.records[2], "station_number") == 3);
+  CHECK(real(r.records[2], "dewpoint_temperature") == 272.35);
+}
+
 TEST_CASE("bufr: compressed multi-subset expands constant values and per-subset strings") {
   BufrBuilder b(3, true, {301150, 307096});
   b.set("#1#blockNumber", std::vector<double>{15, 15, 15});

@@ -63,6 +63,19 @@ TEST_CASE("Records share a schema and copy it before changing it") {
   CHECK(names == std::vector<std::string>{"a", "b", "c"});
 }
 
+TEST_CASE("a Record built from its values keeps them, and refuses a count the schema does not have") {
+  const auto schema = std::make_shared<const RecordSchema>("t", std::vector<std::string>{"a", "b"});
+  const Record r(schema, {FieldValue(std::int64_t{7}), FieldValue(std::string("x"))});
+  CHECK(r.schema() == schema);
+  CHECK(r.to_json() == R"({"a":7,"b":"x"})");
+  CHECK(r == Record("t").set("a", std::int64_t{7}).set("b", std::string("x")));
+  CHECK_THROWS_AS(Record(schema, {FieldValue(1.0)}), std::invalid_argument);
+  CHECK_THROWS_AS(Record(schema, {}), std::invalid_argument);
+  const Record empty(nullptr, {});  // no schema: an empty one, as Record(nullptr) gives
+  CHECK(empty.size() == 0);
+  CHECK(empty.table().empty());
+}
+
 TEST_CASE("metrics render as Prometheus text") {
   MetricsRegistry m;
   m.counter("wmo_wis2_gb_messages_received_total", {{"centre_id", "de-dwd"}}).inc();
