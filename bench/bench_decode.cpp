@@ -1,11 +1,12 @@
 // Decoder throughput with its baselines in the same run, printed as one JSON object.
-//   bench_decode REFDATA_DIR [--seconds S]
+//   bench_decode REFDATA_DIR [--seconds S] [--case NAME]   (NAME: run only the cases it is part of)
 // BUFR: decode_bufr records/s on three reference files vs a bare ecCodes loop (handle,
-// unpack, get the same keys, no records). CAP: decode_cap alerts/s on the OASIS examples vs a
-// bare libxml2 parse of the same bytes.
+// unpack, get the same keys, no records; best of five alternating turns each).
+// CAP: decode_cap alerts/s on the OASIS examples vs a bare libxml2 parse of the same bytes.
 #include <eccodes.h>
 #include <libxml/parser.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -122,13 +123,17 @@ long bare_ecccodes(const std::string& bytes, double& sink) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench_decode REFDATA_DIR [--seconds S]\n";
+    std::cerr << "usage: bench_decode REFDATA_DIR [--seconds S] [--case NAME]\n";
     return 2;
   }
   const std::string ref = argv[1];
   double seconds = 3;
   for (int i = 2; i + 1 < argc; ++i)
     if (std::string(argv[i]) == "--seconds") seconds = std::stod(argv[i + 1]);
+  std::string only;
+  for (int i = 2; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--case") only = argv[i + 1];
+  const auto wanted = [&](const std::string& name) { return name.find(only) != std::string::npos; };
 
   struct Case {
     const char* name;
@@ -142,15 +147,22 @@ int main(int argc, char** argv) {
   double sink = 0;
   std::cout << "{";
   for (const auto& c : cases) {
+    if (!wanted(c.name)) continue;
     const std::string bytes = slurp(ref + "/" + c.file);
     const auto records = static_cast<double>(wis2mon::decode_bufr(bytes).records.size());
-    const double ours =
-        bench::rate([&](std::size_t) { sink += static_cast<double>(wis2mon::decode_bufr(bytes).records.size()); },
-                    seconds) *
-        records;
+    // The two sides alternate in five short turns and each keeps its best turn, so a burst
+    // of other load on the machine cannot land on one side only.
+    double ours = 0, bare = 0;
     long subsets = 0;
-    const double bare =
-        bench::rate([&](std::size_t) { subsets = bare_ecccodes(bytes, sink); }, seconds) * static_cast<double>(subsets);
+    for (int turn = 0; turn < 5; ++turn) {
+      ours = std::max(
+          ours,
+          bench::rate([&](std::size_t) { sink += static_cast<double>(wis2mon::decode_bufr(bytes).records.size()); },
+                      seconds / 5) *
+              records);
+      bare = std::max(bare, bench::rate([&](std::size_t) { subsets = bare_ecccodes(bytes, sink); }, seconds / 5) *
+                                static_cast<double>(subsets));
+    }
     std::printf(
         "\"%s\":{\"records\":%.0f,\"records_per_s\":%.0f,\"bare_eccodes_subsets_per_s\":%.0f,"
         "\"overhead\":%.3f},",
@@ -158,32 +170,34 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  std::vector<std::string> alerts;
-  for (const char* f :
-       {"Oasis_AmberAlert", "Oasis_EarthquakeReport", "Oasis_HomelandAlert", "Oasis_ThunderstormWarning"})
-    alerts.push_back(slurp(ref + "/cap/oasis-spec_" + f + ".xml"));
-  std::size_t valid = 0;
-  for (const auto& a : alerts) valid += wis2mon::decode_cap(a).valid() ? 1 : 0;
-  const double cap = bench::rate(
-                         [&](std::size_t) {
-                           for (const auto& a : alerts)
-                             sink += static_cast<double>(wis2mon::decode_cap(a).alert.infos.size());
-                         },
-                         seconds) *
-                     static_cast<double>(alerts.size());
-  const double xml = bench::rate(
-                         [&](std::size_t) {
-                           for (const auto& a : alerts) {
-                             xmlDocPtr d =
-                                 xmlReadMemory(a.data(), static_cast<int>(a.size()), "a.xml", nullptr, XML_PARSE_NONET);
-                             sink += d ? 1 : 0;
-                             xmlFreeDoc(d);
-                           }
-                         },
-                         seconds) *
-                     static_cast<double>(alerts.size());
-  std::printf("\"cap_oasis\":{\"alerts\":%zu,\"valid\":%zu,\"alerts_per_s\":%.0f,\"bare_libxml2_parse_per_s\":%.0f},",
-              alerts.size(), valid, cap, xml);
+  if (wanted("cap_oasis")) {
+    std::vector<std::string> alerts;
+    for (const char* f :
+         {"Oasis_AmberAlert", "Oasis_EarthquakeReport", "Oasis_HomelandAlert", "Oasis_ThunderstormWarning"})
+      alerts.push_back(slurp(ref + "/cap/oasis-spec_" + f + ".xml"));
+    std::size_t valid = 0;
+    for (const auto& a : alerts) valid += wis2mon::decode_cap(a).valid() ? 1 : 0;
+    const double cap = bench::rate(
+                           [&](std::size_t) {
+                             for (const auto& a : alerts)
+                               sink += static_cast<double>(wis2mon::decode_cap(a).alert.infos.size());
+                           },
+                           seconds) *
+                       static_cast<double>(alerts.size());
+    const double xml =
+        bench::rate(
+            [&](std::size_t) {
+              for (const auto& a : alerts) {
+                xmlDocPtr d = xmlReadMemory(a.data(), static_cast<int>(a.size()), "a.xml", nullptr, XML_PARSE_NONET);
+                sink += d ? 1 : 0;
+                xmlFreeDoc(d);
+              }
+            },
+            seconds) *
+        static_cast<double>(alerts.size());
+    std::printf("\"cap_oasis\":{\"alerts\":%zu,\"valid\":%zu,\"alerts_per_s\":%.0f,\"bare_libxml2_parse_per_s\":%.0f},",
+                alerts.size(), valid, cap, xml);
+  }
   std::printf("\"sink\":%.0f}\n", sink > 0 ? 1.0 : 0.0);
   return 0;
 }

@@ -3,6 +3,10 @@
 // The table name and field names live in a RecordSchema that many records share (every
 // surface_obs record a decoder makes points at one schema), so a record carries only its
 // values, and a sink can prepare one statement per schema instead of comparing names per row.
+//
+// The values of the records a RecordBatch makes (a decoder's thousands of rows from one
+// message) live in one shared allocation: one allocation per message instead of one per row,
+// which also spares the allocator thousands of same-sized chunks to hand back at once.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -49,6 +54,16 @@ class WIS2MON_API RecordSchema {
 
 using RecordSchemaPtr = std::shared_ptr<const RecordSchema>;
 
+namespace detail {
+// The schema and the values of one record, or of every record of a RecordBatch block. A
+// record holds one reference (one atomic count per record, not one for the schema and one for
+// the values).
+struct ValueBlock {
+  RecordSchemaPtr schema;
+  std::vector<FieldValue> values;
+};
+}  // namespace detail
+
 /// One field seen through a record: its name (from the schema) and its value.
 struct FieldRef {
   const std::string& name;
@@ -65,14 +80,19 @@ class WIS2MON_API Record {
   /// building many records fills a vector once instead of assigning over nulls).
   /// Throws std::invalid_argument when the counts differ.
   Record(RecordSchemaPtr schema, std::vector<FieldValue> values);
+  /// A copy has storage of its own, even when the original's values live in a batch block.
+  Record(const Record& other);
+  Record(Record&& other) noexcept;
+  Record& operator=(const Record& other);
+  Record& operator=(Record&& other) noexcept;
+  ~Record();
 
-  const std::string& table() const noexcept { return schema_->table(); }
-  const RecordSchemaPtr& schema() const noexcept { return schema_; }
-  std::size_t size() const noexcept { return values_.size(); }
-  const std::string& name(std::size_t i) const { return schema_->names()[i]; }
-  const FieldValue& value(std::size_t i) const { return values_[i]; }
-  FieldValue& value(std::size_t i) { return values_[i]; }
-  const std::vector<FieldValue>& values() const noexcept { return values_; }
+  const std::string& table() const noexcept { return block_->schema->table(); }
+  const RecordSchemaPtr& schema() const noexcept { return block_->schema; }
+  std::size_t size() const noexcept { return size_; }
+  const std::string& name(std::size_t i) const { return block_->schema->names()[i]; }
+  const FieldValue& value(std::size_t i) const { return data_[i]; }
+  FieldValue& value(std::size_t i) { return data_[i]; }
 
   /// Sets a field: replaces the value if the name exists, else appends (order is kept).
   Record& set(std::string_view name, FieldValue value);
@@ -131,11 +151,43 @@ class WIS2MON_API Record {
   friend bool operator!=(const Record& a, const Record& b) { return !(a == b); }
 
  private:
+  friend class RecordBatch;
+  Record(std::shared_ptr<detail::ValueBlock> block, FieldValue* data, std::size_t size)
+      : block_(std::move(block)), data_(data), size_(size) {}
+  void own_block();
   RecordSchema& own_schema();
 
-  std::shared_ptr<const RecordSchema> schema_;
-  std::vector<FieldValue> values_;
+  // The schema, and the values data_[0 .. size_), which are this record's alone: in a block
+  // of its own, or a slice of a batch block whose other slices belong to other records.
+  // Null only in a moved-from record.
+  std::shared_ptr<detail::ValueBlock> block_;
+  FieldValue* data_ = nullptr;
+  std::size_t size_ = 0;
   bool owns_schema_ = false;  // schema_ was made by this record (copy-on-write when shared)
+};
+
+/// Makes many records of one schema whose values share one allocation: fill each row that
+/// next_row() hands out (its values start null), then finish_row(). Each record still owns
+/// its values (value(i) = ... changes only that record); copying one gives the copy storage
+/// of its own; the block goes when its last record does. A record kept alone keeps its whole
+/// block's memory: copy it to keep just its values.
+class WIS2MON_API RecordBatch {
+ public:
+  /// Room for `rows` records in the first block (more rows start another block).
+  RecordBatch(RecordSchemaPtr schema, std::size_t rows);
+
+  const RecordSchemaPtr& schema() const noexcept { return schema_; }
+
+  /// The values of the next row, one per schema field, all null. Valid until finish_row().
+  FieldValue* next_row();
+  /// Makes the row from next_row() a record, appended to out.
+  void finish_row(std::vector<Record>& out);
+
+ private:
+  RecordSchemaPtr schema_;
+  std::size_t rows_;
+  std::shared_ptr<detail::ValueBlock> block_;
+  std::size_t used_ = 0;  // values of block_ handed out in rows
 };
 
 }  // namespace wis2mon

@@ -399,6 +399,37 @@ std::optional<std::string> get_text(codes_handle* h, const std::string& key) {
 
 const std::optional<std::string> kNoText;
 
+// The whole number a value holds; false when it is missing or too large for a double to hold
+// whole numbers exactly.
+bool to_integer(double v, std::int64_t& out) noexcept {
+  if (!(std::fabs(v) <= 9.0e15)) return false;  // NaN as well
+  out = static_cast<std::int64_t>(v);
+  if (static_cast<double>(out) != v) out = std::llround(v);  // codes and dates are whole already
+  return true;
+}
+
+// The slots read as whole numbers (identifiers, date and time).
+bool is_integer_slot(int s) {
+  switch (s) {
+    case kWigosSeries:
+    case kWigosIssuer:
+    case kWigosIssue:
+    case kBlock:
+    case kStation:
+    case kBuoyId:
+    case kMarineId:
+    case kYear:
+    case kMonth:
+    case kDay:
+    case kHour:
+    case kMinute:
+    case kSecond:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // A precipitation amount and its period in hours (NaN when absent or not an hour count).
 struct Precipitation {
   double amount = kNone, hours = kNone;
@@ -433,7 +464,9 @@ class SubsetValues {
   }
 
   double number(Slot s) const { return num_[s]; }
+  bool integer(Slot s, std::int64_t& out) const { return to_integer(num_[s], out); }
   const std::optional<std::string>& text(Slot s) const { return text_[s]; }
+  std::optional<std::string> take_text(Slot s) { return std::move(text_[s]); }
   /// The first reported amount.
   Precipitation precipitation() const { return precipitation_; }
   double gust() const { return gust_; }
@@ -454,6 +487,8 @@ class Columns {
     for (int s = 0; s < kSlotCount; ++s) {
       if (is_text_slot(s))
         text_[s] = read_texts(h, p.slot[s]);
+      else if (is_integer_slot(s))
+        int_[s] = to_integers(read_numbers(h, p.slot[s]));
       else
         num_[s] = read_numbers(h, p.slot[s]);
     }
@@ -466,12 +501,24 @@ class Columns {
   /// One subset seen through the same accessors as SubsetValues.
   class Row {
    public:
-    Row(const Columns& c, std::size_t i) : c_(c), i_(i) {}
+    Row(Columns& c, std::size_t i) : c_(c), i_(i) {}
     double number(Slot s) const { return c_.num_[s].at(i_); }
+    bool integer(Slot s, std::int64_t& out) const {
+      const std::int64_t v = c_.int_[s].at(i_);
+      if (v == IntegerColumn::kMissing) return false;
+      out = v;
+      return true;
+    }
     const std::optional<std::string>& text(Slot s) const {
       const auto& column = c_.text_[s];
       if (column.empty()) return kNoText;
       return column.size() == 1 ? column[0] : i_ < column.size() ? column[i_] : kNoText;
+    }
+    // Each row is made once: a per-subset string moves into its record, a shared one is copied.
+    std::optional<std::string> take_text(Slot s) {
+      auto& column = c_.text_[s];
+      if (column.size() > 1 && i_ < column.size()) return std::move(column[i_]);
+      return text(s);
     }
     Precipitation precipitation() const {
       for (const auto& p : c_.precipitation_) {
@@ -488,7 +535,7 @@ class Columns {
     }
 
    private:
-    const Columns& c_;
+    Columns& c_;
     std::size_t i_;
   };
 
@@ -500,7 +547,24 @@ class Columns {
       return i < values.size() ? values[i] : kNone;
     }
   };
+  // Identifiers, dates and times, converted once per column rather than once per record.
+  struct IntegerColumn {
+    static constexpr std::int64_t kMissing = std::numeric_limits<std::int64_t>::min();
+    std::vector<std::int64_t> values;
+    std::int64_t at(std::size_t i) const noexcept {
+      if (values.size() == 1) return values[0];
+      return i < values.size() ? values[i] : kMissing;
+    }
+  };
   using TextColumn = std::vector<std::optional<std::string>>;
+
+  static IntegerColumn to_integers(const NumberColumn& numbers) {
+    IntegerColumn out;
+    out.values.resize(numbers.values.size());
+    for (std::size_t i = 0; i < numbers.values.size(); ++i)
+      if (!to_integer(numbers.values[i], out.values[i])) out.values[i] = IntegerColumn::kMissing;
+    return out;
+  }
 
   // Values come as (raw + reference) * 10^-scale with binary noise; rounding to the element's
   // decimal scale gives back the encoded decimal with one multiplication. The scale attribute
@@ -521,10 +585,10 @@ class Columns {
         continue;
       }
       if (scaled) {
-        const double x = scale >= 0 ? v * p : v / p;
+        const double x = scale > 0 ? v * p : scale < 0 ? v / p : v;
         const double r = round_integer(x);
         if (std::fabs(x) < 1e15 && std::fabs(r - x) < 1e-6) {
-          out.values[i] = scale >= 0 ? r / p : r * p;
+          out.values[i] = scale > 0 ? r / p : scale < 0 ? r * p : r;
           continue;
         }
       }
@@ -556,44 +620,37 @@ class Columns {
   };
   std::vector<double> scratch_;  // one value per subset, reused for every key
   std::array<NumberColumn, kSlotCount> num_;
+  std::array<IntegerColumn, kSlotCount> int_;
   std::array<TextColumn, kSlotCount> text_;
   std::vector<PrecipitationColumns> precipitation_;
   std::vector<Gust> gusts_;
 };
 
-// The whole number a value holds; false when it is missing or too large for a double to hold
-// whole numbers exactly.
-bool to_integer(double v, std::int64_t& out) noexcept {
-  if (!(std::fabs(v) <= 9.0e15)) return false;  // NaN as well
-  out = static_cast<std::int64_t>(v);
-  if (static_cast<double>(out) != v) out = std::llround(v);  // codes and dates are whole already
-  return true;
-}
-
-// Fills a record's values in schema order. They start null (one allocation, a tight loop), so
-// only present values cost a write: surface_obs rows are often half empty.
-class ValuesWriter {
+// Fills a batch row's values in schema order. They start null, so only present values are
+// written: surface_obs rows are often half empty. A present value is constructed over the
+// null in place: destroying a null variant does nothing, so this skips the variant's
+// destroy-the-old-alternative dispatch, which costs as much as the store itself.
+class RowWriter {
  public:
-  explicit ValuesWriter(std::size_t size) : values_(size) {}
+  explicit RowWriter(FieldValue* row) : row_(row) {}
   void number(double v) {
-    if (!std::isnan(v)) values_[at_].emplace<double>(v);
+    if (!std::isnan(v)) put<double>(v);
     ++at_;
   }
   void integer(bool has, std::int64_t v) {
-    if (has) values_[at_].emplace<std::int64_t>(v);
+    if (has) put<std::int64_t>(v);
     ++at_;
   }
   void text(std::optional<std::string>&& v) {
-    if (v) values_[at_].emplace<std::string>(std::move(*v));
+    if (v) put<std::string>(std::move(*v));
     ++at_;
   }
-  void text(const std::optional<std::string>& v) {
-    if (v) values_[at_].emplace<std::string>(*v);
+  void text(const std::string& v) {
+    put<std::string>(v);
     ++at_;
   }
-  void text(const std::string& v) { values_[at_++].emplace<std::string>(v); }
   void time(const std::optional<Timestamp>& v) {
-    if (v) values_[at_].emplace<Timestamp>(*v);
+    if (v) put<Timestamp>(*v);
     ++at_;
   }
   // Hours as a whole number when they are one (-6, not -6.0).
@@ -601,16 +658,20 @@ class ValuesWriter {
     if (!std::isnan(h)) {
       const double r = std::round(h * 1e6) / 1e6;
       if (std::fabs(r - std::round(r)) < 1e-9)
-        values_[at_].emplace<std::int64_t>(std::llround(r));
+        put<std::int64_t>(std::llround(r));
       else
-        values_[at_].emplace<double>(r);
+        put<double>(r);
     }
     ++at_;
   }
-  std::vector<FieldValue> take() && { return std::move(values_); }
 
  private:
-  std::vector<FieldValue> values_;
+  template <typename T, typename A>
+  void put(A&& value) {
+    FieldValue* slot = row_ + at_;
+    std::construct_at(slot, std::in_place_type<T>, std::forward<A>(value));  // over a null: see above
+  }
+  FieldValue* row_;
   std::size_t at_ = 0;
 };
 
@@ -627,13 +688,12 @@ const RecordSchemaPtr& surface_obs_schema() {
 
 // Appends one surface_obs record made from a subset's values (SubsetValues or Columns::Row).
 template <typename Values>
-void add_record(std::vector<Record>& out, const Values& v, long subset, const MessageInfo& info) {
+void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long subset, const MessageInfo& info) {
   std::int64_t block = 0, station = 0, series = 0, issuer = 0, issue = 0;
-  const bool has_block = to_integer(v.number(kBlock), block), has_station = to_integer(v.number(kStation), station);
+  const bool has_block = v.integer(kBlock, block), has_station = v.integer(kStation, station);
   std::optional<std::string> wsi;
   const auto& local = v.text(kWigosLocal);
-  if (local && to_integer(v.number(kWigosSeries), series) && to_integer(v.number(kWigosIssuer), issuer) &&
-      to_integer(v.number(kWigosIssue), issue)) {
+  if (local && v.integer(kWigosSeries, series) && v.integer(kWigosIssuer, issuer) && v.integer(kWigosIssue, issue)) {
     char prefix[64];  // "series-issuer-issue-", without to_string temporaries (runs per subset)
     char* end = prefix;
     for (const std::int64_t part : {series, issuer, issue}) {
@@ -649,31 +709,30 @@ void add_record(std::vector<Record>& out, const Values& v, long subset, const Me
                   static_cast<long long>(station));
     wsi = derived;
   }
-  const std::optional<std::string>* name = &v.text(kName);
-  if (!*name) name = &v.text(kLongName);
-  std::optional<std::string> platform = v.text(kShipId);
+  std::optional<std::string> name = v.take_text(kName);
+  if (!name) name = v.take_text(kLongName);
+  std::optional<std::string> platform = v.take_text(kShipId);
   for (const Slot s : {kBuoyId, kMarineId}) {
     std::int64_t id = 0;
-    if (!platform && to_integer(v.number(s), id)) platform = std::to_string(id);
+    if (!platform && v.integer(s, id)) platform = std::to_string(id);
   }
 
   std::int64_t year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  const bool has_time = to_integer(v.number(kYear), year) && to_integer(v.number(kMonth), month) &&
-                        to_integer(v.number(kDay), day) && to_integer(v.number(kHour), hour) &&
-                        to_integer(v.number(kMinute), minute);
-  if (!to_integer(v.number(kSecond), second)) second = 0;
+  const bool has_time = v.integer(kYear, year) && v.integer(kMonth, month) && v.integer(kDay, day) &&
+                        v.integer(kHour, hour) && v.integer(kMinute, minute);
+  if (!v.integer(kSecond, second)) second = 0;
 
   auto precipitation = v.precipitation();
   if (std::isnan(precipitation.amount) && !std::isnan(v.number(kPrecip24)))
     precipitation = {v.number(kPrecip24), -24.0};
   const double gust = v.gust();
 
-  ValuesWriter put(surface_obs_schema()->size());
+  RowWriter put(batch.next_row());
   // In the order of surface_obs_fields().
   put.text(std::move(wsi));
   put.integer(has_block, block);
   put.integer(has_station, station);
-  put.text(*name);
+  put.text(std::move(name));
   for (const Slot s : {kLatitude, kLongitude, kHeight}) put.number(v.number(s));
   put.time(has_time ? timestamp_from_utc(year, month, day, hour, minute, second) : std::nullopt);
   for (const Slot s :
@@ -688,7 +747,7 @@ void add_record(std::vector<Record>& out, const Values& v, long subset, const Me
   put.integer(true, subset + 1);
   put.integer(true, info.master_table);
   put.text(info.template_text);
-  out.emplace_back(surface_obs_schema(), std::move(put).take());
+  batch.finish_row(out);
 }
 
 std::string ecc_error(const char* step, int err, const std::string& detail) {
@@ -824,13 +883,18 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
       plan = plan_from_keys(keys, 0, keys.size());
     }
     if (compressed == 0) {
-      add_record(out.records, SubsetValues(h.get(), *plan), 0, info);
+      SubsetValues values(h.get(), *plan);
+      RecordBatch batch(surface_obs_schema(), 1);
+      add_record(batch, out.records, values, 0, info);
       return;
     }
-    const Columns columns(h.get(), *plan, nsubsets);
+    Columns columns(h.get(), *plan, nsubsets);
     out.records.reserve(out.records.size() + static_cast<std::size_t>(nsubsets));
-    for (long s = 0; s < nsubsets; ++s)
-      add_record(out.records, Columns::Row(columns, static_cast<std::size_t>(s)), s, info);
+    RecordBatch batch(surface_obs_schema(), static_cast<std::size_t>(nsubsets));
+    for (long s = 0; s < nsubsets; ++s) {
+      Columns::Row row(columns, static_cast<std::size_t>(s));
+      add_record(batch, out.records, row, s, info);
+    }
     return;
   }
   // Uncompressed with several subsets: ranks run across subsets, so walk the keys and cut the
@@ -838,10 +902,12 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
   const auto keys = data_keys(h.get());
   const auto starts = subset_starts(keys, nsubsets);
   if (!starts) return fail("unpack: cannot locate the " + std::to_string(nsubsets) + " subsets in the data section");
+  RecordBatch batch(surface_obs_schema(), static_cast<std::size_t>(nsubsets));
   for (long s = 0; s < nsubsets; ++s) {
     const std::size_t begin = (*starts)[static_cast<std::size_t>(s)];
     const std::size_t end = s + 1 < nsubsets ? (*starts)[static_cast<std::size_t>(s + 1)] : keys.size();
-    add_record(out.records, SubsetValues(h.get(), plan_from_keys(keys, begin, end)), s, info);
+    SubsetValues values(h.get(), plan_from_keys(keys, begin, end));
+    add_record(batch, out.records, values, s, info);
   }
 }
 

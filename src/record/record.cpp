@@ -1,8 +1,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include "common/time_text.hpp"
 #include "wis2mon/record.hpp"
@@ -37,49 +39,132 @@ std::optional<std::size_t> RecordSchema::index_of(std::string_view name) const n
   return std::nullopt;
 }
 
-Record::Record(std::string table)
-    : schema_(std::make_shared<RecordSchema>(std::move(table), std::vector<std::string>{})), owns_schema_(true) {}
+namespace {
+RecordSchemaPtr schema_or_empty(RecordSchemaPtr schema) {
+  return schema ? std::move(schema) : std::make_shared<RecordSchema>(std::string(), std::vector<std::string>{});
+}
+}  // namespace
 
-Record::Record(RecordSchemaPtr schema) : schema_(std::move(schema)) {
-  if (!schema_) schema_ = std::make_shared<RecordSchema>(std::string(), std::vector<std::string>{});
-  values_.resize(schema_->size());
+Record::Record(std::string table)
+    : block_(std::make_shared<detail::ValueBlock>(
+          detail::ValueBlock{std::make_shared<RecordSchema>(std::move(table), std::vector<std::string>{}), {}})),
+      owns_schema_(true) {}
+
+Record::Record(RecordSchemaPtr schema)
+    : block_(std::make_shared<detail::ValueBlock>(detail::ValueBlock{schema_or_empty(std::move(schema)), {}})) {
+  block_->values.resize(block_->schema->size());
+  data_ = block_->values.data();
+  size_ = block_->values.size();
 }
 
-Record::Record(RecordSchemaPtr schema, std::vector<FieldValue> values)
-    : schema_(std::move(schema)), values_(std::move(values)) {
-  if (!schema_) schema_ = std::make_shared<RecordSchema>(std::string(), std::vector<std::string>{});
-  if (values_.size() != schema_->size())
-    throw std::invalid_argument("Record: " + std::to_string(values_.size()) + " values for a schema of " +
-                                std::to_string(schema_->size()) + " fields");
+Record::Record(RecordSchemaPtr schema, std::vector<FieldValue> values) {
+  schema = schema_or_empty(std::move(schema));
+  if (values.size() != schema->size())
+    throw std::invalid_argument("Record: " + std::to_string(values.size()) + " values for a schema of " +
+                                std::to_string(schema->size()) + " fields");
+  block_ = std::make_shared<detail::ValueBlock>(detail::ValueBlock{std::move(schema), std::move(values)});
+  data_ = block_->values.data();
+  size_ = block_->values.size();
+}
+
+Record::Record(const Record& other) : owns_schema_(other.owns_schema_) {
+  if (!other.block_) return;  // moved-from
+  block_ = std::make_shared<detail::ValueBlock>(
+      detail::ValueBlock{other.block_->schema, std::vector<FieldValue>(other.data_, other.data_ + other.size_)});
+  data_ = block_->values.data();
+  size_ = other.size_;
+}
+
+Record::Record(Record&& other) noexcept
+    : block_(std::move(other.block_)),
+      data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      owns_schema_(other.owns_schema_) {}
+
+Record& Record::operator=(const Record& other) {
+  if (this != &other) *this = Record(other);
+  return *this;
+}
+
+Record& Record::operator=(Record&& other) noexcept {
+  if (this != &other) {
+    block_ = std::move(other.block_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    owns_schema_ = other.owns_schema_;
+  }
+  return *this;
+}
+
+// The values die with the block: alone in it, this record takes them along; in a batch
+// block, they go when the batch's last record does.
+Record::~Record() = default;
+
+// Before its schema or value count changes, a record needs a block holding exactly its own
+// values: a slice of a batch block (this record's alone) moves into a block of its own.
+void Record::own_block() {
+  if (block_.use_count() == 1 && block_->values.data() == data_ && block_->values.size() == size_) return;
+  auto own = std::make_shared<detail::ValueBlock>();
+  own->schema = block_->schema;
+  own->values.reserve(size_ + 1);
+  for (std::size_t i = 0; i < size_; ++i) own->values.push_back(std::move(data_[i]));
+  block_ = std::move(own);
+  data_ = block_->values.data();
 }
 
 // Appending a name changes the schema: edit it in place when only this record holds it,
 // otherwise take a private copy first (records sharing the old schema keep theirs).
 RecordSchema& Record::own_schema() {
-  if (!owns_schema_ || schema_.use_count() != 1) {
-    schema_ = std::make_shared<RecordSchema>(*schema_);
+  own_block();
+  if (!owns_schema_ || block_->schema.use_count() != 1) {
+    block_->schema = std::make_shared<RecordSchema>(*block_->schema);
     owns_schema_ = true;
   }
-  return const_cast<RecordSchema&>(*schema_);
+  return const_cast<RecordSchema&>(*block_->schema);
 }
 
 Record& Record::set(std::string_view name, FieldValue value) {
-  if (const auto i = schema_->index_of(name)) {
-    values_[*i] = std::move(value);
+  if (const auto i = block_->schema->index_of(name)) {
+    data_[*i] = std::move(value);
     return *this;
   }
   return add(name, std::move(value));
 }
 
 Record& Record::add(std::string_view name, FieldValue value) {
-  own_schema().names_.emplace_back(name);
-  values_.push_back(std::move(value));
+  own_schema().names_.emplace_back(name);  // the block is this record's own from here
+  auto& values = block_->values;
+  values.push_back(std::move(value));
+  data_ = values.data();
+  size_ = values.size();
   return *this;
 }
 
 const FieldValue* Record::get(std::string_view name) const noexcept {
-  const auto i = schema_->index_of(name);
-  return i ? &values_[*i] : nullptr;
+  const auto i = block_->schema->index_of(name);
+  return i ? &data_[*i] : nullptr;
+}
+
+RecordBatch::RecordBatch(RecordSchemaPtr schema, std::size_t rows)
+    : schema_(schema_or_empty(std::move(schema))), rows_(std::max<std::size_t>(rows, 1)) {}
+
+// Rows are slices of a block made null in one pass; a full block is left to the records
+// pointing into it and a new one started (a block never reallocates under its records).
+FieldValue* RecordBatch::next_row() {
+  const std::size_t n = schema_->size();
+  if (!block_ || used_ + n > block_->values.size()) {
+    block_ = std::make_shared<detail::ValueBlock>(detail::ValueBlock{schema_, {}});
+    block_->values.resize(rows_ * std::max<std::size_t>(n, 1));
+    used_ = 0;
+  }
+  return block_->values.data() + used_;
+}
+
+void RecordBatch::finish_row(std::vector<Record>& out) {
+  const std::size_t n = schema_->size();
+  FieldValue* row = next_row();
+  out.push_back(Record(block_, n ? row : nullptr, n));
+  used_ += n;
 }
 
 namespace {
@@ -131,7 +216,7 @@ std::string Record::to_json(bool include_table) const {
   for (std::size_t i = 0; i < size(); ++i) {
     const auto& n = name(i);
     w.Key(n.data(), static_cast<rapidjson::SizeType>(n.size()));
-    write_value(w, values_[i]);
+    write_value(w, data_[i]);
   }
   if (include_table) w.EndObject();
   w.EndObject();
@@ -139,8 +224,12 @@ std::string Record::to_json(bool include_table) const {
 }
 
 bool operator==(const Record& a, const Record& b) {
-  if (a.values_ != b.values_) return false;
-  return a.schema_ == b.schema_ || (a.table() == b.table() && a.schema_->names() == b.schema_->names());
+  if (a.size_ != b.size_) return false;
+  for (std::size_t i = 0; i < a.size_; ++i)
+    if (a.data_[i] != b.data_[i]) return false;
+  const auto& sa = a.block_->schema;
+  const auto& sb = b.block_->schema;
+  return sa == sb || (sa->table() == sb->table() && sa->names() == sb->names());
 }
 
 }  // namespace wis2mon

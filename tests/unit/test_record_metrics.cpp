@@ -76,6 +76,63 @@ TEST_CASE("a Record built from its values keeps them, and refuses a count the sc
   CHECK(empty.table().empty());
 }
 
+TEST_CASE("RecordBatch: records share one block yet each owns its values, and outlive the batch") {
+  const auto schema = std::make_shared<const RecordSchema>("t", std::vector<std::string>{"id", "name"});
+  std::vector<Record> out;
+  {
+    RecordBatch batch(schema, 2);  // room for two rows: the third starts a second block
+    for (std::int64_t i = 0; i < 3; ++i) {
+      FieldValue* row = batch.next_row();
+      CHECK(type_of(row[0]) == FieldType::null);  // rows start null
+      CHECK(type_of(row[1]) == FieldType::null);
+      row[0] = i;
+      if (i != 1) row[1] = std::string("station name long enough for the heap ") + std::to_string(i);
+      batch.finish_row(out);
+    }
+  }  // the batch is gone; its blocks live on in the records
+  REQUIRE(out.size() == 3);
+  for (std::int64_t i = 0; i < 3; ++i) {
+    const auto& r = out[static_cast<std::size_t>(i)];
+    CHECK(r.schema() == schema);
+    CHECK(std::get<std::int64_t>(r.value(0)) == i);
+  }
+  CHECK(type_of(out[1].value(1)) == FieldType::null);
+  CHECK(std::get<std::string>(out[2].value(1)) == "station name long enough for the heap 2");
+
+  // Changing one record's value leaves the others in the block alone.
+  out[0].value(1) = std::string("changed");
+  CHECK(std::get<std::string>(out[2].value(1)) == "station name long enough for the heap 2");
+  CHECK(type_of(out[1].value(1)) == FieldType::null);
+
+  // A copy has its own values; a new field moves a record out of the block, schema included.
+  const Record copy = out[2];
+  out[2].value(0) = std::int64_t{99};
+  CHECK(std::get<std::int64_t>(copy.value(0)) == 2);
+  out[1].set("extra", 1.5);
+  CHECK(out[1].size() == 3);
+  CHECK(out[1].schema() != schema);
+  CHECK(out[0].size() == 2);
+  CHECK(out[0].schema() == schema);
+  CHECK(schema->names() == std::vector<std::string>{"id", "name"});
+  CHECK(std::get<std::int64_t>(out[1].value(0)) == 1);
+
+  // Records leave in any order; the last one standing still reads its values.
+  Record last = std::move(out[2]);
+  out.clear();
+  CHECK(std::get<std::int64_t>(last.value(0)) == 99);
+  CHECK(last.to_json() == R"({"id":99,"name":"station name long enough for the heap 2"})");
+  CHECK(last ==
+        Record("t").set("id", std::int64_t{99}).set("name", std::string("station name long enough for the heap 2")));
+
+  // A schema without fields gives empty records.
+  RecordBatch none(std::make_shared<const RecordSchema>("empty", std::vector<std::string>{}), 4);
+  none.next_row();
+  none.finish_row(out);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].size() == 0);
+  CHECK(out[0].table() == "empty");
+}
+
 TEST_CASE("metrics render as Prometheus text") {
   MetricsRegistry m;
   m.counter("wmo_wis2_gb_messages_received_total", {{"centre_id", "de-dwd"}}).inc();
