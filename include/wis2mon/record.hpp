@@ -178,7 +178,8 @@ class WIS2MON_API RecordBatch {
 
   const RecordSchemaPtr& schema() const noexcept { return schema_; }
 
-  /// The values of the next row, one per schema field, all null. Valid until finish_row().
+  /// The values of the next row, one per schema field, all null. Valid until finish_row();
+  /// calling it again before that gives the same row.
   FieldValue* next_row();
   /// Makes the row from next_row() a record, appended to out.
   void finish_row(std::vector<Record>& out);
@@ -187,7 +188,7 @@ class WIS2MON_API RecordBatch {
   RecordSchemaPtr schema_;
   std::size_t rows_;
   std::shared_ptr<detail::ValueBlock> block_;
-  std::size_t used_ = 0;  // values of block_ handed out in rows
+  FieldValue* row_ = nullptr;  // the row next_row() handed out, until finish_row()
 };
 
 }  // namespace wis2mon

@@ -148,23 +148,27 @@ const FieldValue* Record::get(std::string_view name) const noexcept {
 RecordBatch::RecordBatch(RecordSchemaPtr schema, std::size_t rows)
     : schema_(schema_or_empty(std::move(schema))), rows_(std::max<std::size_t>(rows, 1)) {}
 
-// Rows are slices of a block made null in one pass; a full block is left to the records
-// pointing into it and a new one started (a block never reallocates under its records).
+// Rows are slices of a block reserved for `rows` rows; each row is made null as it is handed
+// out, so it is still in cache when it is filled. A full block is left to the records pointing
+// into it and a new one started: a block never reallocates under its records.
 FieldValue* RecordBatch::next_row() {
+  if (row_) return row_;
   const std::size_t n = schema_->size();
-  if (!block_ || used_ + n > block_->values.size()) {
+  if (!block_ || block_->values.size() + n > block_->values.capacity()) {
     block_ = std::make_shared<detail::ValueBlock>(detail::ValueBlock{schema_, {}});
-    block_->values.resize(rows_ * std::max<std::size_t>(n, 1));
-    used_ = 0;
+    block_->values.reserve(rows_ * std::max<std::size_t>(n, 1));
   }
-  return block_->values.data() + used_;
+  auto& values = block_->values;
+  values.resize(values.size() + n);
+  row_ = values.data() + values.size() - n;
+  return row_;
 }
 
 void RecordBatch::finish_row(std::vector<Record>& out) {
   const std::size_t n = schema_->size();
   FieldValue* row = next_row();
   out.push_back(Record(block_, n ? row : nullptr, n));
-  used_ += n;
+  row_ = nullptr;
 }
 
 namespace {
