@@ -889,6 +889,9 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
       return;
     }
     Columns columns(h.get(), *plan, nsubsets);
+    // Everything is read: free ecCodes' unpacked message before the records are made, so the
+    // two never take memory at the same time.
+    h.reset();
     out.records.reserve(out.records.size() + static_cast<std::size_t>(nsubsets));
     RecordBatch batch(surface_obs_schema(), static_cast<std::size_t>(nsubsets));
     for (long s = 0; s < nsubsets; ++s) {
