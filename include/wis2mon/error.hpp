@@ -22,6 +22,9 @@ enum class ErrorCode {
   database = 6,          ///< SQLite reported an error
   unsupported = 7,       ///< the request needs a feature this build does not have
   internal = 8,          ///< a bug: please report it
+  // 9 and 10 are the C API's out-of-memory and out-of-range; the numbers match its codes.
+  state = 11,    ///< not allowed now (e.g. push() after stop(), add_sink_type() after start())
+  timeout = 12,  ///< a wait ended before the work did
 };
 
 /// Returns a short stable name for a code, e.g. "invalid_argument".

@@ -3,7 +3,7 @@
 //   brokers (MQTT) | push() | replay files
 //     -> spool (durable; a message is ours once spooled, acknowledged to the broker after)
 //     -> parse + validate -> router (topic filters) -> per pipeline: dedup -> fetch
-//        (inline content or cache-aware download) -> decode (BUFR | CAP | none) -> enrich
+//        (inline content or cache-aware download) -> decode (a registered Decoder) -> enrich
 //     -> sinks (one SinkEngine each)
 //     -> the spool entry is removed once every record it produced is Delivered or Rejected
 //
@@ -14,8 +14,10 @@
 //   monitor.stop();             // stops ingest, finishes work in flight, flushes sinks
 //
 // Threads: MQTT arrivals are spooled on paho's threads; one pipeline thread parses, routes,
-// downloads (libcurl multi, its own thread) and decodes; each sink has its own worker. Callback
-// sinks run on their engine's worker thread.
+// downloads (libcurl multi, driven from the pipeline thread) and decodes; each sink has its own
+// worker; sink healthchecks have a thread of their own. Sinks made by add_sink_type run on
+// their engine's worker; add_callback_sink callbacks on the thread calling poll()/drain()/stop().
+// docs/architecture.md walks through all of it.
 #pragma once
 
 #include <chrono>
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "wis2mon/config.hpp"
+#include "wis2mon/decoder.hpp"
 #include "wis2mon/dedup.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/export.hpp"
@@ -40,14 +43,6 @@
 
 namespace wis2mon {
 
-/// What a pipeline makes of the notifications it matches.
-enum class PipelineDecoder {
-  none,  ///< one `notifications` record per message
-  bufr,  ///< download (or take inline) the data, decode BUFR: `surface_obs` records
-  cap,   ///< download the data, decode CAP: `cap_alerts` and `cap_areas` records
-};
-WIS2MON_API const char* to_string(PipelineDecoder d) noexcept;
-
 struct PipelineOptions {
   std::string name;
   std::vector<std::string> filters{"#"};  ///< MQTT topic filters the pipeline takes
@@ -56,7 +51,10 @@ struct PipelineOptions {
   /// none; an invalid message is never downloaded or decoded.
   bool keep_invalid = false;
   std::optional<DedupPolicy> dedup;  ///< nullopt: every message is processed
-  PipelineDecoder decoder = PipelineDecoder::none;
+  /// "none": one `notifications` record per message; otherwise the name of a registered
+  /// Decoder (decoder.hpp; built in: "bufr" surface_obs, "cap" cap_alerts + cap_areas) that
+  /// the downloaded (or inline) data is given to.
+  std::string decoder = "none";
   /// Download the data even with decoder none (to store it under store_dir). Implied by a
   /// decoder.
   bool fetch = false;
@@ -100,6 +98,7 @@ struct MonitorOptions {
   std::string metrics_host = "127.0.0.1";
   int metrics_port = 0;  ///< 0: no HTTP endpoint; -1: any free port (see Monitor::metrics_port())
   std::chrono::milliseconds status_interval{30000};  ///< one status line this often (0: never)
+  std::chrono::milliseconds health_interval{30000};  ///< sink healthchecks this often (0: only at start)
   std::size_t batch = 512;                           ///< spool entries taken at once
   /// Where log lines go; default: stderr with a UTC time stamp.
   std::function<void(std::string_view)> log;
@@ -154,6 +153,14 @@ struct MonitorStats {
 /// wis2mon_monitor_stats_json and Python's Monitor.stats() give).
 WIS2MON_API std::string to_json(const MonitorStats& s);
 
+/// Lifecycle: constructed (configured) -> start() -> running -> stop() -> stopped. A stopped
+/// monitor cannot start again. Methods called in a state that does not allow them throw
+/// Error(ErrorCode::state).
+///
+/// Threads: every method is safe to call from any thread unless it says otherwise; start(),
+/// stop() and drain() are serialised with each other by the monitor. Callback sinks added
+/// with add_callback_sink run only inside poll(), drain() and stop(), on the calling thread,
+/// and one thread at a time.
 class WIS2MON_API Monitor {
  public:
   /// Opens the spool, dedup store, dead letters and sinks, and checks every name (sinks a
@@ -164,8 +171,10 @@ class WIS2MON_API Monitor {
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
 
-  /// Supplies the sink for a SinkSpec whose type is `type` (e.g. a CallbackSink). Call before
-  /// start(); the spec's settings still configure the engine in front of it.
+  /// Supplies the sinks of SinkSpecs whose type is `type`, for this monitor only (a
+  /// SinkKind without a config table: the spec's settings other than the engine's are
+  /// passed as they are). For a kind that config files may name, use register_sink_kind
+  /// (sink.hpp) before reading them. Before start(), else Error(state).
   void add_sink_type(const std::string& type, std::function<std::shared_ptr<Sink>(const SinkSpec&)> make);
 
   /// A sink whose records are handed to `fn` on the thread that calls poll() (or drain() or
@@ -173,23 +182,28 @@ class WIS2MON_API Monitor {
   /// (a C caller's, Python's). `fn` answers per record like any sink (Delivered, Retry,
   /// Rejected); an exception counts as Retry for its batch and is rethrown from poll().
   /// A sink named `name` in the options (type `callback`) gets this function; with no such
-  /// sink one is added and every pipeline writes to it. Call before start().
+  /// sink one is added and every pipeline writes to it. Before start(), else Error(state).
   void add_callback_sink(const std::string& name, std::function<std::vector<Delivery>(const std::vector<Record>&)> fn);
 
   /// Runs the callback sinks' waiting records on this thread, waiting up to `timeout` for
-  /// the first batch. Returns the number of records handed to callbacks.
+  /// the first batch. Returns the number of records handed to callbacks. Error(state) after
+  /// stop().
   std::size_t poll(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
-  /// Starts the pipeline thread, the metrics endpoint and the broker connections.
+  /// Starts the pipeline thread, the sink healthchecks, the metrics endpoint and the broker
+  /// connections. Calling it again while running does nothing; after stop(): Error(state).
+  /// Throws Error(io) when the metrics port is taken (by another monitor, say).
   void start();
   /// Spools one message as if it had arrived from `source` (replay, Lambda events, tests).
-  /// Blocks while the spool is above its high-water mark. Thread-safe.
+  /// Allowed before start() (processed once started). Blocks while the spool is above its
+  /// high-water mark. Error(state) after stop().
   void push(std::string_view topic, std::string_view payload, std::string_view source = "push");
-  /// Waits until the spool is empty and every sink settled what it was given; false on timeout.
+  /// Waits until the spool is empty and every sink settled what it was given; false on
+  /// timeout. Runs callback sinks meanwhile. Error(state) unless running.
   bool drain(std::chrono::milliseconds timeout);
   /// Disconnects from the brokers, finishes the entries in progress (waiting up to `grace`
   /// for downloads and sinks), flushes and closes the sinks. Entries not yet taken stay in
-  /// the spool for the next run. Idempotent.
+  /// the spool for the next run. Idempotent; any state.
   void stop(std::chrono::milliseconds grace = std::chrono::seconds(30));
 
   MonitorStats stats() const;
@@ -199,6 +213,14 @@ class WIS2MON_API Monitor {
   /// The metrics in Prometheus text format, gauges (spool, brokers, sinks) brought up to date:
   /// what /metrics serves.
   std::string metrics_text();
+  /// What /health serves: {"status", "brokers_connected", "brokers", "spool", "messages",
+  /// "sinks": {name: {"healthy", "reason"}}}; `ok` false (HTTP 503) when stopping, when no
+  /// broker of several is connected, or when a sink failed its latest healthcheck.
+  struct Health {
+    bool ok = true;
+    std::string json;
+  };
+  Health health() const;
   /// The port /metrics listens on (after start()), 0 when there is no endpoint.
   int metrics_port() const noexcept;
   /// Waits until every broker is connected and subscribed; false on timeout.

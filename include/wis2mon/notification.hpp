@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "wis2mon/export.hpp"
+#include "wis2mon/record.hpp"
 #include "wis2mon/time.hpp"
 
 namespace wis2mon {
@@ -188,6 +189,11 @@ struct ParsedNotification {
 
   bool valid() const noexcept { return report.valid(); }
 };
+
+/// The schema of the monitor's `notifications` records, one per message: id, data_id,
+/// metadata_id, pubtime, datetime, topic, centre_id, valid, errors, href, size, source,
+/// received_at. Hints: key data_id, time pubtime, tags centre_id and topic.
+WIS2MON_API const RecordSchemaPtr& notifications_schema();
 
 /// Link relation names as the standard spells them; the short forms are accepted too.
 inline constexpr std::string_view rel_update_uri = "http://def.wmo.int/def/rel/wnm/-/update";

@@ -34,14 +34,25 @@ enum class FieldType { null, boolean, integer, real, string, time };
 WIS2MON_API FieldType type_of(const FieldValue& v) noexcept;
 WIS2MON_API const char* to_string(FieldType t) noexcept;
 
-/// A table name and its ordered field names. Immutable once shared.
+/// What a record's producer says about its table, so that sinks need not know it: the
+/// fields that identify a row, the time the record is about, the fields that label a series.
+/// Sinks take them from the schema (a sink's own configuration overrides them).
+struct SchemaHints {
+  std::vector<std::string> key;                   ///< unique key (SQL upsert); empty: append only
+  std::string time_field;                         ///< the record's time (retention, time series)
+  std::vector<std::string> tags;                  ///< series labels (InfluxDB tags)
+  std::vector<std::vector<std::string>> indexes;  ///< lookups worth an index (SQL)
+};
+
+/// A table name, its ordered field names and its hints. Immutable once shared.
 class WIS2MON_API RecordSchema {
  public:
-  RecordSchema(std::string table, std::vector<std::string> names)
-      : table_(std::move(table)), names_(std::move(names)) {}
+  RecordSchema(std::string table, std::vector<std::string> names, SchemaHints hints = {})
+      : table_(std::move(table)), names_(std::move(names)), hints_(std::move(hints)) {}
 
   const std::string& table() const noexcept { return table_; }
   const std::vector<std::string>& names() const noexcept { return names_; }
+  const SchemaHints& hints() const noexcept { return hints_; }
   std::size_t size() const noexcept { return names_.size(); }
   /// Position of a field name, or nullopt.
   std::optional<std::size_t> index_of(std::string_view name) const noexcept;
@@ -50,6 +61,7 @@ class WIS2MON_API RecordSchema {
   friend class Record;
   std::string table_;
   std::vector<std::string> names_;
+  SchemaHints hints_;
 };
 
 using RecordSchemaPtr = std::shared_ptr<const RecordSchema>;

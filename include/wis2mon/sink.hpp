@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "wis2mon/config.hpp"
@@ -165,6 +166,11 @@ class WIS2MON_API SinkEngine {
   /// Queues a record; `tag` comes back in on_settled. false when it was dropped (queue full
   /// with drop_and_count) or the engine is closed.
   bool submit(Record record, std::uint64_t tag = 0);
+  /// Queues a record with something to hold until it is settled: the engine drops its
+  /// reference to `hold` right after on_settled (or when it drops the record), so the last
+  /// holder's destructor learns that the record is done (how the Monitor completes a spool
+  /// entry). false as above; `hold` is released then too.
+  bool submit(Record record, std::shared_ptr<const void> hold);
   /// Waits until every record submitted so far is settled (delivered or dead-lettered),
   /// then flushes the sink. Retry backoffs are waited out.
   void flush();
@@ -175,17 +181,39 @@ class WIS2MON_API SinkEngine {
   Sink& sink() noexcept { return *sink_; }
 
  private:
+  bool submit(Record record, std::uint64_t tag, std::shared_ptr<const void> hold);
   struct Impl;
   std::shared_ptr<Sink> sink_;
   std::unique_ptr<Impl> impl_;
 };
 
-/// The configuration keys of the built-in sink kinds ("sqlite", "ndjson", "influxdb") and of
-/// the engine in front of any sink ("engine"), for validation, help and docs.
+/// A kind of sink: its name (`type:` in a config file), its own configuration keys and the
+/// factory that makes one from validated values. The built-in kinds (sqlite, ndjson, influxdb)
+/// are registered the same way a user's is; config checking, the factory, the CLI's help and
+/// the docs all read this one list.
+struct SinkKind {
+  std::string name;
+  std::string description;
+  ConfigTable config;  ///< the kind's own keys (the engine's are separate: "engine")
+  std::function<std::shared_ptr<Sink>(const std::string& sink_name, const ConfigValues& config)> make;
+};
+
+/// Adds a sink kind to the process-wide registry (thread-safe). Register before a config file
+/// naming it is read. Throws Error(invalid_argument) for an empty name, no factory, a name
+/// taken, or "engine"/"callback" (reserved).
+WIS2MON_API void register_sink_kind(SinkKind kind);
+/// The kind of that name, or nullptr. The pointer stays valid for the life of the process.
+WIS2MON_API const SinkKind* find_sink_kind(std::string_view name);
+/// The registered kinds' names, sorted.
+WIS2MON_API std::vector<std::string> sink_kind_names();
+
+/// The configuration keys of a registered sink kind, or of the engine in front of any sink
+/// ("engine"), for validation, help and docs. Throws Error(invalid_argument) for an unknown
+/// kind, naming the known ones.
 WIS2MON_API const ConfigTable& sink_config_table(const std::string& kind);
 
-/// Makes a built-in sink from validated configuration. Throws Error(invalid_argument) for an
-/// unknown kind or a bad value.
+/// Makes a sink of a registered kind from validated configuration. Throws
+/// Error(invalid_argument) for an unknown kind or a bad value.
 WIS2MON_API std::shared_ptr<Sink> make_sink(const std::string& kind, const std::string& name,
                                             const ConfigValues& config);
 /// Splits one sink's settings (as a config file gives them) into the keys of the engine table

@@ -20,6 +20,10 @@ const char* to_string(ErrorCode code) noexcept {
       return "unsupported";
     case ErrorCode::internal:
       return "internal";
+    case ErrorCode::state:
+      return "state";
+    case ErrorCode::timeout:
+      return "timeout";
   }
   return "unknown";
 }

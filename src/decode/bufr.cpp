@@ -34,6 +34,15 @@
 #include "wis2mon/error.hpp"
 
 namespace wis2mon {
+
+const RecordSchemaPtr& surface_obs_schema() {
+  static const RecordSchemaPtr schema = std::make_shared<const RecordSchema>(
+      "surface_obs", surface_obs_fields(),
+      SchemaHints{
+          {"wigos_station_identifier", "observed_at"}, "observed_at", {"wigos_station_identifier"}, {{"observed_at"}}});
+  return schema;
+}
+
 namespace {
 
 // ecCodes reports details through a process-wide logging callback; route them to the
@@ -680,11 +689,6 @@ struct MessageInfo {
   std::string template_text;
   long master_table = 0;
 };
-
-const RecordSchemaPtr& surface_obs_schema() {
-  static const RecordSchemaPtr schema = std::make_shared<const RecordSchema>("surface_obs", surface_obs_fields());
-  return schema;
-}
 
 // Appends one surface_obs record made from a subset's values (SubsetValues or Columns::Row).
 template <typename Values>

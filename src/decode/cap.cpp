@@ -780,12 +780,34 @@ std::string CapResult::to_json() const {
   });
 }
 
+const RecordSchemaPtr& cap_alerts_schema() {
+  static const RecordSchemaPtr schema = std::make_shared<const RecordSchema>(
+      "cap_alerts",
+      std::vector<std::string>{"identifier", "sender",      "sent",        "status",   "msg_type",    "scope",
+                               "references", "info_index",  "language",    "category", "event",       "urgency",
+                               "severity",   "certainty",   "effective",   "onset",    "expires",     "sender_name",
+                               "headline",   "description", "instruction", "web",      "event_codes", "parameters",
+                               "area_count", "valid"},
+      SchemaHints{
+          {"sender", "identifier", "info_index"}, "sent", {"sender", "severity", "urgency", "certainty"}, {{"sent"}}});
+  return schema;
+}
+
+const RecordSchemaPtr& cap_areas_schema() {
+  static const RecordSchemaPtr schema = std::make_shared<const RecordSchema>(
+      "cap_areas",
+      std::vector<std::string>{"identifier", "sent", "info_index", "area_index", "area_desc", "polygons", "circles",
+                               "geocodes", "min_lat", "min_lon", "max_lat", "max_lon"},
+      SchemaHints{{"identifier", "sent", "info_index", "area_index"}, "sent", {"identifier"}, {{"sent"}}});
+  return schema;
+}
+
 std::vector<Record> CapResult::to_records() const {
   std::vector<Record> out;
   if (cap_version.empty()) return out;
   const auto& a = alert;
   const auto alert_row = [&](const CapInfo* info, std::int64_t info_index) {
-    Record r("cap_alerts");
+    Record r(cap_alerts_schema());
     r.set("identifier", a.identifier);
     r.set("sender", a.sender);
     r.set("sent", a.sent_utc ? FieldValue(*a.sent_utc) : FieldValue());
@@ -821,7 +843,7 @@ std::vector<Record> CapResult::to_records() const {
   for (std::size_t i = 0; i < a.infos.size(); ++i) {
     for (std::size_t k = 0; k < a.infos[i].areas.size(); ++k) {
       const auto& ar = a.infos[i].areas[k];
-      Record r("cap_areas");
+      Record r(cap_areas_schema());
       r.set("identifier", a.identifier);
       r.set("sent", a.sent_utc ? FieldValue(*a.sent_utc) : FieldValue());
       r.set("info_index", static_cast<std::int64_t>(i + 1));

@@ -113,7 +113,7 @@ struct Enricher::Impl {
       p.target.push_back(static_cast<std::size_t>(at - names.begin()));
       if (at == names.end()) names.push_back(name);
     }
-    p.extended = std::make_shared<const RecordSchema>(schema->table(), std::move(names));
+    p.extended = std::make_shared<const RecordSchema>(schema->table(), std::move(names), schema->hints());
     plans[schema.get()] = made;
     return made;
   }

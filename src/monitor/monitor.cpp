@@ -1,6 +1,8 @@
-// The Monitor engine: spool -> parse/validate -> route -> per pipeline dedup, fetch, decode,
-// enrich -> sink engines, and the bookkeeping that removes a spool entry only when every
-// record it produced is settled.
+// The Monitor: wiring. Spool -> parse/validate -> route -> per pipeline dedup, fetch, decode
+// (a registered Decoder), enrich -> sink engines (registered sink kinds). Each spool entry's
+// work holds a ticket of the CompletionLedger (monitor/completion_ledger.hpp), which removes
+// the entry once every piece of that work is settled; the health of the sinks is watched by
+// monitor/health_watch.hpp. docs/architecture.md walks through the threads and the data flow.
 #include "wis2mon/monitor.hpp"
 
 #include <algorithm>
@@ -18,10 +20,10 @@
 #include <rapidjson/writer.h>
 
 #include "common/digest.hpp"
+#include "monitor/completion_ledger.hpp"
+#include "monitor/health_watch.hpp"
 #include "monitor/metrics_server.hpp"
 #include "monitor/polled_sink.hpp"
-#include "wis2mon/decode/bufr.hpp"
-#include "wis2mon/decode/cap.hpp"
 #include "wis2mon/enrich.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/spool.hpp"
@@ -35,14 +37,6 @@ using Clock = std::chrono::steady_clock;
 void default_log(std::string_view line) {
   const std::string stamp = format_rfc3339(Timestamp::now(), 0);
   std::fprintf(stderr, "%s wis2mon: %.*s\n", stamp.c_str(), static_cast<int>(line.size()), line.data());
-}
-
-const RecordSchemaPtr& notification_schema() {
-  static const auto schema = std::make_shared<const RecordSchema>(
-      "notifications",
-      std::vector<std::string>{"id", "data_id", "metadata_id", "pubtime", "datetime", "topic", "centre_id", "valid",
-                               "errors", "href", "size", "source", "received_at"});
-  return schema;
 }
 
 FieldValue text_or_null(std::string_view s) {
@@ -104,25 +98,14 @@ struct Monitor::Impl {
   // One pipeline, compiled.
   struct Pipeline {
     PipelineOptions o;
+    std::shared_ptr<const Decoder> decoder;  // nullptr: decoder none
     std::optional<Deduplicator> dedup;
     std::optional<Enricher> enricher;
     std::vector<SinkEngine*> sinks;
-    bool fetch() const { return o.fetch || o.decoder != PipelineDecoder::none; }
+    bool fetch() const { return o.fetch || decoder != nullptr; }
   };
-
-  // A spool entry being worked on: records out at sinks (plus one while still producing them),
-  // and the dedup keys to record once everything settled.
-  struct Pending {
-    int outstanding = 1;
-    struct Key {
-      std::size_t pipeline;  // index into pipelines
-      Notification notification;
-      std::string key;
-      bool ok = true;
-      bool raw = false;  // key of the message bytes (an invalid message), kept in the store as is
-    };
-    std::vector<Key> keys;
-  };
+  using Ticket = detail::CompletionLedger::Ticket;
+  enum class State { configured, running, stopped };
 
   MonitorOptions opt;
   std::function<void(std::string_view)> log;
@@ -130,11 +113,16 @@ struct Monitor::Impl {
   std::unique_ptr<Spool> spool;
   std::shared_ptr<DeadLetterStore> dead;
   std::shared_ptr<DedupStore> dedup_store;
+  // Before everything that holds tickets (pipelines' downloads, sink engines): destroyed last.
+  detail::CompletionLedger ledger;
   std::vector<std::unique_ptr<Pipeline>> pipelines;
   Router router;
   std::vector<std::size_t> route_to_pipeline;
-  std::map<std::string, std::function<std::shared_ptr<Sink>(const SinkSpec&)>> sink_types;
+  // This monitor's own sink kinds (add_sink_type, add_callback_sink), looked up before the
+  // process-wide registry.
+  std::map<std::string, std::function<std::shared_ptr<Sink>(const SinkSpec&)>> local_sink_kinds;
   std::map<std::string, std::unique_ptr<SinkEngine>> engines;
+  std::unique_ptr<detail::HealthWatch> health_watch;
   std::shared_ptr<detail::PolledCallbacks> polled = std::make_shared<detail::PolledCallbacks>();
   bool has_polled = false;
   std::unique_ptr<Downloader> downloader;
@@ -144,14 +132,11 @@ struct Monitor::Impl {
   std::unordered_map<std::string, CentreSeries> centres;
 
   std::thread worker;
-  std::atomic<bool> started{false}, stopping{false}, stopped{false};
-
-  // Shared between the pipeline thread and the sink workers.
-  mutable std::mutex mu;
-  std::condition_variable idle;
-  std::unordered_map<std::int64_t, Pending> pending;
-  std::vector<std::int64_t> finished;
-  std::vector<std::unordered_set<std::string>> in_progress;  // per pipeline: keys being processed
+  std::mutex lifecycle_mu;  // start(), stop(), drain()
+  std::mutex service_mu;    // one thread at a time runs callback sinks
+  std::atomic<State> state{State::configured};
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> serving{false};  // the endpoint's handlers may read engines and subscribers
 
   // Stats (pipeline thread writes; anyone reads).
   std::atomic<std::uint64_t> received{0}, valid{0}, invalid{0}, duplicates{0}, unrouted{0}, downloads{0},
@@ -159,7 +144,20 @@ struct Monitor::Impl {
   mutable std::mutex table_mu;
   std::map<std::string, std::uint64_t> per_table;
 
-  explicit Impl(MonitorOptions o) : opt(std::move(o)), selector(opt.sources) {}
+  explicit Impl(MonitorOptions o)
+      : opt(std::move(o)),
+        log(opt.log ? opt.log : default_log),
+        ledger([this](std::string_view line) { log(line); }),
+        selector(opt.sources) {}
+
+  void require(bool allowed, const char* what) const {
+    if (allowed) return;
+    const State s = state;
+    throw Error(ErrorCode::state, std::string("monitor: ") + what +
+                                      (s == State::stopped   ? " after stop()"
+                                       : s == State::running ? " after start()"
+                                                             : " before start()"));
+  }
 
   CentreSeries& centre(std::string_view id) {
     auto it = centres.find(std::string(id));
@@ -175,45 +173,10 @@ struct Monitor::Impl {
     return centres.emplace(std::string(id), s).first->second;
   }
 
-  // ---- completion bookkeeping -----------------------------------------------------------
+  // ---- completion: entries the ledger completed are removed from the spool ---------------
 
-  // Under mu: one unit of an entry's work is done.
-  void release_unit(std::int64_t id) {
-    auto it = pending.find(id);
-    if (it == pending.end()) return;
-    if (--it->second.outstanding > 0) return;
-    for (auto& k : it->second.keys) {
-      // Recorded only now, so that a crash before the records were stored, or a failed
-      // download, never makes a later copy look like a duplicate.
-      auto& dedup = pipelines[k.pipeline]->dedup;
-      if (k.ok && dedup) {
-        try {
-          if (k.raw)
-            dedup_store->put(k.key, Timestamp::now(), Timestamp::now());
-          else
-            dedup->record(k.notification);
-        } catch (const std::exception& e) {
-          log(std::string("dedup store: ") + e.what());
-        }
-      }
-      in_progress[k.pipeline].erase(k.key);
-    }
-    pending.erase(it);
-    finished.push_back(id);
-    idle.notify_all();
-  }
-
-  void on_settled(std::uint64_t tag) {
-    std::lock_guard lock(mu);
-    release_unit(static_cast<std::int64_t>(tag));
-  }
-
-  void flush_finished() {
-    std::vector<std::int64_t> ids;
-    {
-      std::lock_guard lock(mu);
-      ids.swap(finished);
-    }
+  void flush_completed() {
+    const auto ids = ledger.take_completed();
     if (ids.empty()) return;
     try {
       spool->done(ids);
@@ -221,7 +184,6 @@ struct Monitor::Impl {
       // The entries stay stored and are processed again after a restart (at-least-once).
       log(std::string("spool: cannot remove finished entries: ") + e.what());
     }
-    idle.notify_all();
   }
 
   // ---- dead letters -----------------------------------------------------------------------
@@ -243,12 +205,10 @@ struct Monitor::Impl {
 
   // ---- records out ------------------------------------------------------------------------
 
-  void submit_records(Pipeline& p, std::vector<Record>& out, std::int64_t id) {
+  // Each record at each sink holds a share of the entry's ticket until it is settled; a
+  // record dropped by a full queue (drop policy) releases its share at once.
+  void submit_records(Pipeline& p, std::vector<Record>& out, const Ticket& ticket) {
     if (p.enricher) p.enricher->apply(out);
-    {
-      std::lock_guard lock(mu);
-      pending[id].outstanding += static_cast<int>(out.size() * p.sinks.size());
-    }
     {
       std::lock_guard lock(table_mu);
       for (const auto& r : out) ++per_table[r.table()];
@@ -256,20 +216,16 @@ struct Monitor::Impl {
     records += out.size();
     for (std::size_t s = 0; s < p.sinks.size(); ++s)
       for (auto& r : out) {
-        const bool queued = s + 1 == p.sinks.size() ? p.sinks[s]->submit(std::move(r), static_cast<std::uint64_t>(id))
-                                                    : p.sinks[s]->submit(r, static_cast<std::uint64_t>(id));
-        if (!queued) {
-          // Dropped (drop policy) or closed: it will never settle, so release it here. With
-          // the drop policy the user chose losing records over waiting.
-          std::lock_guard lock(mu);
-          release_unit(id);
-        }
+        if (s + 1 == p.sinks.size())
+          p.sinks[s]->submit(std::move(r), ticket.share());
+        else
+          p.sinks[s]->submit(r, ticket.share());
       }
   }
 
   Record notification_record(const SpoolEntry& e, const Notification& n, const ValidationReport& report,
                              std::string_view centre_id) {
-    Record r(notification_schema());
+    Record r(notifications_schema());
     std::size_t i = 0;
     const auto put = [&](FieldValue v) { r.value(i++) = std::move(v); };
     put(text_or_null(n.id()));
@@ -291,8 +247,7 @@ struct Monitor::Impl {
 
   // Data in hand (downloaded or inline): keep, decode, enrich, submit.
   void handle_data(Pipeline& p, const SpoolEntry& e, const Notification& n, const ValidationReport& report,
-                   std::string_view centre_id, const std::string& data) {
-    std::vector<Record> out;
+                   std::string_view centre_id, const std::string& data, const Ticket& ticket) {
     if (!p.o.store_dir.empty()) {
       try {
         store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data);
@@ -300,36 +255,28 @@ struct Monitor::Impl {
         log(std::string("store_dir: ") + ex.what());
       }
     }
-    if (p.o.decoder == PipelineDecoder::bufr) {
-      auto result = decode_bufr(data);
-      if (result.records.empty()) {
+    std::vector<Record> out;
+    if (p.decoder) {
+      auto decoded = p.decoder->decode(data);
+      if (decoded.failed()) {
         ++decode_failures;
-        dead_letter_message(e, "decode", result.errors.empty() ? "no BUFR subsets" : result.errors.front().message,
-                            p.o.name);
+        dead_letter_message(
+            e, "decode",
+            decoded.errors.empty() ? "decoder " + p.decoder->name() + ": no records" : decoded.errors.front().message,
+            p.o.name);
       }
-      out = std::move(result.records);
-    } else if (p.o.decoder == PipelineDecoder::cap) {
-      auto result = decode_cap(data);
-      if (!result.valid() && result.cap_version.empty()) {
-        ++decode_failures;
-        dead_letter_message(e, "decode", result.errors.empty() ? "not a CAP alert" : result.errors.front(), p.o.name);
-      } else {
-        out = result.to_records();
-      }
+      out = std::move(decoded.records);
     } else {
       out.push_back(notification_record(e, n, report, centre_id));
     }
-    if (!out.empty()) submit_records(p, out, e.id);
+    if (!out.empty()) submit_records(p, out, ticket);
   }
 
   // ---- one spool entry --------------------------------------------------------------------
 
-  void process(const SpoolEntry& e) {
+  // The pipeline thread's work on one entry; `ticket` is its share of the entry's work.
+  void process(const SpoolEntry& e, const Ticket& ticket) {
     ++received;
-    {
-      std::lock_guard lock(mu);
-      pending[e.id];  // outstanding = 1 while we work on it
-    }
     const Topic topic(e.topic);
     std::string centre_id(topic.centre_id());
     ParseOptions po;
@@ -391,11 +338,13 @@ struct Monitor::Impl {
         // An invalid message has no trustworthy id: the same bytes on the same topic twice
         // (e.g. from two brokers) are the duplicate then.
         std::string key = keep_invalid ? raw_key(e.topic, e.payload) : Deduplicator::key(n, p.dedup->policy());
-        bool duplicate = false;
-        {
-          std::lock_guard lock(mu);
-          duplicate = !key.empty() && in_progress[index].count(key) > 0;
-        }
+        // A copy of an item another entry is working on right now is a duplicate too.
+        std::function<void()> record_key;
+        if (keep_invalid)
+          record_key = [store = dedup_store, key] { store->put(key, Timestamp::now(), Timestamp::now()); };
+        else
+          record_key = [&dedup = *p.dedup, n] { dedup.record(n); };
+        bool duplicate = !ticket.claim(index, key, std::move(record_key));
         if (!duplicate) {
           try {
             duplicate = keep_invalid ? dedup_store->get(key, Timestamp::now()).has_value()
@@ -403,46 +352,35 @@ struct Monitor::Impl {
           } catch (const std::exception& ex) {
             log(std::string("dedup store: ") + ex.what());
           }
+          // Seen before: the claim is given back unrecorded (nothing new was processed).
+          if (duplicate) ticket.fail(index);
         }
         if (duplicate) {
           ++dropped_as_seen;
           continue;
         }
-        std::lock_guard lock(mu);
-        if (!key.empty()) in_progress[index].insert(key);
-        pending[e.id].keys.push_back({index, n, std::move(key), true, keep_invalid});
       }
       ++handled;
       if (!p.fetch()) {
         std::vector<Record> out{notification_record(e, n, parsed->report, centre_id)};
-        submit_records(p, out, e.id);
+        submit_records(p, out, ticket);
         continue;
       }
-      fetch(p, e, n, parsed->report, centre_id);
+      fetch(p, index, e, n, parsed->report, centre_id, ticket);
     }
     if (dropped_as_seen > 0 && handled == 0) {
       ++duplicates;
       cs.duplicate->inc();
     }
-    std::lock_guard lock(mu);
-    release_unit(e.id);
   }
 
-  void mark_failed(Pipeline& p, std::int64_t id) {
-    std::lock_guard lock(mu);
-    auto it = pending.find(id);
-    if (it == pending.end()) return;
-    for (auto& k : it->second.keys)
-      if (pipelines[k.pipeline].get() == &p) k.ok = false;
-  }
-
-  void fetch(Pipeline& p, const SpoolEntry& e, const Notification& n, const ValidationReport& report,
-             const std::string& centre_id) {
+  void fetch(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n, const ValidationReport& report,
+             const std::string& centre_id, const Ticket& ticket) {
     if (n.content()) {
       auto inline_data = decode_inline_content(n, opt.download.lenient_integrity, opt.download.max_object_bytes);
       if (inline_data.status == DownloadStatus::ok) {
         ++downloads;
-        handle_data(p, e, n, report, centre_id, inline_data.data);
+        handle_data(p, e, n, report, centre_id, inline_data.data, ticket);
         return;
       }
       // Bad inline content: fall back to the link, as a Global Cache does.
@@ -452,7 +390,7 @@ struct Monitor::Impl {
     req.urls = key.empty() ? std::vector<std::string>{} : selector.candidates(key);
     if (req.urls.empty()) {
       ++download_failures;
-      mark_failed(p, e.id);
+      ticket.fail(index);
       dead_letter_message(e, "download", "no data link to download from", p.o.name);
       return;
     }
@@ -462,21 +400,16 @@ struct Monitor::Impl {
       req.expected_size = static_cast<std::uint64_t>(*link->length);
     req.centre_id = centre_id;
     req.deadline = std::chrono::minutes(10);
-    {
-      std::lock_guard lock(mu);
-      ++pending[e.id].outstanding;
-    }
-    downloader->submit(std::move(req), [this, &p, e, n, report, centre_id](DownloadResult r) {
+    // The callback holds a share of the entry's work until the download is handled.
+    downloader->submit(std::move(req), [this, &p, index, e, n, report, centre_id, ticket](DownloadResult r) {
       if (r.status == DownloadStatus::ok) {
         ++downloads;
-        handle_data(p, e, n, report, centre_id, r.data);
+        handle_data(p, e, n, report, centre_id, r.data, ticket);
       } else {
         ++download_failures;
-        mark_failed(p, e.id);
+        ticket.fail(index);
         dead_letter_message(e, "download", std::string(to_string(r.status)) + ": " + r.error, p.o.name);
       }
-      std::lock_guard lock(mu);
-      release_unit(e.id);
     });
   }
 
@@ -494,21 +427,21 @@ struct Monitor::Impl {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
       for (const auto& e : batch) {
+        const Ticket ticket = ledger.open(e.id);
         try {
-          process(e);
+          process(e, ticket);
         } catch (const std::exception& ex) {
-          // A bug or a resource failure for this entry: keep it as a dead letter, go on.
+          // A bug or a resource failure for this entry: keep it as a dead letter, go on. Its
+          // claimed keys are freed unrecorded when the last share of its work is gone.
+          ticket.fail_all();
           log("entry " + std::to_string(e.id) + ": " + ex.what());
           dead_letter_message(e, "internal", ex.what());
-          std::lock_guard lock(mu);
-          pending.erase(e.id);
-          finished.push_back(e.id);
         }
       }
       if (downloader)
         downloader->poll(batch.empty() && busy_downloads ? std::chrono::milliseconds(20)
                                                          : std::chrono::milliseconds(0));
-      flush_finished();
+      flush_completed();
       if (opt.status_interval.count() > 0 && Clock::now() - last_status >= opt.status_interval) {
         last_status = Clock::now();
         log(status());
@@ -544,13 +477,17 @@ struct Monitor::Impl {
           .set(static_cast<double>(st.rejected + st.out_of_retries));
       metrics.gauge("wis2mon_sink_queued", {{"sink", name}}).set(static_cast<double>(st.queued));
     }
+    if (health_watch)
+      for (const auto& [name, h] : health_watch->latest())
+        metrics.gauge("wis2mon_sink_healthy", {{"sink", name}}).set(h.ok ? 1 : 0);
   }
 
+  // A sink of a spec: this monitor's own kinds first, then the process-wide registry.
   std::shared_ptr<Sink> make_sink_for(const SinkSpec& spec, SinkEngineOptions& engine_options) {
     std::map<std::string, std::string> own, engine;
     split_sink_settings(spec.settings, own, engine);
     engine_options = sink_engine_options(sink_config_table("engine").validate(engine));
-    if (const auto it = sink_types.find(spec.type); it != sink_types.end()) {
+    if (const auto it = local_sink_kinds.find(spec.type); it != local_sink_kinds.end()) {
       // Callbacks wait for the user's poll(): hand records over promptly unless told otherwise.
       if (spec.type.rfind("callback:", 0) == 0 && !engine.count("batch_max_age"))
         engine_options.batch_max_age = std::chrono::milliseconds(20);
@@ -561,11 +498,87 @@ struct Monitor::Impl {
                   "sink '" + spec.name + "' is a callback sink: give it a function (add_callback_sink) before start()");
     return make_sink(spec.type, spec.name, sink_config_table(spec.type).validate(own));
   }
+
+  Monitor::Health health() const {
+    Monitor::Health h;
+    std::size_t up = 0;
+    for (const auto& sub : subscribers) up += sub->stats().connected;
+    const auto sinks = health_watch ? health_watch->latest() : std::map<std::string, SinkHealth>{};
+    bool sinks_ok = true;
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("sinks");
+    w.StartObject();
+    for (const auto& [name, s] : sinks) {
+      sinks_ok = sinks_ok && s.ok;
+      w.Key(name.c_str());
+      w.StartObject();
+      w.Key("healthy");
+      w.Bool(s.ok);
+      w.Key("reason");
+      w.String(s.ok ? "" : s.message.c_str());
+      w.EndObject();
+    }
+    w.EndObject();
+    w.EndObject();
+    h.ok = !stopping && (subscribers.empty() || up > 0) && sinks_ok;
+    const std::string sinks_json(buf.GetString() + 1, buf.GetSize() - 2);  // "sinks":{...}
+    h.json = std::string("{\"status\":\"") + (h.ok ? "ok" : "degraded") +
+             "\",\"brokers_connected\":" + std::to_string(up) + ",\"brokers\":" + std::to_string(subscribers.size()) +
+             ",\"spool\":" + std::to_string(spool->stats().stored) +
+             ",\"messages\":" + std::to_string(received.load()) + "," + sinks_json + "}";
+    return h;
+  }
+
+  // Start's steps, under lifecycle_mu.
+  void start_engines() {
+    for (const auto& p : pipelines)
+      if (p->o.sinks.empty())
+        throw Error(ErrorCode::invalid_argument,
+                    "pipeline '" + p->o.name + "': no sinks (name one, or add a callback sink)");
+    for (const auto& spec : opt.sinks) {
+      SinkEngineOptions eo;
+      auto sink = make_sink_for(spec, eo);
+      if (!eo.dead_letters) eo.dead_letters = dead;  // a sink's own dead_letters file wins
+      engines[spec.name] = std::make_unique<SinkEngine>(std::move(sink), std::move(eo));
+    }
+    for (auto& p : pipelines)
+      for (const auto& s : p->o.sinks) p->sinks.push_back(engines.at(s).get());
+    std::map<std::string, Sink*> watched;
+    for (const auto& [name, engine] : engines) watched[name] = &engine->sink();
+    health_watch = std::make_unique<detail::HealthWatch>(std::move(watched), opt.health_interval, log);
+  }
+
+  void start_brokers() {
+    for (const auto& b : opt.brokers) {
+      BrokerOptions bo = b;
+      if (bo.subscriptions.empty()) bo.subscriptions = opt.subscriptions;
+      // A persistent session needs the same client id after a restart: derive one from the
+      // spool (one monitor per spool) and the broker.
+      if (bo.client_id.empty()) bo.client_id = stable_client_id(opt.spool, bo.url);
+      Spool* s = spool.get();
+      auto sub = std::make_unique<MqttSubscriber>(bo, [s](const MqttMessage& msg) {
+        // Backpressure: above the high-water mark the broker's messages wait (unacknowledged).
+        if (!s->wait_for_room(std::chrono::seconds(1))) return false;
+        s->append(msg.broker, msg.topic, msg.payload);
+        return true;
+      });
+      log("broker " + sub->options().name + ": connecting to " + bo.url);
+      sub->start();
+      subscribers.push_back(std::move(sub));
+    }
+  }
+
+  // Runs callback sinks on the calling thread (one thread at a time).
+  std::size_t service_callbacks(std::chrono::milliseconds timeout) {
+    std::lock_guard lock(service_mu);
+    return polled->service(timeout);
+  }
 };
 
 Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   auto& m = *impl_;
-  m.log = m.opt.log ? m.opt.log : default_log;
   if (m.opt.pipelines.empty()) throw Error(ErrorCode::invalid_argument, "monitor: no pipelines");
   std::set<std::string> sink_names;
   for (const auto& s : m.opt.sinks)
@@ -579,6 +592,7 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
   m.metrics.declare("wis2mon_sink_delivered", MetricType::gauge, "Records delivered, per sink");
   m.metrics.declare("wis2mon_sink_rejected", MetricType::gauge, "Records dead-lettered, per sink");
   m.metrics.declare("wis2mon_sink_queued", MetricType::gauge, "Records waiting, per sink");
+  m.metrics.declare("wis2mon_sink_healthy", MetricType::gauge, "1 when the sink passed its latest healthcheck");
 
   SpoolOptions so;
   so.path = m.opt.spool;
@@ -598,6 +612,12 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
     for (const auto& s : po.sinks)
       if (!sink_names.count(s))
         throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sink named '" + s + "'");
+    if (po.decoder != "none" && !po.decoder.empty()) {
+      p->decoder = find_decoder(po.decoder);
+      if (!p->decoder)
+        throw Error(ErrorCode::invalid_argument,
+                    "pipeline '" + po.name + "': no decoder named '" + po.decoder + "' (register_decoder)");
+    }
     if (po.dedup) p->dedup.emplace(*po.dedup, m.dedup_store);
     if (!po.enrich.empty()) p->enricher.emplace(make_enricher(enrich_config_table().validate(po.enrich)));
     for (const auto& f : po.filters) {
@@ -607,7 +627,6 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
     any_fetch = any_fetch || p->fetch();
     m.pipelines.push_back(std::move(p));
   }
-  m.in_progress.resize(m.pipelines.size());
   if (any_fetch) {
     auto d = m.opt.download;
     d.metrics = &m.metrics;
@@ -626,18 +645,23 @@ Monitor::~Monitor() {
 }
 
 void Monitor::add_sink_type(const std::string& type, std::function<std::shared_ptr<Sink>(const SinkSpec&)> make) {
-  if (impl_->started) throw Error(ErrorCode::invalid_argument, "monitor: add_sink_type after start()");
-  impl_->sink_types[type] = std::move(make);
+  auto& m = *impl_;
+  std::lock_guard lock(m.lifecycle_mu);
+  m.require(m.state == Impl::State::configured, "add_sink_type()");
+  if (type.empty() || !make)
+    throw Error(ErrorCode::invalid_argument, "monitor: add_sink_type needs a type and a function");
+  m.local_sink_kinds[type] = std::move(make);
 }
 
 void Monitor::add_callback_sink(const std::string& name,
                                 std::function<std::vector<Delivery>(const std::vector<Record>&)> fn) {
   auto& m = *impl_;
-  if (m.started) throw Error(ErrorCode::invalid_argument, "monitor: add_callback_sink after start()");
+  std::lock_guard lock(m.lifecycle_mu);
+  m.require(m.state == Impl::State::configured, "add_callback_sink()");
   if (!fn) throw Error(ErrorCode::invalid_argument, "monitor: add_callback_sink needs a function");
   if (name.empty()) throw Error(ErrorCode::invalid_argument, "monitor: a callback sink needs a name");
   const std::string type = "callback:" + name;
-  m.sink_types[type] = [fn = std::move(fn), hub = m.polled](const SinkSpec& spec) {
+  m.local_sink_kinds[type] = [fn = std::move(fn), hub = m.polled](const SinkSpec& spec) {
     return std::make_shared<detail::PolledSink>(spec.name, fn, hub);
   };
   auto spec = std::find_if(m.opt.sinks.begin(), m.opt.sinks.end(), [&](const SinkSpec& s) { return s.name == name; });
@@ -655,103 +679,77 @@ void Monitor::add_callback_sink(const std::string& name,
 
 std::size_t Monitor::poll(std::chrono::milliseconds timeout) {
   auto& m = *impl_;
+  m.require(m.state != Impl::State::stopped, "poll()");
   if (!m.has_polled) {
     if (timeout.count() > 0) std::this_thread::sleep_for(timeout);
     return 0;
   }
-  return m.polled->service(timeout);
+  return m.service_callbacks(timeout);
 }
 
 void Monitor::start() {
   auto& m = *impl_;
-  if (m.started) return;
-  for (const auto& p : m.pipelines)
-    if (p->o.sinks.empty())
-      throw Error(ErrorCode::invalid_argument,
-                  "pipeline '" + p->o.name + "': no sinks (name one, or add a callback sink)");
-  m.started = true;
-  for (const auto& spec : m.opt.sinks) {
-    SinkEngineOptions eo;
-    auto sink = m.make_sink_for(spec, eo);
-    eo.dead_letters = m.dead;
-    eo.on_settled = [impl = impl_.get()](const Record&, DeliveryStatus, std::uint64_t tag) { impl->on_settled(tag); };
-    m.engines[spec.name] = std::make_unique<SinkEngine>(std::move(sink), std::move(eo));
-  }
-  for (auto& p : m.pipelines)
-    for (const auto& s : p->o.sinks) p->sinks.push_back(m.engines.at(s).get());
-
-  m.worker = std::thread([&m] { m.run(); });
-
-  for (const auto& b : m.opt.brokers) {
-    BrokerOptions bo = b;
-    if (bo.subscriptions.empty()) bo.subscriptions = m.opt.subscriptions;
-    // A persistent session needs the same client id after a restart: derive one from the
-    // spool (one monitor per spool) and the broker.
-    if (bo.client_id.empty()) bo.client_id = stable_client_id(m.opt.spool, bo.url);
-    Spool* spool = m.spool.get();
-    auto sub = std::make_unique<MqttSubscriber>(bo, [spool](const MqttMessage& msg) {
-      // Backpressure: above the high-water mark the broker's messages wait (unacknowledged).
-      if (!spool->wait_for_room(std::chrono::seconds(1))) return false;
-      spool->append(msg.broker, msg.topic, msg.payload);
-      return true;
-    });
-    m.log("broker " + sub->options().name + ": connecting to " + bo.url);
-    sub->start();
-    m.subscribers.push_back(std::move(sub));
-  }
-  // After the subscribers exist: the handlers read them.
+  std::lock_guard lock(m.lifecycle_mu);
+  if (m.state == Impl::State::running) return;
+  m.require(m.state == Impl::State::configured, "start()");
+  // The endpoint first: a port taken (by another monitor) fails start() before anything
+  // connects. Its handlers read the subscribers and sinks only once the state is running.
   if (m.opt.metrics_port != 0) {
     m.server = std::make_unique<detail::MetricsServer>(
         m.opt.metrics_host, m.opt.metrics_port,
         [&m] {
+          if (!m.serving) return std::string();
           m.update_gauges();
           return m.metrics.render_prometheus();
         },
         [&m] {
-          detail::MetricsServer::Health h;
-          std::size_t up = 0;
-          for (const auto& sub : m.subscribers) up += sub->stats().connected;
-          h.ok = !m.stopping && (m.subscribers.empty() || up > 0);
-          h.json = std::string("{\"status\":\"") + (h.ok ? "ok" : "degraded") +
-                   "\",\"brokers_connected\":" + std::to_string(up) +
-                   ",\"brokers\":" + std::to_string(m.subscribers.size()) +
-                   ",\"spool\":" + std::to_string(m.spool->stats().stored) +
-                   ",\"messages\":" + std::to_string(m.received.load()) + "}";
-          return h;
+          detail::MetricsServer::Health h{false, "{\"status\":\"starting\"}"};
+          if (!m.serving) return h;
+          const auto health = m.health();
+          return detail::MetricsServer::Health{health.ok, health.json};
         });
-    m.log("metrics on http://" + m.opt.metrics_host + ":" + std::to_string(m.server->port()) + "/metrics");
   }
+  try {
+    m.start_engines();
+  } catch (...) {
+    m.server.reset();
+    throw;
+  }
+  m.worker = std::thread([&m] { m.run(); });
+  m.start_brokers();
+  m.state = Impl::State::running;
+  m.serving = true;
+  if (m.server) m.log("metrics on http://" + m.opt.metrics_host + ":" + std::to_string(m.server->port()) + "/metrics");
 }
 
 void Monitor::push(std::string_view topic, std::string_view payload, std::string_view source) {
   auto& m = *impl_;
+  m.require(m.state != Impl::State::stopped, "push()");
   while (!m.spool->wait_for_room(std::chrono::seconds(1)))
-    if (m.stopping) throw Error(ErrorCode::invalid_argument, "monitor: push() after stop()");
+    m.require(m.state != Impl::State::stopped && !m.stopping, "push()");
   m.spool->append(source, topic, payload);
 }
 
 bool Monitor::drain(std::chrono::milliseconds timeout) {
   auto& m = *impl_;
+  m.require(m.state == Impl::State::running, "drain()");
   const auto until = Clock::now() + timeout;
   for (;;) {
-    const auto s = m.spool->stats();
-    if (s.stored == 0) {
-      std::lock_guard lock(m.mu);
-      if (m.pending.empty()) return true;
-    }
-    if (Clock::now() >= until || !m.started || m.stopping) return false;
-    if (m.has_polled) {
-      m.polled->service(std::chrono::milliseconds(20));
-      continue;
-    }
-    std::unique_lock lock(m.mu);
-    m.idle.wait_for(lock, std::chrono::milliseconds(20));
+    if (m.spool->stats().stored == 0 && m.ledger.open_entries() == 0) return true;
+    if (Clock::now() >= until || m.stopping) return false;
+    if (m.has_polled)
+      m.service_callbacks(std::chrono::milliseconds(20));
+    else
+      m.ledger.wait_for_completion(std::chrono::milliseconds(20));
   }
 }
 
 void Monitor::stop(std::chrono::milliseconds grace) {
   auto& m = *impl_;
-  if (m.stopped.exchange(true)) return;
+  std::lock_guard lock(m.lifecycle_mu);
+  if (m.state == Impl::State::stopped) return;
+  const bool was_running = m.state == Impl::State::running;
+  m.state = Impl::State::stopped;
   for (auto& sub : m.subscribers) sub->stop();
   m.stopping = true;
   m.spool->interrupt();
@@ -764,6 +762,7 @@ void Monitor::stop(std::chrono::milliseconds grace) {
     m.downloader->close();
     m.downloader->poll();
   }
+  if (m.health_watch) m.health_watch->stop_checking();  // closing sinks are not unhealthy ones
   const auto close_engines = [&m] {
     for (auto& [name, engine] : m.engines) {
       try {
@@ -778,7 +777,7 @@ void Monitor::stop(std::chrono::milliseconds grace) {
     auto closing = std::async(std::launch::async, close_engines);
     while (closing.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
       try {
-        m.polled->service(std::chrono::milliseconds(10));
+        m.service_callbacks(std::chrono::milliseconds(10));
       } catch (const std::exception& e) {
         m.log(std::string("callback sink: ") + e.what());
       } catch (...) {
@@ -789,9 +788,10 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   } else {
     close_engines();
   }
-  m.flush_finished();
+  m.flush_completed();
   m.server.reset();
-  if (m.started) m.log("stopped: " + m.status());
+  m.health_watch.reset();
+  if (was_running) m.log("stopped: " + m.status());
 }
 
 std::string to_json(const MonitorStats& s) {
@@ -840,8 +840,7 @@ MonitorStats Monitor::stats() const {
     s.records_per_table = m.per_table;
   }
   s.spool_stored = m.spool->stats().stored;
-  std::lock_guard lock(m.mu);
-  s.in_progress = m.pending.size();
+  s.in_progress = m.ledger.open_entries();
   return s;
 }
 
@@ -856,6 +855,10 @@ MetricsRegistry& Monitor::metrics() noexcept {
 std::string Monitor::metrics_text() {
   impl_->update_gauges();
   return impl_->metrics.render_prometheus();
+}
+
+Monitor::Health Monitor::health() const {
+  return impl_->health();
 }
 
 int Monitor::metrics_port() const noexcept {

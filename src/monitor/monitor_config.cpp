@@ -17,18 +17,6 @@
 
 namespace wis2mon {
 
-const char* to_string(PipelineDecoder d) noexcept {
-  switch (d) {
-    case PipelineDecoder::none:
-      return "none";
-    case PipelineDecoder::bufr:
-      return "bufr";
-    case PipelineDecoder::cap:
-      return "cap";
-  }
-  return "none";
-}
-
 namespace {
 
 const ConfigTable& monitor_table() {
@@ -132,12 +120,8 @@ const ConfigTable& pipeline_table() {
            "key policy: message id, or data_id+pubtime (Global Cache semantics)",
            false,
            {"none", "message_id", "data_id_pubtime"}},
-          {"decoder",
-           ConfigType::choice,
-           "none",
-           "none: notifications records; bufr: surface_obs; cap: cap_alerts",
-           false,
-           {"none", "bufr", "cap"}},
+          {"decoder", ConfigType::string, "none",
+           "none: notifications records; or a registered decoder (bufr: surface_obs; cap: cap_alerts, cap_areas)"},
           {"fetch", ConfigType::boolean, "false", "download the data (implied by a decoder)"},
           {"store_dir", ConfigType::string, "", "keep each verified object under this directory"},
           {"sinks", ConfigType::list, "",
@@ -323,7 +307,15 @@ void check_sink(const SinkSpec& spec, const std::string& where, std::vector<std:
   std::map<std::string, std::string> own, engine;
   const ConfigTable& engine_t = sink_config_table("engine");
   split_sink_settings(spec.settings, own, engine);
-  const bool builtin = spec.type == "sqlite" || spec.type == "ndjson" || spec.type == "influxdb";
+  // A registered kind has a table to check against; "callback" gets its function from code.
+  const SinkKind* kind = find_sink_kind(spec.type);
+  const bool builtin = kind != nullptr;
+  if (!kind && spec.type != "callback" && !spec.type.empty()) {
+    std::string known;
+    for (const auto& n : sink_kind_names()) known += n + ", ";
+    problems.push_back(where + ".type: unknown sink kind '" + spec.type + "' (" + known +
+                       "or callback; register_sink_kind adds one)");
+  }
   ConfigValues own_v, engine_v = checked(engine_t, engine, where, problems);
   if (builtin) own_v = checked(sink_config_table(spec.type), own, where, problems);
   if (!dump) return;
@@ -506,7 +498,7 @@ MonitorConfig build(const Node& root, const std::string& origin) {
     raw.erase("name");
     raw.erase("type");
     if (s.name.empty()) problems.push_back(where + ".name: required");
-    if (s.type.empty()) problems.push_back(where + ".type: required (sqlite, ndjson, influxdb or a registered type)");
+    if (s.type.empty()) problems.push_back(where + ".type: required (a registered sink kind, or callback)");
     if (!sink_names.insert(s.name).second) problems.push_back(where + ": a second sink named '" + s.name + "'");
     s.settings = std::move(raw);
     check_sink(s, where, problems, &dump);
@@ -535,10 +527,14 @@ MonitorConfig build(const Node& root, const std::string& origin) {
       p.validation = v.text("validation") == "strict" ? ValidationMode::strict : ValidationMode::lenient;
     if (v.has("keep_invalid")) p.keep_invalid = v.boolean("keep_invalid");
     if (v.has("dedup") && v.text("dedup") != "none") p.dedup = policy_of(v.text("dedup"));
-    if (v.has("decoder"))
-      p.decoder = v.text("decoder") == "bufr"  ? PipelineDecoder::bufr
-                  : v.text("decoder") == "cap" ? PipelineDecoder::cap
-                                               : PipelineDecoder::none;
+    if (v.has("decoder")) {
+      p.decoder = v.text("decoder");
+      if (p.decoder != "none" && !find_decoder(p.decoder)) {
+        std::string known = "none";
+        for (const auto& d : registered_decoders()) known += ", " + d->name();
+        problems.push_back(where + ".decoder: '" + p.decoder + "' is not a registered decoder (" + known + ")");
+      }
+    }
     if (v.has("fetch")) p.fetch = v.boolean("fetch");
     if (v.has("store_dir")) p.store_dir = v.text("store_dir");
     if (v.has("sinks")) p.sinks = v.list("sinks");

@@ -63,4 +63,13 @@ const Link* Notification::data_link() const noexcept {
   return nullptr;
 }
 
+const RecordSchemaPtr& notifications_schema() {
+  static const RecordSchemaPtr schema = std::make_shared<const RecordSchema>(
+      "notifications",
+      std::vector<std::string>{"id", "data_id", "metadata_id", "pubtime", "datetime", "topic", "centre_id", "valid",
+                               "errors", "href", "size", "source", "received_at"},
+      SchemaHints{{"data_id"}, "pubtime", {"centre_id", "topic"}, {{"centre_id", "pubtime"}, {"pubtime"}}});
+  return schema;
+}
+
 }  // namespace wis2mon

@@ -45,10 +45,11 @@ using Clock = std::chrono::steady_clock;
 struct SinkEngine::Impl {
   struct Item {
     Record record;
-    std::uint64_t tag = 0;     // the submitter's, for on_settled
-    int attempts = 0;          // write() calls that answered Retry for it
-    Clock::time_point queued;  // when submitted
-    Clock::time_point due;     // for retries: not before
+    std::uint64_t tag = 0;             // the submitter's, for on_settled
+    std::shared_ptr<const void> hold;  // the submitter's, released once the record is settled
+    int attempts = 0;                  // write() calls that answered Retry for it
+    Clock::time_point queued;          // when submitted
+    Clock::time_point due;             // for retries: not before
   };
 
   SinkEngineOptions opt;
@@ -184,6 +185,7 @@ struct SinkEngine::Impl {
             // An acknowledgement hook must not kill the worker.
           }
         }
+        item.hold.reset();  // may complete the submitter's work (outside our lock)
       }
 
       lock.lock();
@@ -218,6 +220,14 @@ SinkEngine::~SinkEngine() {
 }
 
 bool SinkEngine::submit(Record record, std::uint64_t tag) {
+  return submit(std::move(record), tag, nullptr);
+}
+
+bool SinkEngine::submit(Record record, std::shared_ptr<const void> hold) {
+  return submit(std::move(record), 0, std::move(hold));
+}
+
+bool SinkEngine::submit(Record record, std::uint64_t tag, std::shared_ptr<const void> hold) {
   std::unique_lock lock(impl_->mu);
   auto& m = *impl_;
   if (m.closed || m.stopping) return false;
@@ -231,7 +241,7 @@ bool SinkEngine::submit(Record record, std::uint64_t tag) {
   }
   ++m.stats.submitted;
   const auto now = Clock::now();
-  m.fresh.push_back({std::move(record), tag, 0, now, now});
+  m.fresh.push_back({std::move(record), tag, std::move(hold), 0, now, now});
   if (m.fresh.size() >= m.opt.batch_max_records || m.fresh.size() == 1) m.wake.notify_one();
   return true;
 }

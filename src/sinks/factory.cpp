@@ -1,4 +1,7 @@
 // The configuration tables of the built-in sinks and the engine, and make_sink().
+#include <map>
+#include <mutex>
+
 #include "wis2mon/error.hpp"
 #include "wis2mon/sink.hpp"
 #include "wis2mon/sinks/influxdb.hpp"
@@ -99,64 +102,123 @@ std::int64_t positive(const ConfigValues& c, const char* key, const std::string&
   return v;
 }
 
+std::shared_ptr<Sink> make_sqlite(const std::string& name, const ConfigValues& c) {
+  SqliteSinkOptions o;
+  o.path = c.text("path");
+  o.synchronous_full = c.text("synchronous") != "normal";
+  o.retention = std::chrono::hours(c.duration_ms("retention") / 3600000);
+  o.retention_interval = std::chrono::milliseconds(c.duration_ms("retention_interval"));
+  o.retention_step_rows = static_cast<std::size_t>(positive(c, "retention_step_rows", "sqlite"));
+  return std::make_shared<SqliteSink>(name, std::move(o));
+}
+
+std::shared_ptr<Sink> make_ndjson(const std::string& name, const ConfigValues& c) {
+  NdjsonSinkOptions o;
+  o.root = c.text("root");
+  o.file_prefix = c.text("file_prefix");
+  o.gzip = c.boolean("gzip");
+  o.rotate_bytes = static_cast<std::uint64_t>(positive(c, "rotate_bytes", "ndjson"));
+  o.rotate_age = std::chrono::milliseconds(c.duration_ms("rotate_age"));
+  o.raw_copy = c.boolean("raw_copy");
+  o.errors_root = c.text("errors_root");
+  o.fsync = c.boolean("fsync");
+  return std::make_shared<NdjsonSink>(name, std::move(o));
+}
+
+std::shared_ptr<Sink> make_influxdb(const std::string& name, const ConfigValues& c) {
+  InfluxSinkOptions o;
+  o.url = c.text("url");
+  o.api = c.text("api") == "v2" ? InfluxApi::v2 : InfluxApi::v1;
+  o.database = c.text("database");
+  o.retention_policy = c.text("retention_policy");
+  o.username = c.text("username");
+  o.password = c.text("password");
+  o.org = c.text("org");
+  o.bucket = c.text("bucket");
+  o.token = c.text("token");
+  o.timeout = std::chrono::milliseconds(c.duration_ms("timeout"));
+  o.ca_file = c.text("ca_file");
+  o.verify_tls = c.boolean("verify_tls");
+  // The keys below override the built-in spec of every table this sink receives.
+  const auto measurement = c.text("measurement");
+  const auto tags = c.list("tags");
+  const auto fields = c.list("fields");
+  const auto time_field = c.text("time_field");
+  if (!measurement.empty() || !tags.empty() || !fields.empty() || !time_field.empty()) {
+    o.override_all = InfluxTableSpec{measurement, tags, fields, time_field};
+  }
+  return std::make_shared<InfluxSink>(name, std::move(o));
+}
+
+struct KindRegistry {
+  std::mutex mu;
+  // unique_ptr: find_sink_kind hands out pointers that must outlive later registrations.
+  std::map<std::string, std::unique_ptr<const SinkKind>, std::less<>> kinds;
+};
+
+// The built-in kinds are added on first use, through the same path as a user's.
+KindRegistry& kinds() {
+  static KindRegistry* r = [] {
+    auto* made = new KindRegistry;  // never destroyed: sinks may be made during exit
+    for (auto* k :
+         {new SinkKind{"sqlite", "SQLite database (the embedded default)", sqlite_table(), make_sqlite},
+          new SinkKind{"ndjson", "NDJSON files per table, rotated, optionally gzipped", ndjson_table(), make_ndjson},
+          new SinkKind{"influxdb", "InfluxDB 1.x or 2.x, line protocol over HTTP", influxdb_table(), make_influxdb}})
+      made->kinds.emplace(k->name, std::unique_ptr<const SinkKind>(k));
+    return made;
+  }();
+  return *r;
+}
+
+std::string known_kinds() {
+  std::string out;
+  for (const auto& n : sink_kind_names()) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 }  // namespace
+
+void register_sink_kind(SinkKind kind) {
+  if (kind.name.empty() || !kind.make)
+    throw Error(ErrorCode::invalid_argument, "register_sink_kind: a kind needs a name and a factory");
+  if (kind.name == "engine" || kind.name == "callback" || kind.name.rfind("callback:", 0) == 0)
+    throw Error(ErrorCode::invalid_argument, "register_sink_kind: '" + kind.name + "' is reserved");
+  for (const auto& key : kind.config.keys())
+    if (engine_table().find(key.name))
+      throw Error(ErrorCode::invalid_argument, "register_sink_kind: " + kind.name + "." + key.name +
+                                                   " is an engine key (engine keys apply to every sink)");
+  auto& r = kinds();
+  std::lock_guard lock(r.mu);
+  const std::string name = kind.name;
+  if (!r.kinds.emplace(name, std::make_unique<const SinkKind>(std::move(kind))).second)
+    throw Error(ErrorCode::invalid_argument, "register_sink_kind: a sink kind named '" + name + "' exists already");
+}
+
+const SinkKind* find_sink_kind(std::string_view name) {
+  auto& r = kinds();
+  std::lock_guard lock(r.mu);
+  const auto it = r.kinds.find(name);
+  return it == r.kinds.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> sink_kind_names() {
+  auto& r = kinds();
+  std::lock_guard lock(r.mu);
+  std::vector<std::string> out;
+  for (const auto& [name, kind] : r.kinds) out.push_back(name);
+  return out;
+}
 
 const ConfigTable& sink_config_table(const std::string& kind) {
   if (kind == "engine") return engine_table();
-  if (kind == "sqlite") return sqlite_table();
-  if (kind == "ndjson") return ndjson_table();
-  if (kind == "influxdb") return influxdb_table();
-  throw Error(ErrorCode::invalid_argument, "unknown sink kind '" + kind + "' (sqlite, ndjson, influxdb)");
+  if (const auto* k = find_sink_kind(kind)) return k->config;
+  throw Error(ErrorCode::invalid_argument, "unknown sink kind '" + kind + "' (" + known_kinds() + ")");
 }
 
 std::shared_ptr<Sink> make_sink(const std::string& kind, const std::string& name, const ConfigValues& c) {
-  if (kind == "sqlite") {
-    SqliteSinkOptions o;
-    o.path = c.text("path");
-    o.synchronous_full = c.text("synchronous") != "normal";
-    o.retention = std::chrono::hours(c.duration_ms("retention") / 3600000);
-    o.retention_interval = std::chrono::milliseconds(c.duration_ms("retention_interval"));
-    o.retention_step_rows = static_cast<std::size_t>(positive(c, "retention_step_rows", kind));
-    return std::make_shared<SqliteSink>(name, std::move(o));
-  }
-  if (kind == "ndjson") {
-    NdjsonSinkOptions o;
-    o.root = c.text("root");
-    o.file_prefix = c.text("file_prefix");
-    o.gzip = c.boolean("gzip");
-    o.rotate_bytes = static_cast<std::uint64_t>(positive(c, "rotate_bytes", kind));
-    o.rotate_age = std::chrono::milliseconds(c.duration_ms("rotate_age"));
-    o.raw_copy = c.boolean("raw_copy");
-    o.errors_root = c.text("errors_root");
-    o.fsync = c.boolean("fsync");
-    return std::make_shared<NdjsonSink>(name, std::move(o));
-  }
-  if (kind == "influxdb") {
-    InfluxSinkOptions o;
-    o.url = c.text("url");
-    o.api = c.text("api") == "v2" ? InfluxApi::v2 : InfluxApi::v1;
-    o.database = c.text("database");
-    o.retention_policy = c.text("retention_policy");
-    o.username = c.text("username");
-    o.password = c.text("password");
-    o.org = c.text("org");
-    o.bucket = c.text("bucket");
-    o.token = c.text("token");
-    o.timeout = std::chrono::milliseconds(c.duration_ms("timeout"));
-    o.ca_file = c.text("ca_file");
-    o.verify_tls = c.boolean("verify_tls");
-    // The keys below override the built-in spec of every table this sink receives.
-    const auto measurement = c.text("measurement");
-    const auto tags = c.list("tags");
-    const auto fields = c.list("fields");
-    const auto time_field = c.text("time_field");
-    if (!measurement.empty() || !tags.empty() || !fields.empty() || !time_field.empty()) {
-      o.override_all = InfluxTableSpec{measurement, tags, fields, time_field};
-    }
-    return std::make_shared<InfluxSink>(name, std::move(o));
-  }
-  sink_config_table(kind);  // throws for an unknown kind
-  throw Error(ErrorCode::invalid_argument, "sink kind '" + kind + "' cannot be made from configuration");
+  const auto* k = find_sink_kind(kind);
+  if (!k) throw Error(ErrorCode::invalid_argument, "unknown sink kind '" + kind + "' (" + known_kinds() + ")");
+  return k->make(name, c);
 }
 
 void split_sink_settings(const std::map<std::string, std::string>& settings, std::map<std::string, std::string>& own,

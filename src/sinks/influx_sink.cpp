@@ -11,19 +11,17 @@
 
 #include "common/curl.hpp"
 #include "common/time_text.hpp"
+#include "wis2mon/decoder.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/time.hpp"
 #include "wis2mon/version.hpp"
 
 namespace wis2mon {
 
-const std::map<std::string, InfluxTableSpec>& influx_builtin_tables() {
-  static const std::map<std::string, InfluxTableSpec> tables = {
-      {"notifications", {"notifications", {"centre_id", "topic"}, {}, "pubtime"}},
-      {"surface_obs", {"surface_obs", {"wigos_station_identifier"}, {}, "observed_at"}},
-      {"cap_alerts", {"cap_alerts", {"sender", "severity", "urgency", "certainty"}, {}, "sent"}},
-      {"cap_areas", {"cap_areas", {"identifier"}, {}, "sent"}},
-  };
+std::map<std::string, InfluxTableSpec> influx_builtin_tables() {
+  std::map<std::string, InfluxTableSpec> tables;
+  for (const auto& s : known_record_schemas())
+    tables.emplace(s->table(), InfluxTableSpec{s->table(), s->hints().tags, {}, s->hints().time_field});
   return tables;
 }
 
@@ -194,8 +192,28 @@ struct InfluxSink::Impl {
   std::string write_url;
   std::string ping_url;
   std::map<std::string, InfluxTableSpec> tables;
-  InfluxTableSpec fallback;  // tables not in the map
-  std::mutex mutex;          // write(), healthcheck() and close() may come from different threads
+  InfluxTableSpec fallback;  // tables not in the map whose schema gives no hints
+
+  // The options' override_all, over a table's spec.
+  void apply_override(InfluxTableSpec& spec) const {
+    if (!options.override_all) return;
+    const auto& over = *options.override_all;
+    if (!over.measurement.empty()) spec.measurement = over.measurement;
+    if (!over.tags.empty()) spec.tags = over.tags;
+    if (!over.fields.empty()) spec.fields = over.fields;
+    if (!over.time_field.empty()) spec.time_field = over.time_field;
+  }
+
+  // A table neither configured nor known takes its producer's hints (learned once).
+  const InfluxTableSpec& spec_for(const Record& r) {
+    if (const auto it = tables.find(r.table()); it != tables.end()) return it->second;
+    const auto& h = r.schema()->hints();
+    if (h.tags.empty() && h.time_field.empty()) return fallback;
+    InfluxTableSpec spec{r.table(), h.tags, {}, h.time_field};
+    apply_override(spec);
+    return tables.emplace(r.table(), std::move(spec)).first->second;
+  }
+  std::mutex mutex;  // write(), healthcheck() and close() may come from different threads
   CURL* curl = nullptr;
   curl_slist* headers = nullptr;
   bool closed = false;
@@ -338,18 +356,9 @@ InfluxSink::InfluxSink(std::string name, InfluxSinkOptions options)
       bad("measurement of '" + table + "' has a line break");
     impl_->tables[table] = spec;
   }
-  if (o.override_all) {
-    const auto& over = *o.override_all;
-    const auto apply = [&](InfluxTableSpec& spec) {
-      if (!over.measurement.empty()) spec.measurement = over.measurement;
-      if (!over.tags.empty()) spec.tags = over.tags;
-      if (!over.fields.empty()) spec.fields = over.fields;
-      if (!over.time_field.empty()) spec.time_field = over.time_field;
-    };
-    for (auto& [table, spec] : impl_->tables) apply(spec);
-    apply(impl_->fallback);
-  }
   impl_->options = std::move(options);
+  for (auto& [table, spec] : impl_->tables) impl_->apply_override(spec);
+  impl_->apply_override(impl_->fallback);
   impl_->open();
 }
 
@@ -371,9 +380,8 @@ std::vector<Delivery> InfluxSink::write(const std::vector<Record>& batch) {
   idx.reserve(batch.size());
   std::string error;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto it = impl_->tables.find(batch[i].table());
     std::string line;
-    if (influx_line(batch[i], it == impl_->tables.end() ? impl_->fallback : it->second, line, error)) {
+    if (influx_line(batch[i], impl_->spec_for(batch[i]), line, error)) {
       lines.push_back(std::move(line));
       idx.push_back(i);
     } else {

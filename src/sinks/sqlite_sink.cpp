@@ -1,5 +1,6 @@
 // SqliteSink: tables from record schemas, one transaction per batch, upserts by key,
 // retention in small steps on its own connection.
+#include "wis2mon/decoder.hpp"
 #include "wis2mon/sinks/sqlite.hpp"
 
 #include <algorithm>
@@ -27,13 +28,13 @@ bool is_sql_identifier(const std::string& name) noexcept {
   return name.rfind("sqlite_", 0) != 0;
 }
 
-const std::map<std::string, SqliteTableSpec>& sqlite_builtin_tables() {
-  static const std::map<std::string, SqliteTableSpec> tables = {
-      {"notifications", {{"data_id"}, {{"centre_id", "pubtime"}, {"pubtime"}}, "pubtime"}},
-      {"surface_obs", {{"wigos_station_identifier", "observed_at"}, {{"observed_at"}}, "observed_at"}},
-      {"cap_alerts", {{"sender", "identifier", "info_index"}, {{"sent"}}, "sent"}},
-      {"cap_areas", {{"identifier", "sent", "info_index", "area_index"}, {{"sent"}}, "sent"}},
-  };
+SqliteTableSpec sqlite_table_spec(const SchemaHints& h) {
+  return {h.key, h.indexes, h.time_field};
+}
+
+std::map<std::string, SqliteTableSpec> sqlite_builtin_tables() {
+  std::map<std::string, SqliteTableSpec> tables;
+  for (const auto& s : known_record_schemas()) tables.emplace(s->table(), sqlite_table_spec(s->hints()));
   return tables;
 }
 
@@ -103,7 +104,8 @@ void bind_value(sqlite3_stmt* st, int index, const FieldValue& v, TimeText& time
 struct SqliteSink::Impl {
   SqliteSinkOptions opt;
   std::map<std::string, SqliteTableSpec> specs;
-  std::mutex mu;  // the writer connection
+  std::mutex mu;        // the writer connection
+  std::mutex specs_mu;  // specs: learned on the writer thread, read by the retention job
   std::unique_ptr<SqliteDatabase> db;
   bool closed = false;
 
@@ -176,6 +178,11 @@ struct SqliteSink::Impl {
   // batch), then any index whose columns now all exist.
   void ensure_table(const Record& r, const std::vector<Record>& batch) {
     const auto& name = r.table();
+    // A table neither configured nor known: its producer's hints, when it gave any.
+    if (const auto& h = r.schema()->hints(); !specs.count(name) && (!h.key.empty() || !h.time_field.empty())) {
+      std::lock_guard lock(specs_mu);
+      specs.emplace(name, sqlite_table_spec(h));
+    }
     auto it = tables.find(name);
     const bool exists = it != tables.end();
     std::vector<std::size_t> missing;
@@ -362,7 +369,12 @@ struct SqliteSink::Impl {
     const auto cutoff = format_rfc3339(Timestamp{now.seconds - max_age.count() * 3600, 0});
     SqliteDatabase conn(opt.path, opt.synchronous_full);
     std::size_t deleted = 0;
-    for (const auto& [table, spec] : specs) {
+    std::map<std::string, SqliteTableSpec> known;
+    {
+      std::lock_guard lock(specs_mu);
+      known = specs;
+    }
+    for (const auto& [table, spec] : known) {
       if (spec.time_column.empty() || !is_sql_identifier(table) || !is_sql_identifier(spec.time_column)) continue;
       {
         SqliteStatement has(conn.handle(), "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?");

@@ -180,7 +180,7 @@ pipelines:
   REQUIRE(a.options.brokers.size() == 1);
   CHECK(a.options.brokers[0].name == "gb1");
   REQUIRE(a.options.pipelines.size() == 1);
-  CHECK(a.options.pipelines[0].decoder == PipelineDecoder::bufr);
+  CHECK(a.options.pipelines[0].decoder == "bufr");
   CHECK(a.options.pipelines[0].dedup == DedupPolicy::data_id_pubtime);
   CHECK(a.effective.find("secret") == std::string::npos);  // the dump never shows credentials
   // The dump is itself a valid configuration with the same effect.

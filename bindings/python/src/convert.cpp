@@ -96,6 +96,10 @@ const char* class_for(ErrorCode code) {
       return "UnsupportedError";
     case ErrorCode::internal:
       return "InternalError";
+    case ErrorCode::state:
+      return "StateError";
+    case ErrorCode::timeout:
+      return "TimeoutError";
   }
   return "Error";
 }

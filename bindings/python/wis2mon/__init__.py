@@ -24,6 +24,8 @@ from .errors import (
     NetworkError,
     NotFoundError,
     ParseError,
+    StateError,
+    TimeoutError,
     UnsupportedError,
 )
 
@@ -49,6 +51,8 @@ __all__ = [
     "DatabaseError",
     "UnsupportedError",
     "InternalError",
+    "StateError",
+    "TimeoutError",
     "DecodeError",
 ]
 

@@ -4,6 +4,8 @@ Expected per-message outcomes (an invalid notification, a failed download, an un
 file) are returned as data, not raised.
 """
 
+import builtins
+
 
 class Error(Exception):
     """Base class of every wis2mon error. ``retriable`` says whether trying again can help."""
@@ -41,6 +43,14 @@ class UnsupportedError(Error):
 
 class InternalError(Error):
     """A bug in wis2mon: please report it."""
+
+
+class StateError(Error):
+    """Not allowed in the object's state now (e.g. push() on a closed Monitor)."""
+
+
+class TimeoutError(Error, builtins.TimeoutError):  # noqa: A001 - a built-in TimeoutError too
+    """A wait ended before the work did."""
 
 
 class DecodeError(Error):

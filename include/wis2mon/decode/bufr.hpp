@@ -62,6 +62,9 @@ WIS2MON_API BufrResult decode_bufr_file(const std::string& path, const BufrOptio
 /// The fields of a surface_obs record, in the order decode_bufr sets them.
 WIS2MON_API const std::vector<std::string>& surface_obs_fields();
 
+/// The schema of every surface_obs record (surface_obs_fields(), with key, time and tag hints).
+WIS2MON_API const RecordSchemaPtr& surface_obs_schema();
+
 /// The newest WMO master table version the installed ecCodes definitions provide.
 WIS2MON_API int bufr_newest_master_table();
 

@@ -71,7 +71,7 @@ struct CapAlert {
   std::vector<CapInfo> infos;
 };
 
-struct CapResult {
+struct WIS2MON_API CapResult {
   CapAlert alert;
   std::string cap_version;  ///< "1.2", "1.1" or "1.0"; "" when no CAP alert was found
   bool is_signed = false;   ///< an XML-DSig <Signature> is present (it is not verified)
@@ -88,6 +88,10 @@ struct CapResult {
   /// then one `cap_areas` row per area. Empty when no alert was found.
   std::vector<Record> to_records() const;
 };
+
+/// The schemas of CapResult::to_records(), with their key, time and tag hints.
+WIS2MON_API const RecordSchemaPtr& cap_alerts_schema();
+WIS2MON_API const RecordSchemaPtr& cap_areas_schema();
 
 /// Parses one CAP document from memory. A non-standard wrapper (several alerts under one
 /// root, an EDXL-DE envelope) yields the first alert found, with a warning.

@@ -38,7 +38,7 @@ struct InfluxTableSpec {
 /// Measurements for the library's own tables (notifications, surface_obs, cap_alerts,
 /// cap_areas); a table not listed and not configured is written with every field as a field
 /// and no timestamp.
-WIS2MON_API const std::map<std::string, InfluxTableSpec>& influx_builtin_tables();
+WIS2MON_API std::map<std::string, InfluxTableSpec> influx_builtin_tables();
 
 enum class InfluxApi { v1, v2 };
 

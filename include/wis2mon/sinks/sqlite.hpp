@@ -35,9 +35,8 @@ struct SqliteSinkOptions {
   std::size_t page_size = 16384;
   /// How long a write waits for another connection's lock before answering Retry.
   std::chrono::milliseconds busy_timeout{5000};
-  /// Table specs, added to (and overriding) the built-in ones for notifications,
-  /// surface_obs, cap_alerts and cap_areas. Other tables are created from the first record
-  /// seen, without a key.
+  /// Table specs, added to (and overriding) sqlite_builtin_tables(). Another table takes its
+  /// spec from the hints of the first record's schema (no hints: no key, never aged out).
   std::map<std::string, SqliteTableSpec> tables;
   /// Rows older than this (by the table's time column) are deleted by the retention job;
   /// 0 = keep everything.
@@ -49,8 +48,9 @@ struct SqliteSinkOptions {
   std::size_t retention_step_rows = 500;
 };
 
-/// The built-in table specs (notifications, surface_obs, cap_alerts, cap_areas).
-WIS2MON_API const std::map<std::string, SqliteTableSpec>& sqlite_builtin_tables();
+/// The table specs of the library's known record schemas (known_record_schemas(): the
+/// notifications and every registered decoder's tables), from their hints.
+WIS2MON_API std::map<std::string, SqliteTableSpec> sqlite_builtin_tables();
 
 /// Writes each batch in one transaction with prepared statements; Delivered after COMMIT.
 /// Tables are created from the record schema; new fields add columns (ALTER TABLE). A

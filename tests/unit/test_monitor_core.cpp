@@ -1,0 +1,269 @@
+// The monitor's core without brokers: the completion ledger at work (an entry whose
+// processing throws frees its item), decoders and sink kinds from the registries (a decoder
+// from examples/, a sink kind with its own config table and healthcheck), /health per sink,
+// the lifecycle's state errors, and the metrics port bound exclusively.
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <thread>
+
+#include "csv_decoder.hpp"
+#include "support.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/monitor.hpp"
+
+using namespace wis2mon;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A notification whose data is inline text.
+std::string inline_notification(const std::string& id, const std::string& data_id, const std::string& text) {
+  std::string value;
+  for (char c : text) value += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return R"({"id": ")" + id +
+         R"(", "type": "Feature", "geometry": null,)"
+         R"( "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"],)"
+         R"( "properties": {"data_id": ")" +
+         data_id +
+         R"(", "pubtime": "2026-11-30T06:05:00Z", "datetime": "2026-11-30T06:00:00Z",)"
+         R"( "content": {"encoding": "utf-8", "size": )" +
+         std::to_string(text.size()) + R"(, "value": ")" + value +
+         R"("}}, "links": [{"href": "https://example.org/x", "rel": "canonical", "type": "text/plain"}]})";
+}
+
+const std::string kTopic = "origin/a/wis2/de-example/data/core/weather/surface-based-observations/synop";
+
+MonitorOptions options_in(const fs::path& dir) {
+  MonitorOptions o;
+  o.spool = dir / "spool.db";
+  o.status_interval = 0ms;
+  o.log = [](std::string_view) {};
+  return o;
+}
+
+PipelineOptions pipeline(const std::string& name, const std::string& decoder, std::vector<std::string> sinks) {
+  PipelineOptions p;
+  p.name = name;
+  p.decoder = decoder;
+  p.dedup = DedupPolicy::data_id_pubtime;
+  p.sinks = std::move(sinks);
+  return p;
+}
+
+// Throws on its first object, then gives one record per object.
+class ThrowOnceDecoder : public Decoder {
+ public:
+  std::string name() const override { return "test_throw_once"; }
+  std::string description() const override { return "throws once, then one record"; }
+  std::vector<RecordSchemaPtr> schemas() const override { return {schema()}; }
+  DecodeOutput decode(std::string_view data) const override {
+    if (calls++ == 0) throw std::runtime_error("decoder bug on the first object");
+    DecodeOutput out;
+    out.records.emplace_back(schema(), std::vector<FieldValue>{std::string(data)});
+    return out;
+  }
+  static const RecordSchemaPtr& schema() {
+    static const auto s = std::make_shared<const RecordSchema>("thrown", std::vector<std::string>{"text"});
+    return s;
+  }
+  mutable std::atomic<int> calls{0};
+};
+
+std::int64_t count_rows(const fs::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  std::int64_t out = -1;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(h);
+  return out;
+}
+
+class FlakySink : public Sink {
+ public:
+  explicit FlakySink(std::string name, std::string reason) : Sink(std::move(name)), reason_(std::move(reason)) {}
+  std::vector<Delivery> write(const std::vector<Record>& batch) override { return std::vector<Delivery>(batch.size()); }
+  SinkHealth healthcheck() override { return {reason_.empty(), reason_}; }
+
+ private:
+  std::string reason_;
+};
+
+void register_test_kinds() {
+  static const bool once = [] {
+    register_decoder(std::make_shared<ThrowOnceDecoder>());
+    register_decoder(std::make_shared<StationCsvDecoder>());
+    register_sink_kind({"test_flaky", "a sink whose healthcheck fails when `failing` is set",
+                        ConfigTable("test_flaky", {{"failing", ConfigType::string, "", "the reason it fails"}}),
+                        [](const std::string& name, const ConfigValues& c) {
+                          return std::make_shared<FlakySink>(name, c.text("failing"));
+                        }});
+    return true;
+  }();
+  (void)once;
+}
+
+}  // namespace
+
+TEST_CASE("monitor: processing that throws frees its item, so a later copy of it is processed") {
+  register_test_kinds();
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.pipelines.push_back(pipeline("p", "test_throw_once", {}));
+  Monitor monitor(o);
+  std::atomic<int> delivered{0};
+  monitor.add_callback_sink("mine", [&](const std::vector<Record>& batch) {
+    delivered += static_cast<int>(batch.size());
+    return std::vector<Delivery>(batch.size());
+  });
+  monitor.start();
+  // The origin's message makes the decoder throw; a cache's copy of the same item follows.
+  monitor.push(kTopic, inline_notification("11111111-1111-4111-8111-111111111111", "de-example/x/1", "obs"));
+  REQUIRE(monitor.drain(10s));
+  CHECK(monitor.stats().dead_letters == 1);
+  CHECK(delivered == 0);
+  monitor.push(kTopic, inline_notification("22222222-2222-4222-8222-222222222222", "de-example/x/1", "obs"));
+  REQUIRE(monitor.drain(10s));
+  CHECK(delivered == 1);
+  CHECK(monitor.stats().duplicates == 0);
+  // Now it was processed, the next copy is a duplicate.
+  monitor.push(kTopic, inline_notification("33333333-3333-4333-8333-333333333333", "de-example/x/1", "obs"));
+  REQUIRE(monitor.drain(10s));
+  CHECK(delivered == 1);
+  CHECK(monitor.stats().duplicates == 1);
+  CHECK(monitor.stats().in_progress == 0);
+}
+
+TEST_CASE("monitor: a decoder from examples/ runs through a monitor into SQLite, keyed by its schema") {
+  register_test_kinds();
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.sinks.push_back({"db", "sqlite", {{"path", (dir.path / "obs.db").string()}}});
+  auto p = pipeline("csv", "station_csv", {"db"});
+  p.dedup.reset();
+  o.pipelines.push_back(p);
+  Monitor monitor(o);
+  monitor.start();
+  monitor.push(kTopic, inline_notification("44444444-4444-4444-8444-444444444444", "de-example/csv/1",
+                                           "station,observed_at,air_temperature\n"
+                                           "0-20000-0-10385,2026-11-30T06:00:00Z,271.35\n"
+                                           "0-20000-0-10384,2026-11-30T06:00:00Z,270.95\n"
+                                           "garbage\n"));
+  // A correction of one reading: the same key (station, observed_at) updates the row.
+  monitor.push(kTopic, inline_notification("55555555-5555-4555-8555-555555555555", "de-example/csv/2",
+                                           "0-20000-0-10385,2026-11-30T06:00:00Z,272.05\n"));
+  REQUIRE(monitor.drain(10s));
+  monitor.stop();
+  const auto db = dir.path / "obs.db";
+  CHECK(count_rows(db, "SELECT count(*) FROM csv_obs") == 2);
+  CHECK(count_rows(db, "SELECT count(*) FROM csv_obs WHERE station = '0-20000-0-10385' AND air_temperature = 272.05") ==
+        1);
+  CHECK(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'ux_csv_obs'") == 1);
+}
+
+TEST_CASE("config: sink kinds and decoders come from the registries; unknown ones are refused") {
+  register_test_kinds();
+  const std::string base = "pipelines: [{name: p, sinks: [s]}]\n";
+  try {
+    parse_monitor_config("sinks: [{name: s, type: sqlit, path: x.db}]\n" + base);
+    FAIL("type sqlit accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("unknown sink kind 'sqlit'") != std::string::npos);
+  }
+  CHECK_NOTHROW(parse_monitor_config("sinks: [{name: s, type: test_flaky}]\n" + base));
+  CHECK_THROWS_WITH_AS(parse_monitor_config("sinks: [{name: s, type: test_flaky, failng: x}]\n" + base),
+                       doctest::Contains("did you mean 'failing'"), Error);
+  CHECK_NOTHROW(parse_monitor_config(
+      "sinks: [{name: s, type: test_flaky}]\npipelines: [{name: p, sinks: [s], decoder: station_csv}]"));
+  CHECK_THROWS_WITH_AS(
+      parse_monitor_config("sinks: [{name: s, type: test_flaky}]\npipelines: [{name: p, sinks: [s], decoder: bufx}]"),
+      doctest::Contains("'bufx' is not a registered decoder"), Error);
+  CHECK_THROWS_AS(register_sink_kind({"sqlite", "again", ConfigTable("sqlite", {}),
+                                      [](const std::string&, const ConfigValues&) { return std::shared_ptr<Sink>(); }}),
+                  Error);
+  CHECK_THROWS_AS(register_decoder(std::make_shared<StationCsvDecoder>()), Error);
+  const auto names = sink_kind_names();
+  CHECK(std::find(names.begin(), names.end(), "test_flaky") != names.end());
+  CHECK(sink_config_table("test_flaky").find("failing") != nullptr);
+}
+
+TEST_CASE("monitor: /health reports each sink and answers 503 when one fails its healthcheck") {
+  register_test_kinds();
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.metrics_port = -1;
+  o.sinks.push_back({"good", "test_flaky", {}});
+  o.sinks.push_back({"bad", "test_flaky", {{"failing", "disk on fire"}}});
+  o.pipelines.push_back(pipeline("p", "none", {"good", "bad"}));
+  Monitor monitor(o);
+  monitor.start();
+  const auto h = monitor.health();
+  CHECK_FALSE(h.ok);
+  CHECK(
+      h.json.find(R"("sinks":{"bad":{"healthy":false,"reason":"disk on fire"},"good":{"healthy":true,"reason":""}})") !=
+      std::string::npos);
+  httplib::Client http("127.0.0.1", monitor.metrics_port());
+  const auto res = http.Get("/health");
+  REQUIRE(res);
+  CHECK(res->status == 503);
+  CHECK(res->body.find("disk on fire") != std::string::npos);
+  CHECK(monitor.metrics_text().find("wis2mon_sink_healthy{sink=\"bad\"} 0") != std::string::npos);
+}
+
+TEST_CASE("monitor: lifecycle errors are ErrorCode::state; start is idempotent while running") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.pipelines.push_back(pipeline("p", "none", {}));
+  Monitor monitor(o);
+  const auto code_of = [](const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::internal;
+  };
+  CHECK(code_of([&] { monitor.drain(0ms); }) == ErrorCode::state);
+  monitor.add_callback_sink("mine", [](const std::vector<Record>& b) { return std::vector<Delivery>(b.size()); });
+  monitor.start();
+  monitor.start();
+  CHECK(code_of([&] { monitor.add_callback_sink("late", nullptr); }) == ErrorCode::state);
+  CHECK(code_of([&] { monitor.add_sink_type("late", nullptr); }) == ErrorCode::state);
+  monitor.stop();
+  monitor.stop();
+  CHECK(code_of([&] { monitor.push(kTopic, "{}"); }) == ErrorCode::state);
+  CHECK(code_of([&] { monitor.poll(0ms); }) == ErrorCode::state);
+  CHECK(code_of([&] { monitor.drain(0ms); }) == ErrorCode::state);
+  CHECK(code_of([&] { monitor.start(); }) == ErrorCode::state);
+}
+
+TEST_CASE("monitor: a second monitor on the same metrics port fails to start with a clear message") {
+  testing::TempDir dir;
+  auto first = options_in(dir.path / "a");
+  fs::create_directories(dir.path / "a");
+  fs::create_directories(dir.path / "b");
+  first.metrics_port = -1;
+  first.sinks.push_back({"s", "test_flaky", {}});
+  register_test_kinds();
+  first.pipelines.push_back(pipeline("p", "none", {"s"}));
+  Monitor a(first);
+  a.start();
+  auto second = first;
+  second.spool = dir.path / "b" / "spool.db";
+  second.metrics_port = a.metrics_port();
+  Monitor b(second);
+  try {
+    b.start();
+    FAIL("the second monitor started on a taken port");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::io);
+    CHECK(std::string(e.what()).find(std::to_string(a.metrics_port())) != std::string::npos);
+  }
+}
