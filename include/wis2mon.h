@@ -158,9 +158,11 @@ WIS2MON_C_API int wis2mon_record_get(const wis2mon_record* r, const char* name, 
 WIS2MON_C_API const char* wis2mon_record_json(const wis2mon_record* r);
 
 /* ---- downloads -------------------------------------------------------------------------- */
-/* options_json (may be NULL) is a JSON object with any of: max_in_flight, max_per_host,
- * connect_timeout_ms, total_timeout_ms, max_object_bytes, max_retries, retry_base_ms,
- * verify_tls, ca_file, allow_ftp, user_agent. */
+/* options_json (may be NULL) is a JSON object with the keys of the config file's `download`
+ * section (docs/configuration.md): max_in_flight, max_per_host, connect_timeout,
+ * total_timeout, max_retries, retry_base, retry_max, max_object_bytes, verify_tls, ca_file,
+ * allow_ftp, lenient_integrity, user_agent. Durations are "10s"/"250ms" strings or numbers of
+ * seconds. An unknown key or a bad value is WIS2MON_EINVAL. */
 WIS2MON_C_API int wis2mon_downloader_new(const char* options_json, wis2mon_downloader** out);
 /* Unfinished downloads end with WIS2MON_DOWNLOAD_CONNECTION_ERROR; their callbacks do not run. */
 WIS2MON_C_API void wis2mon_downloader_destroy(wis2mon_downloader* d);

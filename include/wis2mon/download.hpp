@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "wis2mon/config.hpp"
 #include "wis2mon/export.hpp"
 #include "wis2mon/metrics.hpp"
 #include "wis2mon/notification.hpp"
@@ -144,6 +145,11 @@ class WIS2MON_API Downloader {
 WIS2MON_API DownloadRequest download_request_for(const Notification& n);
 
 enum class SourceKind { origin, cache };
+
+/// The download options' keys (config file section `download`, the C API's downloader
+/// options, Python's Downloader keywords), bound to DownloadOptions: one spelling and one unit
+/// each (durations as "10s"/"250ms" or a number of seconds).
+WIS2MON_API const ConfigBinding<DownloadOptions>& download_options_config();
 
 struct SourcePolicy {
   /// Try cache copies before the origin (the default), or the origin first.

@@ -68,6 +68,23 @@ class WIS2MON_API Enricher {
 /// Configuration keys of an enrichment step: source, table, key, lookup_key, columns, prefix,
 /// tables, overwrite.
 WIS2MON_API const ConfigTable& enrich_config_table();
+
+/// What a pipeline's `enrich` section configures: the lookup table's source and the options.
+struct EnrichSettings {
+  std::filesystem::path source;           ///< a .csv file, or a SQLite database (with `table`)
+  std::string table;                      ///< table of the SQLite database
+  EnrichOptions options = station_key();  ///< key_field: wigos_station_identifier
+
+  static EnrichOptions station_key() {
+    EnrichOptions o;
+    o.key_field = "wigos_station_identifier";
+    return o;
+  }
+};
+/// The `enrich` keys bound to EnrichSettings (enrich_config_table() is its table).
+WIS2MON_API const ConfigBinding<EnrichSettings>& enrich_config();
+/// Loads the lookup table the settings name.
+WIS2MON_API Enricher make_enricher(const EnrichSettings& settings);
 /// Loads the lookup table named by validated configuration (a .csv file, or a SQLite database
 /// with "table").
 WIS2MON_API Enricher make_enricher(const ConfigValues& config);

@@ -153,6 +153,8 @@ struct MonitorStats {
 /// wis2mon_monitor_stats_json and Python's Monitor.stats() give).
 WIS2MON_API std::string to_json(const MonitorStats& s);
 
+enum class MonitorState { configured, running, stopped };
+
 /// Lifecycle: constructed (configured) -> start() -> running -> stop() -> stopped. A stopped
 /// monitor cannot start again. Methods called in a state that does not allow them throw
 /// Error(ErrorCode::state).
@@ -206,6 +208,7 @@ class WIS2MON_API Monitor {
   /// the spool for the next run. Idempotent; any state.
   void stop(std::chrono::milliseconds grace = std::chrono::seconds(30));
 
+  MonitorState state() const noexcept;
   MonitorStats stats() const;
   /// One line: messages, valid, invalid, duplicates, downloads, records, spool size, brokers.
   std::string status_line() const;

@@ -135,8 +135,11 @@ struct SinkEngineOptions {
   int max_retries = 5;                            ///< attempts after the first; then the record is a dead letter
   std::chrono::milliseconds retry_initial{100};   ///< backoff before the first retry
   std::chrono::milliseconds retry_max{30000};     ///< backoff cap
-  /// Where Rejected and out-of-retries records go; nullptr: they are only counted.
+  /// Where Rejected and out-of-retries records go; nullptr: dead_letter_file, or only counted.
   std::shared_ptr<DeadLetterStore> dead_letters;
+  /// A SQLite file the engine opens for its dead letters when dead_letters is nullptr (the
+  /// config key `dead_letters` of a sink); empty: none of its own.
+  std::filesystem::path dead_letter_file;
   /// Called on the engine's worker thread once a record is settled (delivered, or a dead
   /// letter) with its final status and the tag it was submitted with; used to acknowledge
   /// upstream (e.g. the spool entry the record came from).

@@ -7,12 +7,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
@@ -62,11 +60,10 @@ struct wis2mon_download {
   DownloadResult result;
 };
 
+// The Monitor keeps its own lifecycle (start/stop serialised, Error(state) when not allowed,
+// which guard() turns into WIS2MON_ESTATE): nothing to track here.
 struct wis2mon_monitor {
   std::unique_ptr<Monitor> monitor;
-  std::mutex mu;  // start and close (push may come from any thread)
-  std::atomic<bool> started{false};
-  std::atomic<bool> closed{false};
 };
 
 namespace {
@@ -189,72 +186,32 @@ DownloadRequest request_for(const char* url, const char* method, const char* val
   return req;
 }
 
+// The options JSON through the download options' config table: the keys and units of the
+// config file's `download` section (durations as "10s"/"250ms" or numbers of seconds).
 DownloadOptions downloader_options(const char* json) {
   DownloadOptions o;
   if (!json || !*json) return o;
   rapidjson::Document d;
   detail::parse_json_text(d, json);
   if (d.HasParseError() || !d.IsObject()) throw Error(ErrorCode::parse, "downloader options: not a JSON object");
+  std::map<std::string, std::string> user;
   const rapidjson::Value& object = d;  // const iteration: no C++20 reversed-operator ambiguity
   for (const auto& m : object.GetObject()) {
     const std::string key = m.name.GetString();
     const rapidjson::Value& v = m.value;
-    const auto number = [&]() -> std::int64_t {
-      if (!v.IsInt64() || v.GetInt64() < 0)
-        throw Error(ErrorCode::invalid_argument, "downloader options: " + key + " must be a non-negative integer");
-      return v.GetInt64();
-    };
-    const auto flag = [&]() -> bool {
-      if (!v.IsBool())
-        throw Error(ErrorCode::invalid_argument, "downloader options: " + key + " must be true or false");
-      return v.GetBool();
-    };
-    const auto text = [&]() -> std::string {
-      if (!v.IsString()) throw Error(ErrorCode::invalid_argument, "downloader options: " + key + " must be a string");
-      return v.GetString();
-    };
-    if (key == "max_in_flight")
-      o.max_in_flight = static_cast<std::size_t>(number());
-    else if (key == "max_per_host")
-      o.max_per_host = static_cast<std::size_t>(number());
-    else if (key == "connect_timeout_ms")
-      o.connect_timeout = std::chrono::milliseconds(number());
-    else if (key == "total_timeout_ms")
-      o.total_timeout = std::chrono::milliseconds(number());
-    else if (key == "max_object_bytes")
-      o.max_object_bytes = static_cast<std::uint64_t>(number());
-    else if (key == "max_retries")
-      o.max_retries = static_cast<int>(number());
-    else if (key == "retry_base_ms")
-      o.retry_base = std::chrono::milliseconds(number());
-    else if (key == "verify_tls")
-      o.verify_tls = flag();
-    else if (key == "allow_ftp")
-      o.allow_ftp = flag();
-    else if (key == "ca_file")
-      o.ca_file = text();
-    else if (key == "user_agent")
-      o.user_agent = text();
+    if (v.IsString())
+      user[key] = v.GetString();
+    else if (v.IsBool())
+      user[key] = v.GetBool() ? "true" : "false";
+    else if (v.IsInt64())
+      user[key] = std::to_string(v.GetInt64());
+    else if (v.IsNumber())
+      user[key] = detail::config_real_text(v.GetDouble());
     else
-      throw Error(ErrorCode::invalid_argument,
-                  "downloader options: unknown key '" + key +
-                      "' (max_in_flight, max_per_host, connect_timeout_ms, total_timeout_ms, max_object_bytes, "
-                      "max_retries, retry_base_ms, verify_tls, allow_ftp, ca_file, user_agent)");
+      throw Error(ErrorCode::invalid_argument, "downloader options: " + key + " must be a string, number or boolean");
   }
+  download_options_config().apply_user(user, o);
   return o;
-}
-
-int start_if_needed(wis2mon_monitor* m, const char* where) {
-  if (m->closed) return fail(WIS2MON_ESTATE, std::string(where) + ": the monitor is closed");
-  if (!m->started) {
-    std::lock_guard lock(m->mu);
-    if (m->closed) return fail(WIS2MON_ESTATE, std::string(where) + ": the monitor is closed");
-    if (!m->started) {
-      m->monitor->start();
-      m->started = true;
-    }
-  }
-  return WIS2MON_OK;
 }
 
 // The fields wis2mon_notification_get hands out, as text (nullopt: the message has none).
@@ -699,12 +656,8 @@ int wis2mon_monitor_new_from_file(const char* path, wis2mon_monitor** out) {
 int wis2mon_monitor_close(wis2mon_monitor* m) {
   static constexpr const char* where = "wis2mon_monitor_close";
   if (!m) return null_argument(where, "m");
-  {
-    std::lock_guard lock(m->mu);
-    if (m->closed.exchange(true)) return WIS2MON_OK;
-  }
   return guard(where, [&] {
-    m->monitor->stop();
+    m->monitor->stop();  // idempotent
     return WIS2MON_OK;
   });
 }
@@ -725,7 +678,6 @@ int wis2mon_monitor_add_callback_sink(wis2mon_monitor* m, const char* name, wis2
   if (!m) return null_argument(where, "m");
   if (!name) return null_argument(where, "name");
   if (!callback) return null_argument(where, "callback");
-  if (m->started || m->closed) return fail(WIS2MON_ESTATE, std::string(where) + ": the monitor already started");
   return guard(where, [&] {
     m->monitor->add_callback_sink(name, [callback, user_data](const std::vector<Record>& batch) {
       std::vector<Delivery> answer;
@@ -749,7 +701,10 @@ int wis2mon_monitor_add_callback_sink(wis2mon_monitor* m, const char* name, wis2
 
 int wis2mon_monitor_start(wis2mon_monitor* m) {
   if (!m) return null_argument("wis2mon_monitor_start", "m");
-  return guard("wis2mon_monitor_start", [&] { return start_if_needed(m, "wis2mon_monitor_start"); });
+  return guard("wis2mon_monitor_start", [&] {
+    m->monitor->start();
+    return WIS2MON_OK;
+  });
 }
 
 int wis2mon_monitor_push(wis2mon_monitor* m, const char* topic, const char* payload, size_t size) {
@@ -758,7 +713,7 @@ int wis2mon_monitor_push(wis2mon_monitor* m, const char* topic, const char* payl
   if (!topic) return null_argument(where, "topic");
   if (!payload && size > 0) return null_argument(where, "payload");
   return guard(where, [&] {
-    if (int rc = start_if_needed(m, where); rc != WIS2MON_OK) return rc;
+    m->monitor->start();  // push, poll and drain start a monitor not yet running
     m->monitor->push(topic, std::string_view(payload ? payload : "", size));
     return WIS2MON_OK;
   });
@@ -769,7 +724,7 @@ int wis2mon_monitor_poll(wis2mon_monitor* m, int timeout_ms, size_t* handled) {
   if (handled) *handled = 0;
   if (!m) return null_argument(where, "m");
   return guard(where, [&] {
-    if (int rc = start_if_needed(m, where); rc != WIS2MON_OK) return rc;
+    m->monitor->start();  // push, poll and drain start a monitor not yet running
     const auto n = m->monitor->poll(std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms));
     if (handled) *handled = n;
     return WIS2MON_OK;
@@ -780,7 +735,7 @@ int wis2mon_monitor_drain(wis2mon_monitor* m, int timeout_ms) {
   static constexpr const char* where = "wis2mon_monitor_drain";
   if (!m) return null_argument(where, "m");
   return guard(where, [&] {
-    if (int rc = start_if_needed(m, where); rc != WIS2MON_OK) return rc;
+    m->monitor->start();  // push, poll and drain start a monitor not yet running
     if (!m->monitor->drain(std::chrono::milliseconds(timeout_ms < 0 ? 0 : timeout_ms)))
       return fail(WIS2MON_ETIMEDOUT,
                   std::string(where) + ": work still pending after " + std::to_string(timeout_ms) + " ms");

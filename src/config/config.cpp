@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 
 #include "common/text.hpp"
@@ -66,9 +67,9 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view s) {
   if (!number || *number < 0) return std::nullopt;
   const auto unit = s.substr(digits);
   double factor = 0;
-  if (unit.empty() || unit == "ms")
+  if (unit == "ms")
     factor = 1;
-  else if (unit == "s")
+  else if (unit.empty() || unit == "s")  // a bare number is seconds, as in every API
     factor = 1e3;
   else if (unit == "m" || unit == "min")
     factor = 60e3;
@@ -83,20 +84,39 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view s) {
   return static_cast<std::int64_t>(std::llround(ms));
 }
 
+std::string duration_text(std::int64_t ms) {
+  if (ms == 0) return "0";
+  static const std::pair<std::int64_t, const char*> units[] = {
+      {86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+  for (const auto& [size, name] : units)
+    if (ms % size == 0) return std::to_string(ms / size) + name;
+  return std::to_string(ms) + "ms";
+}
+
 // Empty when the text is a valid value of the key's type, else what is wrong.
 std::string check_value(const ConfigKey& key, const std::string& value) {
   switch (key.type) {
     case ConfigType::string:
     case ConfigType::list:
       return {};
-    case ConfigType::integer:
-      return parse_integer(value) ? "" : "is not an integer";
+    case ConfigType::integer: {
+      const auto v = parse_integer(value);
+      if (!v) return "is not an integer";
+      if (key.min && *v < *key.min) return "is below the minimum " + std::to_string(*key.min);
+      if (key.max && *v > *key.max) return "is above the maximum " + std::to_string(*key.max);
+      return {};
+    }
     case ConfigType::real:
       return parse_real(value) ? "" : "is not a number";
     case ConfigType::boolean:
       return parse_boolean(value) ? "" : "is not a boolean (true/false)";
-    case ConfigType::duration:
-      return parse_duration_ms(value) ? "" : "is not a duration (e.g. 500ms, 5s, 2m, 1h, 7d)";
+    case ConfigType::duration: {
+      const auto v = parse_duration_ms(value);
+      if (!v) return "is not a duration (e.g. 500ms, 5s, 2m, 1h, 7d, or a number of seconds)";
+      if (key.min && *v < *key.min) return "is shorter than " + duration_text(*key.min);
+      if (key.max && *v > *key.max) return "is longer than " + duration_text(*key.max);
+      return {};
+    }
     case ConfigType::choice: {
       if (std::find(key.choices.begin(), key.choices.end(), value) != key.choices.end()) return {};
       std::string m = "is not one of";
@@ -212,12 +232,69 @@ std::int64_t ConfigValues::duration_ms(std::string_view name) const {
 }
 
 std::vector<std::string> ConfigValues::list(std::string_view name) const {
+  return detail::config_list(text(name));
+}
+
+std::string ConfigValues::dump() const {
+  std::string out;
+  for (const auto& name : order_)
+    if (const auto it = values_.find(name); it != values_.end()) out += name + " = " + it->second + "\n";
+  return out;
+}
+
+std::string ConfigTable::markdown() const {
+  const auto cell = [](std::string s) {
+    std::string out;
+    for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+    return out;
+  };
+  std::string out = "| key | type | default | description |\n|---|---|---|---|\n";
+  for (const auto& k : keys_) {
+    std::string type = to_string(k.type);
+    if (k.type == ConfigType::choice) {
+      type += ":";
+      for (std::size_t i = 0; i < k.choices.size(); ++i) type += (i ? ", " : " ") + k.choices[i];
+    }
+    std::string limits;
+    const auto bound = [&](std::int64_t v) {
+      return k.type == ConfigType::duration ? duration_text(v) : std::to_string(v);
+    };
+    if (k.min && k.max)
+      limits = " (" + bound(*k.min) + " to " + bound(*k.max) + ")";
+    else if (k.min && *k.min > 0)
+      limits = " (at least " + bound(*k.min) + ")";
+    else if (k.max)
+      limits = " (at most " + bound(*k.max) + ")";
+    const std::string def = k.required ? "required" : k.default_value.empty() ? "" : "`" + k.default_value + "`";
+    out += "| `" + k.name + "` | " + cell(type) + limits + " | " + cell(def) + " | " + cell(k.description) + " |\n";
+  }
+  return out;
+}
+
+namespace detail {
+
+std::int64_t config_integer(const std::string& text) {
+  return parse_integer(text).value_or(0);
+}
+
+double config_real(const std::string& text) {
+  return parse_real(text).value_or(0);
+}
+
+bool config_boolean(const std::string& text) {
+  return parse_boolean(text).value_or(false);
+}
+
+std::int64_t config_duration_ms(const std::string& text) {
+  return parse_duration_ms(text).value_or(0);
+}
+
+std::vector<std::string> config_list(const std::string& text) {
   std::vector<std::string> out;
-  const auto& s = text(name);
   std::size_t start = 0;
-  while (start <= s.size() && !s.empty()) {
-    const auto comma = s.find(',', start);
-    auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+  while (start <= text.size() && !text.empty()) {
+    const auto comma = text.find(',', start);
+    auto item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!item.empty() && item.front() == ' ') item.erase(0, 1);
     while (!item.empty() && item.back() == ' ') item.pop_back();
     if (!item.empty()) out.push_back(item);
@@ -227,11 +304,22 @@ std::vector<std::string> ConfigValues::list(std::string_view name) const {
   return out;
 }
 
-std::string ConfigValues::dump() const {
+std::string config_duration_text(std::int64_t ms) {
+  return duration_text(ms);
+}
+
+std::string config_real_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  return buf;
+}
+
+std::string config_list_text(const std::vector<std::string>& items) {
   std::string out;
-  for (const auto& name : order_)
-    if (const auto it = values_.find(name); it != values_.end()) out += name + " = " + it->second + "\n";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
   return out;
 }
+
+}  // namespace detail
 
 }  // namespace wis2mon

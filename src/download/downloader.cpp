@@ -526,4 +526,28 @@ void Downloader::close() {
   impl_->stop();
 }
 
+const ConfigBinding<DownloadOptions>& download_options_config() {
+  static const auto b =
+      ConfigBinding<DownloadOptions>("download")
+          .add("max_in_flight", &DownloadOptions::max_in_flight, "transfers at once, all hosts together",
+               ConfigLimits::at_least(1))
+          .add("max_per_host", &DownloadOptions::max_per_host, "connections per host", ConfigLimits::at_least(1))
+          .add("connect_timeout", &DownloadOptions::connect_timeout, "connect timeout of one attempt",
+               ConfigLimits::at_least(1))
+          .add("total_timeout", &DownloadOptions::total_timeout, "time limit of one attempt", ConfigLimits::at_least(1))
+          .add("max_retries", &DownloadOptions::max_retries, "retries of a passing failure, per URL",
+               ConfigLimits::between(0, 100))
+          .add("retry_base", &DownloadOptions::retry_base, "backoff: full jitter up to retry_base * 2^attempt")
+          .add("retry_max", &DownloadOptions::retry_max, "cap of one backoff")
+          .add("max_object_bytes", &DownloadOptions::max_object_bytes, "larger objects are refused",
+               ConfigLimits::at_least(1))
+          .add("verify_tls", &DownloadOptions::verify_tls, "check servers' certificates")
+          .add("ca_file", &DownloadOptions::ca_file, "extra CA bundle (PEM) to trust")
+          .add("allow_ftp", &DownloadOptions::allow_ftp, "also ftp:// and sftp:// links")
+          .add("lenient_integrity", &DownloadOptions::lenient_integrity,
+               "also accept hex digests and digests of the compressed bytes")
+          .add("user_agent", &DownloadOptions::user_agent, "User-Agent header (empty: libwis2mon/<version>)");
+  return b;
+}
+
 }  // namespace wis2mon

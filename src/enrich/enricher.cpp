@@ -258,37 +258,40 @@ EnrichStats Enricher::stats() const noexcept {
   return {impl_->hits.load(), impl_->misses.load(), impl_->no_key.load()};
 }
 
+const ConfigBinding<EnrichSettings>& enrich_config() {
+  static const auto b =
+      ConfigBinding<EnrichSettings>("enrich")
+          .add("source", &EnrichSettings::source, "lookup table: a .csv file, or a SQLite database (with 'table')",
+               {{}, {}, true})
+          .add("table", &EnrichSettings::table, "table of the SQLite database")
+          .add("key", &EnrichSettings::options, &EnrichOptions::key_field, "record field looked up")
+          .add("lookup_key", &EnrichSettings::options, &EnrichOptions::lookup_key,
+               "key column of the lookup table (empty: same as key)")
+          .add("columns", &EnrichSettings::options, &EnrichOptions::columns, "columns to add (empty: all but the key)")
+          .add("prefix", &EnrichSettings::options, &EnrichOptions::prefix, "put before each added field name")
+          .add("tables", &EnrichSettings::options, &EnrichOptions::tables,
+               "record tables to enrich (empty: every record with the key)")
+          .add("overwrite", &EnrichSettings::options, &EnrichOptions::overwrite,
+               "replace fields the record already has");
+  return b;
+}
+
 const ConfigTable& enrich_config_table() {
-  static const ConfigTable t(
-      "enrich",
-      {
-          {"source", ConfigType::string, "", "lookup table: a .csv file, or a SQLite database (with 'table')", true},
-          {"table", ConfigType::string, "", "table of the SQLite database"},
-          {"key", ConfigType::string, "wigos_station_identifier", "record field looked up"},
-          {"lookup_key", ConfigType::string, "", "key column of the lookup table (empty: same as key)"},
-          {"columns", ConfigType::list, "", "columns to add (empty: all but the key)"},
-          {"prefix", ConfigType::string, "", "put before each added field name"},
-          {"tables", ConfigType::list, "", "record tables to enrich (empty: every record with the key)"},
-          {"overwrite", ConfigType::boolean, "false", "replace fields the record already has"},
-      });
-  return t;
+  return enrich_config().table();
+}
+
+Enricher make_enricher(const EnrichSettings& s) {
+  if (!s.table.empty()) return Enricher::from_sqlite(s.source, s.table, s.options);
+  if (s.source.extension() != ".csv")
+    throw Error(ErrorCode::invalid_argument,
+                "enrichment: source " + s.source.string() + " is not a .csv file; for a SQLite database set 'table'");
+  return Enricher::from_csv(s.source, s.options);
 }
 
 Enricher make_enricher(const ConfigValues& c) {
-  EnrichOptions o;
-  o.key_field = c.text("key");
-  o.lookup_key = c.text("lookup_key");
-  o.columns = c.list("columns");
-  o.prefix = c.text("prefix");
-  o.tables = c.list("tables");
-  o.overwrite = c.boolean("overwrite");
-  const std::filesystem::path source = c.text("source");
-  const auto table = c.text("table");
-  if (!table.empty()) return Enricher::from_sqlite(source, table, std::move(o));
-  if (source.extension() != ".csv")
-    throw Error(ErrorCode::invalid_argument,
-                "enrichment: source " + source.string() + " is not a .csv file; for a SQLite database set 'table'");
-  return Enricher::from_csv(source, std::move(o));
+  EnrichSettings s;
+  enrich_config().apply(c, s);
+  return make_enricher(s);
 }
 
 }  // namespace wis2mon

@@ -105,7 +105,7 @@ struct Monitor::Impl {
     bool fetch() const { return o.fetch || decoder != nullptr; }
   };
   using Ticket = detail::CompletionLedger::Ticket;
-  enum class State { configured, running, stopped };
+  using State = MonitorState;
 
   MonitorOptions opt;
   std::function<void(std::string_view)> log;
@@ -855,6 +855,10 @@ MetricsRegistry& Monitor::metrics() noexcept {
 std::string Monitor::metrics_text() {
   impl_->update_gauges();
   return impl_->metrics.render_prometheus();
+}
+
+MonitorState Monitor::state() const noexcept {
+  return impl_->state;
 }
 
 Monitor::Health Monitor::health() const {

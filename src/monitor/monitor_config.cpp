@@ -19,115 +19,115 @@ namespace wis2mon {
 
 namespace {
 
-const ConfigTable& monitor_table() {
-  static const ConfigTable t(
-      "monitor",
-      {
-          {"spool", ConfigType::string, "wis2mon-spool.db", "SQLite file of the durable message spool"},
-          {"spool_high_water", ConfigType::integer, "100000", "stored messages at which ingestion waits"},
-          {"spool_synchronous",
-           ConfigType::choice,
-           "normal",
-           "normal: survives a killed process; full: also a power cut (one fsync per message)",
-           false,
-           {"normal", "full"}},
-          {"dead_letters", ConfigType::string, "", "SQLite file of the dead letters (empty: the spool's file)"},
-          {"subscriptions", ConfigType::list, "origin/a/wis2/#,cache/a/wis2/#",
-           "topic filters each broker subscribes to unless it lists its own"},
-          {"validate_topics", ConfigType::boolean, "true", "check topics against the WIS2 topic hierarchy"},
-          {"status_interval", ConfigType::duration, "30s", "how often a status line is logged (0: never)"},
-          {"batch", ConfigType::integer, "512", "spool entries taken at once"},
-      });
-  return t;
+// Each section is bound to the options it fills; defaults are the options structs' own.
+
+const ConfigBinding<MonitorOptions>& monitor_binding() {
+  static const auto b =
+      ConfigBinding<MonitorOptions>("monitor")
+          .add("spool", &MonitorOptions::spool, "SQLite file of the durable message spool")
+          .add("spool_high_water", &MonitorOptions::spool_high_water, "stored messages at which ingestion waits",
+               ConfigLimits::at_least(1))
+          .choice("spool_synchronous", &MonitorOptions::spool_synchronous_full, {{"normal", false}, {"full", true}},
+                  "normal: survives a killed process; full: also a power cut (one fsync per message)")
+          .add("dead_letters", &MonitorOptions::dead_letters,
+               "SQLite file of the dead letters (empty: the spool's file)")
+          .add("subscriptions", &MonitorOptions::subscriptions,
+               "topic filters each broker subscribes to unless it lists its own")
+          .add("validate_topics", &MonitorOptions::validate_topics, "check topics against the WIS2 topic hierarchy")
+          .add("status_interval", &MonitorOptions::status_interval, "how often a status line is logged (0: never)")
+          .add("health_interval", &MonitorOptions::health_interval,
+               "how often each sink's healthcheck runs (0: only at start)")
+          .add("batch", &MonitorOptions::batch, "spool entries taken at once", ConfigLimits::at_least(1));
+  return b;
 }
 
-const ConfigTable& dedup_table() {
-  static const ConfigTable t("dedup", {
-                                          {"store", ConfigType::string, "",
-                                           "SQLite file that keeps dedup keys across restarts (empty: memory)"},
-                                          {"ttl", ConfigType::duration, "24h", "how long a key is remembered"},
-                                      });
-  return t;
+const ConfigBinding<MonitorOptions>& dedup_binding() {
+  static const auto b =
+      ConfigBinding<MonitorOptions>("dedup")
+          .add("store", &MonitorOptions::dedup_store,
+               "SQLite file that keeps dedup keys across restarts (empty: memory)")
+          .add("ttl", &MonitorOptions::dedup_ttl, "how long a key is remembered", ConfigLimits::at_least(1000));
+  return b;
 }
 
-const ConfigTable& metrics_table() {
-  static const ConfigTable t("metrics",
-                             {
-                                 {"port", ConfigType::integer, "0", "HTTP port of /metrics and /health (0: off)"},
-                                 {"host", ConfigType::string, "127.0.0.1", "address the endpoint listens on"},
-                             });
-  return t;
+const ConfigBinding<MonitorOptions>& metrics_binding() {
+  static const auto b =
+      ConfigBinding<MonitorOptions>("metrics")
+          .add("port", &MonitorOptions::metrics_port, "HTTP port of /metrics and /health (0: off; -1: any free port)",
+               ConfigLimits::between(-1, 65535))
+          .add("host", &MonitorOptions::metrics_host, "address the endpoint listens on");
+  return b;
 }
 
-const ConfigTable& download_table() {
-  static const ConfigTable t(
-      "download", {
-                      {"max_in_flight", ConfigType::integer, "256", "transfers at once, all hosts together"},
-                      {"max_per_host", ConfigType::integer, "16", "connections per host"},
-                      {"connect_timeout", ConfigType::duration, "10s", "connect timeout of one attempt"},
-                      {"total_timeout", ConfigType::duration, "120s", "time limit of one attempt"},
-                      {"max_retries", ConfigType::integer, "3", "retries of a passing failure, per URL"},
-                      {"max_object_bytes", ConfigType::integer, "67108864", "larger objects are refused"},
-                      {"verify_tls", ConfigType::boolean, "true", "check servers' certificates"},
-                      {"ca_file", ConfigType::string, "", "extra CA bundle (PEM) to trust"},
-                      {"allow_ftp", ConfigType::boolean, "false", "also ftp:// and sftp:// links"},
-                      {"prefer",
-                       ConfigType::choice,
-                       "cache",
-                       "try Global Cache copies or the origin first",
-                       false,
-                       {"cache", "origin"}},
-                      {"preferred_caches", ConfigType::list, "", "Global Caches to try first (centre ids or hosts)"},
-                      {"user_agent", ConfigType::string, "", "User-Agent header (empty: libwis2mon/<version>)"},
-                  });
-  return t;
+// The downloader's own keys, then how copies are chosen (the monitor's SourcePolicy).
+const ConfigBinding<MonitorOptions>& download_binding() {
+  static const auto b =
+      ConfigBinding<MonitorOptions>("download")
+          .include(&MonitorOptions::download, download_options_config())
+          .bind(
+              ConfigKey("prefer", ConfigType::choice, "", "try Global Cache copies or the origin first", false,
+                        {"cache", "origin"}),
+              [](const MonitorOptions& o) { return std::string(o.sources.origin_first ? "origin" : "cache"); },
+              [](MonitorOptions& o, const std::string& s) { o.sources.origin_first = s == "origin"; })
+          .add("preferred_caches", &MonitorOptions::sources, &SourcePolicy::preferred_caches,
+               "Global Caches to try first (centre ids or hosts)");
+  return b;
 }
 
-const ConfigTable& broker_table() {
-  static const ConfigTable t(
-      "broker", {
-                    {"name", ConfigType::string, "", "label in logs and metrics (empty: the host)"},
-                    {"url", ConfigType::string, "",
-                     "mqtt://[user:pass@]host[:port], mqtts://..., ws://.../path, wss://.../path", true},
-                    {"client_id", ConfigType::string, "", "MQTT client id (a persistent session needs a fixed one)"},
-                    {"username", ConfigType::string, "", "overrides the URL's"},
-                    {"password", ConfigType::string, "", "overrides the URL's; ${VAR} reads the environment"},
-                    {"mqtt_version", ConfigType::choice, "5", "protocol version", false, {"5", "3"}},
-                    {"clean_start", ConfigType::boolean, "false", "false: a persistent session"},
-                    {"session_expiry", ConfigType::duration, "24h", "MQTT 5: how long the broker keeps the session"},
-                    {"subscriptions", ConfigType::list, "", "topic filters (empty: the monitor's)"},
-                    {"qos", ConfigType::choice, "1", "subscription QoS", false, {"0", "1", "2"}},
-                    {"ca_file", ConfigType::string, "", "CA bundle for mqtts/wss (empty: the system's)"},
-                    {"verify_tls", ConfigType::boolean, "true", "check the broker's certificate"},
-                    {"keep_alive", ConfigType::duration, "30s", "MQTT keep-alive"},
-                    {"reconnect_min", ConfigType::duration, "1s", "first reconnect delay"},
-                    {"reconnect_max", ConfigType::duration, "60s", "longest reconnect delay"},
-                });
-  return t;
+const ConfigBinding<BrokerOptions>& broker_binding() {
+  static const auto b =
+      ConfigBinding<BrokerOptions>("broker")
+          .add("name", &BrokerOptions::name, "label in logs and metrics (empty: the host)")
+          .add("url", &BrokerOptions::url, "mqtt://[user:pass@]host[:port], mqtts://..., ws://.../path, wss://.../path",
+               ConfigLimits::needed())
+          .add("client_id", &BrokerOptions::client_id,
+               "MQTT client id (empty: one derived from the spool and the URL, fixed across restarts)")
+          .add("username", &BrokerOptions::username, "overrides the URL's")
+          .add("password", &BrokerOptions::password, "overrides the URL's; ${VAR} reads the environment")
+          .choice("mqtt_version", &BrokerOptions::mqtt_version, {{"5", 5}, {"3", 3}}, "protocol version")
+          .add("clean_start", &BrokerOptions::clean_start, "false: a persistent session")
+          .add("session_expiry", &BrokerOptions::session_expiry, "MQTT 5: how long the broker keeps the session")
+          .add("subscriptions", &BrokerOptions::subscriptions, "topic filters (empty: the monitor's)")
+          .choice("qos", &BrokerOptions::qos, {{"0", 0}, {"1", 1}, {"2", 2}}, "subscription QoS")
+          .add("ca_file", &BrokerOptions::ca_file, "CA bundle for mqtts/wss (empty: the system's)")
+          .add("verify_tls", &BrokerOptions::verify_tls, "check the broker's certificate")
+          .add("keep_alive", &BrokerOptions::keep_alive, "MQTT keep-alive", ConfigLimits::at_least(1000))
+          .add("reconnect_min", &BrokerOptions::reconnect_min, "first reconnect delay", ConfigLimits::at_least(1000))
+          .add("reconnect_max", &BrokerOptions::reconnect_max, "longest reconnect delay", ConfigLimits::at_least(1000));
+  return b;
 }
 
-const ConfigTable& pipeline_table() {
-  static const ConfigTable t(
-      "pipeline",
-      {
-          {"name", ConfigType::string, "", "pipeline name (logs, metrics)", true},
-          {"filters", ConfigType::list, "#", "MQTT topic filters the pipeline takes"},
-          {"validation", ConfigType::choice, "lenient", "notification validation mode", false, {"lenient", "strict"}},
-          {"keep_invalid", ConfigType::boolean, "false", "decoder none: record invalid messages too (valid = 0)"},
-          {"dedup",
-           ConfigType::choice,
-           "none",
-           "key policy: message id, or data_id+pubtime (Global Cache semantics)",
-           false,
-           {"none", "message_id", "data_id_pubtime"}},
-          {"decoder", ConfigType::string, "none",
-           "none: notifications records; or a registered decoder (bufr: surface_obs; cap: cap_alerts, cap_areas)"},
-          {"fetch", ConfigType::boolean, "false", "download the data (implied by a decoder)"},
-          {"store_dir", ConfigType::string, "", "keep each verified object under this directory"},
-          {"sinks", ConfigType::list, "",
-           "names of the sinks the records go to (none: only callback sinks added from code)"},
-      });
-  return t;
+const ConfigBinding<PipelineOptions>& pipeline_binding() {
+  static const auto b =
+      ConfigBinding<PipelineOptions>("pipeline")
+          .add("name", &PipelineOptions::name, "pipeline name (logs, metrics)", ConfigLimits::needed())
+          .add("filters", &PipelineOptions::filters, "MQTT topic filters the pipeline takes")
+          .choice("validation", &PipelineOptions::validation,
+                  {{"lenient", ValidationMode::lenient}, {"strict", ValidationMode::strict}},
+                  "notification validation mode")
+          .add("keep_invalid", &PipelineOptions::keep_invalid, "decoder none: record invalid messages too (valid = 0)")
+          .bind(
+              ConfigKey("dedup", ConfigType::choice, "",
+                        "key policy: message id, or data_id+pubtime (Global Cache semantics)", false,
+                        {"none", "message_id", "data_id_pubtime"}),
+              [](const PipelineOptions& p) {
+                return std::string(!p.dedup                              ? "none"
+                                   : *p.dedup == DedupPolicy::message_id ? "message_id"
+                                                                         : "data_id_pubtime");
+              },
+              [](PipelineOptions& p, const std::string& s) {
+                if (s == "none")
+                  p.dedup.reset();
+                else
+                  p.dedup = s == "message_id" ? DedupPolicy::message_id : DedupPolicy::data_id_pubtime;
+              })
+          .add("decoder", &PipelineOptions::decoder,
+               "none: notifications records; or a registered decoder (bufr: surface_obs; cap: cap_alerts, cap_areas)")
+          .add("fetch", &PipelineOptions::fetch, "download the data (implied by a decoder)")
+          .add("store_dir", &PipelineOptions::store_dir, "keep each verified object under this directory")
+          .add("sinks", &PipelineOptions::sinks,
+               "names of the sinks the records go to (none: only callback sinks added from code)");
+  return b;
 }
 
 // ---- a small document tree both parsers fill ---------------------------------------------
@@ -275,30 +275,54 @@ std::vector<std::string> raw_list(const std::map<std::string, std::string>& raw,
   return out;
 }
 
-std::chrono::seconds seconds_of(const ConfigValues& v, std::string_view key) {
-  return std::chrono::seconds(v.duration_ms(key) / 1000);
-}
-
-// A section's effective values as YAML keys, in table order (inside an open map).
-void emit_keys(YAML::Emitter& out, const ConfigTable& table, const ConfigValues& values) {
-  for (const auto& key : table.keys()) {
-    out << YAML::Key << key.name << YAML::Value;
-    if (!values.has(key.name)) {
-      out << YAML::Null;
-    } else if (key.type == ConfigType::list) {
-      out << YAML::Flow << YAML::BeginSeq;
-      for (const auto& item : values.list(key.name)) out << item;
-      out << YAML::EndSeq;
-    } else {
-      out << values.text(key.name);
-    }
+// Sets the members of the keys `user` gives, through the section's binding; a problem is
+// collected (with every other one of the file) instead of thrown.
+template <class T>
+bool apply_section(const ConfigBinding<T>& binding, const std::map<std::string, std::string>& user, T& out,
+                   const std::string& where, std::vector<std::string>& problems) {
+  try {
+    binding.apply_user(user, out);
+    return true;
+  } catch (const Error& e) {
+    problems.push_back(where + ": " + e.what());
+    return false;
   }
 }
 
-void emit_values(YAML::Emitter& out, const ConfigTable& table, const ConfigValues& values) {
+// One value as YAML: lists as flow sequences, the rest as text.
+void emit_value(YAML::Emitter& out, const ConfigTable& table, const std::string& key, const std::string& value) {
+  const auto* k = table.find(key);
+  if (k && k->type == ConfigType::list) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const auto& item : detail::config_list(value)) out << item;
+    out << YAML::EndSeq;
+  } else {
+    out << value;
+  }
+}
+
+// A section's effective values as YAML keys, in table order (inside an open map).
+template <class T>
+void emit_keys(YAML::Emitter& out, const ConfigBinding<T>& binding, const T& options,
+               const std::map<std::string, std::string>& replace = {}) {
+  for (const auto& [key, value] : binding.values(options)) {
+    out << YAML::Key << key << YAML::Value;
+    const auto r = replace.find(key);
+    emit_value(out, binding.table(), key, r == replace.end() ? value : r->second);
+  }
+}
+
+template <class T>
+void emit_section_map(YAML::Emitter& out, const ConfigBinding<T>& binding, const T& options) {
   out << YAML::BeginMap;
-  emit_keys(out, table, values);
+  emit_keys(out, binding, options);
   out << YAML::EndMap;
+}
+
+template <class T>
+void emit_section(YAML::Emitter& out, const char* name, const ConfigBinding<T>& binding, const T& options) {
+  out << YAML::Key << name << YAML::Value;
+  emit_section_map(out, binding, options);
 }
 
 // Splits a sink entry's keys between the sink's own table and the engine's.
@@ -346,10 +370,6 @@ std::string masked_url(std::string url) {
   return url.replace(colon + 1, at - colon - 1, "********");
 }
 
-DedupPolicy policy_of(const std::string& s) {
-  return s == "message_id" ? DedupPolicy::message_id : DedupPolicy::data_id_pubtime;
-}
-
 MonitorConfig build(const Node& root, const std::string& origin) {
   std::vector<std::string> problems;
   if (root.kind != Node::Kind::map && root.kind != Node::Kind::null)
@@ -378,58 +398,17 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   o.pipelines.clear();
   o.sinks.clear();
 
+  apply_section(monitor_binding(), scalar_map(get("monitor"), "monitor", problems), o, "monitor", problems);
+  apply_section(dedup_binding(), scalar_map(get("dedup"), "dedup", problems), o, "dedup", problems);
+  apply_section(metrics_binding(), scalar_map(get("metrics"), "metrics", problems), o, "metrics", problems);
+  apply_section(download_binding(), scalar_map(get("download"), "download", problems), o, "download", problems);
+
   YAML::Emitter dump;
   dump << YAML::BeginMap;
-
-  const auto monitor_v = checked(monitor_table(), scalar_map(get("monitor"), "monitor", problems), "monitor", problems);
-  if (monitor_v.has("spool")) {
-    o.spool = monitor_v.text("spool");
-    o.spool_high_water = static_cast<std::size_t>(std::max<std::int64_t>(1, monitor_v.integer("spool_high_water")));
-    o.spool_synchronous_full = monitor_v.text("spool_synchronous") == "full";
-    o.dead_letters = monitor_v.has("dead_letters") ? monitor_v.text("dead_letters") : "";
-    o.subscriptions = monitor_v.list("subscriptions");
-    o.validate_topics = monitor_v.boolean("validate_topics");
-    o.status_interval = std::chrono::milliseconds(monitor_v.duration_ms("status_interval"));
-    o.batch = static_cast<std::size_t>(std::max<std::int64_t>(1, monitor_v.integer("batch")));
-  }
-  dump << YAML::Key << "monitor" << YAML::Value;
-  emit_values(dump, monitor_table(), monitor_v);
-
-  const auto dedup_v = checked(dedup_table(), scalar_map(get("dedup"), "dedup", problems), "dedup", problems);
-  if (dedup_v.has("ttl")) {
-    o.dedup_store = dedup_v.has("store") ? dedup_v.text("store") : "";
-    o.dedup_ttl = seconds_of(dedup_v, "ttl");
-  }
-  dump << YAML::Key << "dedup" << YAML::Value;
-  emit_values(dump, dedup_table(), dedup_v);
-
-  const auto metrics_v = checked(metrics_table(), scalar_map(get("metrics"), "metrics", problems), "metrics", problems);
-  if (metrics_v.has("port")) {
-    o.metrics_port = static_cast<int>(metrics_v.integer("port"));
-    o.metrics_host = metrics_v.text("host");
-    if (o.metrics_port < -1 || o.metrics_port > 65535) problems.push_back("metrics.port: not a port number");
-  }
-  dump << YAML::Key << "metrics" << YAML::Value;
-  emit_values(dump, metrics_table(), metrics_v);
-
-  const auto dl = checked(download_table(), scalar_map(get("download"), "download", problems), "download", problems);
-  if (dl.has("max_in_flight")) {
-    auto& d = o.download;
-    d.max_in_flight = static_cast<std::size_t>(std::max<std::int64_t>(1, dl.integer("max_in_flight")));
-    d.max_per_host = static_cast<std::size_t>(std::max<std::int64_t>(1, dl.integer("max_per_host")));
-    d.connect_timeout = std::chrono::milliseconds(dl.duration_ms("connect_timeout"));
-    d.total_timeout = std::chrono::milliseconds(dl.duration_ms("total_timeout"));
-    d.max_retries = static_cast<int>(dl.integer("max_retries"));
-    d.max_object_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(1, dl.integer("max_object_bytes")));
-    d.verify_tls = dl.boolean("verify_tls");
-    d.ca_file = dl.has("ca_file") ? dl.text("ca_file") : "";
-    d.allow_ftp = dl.boolean("allow_ftp");
-    d.user_agent = dl.has("user_agent") ? dl.text("user_agent") : "";
-    o.sources.origin_first = dl.text("prefer") == "origin";
-    o.sources.preferred_caches = dl.has("preferred_caches") ? dl.list("preferred_caches") : std::vector<std::string>{};
-  }
-  dump << YAML::Key << "download" << YAML::Value;
-  emit_values(dump, download_table(), dl);
+  emit_section(dump, "monitor", monitor_binding(), o);
+  emit_section(dump, "dedup", dedup_binding(), o);
+  emit_section(dump, "metrics", metrics_binding(), o);
+  emit_section(dump, "download", download_binding(), o);
 
   const auto each = [&](const std::string& name, auto&& fn) {
     const Node& list = get(name);
@@ -441,30 +420,19 @@ MonitorConfig build(const Node& root, const std::string& origin) {
     for (std::size_t i = 0; i < list.items.size(); ++i) fn(list.items[i], name + "[" + std::to_string(i) + "]");
   };
 
+  std::set<std::string> broker_names;
   each("brokers", [&](const Node& n, const std::string& where) {
-    const auto v = checked(broker_table(), scalar_map(n, where, problems), where, problems);
-    if (!v.has("url")) return;
     BrokerOptions b;
-    b.url = v.text("url");
+    if (!apply_section(broker_binding(), scalar_map(n, where, problems), b, where, problems)) return;
     try {
       const auto address = parse_broker_url(b.url);
-      b.name = v.has("name") ? v.text("name") : address.host;
+      if (b.name.empty()) b.name = address.host;
     } catch (const Error& e) {
       problems.push_back(where + ".url: " + e.what());
     }
-    b.client_id = v.has("client_id") ? v.text("client_id") : "";
-    b.username = v.has("username") ? v.text("username") : "";
-    b.password = v.has("password") ? v.text("password") : "";
-    b.mqtt_version = v.text("mqtt_version") == "3" ? 3 : 5;
-    b.clean_start = v.boolean("clean_start");
-    b.session_expiry = seconds_of(v, "session_expiry");
-    b.subscriptions = v.has("subscriptions") ? v.list("subscriptions") : std::vector<std::string>{};
-    b.qos = static_cast<int>(v.integer("qos"));
-    b.ca_file = v.has("ca_file") ? v.text("ca_file") : "";
-    b.verify_tls = v.boolean("verify_tls");
-    b.keep_alive = seconds_of(v, "keep_alive");
-    b.reconnect_min = seconds_of(v, "reconnect_min");
-    b.reconnect_max = seconds_of(v, "reconnect_max");
+    if (!broker_names.insert(b.name).second)
+      problems.push_back(where + ": a second broker named '" + b.name + "' (give each a name)");
+    if (b.reconnect_max < b.reconnect_min) problems.push_back(where + ": reconnect_max is shorter than reconnect_min");
     for (const auto& f : b.subscriptions)
       if (std::string why; !is_valid_filter(f, &why)) problems.push_back(where + ".subscriptions: '" + f + "' " + why);
     o.brokers.push_back(std::move(b));
@@ -472,17 +440,10 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   // Brokers are dumped from the options: names filled in, passwords masked.
   dump << YAML::Key << "brokers" << YAML::Value << YAML::BeginSeq;
   for (const auto& b : o.brokers) {
-    const auto seconds = [](std::chrono::seconds s) { return std::to_string(s.count()) + "s"; };
-    dump << YAML::BeginMap << YAML::Key << "name" << YAML::Value << b.name << YAML::Key << "url" << YAML::Value
-         << masked_url(b.url) << YAML::Key << "client_id" << YAML::Value << b.client_id << YAML::Key << "username"
-         << YAML::Value << b.username << YAML::Key << "password" << YAML::Value
-         << (b.password.empty() ? "" : "********") << YAML::Key << "mqtt_version" << YAML::Value << b.mqtt_version
-         << YAML::Key << "clean_start" << YAML::Value << b.clean_start << YAML::Key << "session_expiry" << YAML::Value
-         << seconds(b.session_expiry) << YAML::Key << "subscriptions" << YAML::Value << YAML::Flow << b.subscriptions
-         << YAML::Key << "qos" << YAML::Value << b.qos << YAML::Key << "ca_file" << YAML::Value << b.ca_file
-         << YAML::Key << "verify_tls" << YAML::Value << b.verify_tls << YAML::Key << "keep_alive" << YAML::Value
-         << seconds(b.keep_alive) << YAML::Key << "reconnect_min" << YAML::Value << seconds(b.reconnect_min)
-         << YAML::Key << "reconnect_max" << YAML::Value << seconds(b.reconnect_max) << YAML::EndMap;
+    dump << YAML::BeginMap;
+    emit_keys(dump, broker_binding(), b,
+              {{"url", masked_url(b.url)}, {"password", b.password.empty() ? "" : "********"}});
+    dump << YAML::EndMap;
   }
   dump << YAML::EndSeq;
   for (const auto& f : o.subscriptions)
@@ -511,47 +472,35 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   each("pipelines", [&](const Node& n, const std::string& where) {
     std::map<std::string, const Node*> nested;
     const auto raw = scalar_map(n, where, problems, &nested);
-    const auto v = checked(pipeline_table(), raw, where, problems);
     PipelineOptions p;
-    if (!v.has("filters")) {  // invalid entry: check what can be checked from the raw text
-      p.filters = raw_list(raw, "filters");
+    if (!apply_section(pipeline_binding(), raw, p, where, problems)) {
+      // An invalid entry: check what can be checked from the raw text.
+      p.filters = raw.count("filters") ? raw_list(raw, "filters") : p.filters;
       p.sinks = raw_list(raw, "sinks");
       p.name = raw.count("name") ? raw.at("name") : "";
     }
-    if (v.has("name")) p.name = v.text("name");
     if (!pipeline_names.insert(p.name).second) problems.push_back(where + ": a second pipeline named '" + p.name + "'");
-    if (v.has("filters")) p.filters = v.list("filters");
     for (const auto& f : p.filters)
       if (std::string why; !is_valid_filter(f, &why)) problems.push_back(where + ".filters: '" + f + "' " + why);
-    if (v.has("validation"))
-      p.validation = v.text("validation") == "strict" ? ValidationMode::strict : ValidationMode::lenient;
-    if (v.has("keep_invalid")) p.keep_invalid = v.boolean("keep_invalid");
-    if (v.has("dedup") && v.text("dedup") != "none") p.dedup = policy_of(v.text("dedup"));
-    if (v.has("decoder")) {
-      p.decoder = v.text("decoder");
-      if (p.decoder != "none" && !find_decoder(p.decoder)) {
-        std::string known = "none";
-        for (const auto& d : registered_decoders()) known += ", " + d->name();
-        problems.push_back(where + ".decoder: '" + p.decoder + "' is not a registered decoder (" + known + ")");
-      }
+    if (p.decoder != "none" && !find_decoder(p.decoder)) {
+      std::string known = "none";
+      for (const auto& d : registered_decoders()) known += ", " + d->name();
+      problems.push_back(where + ".decoder: '" + p.decoder + "' is not a registered decoder (" + known + ")");
     }
-    if (v.has("fetch")) p.fetch = v.boolean("fetch");
-    if (v.has("store_dir")) p.store_dir = v.text("store_dir");
-    if (v.has("sinks")) p.sinks = v.list("sinks");
-    ConfigValues enrich_v;
+    EnrichSettings enrich;
     for (const auto& [key, node] : nested) {
       if (key != "enrich") {
         problems.push_back(where + "." + key + ": expected a value, not a map");
         continue;
       }
       p.enrich = scalar_map(*node, where + ".enrich", problems);
-      enrich_v = checked(enrich_config_table(), p.enrich, where + ".enrich", problems);
+      apply_section(enrich_config(), p.enrich, enrich, where + ".enrich", problems);
     }
     dump << YAML::BeginMap;
-    emit_keys(dump, pipeline_table(), v);
+    emit_keys(dump, pipeline_binding(), p);
     if (!p.enrich.empty()) {
       dump << YAML::Key << "enrich" << YAML::Value;
-      emit_values(dump, enrich_config_table(), enrich_v);
+      emit_section_map(dump, enrich_config(), enrich);
     }
     dump << YAML::EndMap;
     o.pipelines.push_back(std::move(p));
@@ -600,12 +549,12 @@ pipelines:
 }  // namespace
 
 const ConfigTable& monitor_config_table(const std::string& section) {
-  if (section == "monitor") return monitor_table();
-  if (section == "dedup") return dedup_table();
-  if (section == "metrics") return metrics_table();
-  if (section == "download") return download_table();
-  if (section == "broker") return broker_table();
-  if (section == "pipeline") return pipeline_table();
+  if (section == "monitor") return monitor_binding().table();
+  if (section == "dedup") return dedup_binding().table();
+  if (section == "metrics") return metrics_binding().table();
+  if (section == "download") return download_binding().table();
+  if (section == "broker") return broker_binding().table();
+  if (section == "pipeline") return pipeline_binding().table();
   throw Error(ErrorCode::invalid_argument,
               "unknown config section '" + section + "' (monitor, dedup, metrics, download, broker, pipeline)");
 }

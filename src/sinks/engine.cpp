@@ -206,6 +206,8 @@ SinkEngine::SinkEngine(std::shared_ptr<Sink> sink, SinkEngineOptions options)
   if (options.batch_max_records == 0) throw Error(ErrorCode::invalid_argument, "sink engine: batch_max_records is 0");
   if (options.queue_capacity == 0) throw Error(ErrorCode::invalid_argument, "sink engine: queue_capacity is 0");
   if (options.max_retries < 0) throw Error(ErrorCode::invalid_argument, "sink engine: max_retries < 0");
+  if (!options.dead_letters && !options.dead_letter_file.empty())
+    options.dead_letters = std::make_shared<DeadLetterStore>(options.dead_letter_file);
   impl_->opt = std::move(options);
   impl_->sink = sink_.get();
   impl_->worker = std::thread([this] { impl_->run(); });

@@ -12,142 +12,129 @@ namespace wis2mon {
 
 namespace {
 
+// Each table is bound to the options struct it fills: defaults are the struct's own.
+
+const ConfigBinding<SinkEngineOptions>& engine_binding() {
+  static const auto b = ConfigBinding<SinkEngineOptions>("engine")
+                            .add("queue_capacity", &SinkEngineOptions::queue_capacity,
+                                 "records waiting in front of the sink", ConfigLimits::at_least(1))
+                            .choice("when_full", &SinkEngineOptions::when_full,
+                                    {{"block", QueueFullPolicy::block}, {"drop", QueueFullPolicy::drop_and_count}},
+                                    "queue full: block the producer, or drop and count")
+                            .add("batch_max_records", &SinkEngineOptions::batch_max_records, "records per write",
+                                 ConfigLimits::at_least(1))
+                            .add("batch_max_age", &SinkEngineOptions::batch_max_age,
+                                 "a partial batch is written when its oldest record is this old")
+                            .add("max_retries", &SinkEngineOptions::max_retries,
+                                 "retries after the first attempt; then a dead letter", ConfigLimits::at_least(0))
+                            .add("retry_initial", &SinkEngineOptions::retry_initial,
+                                 "backoff before the first retry (doubles, with jitter)")
+                            .add("retry_max", &SinkEngineOptions::retry_max, "backoff cap")
+                            .add("dead_letters", &SinkEngineOptions::dead_letter_file,
+                                 "SQLite file for this sink's rejected records (empty: the monitor's dead letters)");
+  return b;
+}
+
 const ConfigTable& engine_table() {
-  static const ConfigTable t(
-      "engine",
-      {
-          {"queue_capacity", ConfigType::integer, "100000", "records waiting in front of the sink"},
-          {"when_full",
-           ConfigType::choice,
-           "block",
-           "queue full: block the producer, or drop and count",
-           false,
-           {"block", "drop"}},
-          {"batch_max_records", ConfigType::integer, "1000", "records per write"},
-          {"batch_max_age", ConfigType::duration, "1s",
-           "a partial batch is written when its oldest record is this old"},
-          {"max_retries", ConfigType::integer, "5", "retries after the first attempt; then a dead letter"},
-          {"retry_initial", ConfigType::duration, "100ms", "backoff before the first retry (doubles, with jitter)"},
-          {"retry_max", ConfigType::duration, "30s", "backoff cap"},
-          {"dead_letters", ConfigType::string, "", "SQLite file for rejected records (empty: count only)"},
+  return engine_binding().table();
+}
+
+const ConfigBinding<SqliteSinkOptions>& sqlite_binding() {
+  static const auto b =
+      ConfigBinding<SqliteSinkOptions>("sqlite")
+          .add("path", &SqliteSinkOptions::path, "database file", ConfigLimits::needed())
+          .choice("synchronous", &SqliteSinkOptions::synchronous_full, {{"full", true}, {"normal", false}},
+                  "full survives a power cut; normal a process crash")
+          .add("retention", &SqliteSinkOptions::retention, "delete rows older than this (0: keep all), e.g. 30d")
+          .add("retention_interval", &SqliteSinkOptions::retention_interval, "how often the retention job runs")
+          .add("retention_step_rows", &SqliteSinkOptions::retention_step_rows, "rows deleted per retention transaction",
+               ConfigLimits::at_least(1));
+  return b;
+}
+
+const ConfigBinding<NdjsonSinkOptions>& ndjson_binding() {
+  static const auto b =
+      ConfigBinding<NdjsonSinkOptions>("ndjson")
+          .add("root", &NdjsonSinkOptions::root, "directory (prefix) the table directories live under",
+               ConfigLimits::needed())
+          .add("file_prefix", &NdjsonSinkOptions::file_prefix, "first part of each file name")
+          .add("gzip", &NdjsonSinkOptions::gzip, "gzip each file")
+          .add("rotate_bytes", &NdjsonSinkOptions::rotate_bytes, "close a file at this many (uncompressed) bytes",
+               ConfigLimits::at_least(1))
+          .add("rotate_age", &NdjsonSinkOptions::rotate_age, "close a file this long after it was opened")
+          .add("raw_copy", &NdjsonSinkOptions::raw_copy, "also keep the raw notifications under <root>/raw")
+          .add("errors_root", &NdjsonSinkOptions::errors_root,
+               "prefix for records of table 'errors' (default <root>/errors)")
+          .add("fsync", &NdjsonSinkOptions::fsync, "fsync each batch before it counts as delivered");
+  return b;
+}
+
+// The override keys of an InfluxDB sink fill override_all, which stays unset while all are empty.
+ConfigBinding<InfluxSinkOptions>& add_influx_override(ConfigBinding<InfluxSinkOptions>& b, const char* name,
+                                                      std::string InfluxTableSpec::*text, const char* description) {
+  return b.bind(
+      ConfigKey(name, ConfigType::string, "", description),
+      [text](const InfluxSinkOptions& o) { return o.override_all ? (*o.override_all).*text : std::string(); },
+      [text](InfluxSinkOptions& o, const std::string& s) {
+        if (s.empty()) return;
+        if (!o.override_all) o.override_all.emplace();
+        (*o.override_all).*text = s;
       });
-  return t;
 }
 
-const ConfigTable& sqlite_table() {
-  static const ConfigTable t(
-      "sqlite", {
-                    {"path", ConfigType::string, "", "database file", true},
-                    {"synchronous",
-                     ConfigType::choice,
-                     "full",
-                     "full survives a power cut; normal a process crash",
-                     false,
-                     {"full", "normal"}},
-                    {"retention", ConfigType::duration, "0", "delete rows older than this (0: keep all), e.g. 30d"},
-                    {"retention_interval", ConfigType::duration, "10m", "how often the retention job runs"},
-                    {"retention_step_rows", ConfigType::integer, "500", "rows deleted per retention transaction"},
-                });
-  return t;
-}
-
-const ConfigTable& ndjson_table() {
-  static const ConfigTable t(
-      "ndjson",
-      {
-          {"root", ConfigType::string, "", "directory (prefix) the table directories live under", true},
-          {"file_prefix", ConfigType::string, "wis2mon", "first part of each file name"},
-          {"gzip", ConfigType::boolean, "false", "gzip each file"},
-          {"rotate_bytes", ConfigType::integer, "67108864", "close a file at this many (uncompressed) bytes"},
-          {"rotate_age", ConfigType::duration, "5m", "close a file this long after it was opened"},
-          {"raw_copy", ConfigType::boolean, "false", "also keep the raw notifications under <root>/raw"},
-          {"errors_root", ConfigType::string, "", "prefix for records of table 'errors' (default <root>/errors)"},
-          {"fsync", ConfigType::boolean, "true", "fsync each batch before it counts as delivered"},
+ConfigBinding<InfluxSinkOptions>& add_influx_override(ConfigBinding<InfluxSinkOptions>& b, const char* name,
+                                                      std::vector<std::string> InfluxTableSpec::*list,
+                                                      const char* description) {
+  return b.bind(
+      ConfigKey(name, ConfigType::list, "", description),
+      [list](const InfluxSinkOptions& o) {
+        return o.override_all ? detail::config_list_text((*o.override_all).*list) : std::string();
+      },
+      [list](InfluxSinkOptions& o, const std::string& s) {
+        auto items = detail::config_list(s);
+        if (items.empty()) return;
+        if (!o.override_all) o.override_all.emplace();
+        (*o.override_all).*list = std::move(items);
       });
-  return t;
 }
 
-const ConfigTable& influxdb_table() {
-  static const ConfigTable t(
-      "influxdb",
-      {
-          {"url", ConfigType::string, "http://127.0.0.1:8086", "base URL of the InfluxDB server"},
-          {"api",
-           ConfigType::choice,
-           "v1",
-           "v1: POST /write; v2: POST /api/v2/write with a token",
-           false,
-           {"v1", "v2"}},
-          {"database", ConfigType::string, "", "1.x database"},
-          {"retention_policy", ConfigType::string, "", "1.x retention policy (empty: the default)"},
-          {"username", ConfigType::string, "", "1.x user (HTTP basic auth)"},
-          {"password", ConfigType::string, "", "1.x password"},
-          {"org", ConfigType::string, "", "2.x organisation"},
-          {"bucket", ConfigType::string, "", "2.x bucket"},
-          {"token", ConfigType::string, "", "2.x API token"},
-          {"timeout", ConfigType::duration, "10s", "whole request; a timeout means Retry"},
-          {"ca_file", ConfigType::string, "", "extra CA bundle for https"},
-          {"verify_tls", ConfigType::boolean, "true", "check the server certificate"},
-          {"measurement", ConfigType::string, "", "measurement for every record table (empty: the table name)"},
-          {"tags", ConfigType::list, "", "record fields written as tags (empty: the built-in choice per table)"},
-          {"fields", ConfigType::list, "", "record fields written as fields (empty: every field that is not a tag)"},
-          {"time_field", ConfigType::string, "", "record field that is the point's time (empty: the built-in one)"},
-      });
-  return t;
+const ConfigBinding<InfluxSinkOptions>& influxdb_binding() {
+  static const auto b = [] {
+    ConfigBinding<InfluxSinkOptions> made("influxdb");
+    made.add("url", &InfluxSinkOptions::url, "base URL of the InfluxDB server")
+        .choice("api", &InfluxSinkOptions::api, {{"v1", InfluxApi::v1}, {"v2", InfluxApi::v2}},
+                "v1: POST /write; v2: POST /api/v2/write with a token")
+        .add("database", &InfluxSinkOptions::database, "1.x database")
+        .add("retention_policy", &InfluxSinkOptions::retention_policy, "1.x retention policy (empty: the default)")
+        .add("username", &InfluxSinkOptions::username, "1.x user (HTTP basic auth)")
+        .add("password", &InfluxSinkOptions::password, "1.x password")
+        .add("org", &InfluxSinkOptions::org, "2.x organisation")
+        .add("bucket", &InfluxSinkOptions::bucket, "2.x bucket")
+        .add("token", &InfluxSinkOptions::token, "2.x API token")
+        .add("timeout", &InfluxSinkOptions::timeout, "whole request; a timeout means Retry", ConfigLimits::at_least(1))
+        .add("ca_file", &InfluxSinkOptions::ca_file, "extra CA bundle for https")
+        .add("verify_tls", &InfluxSinkOptions::verify_tls, "check the server certificate");
+    add_influx_override(made, "measurement", &InfluxTableSpec::measurement,
+                        "measurement for every record table (empty: the table name)");
+    add_influx_override(made, "tags", &InfluxTableSpec::tags,
+                        "record fields written as tags (empty: the table's schema hints)");
+    add_influx_override(made, "fields", &InfluxTableSpec::fields,
+                        "record fields written as fields (empty: every field that is not a tag)");
+    add_influx_override(made, "time_field", &InfluxTableSpec::time_field,
+                        "record field that is the point's time (empty: the table's schema hint)");
+    return made;
+  }();
+  return b;
 }
 
-std::int64_t positive(const ConfigValues& c, const char* key, const std::string& kind) {
-  const auto v = c.integer(key);
-  if (v <= 0) throw Error(ErrorCode::invalid_argument, kind + "." + key + ": must be positive");
-  return v;
-}
-
-std::shared_ptr<Sink> make_sqlite(const std::string& name, const ConfigValues& c) {
-  SqliteSinkOptions o;
-  o.path = c.text("path");
-  o.synchronous_full = c.text("synchronous") != "normal";
-  o.retention = std::chrono::hours(c.duration_ms("retention") / 3600000);
-  o.retention_interval = std::chrono::milliseconds(c.duration_ms("retention_interval"));
-  o.retention_step_rows = static_cast<std::size_t>(positive(c, "retention_step_rows", "sqlite"));
-  return std::make_shared<SqliteSink>(name, std::move(o));
-}
-
-std::shared_ptr<Sink> make_ndjson(const std::string& name, const ConfigValues& c) {
-  NdjsonSinkOptions o;
-  o.root = c.text("root");
-  o.file_prefix = c.text("file_prefix");
-  o.gzip = c.boolean("gzip");
-  o.rotate_bytes = static_cast<std::uint64_t>(positive(c, "rotate_bytes", "ndjson"));
-  o.rotate_age = std::chrono::milliseconds(c.duration_ms("rotate_age"));
-  o.raw_copy = c.boolean("raw_copy");
-  o.errors_root = c.text("errors_root");
-  o.fsync = c.boolean("fsync");
-  return std::make_shared<NdjsonSink>(name, std::move(o));
-}
-
-std::shared_ptr<Sink> make_influxdb(const std::string& name, const ConfigValues& c) {
-  InfluxSinkOptions o;
-  o.url = c.text("url");
-  o.api = c.text("api") == "v2" ? InfluxApi::v2 : InfluxApi::v1;
-  o.database = c.text("database");
-  o.retention_policy = c.text("retention_policy");
-  o.username = c.text("username");
-  o.password = c.text("password");
-  o.org = c.text("org");
-  o.bucket = c.text("bucket");
-  o.token = c.text("token");
-  o.timeout = std::chrono::milliseconds(c.duration_ms("timeout"));
-  o.ca_file = c.text("ca_file");
-  o.verify_tls = c.boolean("verify_tls");
-  // The keys below override the built-in spec of every table this sink receives.
-  const auto measurement = c.text("measurement");
-  const auto tags = c.list("tags");
-  const auto fields = c.list("fields");
-  const auto time_field = c.text("time_field");
-  if (!measurement.empty() || !tags.empty() || !fields.empty() || !time_field.empty()) {
-    o.override_all = InfluxTableSpec{measurement, tags, fields, time_field};
-  }
-  return std::make_shared<InfluxSink>(name, std::move(o));
+// A factory from a binding: the validated values onto a default options struct.
+template <class Options, class SinkType>
+SinkKind bound_kind(const char* name, const char* description, const ConfigBinding<Options>& binding) {
+  return SinkKind{name, description, binding.table(), [&binding](const std::string& sink_name, const ConfigValues& c) {
+                    Options o;
+                    binding.apply(c, o);
+                    return std::shared_ptr<Sink>(std::make_shared<SinkType>(sink_name, std::move(o)));
+                  }};
 }
 
 struct KindRegistry {
@@ -160,11 +147,13 @@ struct KindRegistry {
 KindRegistry& kinds() {
   static KindRegistry* r = [] {
     auto* made = new KindRegistry;  // never destroyed: sinks may be made during exit
-    for (auto* k :
-         {new SinkKind{"sqlite", "SQLite database (the embedded default)", sqlite_table(), make_sqlite},
-          new SinkKind{"ndjson", "NDJSON files per table, rotated, optionally gzipped", ndjson_table(), make_ndjson},
-          new SinkKind{"influxdb", "InfluxDB 1.x or 2.x, line protocol over HTTP", influxdb_table(), make_influxdb}})
-      made->kinds.emplace(k->name, std::unique_ptr<const SinkKind>(k));
+    for (auto&& k : {bound_kind<SqliteSinkOptions, SqliteSink>("sqlite", "SQLite database (the embedded default)",
+                                                               sqlite_binding()),
+                     bound_kind<NdjsonSinkOptions, NdjsonSink>(
+                         "ndjson", "NDJSON files per table, rotated, optionally gzipped", ndjson_binding()),
+                     bound_kind<InfluxSinkOptions, InfluxSink>(
+                         "influxdb", "InfluxDB 1.x or 2.x, line protocol over HTTP", influxdb_binding())})
+      made->kinds.emplace(k.name, std::make_unique<const SinkKind>(k));
     return made;
   }();
   return *r;
@@ -228,16 +217,7 @@ void split_sink_settings(const std::map<std::string, std::string>& settings, std
 
 SinkEngineOptions sink_engine_options(const ConfigValues& c) {
   SinkEngineOptions o;
-  o.queue_capacity = static_cast<std::size_t>(positive(c, "queue_capacity", "engine"));
-  o.when_full = c.text("when_full") == "drop" ? QueueFullPolicy::drop_and_count : QueueFullPolicy::block;
-  o.batch_max_records = static_cast<std::size_t>(positive(c, "batch_max_records", "engine"));
-  o.batch_max_age = std::chrono::milliseconds(c.duration_ms("batch_max_age"));
-  const auto retries = c.integer("max_retries");
-  if (retries < 0) throw Error(ErrorCode::invalid_argument, "engine.max_retries: must not be negative");
-  o.max_retries = static_cast<int>(retries);
-  o.retry_initial = std::chrono::milliseconds(c.duration_ms("retry_initial"));
-  o.retry_max = std::chrono::milliseconds(c.duration_ms("retry_max"));
-  if (const auto& dl = c.text("dead_letters"); !dl.empty()) o.dead_letters = std::make_shared<DeadLetterStore>(dl);
+  engine_binding().apply(c, o);
   return o;
 }
 

@@ -17,28 +17,28 @@
 static int failures = 0;
 static int checks = 0;
 
-#define CHECK(cond)                                                \
-  do {                                                             \
-    ++checks;                                                      \
-    if (!(cond)) {                                                 \
-      ++failures;                                                  \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    ++checks;                                                                  \
+    if (!(cond)) {                                                             \
+      ++failures;                                                              \
       fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                              \
+    }                                                                          \
   } while (0)
 
 /* A failing call: a negative status of the expected code and a message naming the function. */
-#define CHECK_FAILS(call, code, fn)                                          \
-  do {                                                                       \
-    int rc_ = (call);                                                        \
-    ++checks;                                                                \
-    if (rc_ != (code) || strstr(wis2mon_last_error(), fn) == NULL) {         \
-      ++failures;                                                            \
+#define CHECK_FAILS(call, code, fn)                                                                \
+  do {                                                                                             \
+    int rc_ = (call);                                                                              \
+    ++checks;                                                                                      \
+    if (rc_ != (code) || strstr(wis2mon_last_error(), fn) == NULL) {                               \
+      ++failures;                                                                                  \
       fprintf(stderr, "%s:%d: %s gave %d (%s), last error '%s'\n", __FILE__, __LINE__, #call, rc_, \
-              wis2mon_strerror(rc_), wis2mon_last_error());                  \
-    }                                                                        \
+              wis2mon_strerror(rc_), wis2mon_last_error());                                        \
+    }                                                                                              \
   } while (0)
 
-static const char *valid_template =
+static const char* valid_template =
     "{\"id\":\"6f0b4a5e-1c2d-4e3f-9a8b-7c6d5e4f3a2b\","
     "\"conformsTo\":[\"http://wis.wmo.int/spec/wnm/1/conf/core\"],\"type\":\"Feature\",\"geometry\":null,"
     "\"properties\":{\"data_id\":\"de-dwd/data/core/weather/surface-based-observations/synop/%s\","
@@ -46,9 +46,9 @@ static const char *valid_template =
     "\"datetime\":\"2026-01-01T00:00:00Z\"%s},"
     "\"links\":[{\"href\":\"%s\",\"rel\":\"canonical\",\"type\":\"application/octet-stream\"}]}";
 
-static const char *topic = "origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop";
+static const char* topic = "origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop";
 
-static void notification_json(char *out, size_t size, const char *item, const char *integrity, const char *url) {
+static void notification_json(char* out, size_t size, const char* item, const char* integrity, const char* url) {
   snprintf(out, size, valid_template, item, integrity, url);
 }
 
@@ -62,9 +62,9 @@ static void test_library(void) {
 
 static void test_notifications(void) {
   char json[2048];
-  wis2mon_notification *n = NULL;
+  wis2mon_notification* n = NULL;
   const char *path = NULL, *rule = NULL, *message = NULL;
-  char *report = NULL;
+  char* report = NULL;
 
   notification_json(json, sizeof json, "item-1", "", "https://example.org/data/1.bufr4");
   CHECK(wis2mon_notification_parse(json, strlen(json), WIS2MON_STRICT, topic, &n) == WIS2MON_OK);
@@ -97,7 +97,8 @@ static void test_notifications(void) {
   wis2mon_notification_destroy(n);
 
   /* Forced failures. */
-  CHECK_FAILS(wis2mon_notification_parse(json, strlen(json), 7, NULL, &n), WIS2MON_EINVAL, "wis2mon_notification_parse");
+  CHECK_FAILS(wis2mon_notification_parse(json, strlen(json), 7, NULL, &n), WIS2MON_EINVAL,
+              "wis2mon_notification_parse");
   CHECK(n == NULL);
   CHECK_FAILS(wis2mon_notification_parse(NULL, 10, WIS2MON_LENIENT, NULL, &n), WIS2MON_EINVAL,
               "wis2mon_notification_parse");
@@ -114,7 +115,7 @@ static void test_notifications(void) {
 
 static void test_topics(void) {
   int valid = -1, matches = -1;
-  char *report = NULL;
+  char* report = NULL;
   CHECK(wis2mon_topic_validate(topic, WIS2MON_STRICT, &valid, &report) == WIS2MON_OK);
   CHECK(valid == 1);
   CHECK(strstr(report, "\"valid\":true") != NULL);
@@ -135,11 +136,11 @@ static void test_topics(void) {
 }
 
 /* One synoptic report built with ecCodes' own sample. */
-static unsigned char *make_bufr(size_t *size) {
+static unsigned char* make_bufr(size_t* size) {
   long descriptors[] = {301150, 307096};
-  const void *msg = NULL;
-  unsigned char *copy;
-  codes_handle *h = codes_bufr_handle_new_from_samples(NULL, "BUFR4");
+  const void* msg = NULL;
+  unsigned char* copy;
+  codes_handle* h = codes_bufr_handle_new_from_samples(NULL, "BUFR4");
   if (!h) return NULL;
   codes_set_long(h, "masterTablesVersionNumber", 30);
   codes_set_long(h, "numberOfSubsets", 1);
@@ -165,12 +166,12 @@ static unsigned char *make_bufr(size_t *size) {
 
 static void test_decoders(void) {
   size_t size = 0, i;
-  unsigned char *bufr = make_bufr(&size);
-  wis2mon_records *records = NULL;
-  const wis2mon_record *r;
+  unsigned char* bufr = make_bufr(&size);
+  wis2mon_records* records = NULL;
+  const wis2mon_record* r;
   wis2mon_value v;
-  const char *name = NULL;
-  char *alert = NULL;
+  const char* name = NULL;
+  char* alert = NULL;
   int message_index = -1;
   static const char cap[] =
       "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>KSTO1055887203</identifier>"
@@ -224,8 +225,9 @@ static void test_decoders(void) {
   wis2mon_records_destroy(records);
   /* Hostile XML is refused with a reason. */
   {
-    static const char xxe[] = "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
-                              "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">&x;</alert>";
+    static const char xxe[] =
+        "<?xml version=\"1.0\"?><!DOCTYPE a [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+        "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">&x;</alert>";
     CHECK(wis2mon_decode_cap(xxe, sizeof xxe - 1, &records, &alert) == WIS2MON_OK);
     CHECK(wis2mon_records_error_count(records) >= 1);
     CHECK(strstr(alert, "\"valid\":false") != NULL);
@@ -251,17 +253,17 @@ static void test_decoders(void) {
 }
 
 static int callbacks_done = 0;
-static void on_download(wis2mon_download *result, void *user_data) {
-  int *ok = (int *)user_data;
+static void on_download(wis2mon_download* result, void* user_data) {
+  int* ok = (int*)user_data;
   if (wis2mon_download_status(result) == WIS2MON_DOWNLOAD_OK) ++*ok;
   ++callbacks_done;
   wis2mon_download_destroy(result);
 }
 
-static void test_downloads(const char *base_url, const char *file, const char *sha256) {
-  wis2mon_downloader *d = NULL;
-  wis2mon_download *r = NULL;
-  wis2mon_notification *n = NULL;
+static void test_downloads(const char* base_url, const char* file, const char* sha256) {
+  wis2mon_downloader* d = NULL;
+  wis2mon_download* r = NULL;
+  wis2mon_notification* n = NULL;
   char url[512], json[2048], integrity[256];
   size_t size = 0, done = 0, pending = 0;
   int ok = 0, i;
@@ -270,7 +272,7 @@ static void test_downloads(const char *base_url, const char *file, const char *s
   CHECK_FAILS(wis2mon_downloader_new("{\"colour\": 1}", &d), WIS2MON_EINVAL, "wis2mon_downloader_new");
   CHECK_FAILS(wis2mon_downloader_new("[1,2", &d), WIS2MON_EPARSE, "wis2mon_downloader_new");
   CHECK_FAILS(wis2mon_downloader_new(NULL, NULL), WIS2MON_EINVAL, "wis2mon_downloader_new");
-  CHECK(wis2mon_downloader_new("{\"max_retries\": 0, \"connect_timeout_ms\": 2000}", &d) == WIS2MON_OK);
+  CHECK(wis2mon_downloader_new("{\"max_retries\": 0, \"connect_timeout\": 2}", &d) == WIS2MON_OK);
 
   /* A failed download is a result with a status, not a failed call. */
   CHECK(wis2mon_downloader_fetch(d, "http://127.0.0.1:1/nothing", NULL, NULL, &r) == WIS2MON_OK);
@@ -323,7 +325,8 @@ static void test_downloads(const char *base_url, const char *file, const char *s
     wis2mon_notification_destroy(n);
     /* Batch: callbacks run in poll, on this thread. */
     for (i = 0; i < 20; ++i) CHECK(wis2mon_downloader_submit(d, url, "sha256", sha256, on_download, &ok) == WIS2MON_OK);
-    for (i = 0; i < 200 && callbacks_done < 20; ++i) CHECK(wis2mon_downloader_poll(d, 100, &done, &pending) == WIS2MON_OK);
+    for (i = 0; i < 200 && callbacks_done < 20; ++i)
+      CHECK(wis2mon_downloader_poll(d, 100, &done, &pending) == WIS2MON_OK);
     CHECK(callbacks_done == 20);
     CHECK(ok == 20);
     CHECK(pending == 0);
@@ -339,11 +342,12 @@ struct seen {
   int retry_once;
 };
 
-static int on_record(const wis2mon_record *record, void *user_data) {
-  struct seen *s = (struct seen *)user_data;
+static int on_record(const wis2mon_record* record, void* user_data) {
+  struct seen* s = (struct seen*)user_data;
   wis2mon_value v;
   if (strcmp(wis2mon_record_table(record), "notifications") != 0) return WIS2MON_REJECTED;
-  if (wis2mon_record_get(record, "data_id", &v) != WIS2MON_OK || v.type != WIS2MON_FIELD_STRING) return WIS2MON_REJECTED;
+  if (wis2mon_record_get(record, "data_id", &v) != WIS2MON_OK || v.type != WIS2MON_FIELD_STRING)
+    return WIS2MON_REJECTED;
   if (s->retry_once) { /* the first answer is Retry: the record must come back */
     s->retry_once = 0;
     return WIS2MON_RETRY;
@@ -353,15 +357,15 @@ static int on_record(const wis2mon_record *record, void *user_data) {
 }
 
 /* A monitor configuration: one pipeline "all" taking everything, its spool in dir. */
-static void monitor_config(char *out, size_t size, const char *dir, const char *spool, const char *dedup) {
+static void monitor_config(char* out, size_t size, const char* dir, const char* spool, const char* dedup) {
   snprintf(out, size,
            "{\"monitor\": {\"spool\": \"%s/%s\", \"status_interval\": \"0s\"},"
            " \"pipelines\": [{\"name\": \"all\", \"filters\": [\"#\"], \"dedup\": \"%s\"}]}",
            dir, spool, dedup);
 }
 
-static void test_monitor(const char *dir) {
-  wis2mon_monitor *m = NULL;
+static void test_monitor(const char* dir) {
+  wis2mon_monitor* m = NULL;
   struct seen s = {0, 1};
   char config[1024], json[2048], item[32], *text = NULL;
   size_t handled = 0;
@@ -398,8 +402,8 @@ static void test_monitor(const char *dir) {
   wis2mon_monitor_destroy(m);
 
   /* Configuration problems are named. */
-  CHECK_FAILS(wis2mon_monitor_new("{\"pipelines\": [{\"name\": \"p\", \"filters\": [\"a/#/b\"]}]}", &m),
-              WIS2MON_EINVAL, "wis2mon_monitor_new");
+  CHECK_FAILS(wis2mon_monitor_new("{\"pipelines\": [{\"name\": \"p\", \"filters\": [\"a/#/b\"]}]}", &m), WIS2MON_EINVAL,
+              "wis2mon_monitor_new");
   CHECK(strstr(wis2mon_last_error(), "a/#/b") != NULL);
   CHECK(m == NULL);
   CHECK_FAILS(wis2mon_monitor_new("{not json", &m), WIS2MON_EPARSE, "wis2mon_monitor_new");
@@ -428,13 +432,13 @@ static void test_monitor(const char *dir) {
 
 /* wis2mon_monitor_push from several threads at once (the one call documented as such). */
 struct pusher {
-  wis2mon_monitor *m;
+  wis2mon_monitor* m;
   int id;
   int failed;
 };
 
-static void *push_many(void *arg) {
-  struct pusher *p = (struct pusher *)arg;
+static void* push_many(void* arg) {
+  struct pusher* p = (struct pusher*)arg;
   char json[2048], item[32];
   int i;
   for (i = 0; i < 50; ++i) {
@@ -445,14 +449,14 @@ static void *push_many(void *arg) {
   return NULL;
 }
 
-static int count_record(const wis2mon_record *record, void *user_data) {
+static int count_record(const wis2mon_record* record, void* user_data) {
   (void)record;
-  ++*(int *)user_data;
+  ++*(int*)user_data;
   return WIS2MON_DELIVERED;
 }
 
-static void test_monitor_threads(const char *dir) {
-  wis2mon_monitor *m = NULL;
+static void test_monitor_threads(const char* dir) {
+  wis2mon_monitor* m = NULL;
   struct pusher pushers[4];
   pthread_t threads[4];
   char config[1024];
@@ -475,8 +479,8 @@ static void test_monitor_threads(const char *dir) {
   wis2mon_monitor_destroy(m);
 }
 
-int main(int argc, char **argv) {
-  const char *dir = getenv("TEST_CAPI_DIR");
+int main(int argc, char** argv) {
+  const char* dir = getenv("TEST_CAPI_DIR");
   test_library();
   test_notifications();
   test_topics();

@@ -283,26 +283,27 @@ PYBIND11_MODULE(_wis2mon, m) {
       });
 
   py::class_<PyDownloader>(m, "Downloader")
-      .def(py::init([](std::size_t max_in_flight, std::size_t max_per_host, double connect_timeout,
-                       double total_timeout, std::uint64_t max_object_bytes, int max_retries, bool verify_tls,
-                       const std::string& ca_file, bool allow_ftp, const std::string& user_agent) {
-             DownloadOptions o;
-             o.max_in_flight = max_in_flight;
-             o.max_per_host = max_per_host;
-             o.connect_timeout = std::chrono::milliseconds(static_cast<long long>(connect_timeout * 1000));
-             o.total_timeout = std::chrono::milliseconds(static_cast<long long>(total_timeout * 1000));
-             o.max_object_bytes = max_object_bytes;
-             o.max_retries = max_retries;
-             o.verify_tls = verify_tls;
-             o.ca_file = ca_file;
-             o.allow_ftp = allow_ftp;
-             o.user_agent = user_agent;
-             return std::make_unique<PyDownloader>(std::move(o));
-           }),
-           py::arg("max_in_flight") = 256, py::arg("max_per_host") = 16, py::arg("connect_timeout") = 10.0,
-           py::arg("total_timeout") = 120.0, py::arg("max_object_bytes") = 64ull << 20, py::arg("max_retries") = 3,
-           py::arg("verify_tls") = true, py::arg("ca_file") = "", py::arg("allow_ftp") = false,
-           py::arg("user_agent") = "")
+      // Keywords are the config file's `download` keys, through the same table (seconds as
+      // numbers, or "250ms"-style strings).
+      .def(py::init([](const py::kwargs& kwargs) {
+        std::map<std::string, std::string> user;
+        for (const auto& [key, value] : kwargs) {
+          const auto name = py::cast<std::string>(key);
+          if (py::isinstance<py::bool_>(value))
+            user[name] = py::cast<bool>(value) ? "true" : "false";
+          else if (py::isinstance<py::int_>(value))
+            user[name] = std::to_string(py::cast<long long>(value));
+          else if (py::isinstance<py::float_>(value))
+            user[name] = detail::config_real_text(py::cast<double>(value));
+          else if (py::isinstance<py::str>(value))
+            user[name] = py::cast<std::string>(value);
+          else
+            throw Error(ErrorCode::invalid_argument, "Downloader: " + name + " must be a str, int, float or bool");
+        }
+        DownloadOptions o;
+        download_options_config().apply_user(user, o);
+        return std::make_unique<PyDownloader>(std::move(o));
+      }))
       .def(
           "fetch",
           [](PyDownloader& d, const py::object& item, const py::object& integrity) {

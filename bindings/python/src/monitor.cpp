@@ -18,23 +18,16 @@ namespace wis2mon::python {
 
 namespace {
 
+// The Monitor keeps its own lifecycle (wis2mon.StateError when a call is not allowed).
 struct PyMonitor {
   std::unique_ptr<Monitor> monitor;
-  bool started = false;
-  bool closed = false;
   // The first exception a Python sink raised since the last call that ran sinks.
   std::exception_ptr sink_error;
 
-  Monitor& get() {
-    if (closed) throw Error(ErrorCode::invalid_argument, "Monitor: closed");
-    return *monitor;
-  }
+  Monitor& get() { return *monitor; }
   void start() {
-    if (!started) {
-      py::gil_scoped_release release;
-      get().start();
-      started = true;
-    }
+    py::gil_scoped_release release;
+    monitor->start();  // idempotent while running
   }
   void raise_sink_error() {
     if (auto e = std::exchange(sink_error, nullptr)) std::rethrow_exception(e);
@@ -152,10 +145,9 @@ void bind_monitor(py::module_& m) {
            [](PyMonitor& pm) { return py::module_::import("json").attr("loads")(to_json(pm.monitor->stats())); })
       .def("metrics_text", [](PyMonitor& pm) { return pm.monitor->metrics_text(); })
       .def_property_readonly("metrics_port", [](PyMonitor& pm) { return pm.monitor->metrics_port(); })
-      .def_property_readonly("closed", [](PyMonitor& pm) { return pm.closed; })
+      .def_property_readonly("closed", [](PyMonitor& pm) { return pm.monitor->state() == MonitorState::stopped; })
       .def("close", [](PyMonitor& pm) {
-        if (pm.closed) return;
-        pm.closed = true;
+        if (pm.monitor->state() == MonitorState::stopped) return;
         {
           py::gil_scoped_release release;
           pm.monitor->stop();

@@ -85,15 +85,19 @@ class DownloadResult:
 class Downloader:
     def __init__(
         self,
+        *,
         max_in_flight: int = 256,
         max_per_host: int = 16,
-        connect_timeout: float = 10.0,
-        total_timeout: float = 120.0,
-        max_object_bytes: int = ...,
+        connect_timeout: Union[float, str] = 10.0,
+        total_timeout: Union[float, str] = 120.0,
         max_retries: int = 3,
+        retry_base: Union[float, str] = 0.2,
+        retry_max: Union[float, str] = 10.0,
+        max_object_bytes: int = ...,
         verify_tls: bool = True,
         ca_file: str = "",
         allow_ftp: bool = False,
+        lenient_integrity: bool = True,
         user_agent: str = "",
     ) -> None: ...
     def fetch(
