@@ -125,6 +125,17 @@ WIS2MON_API MonitorConfig load_monitor_config(const std::filesystem::path& file)
 /// The same from text (`origin` names it in errors).
 WIS2MON_API MonitorConfig parse_monitor_config(std::string_view text, const std::string& origin = "config");
 
+/// What a Monitor made from this configuration would refuse when nothing is added from code
+/// (no add_callback_sink, no add_sink_type): pipelines without sinks, `callback` sinks, sink
+/// values their kind refuses (SinkKind::check), enrichment tables that cannot be loaded. Empty
+/// when `wis2mon run` would accept it; `wis2mon config check` prints these.
+WIS2MON_API std::vector<std::string> check_monitor_config(const MonitorConfig& config);
+
+/// The configuration reference in Markdown: every section's keys with type, default and
+/// description, the sink kinds and decoders registered now. docs/configuration.md is this
+/// text (`wis2mon config docs`; a test fails when they differ).
+WIS2MON_API std::string monitor_config_reference();
+
 /// The effective configuration as YAML, every key with its value (defaults included).
 WIS2MON_API std::string dump_monitor_config(const MonitorConfig& config);
 

@@ -199,6 +199,10 @@ struct SinkKind {
   std::string description;
   ConfigTable config;  ///< the kind's own keys (the engine's are separate: "engine")
   std::function<std::shared_ptr<Sink>(const std::string& sink_name, const ConfigValues& config)> make;
+  /// Optional: checks values beyond their types (keys needed together), without side
+  /// effects; throws Error(invalid_argument). `config check` runs it, so it refuses what a
+  /// run would.
+  std::function<void(const ConfigValues& config)> check;
 };
 
 /// Adds a sink kind to the process-wide registry (thread-safe). Register before a config file

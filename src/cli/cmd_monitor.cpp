@@ -44,6 +44,15 @@ std::string summary_text(const MonitorStats& s) {
 
 namespace {
 
+// run and replay refuse what config check reports, with the same words.
+void refuse_problems(const MonitorConfig& config) {
+  const auto problems = check_monitor_config(config);
+  if (problems.empty()) return;
+  std::string m = (config.source.empty() ? std::string("configuration") : config.source) + ":";
+  for (const auto& p : problems) m += "\n  - " + p;
+  throw Error(ErrorCode::invalid_argument, m);
+}
+
 struct RunArgs {
   std::string config;
   std::vector<std::string> brokers;
@@ -84,6 +93,7 @@ int run_run(const RunArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  refuse_problems(config);
   Monitor monitor(config);
   monitor.start();
   std::cerr << "wis2mon run: " << o.brokers.size() << " broker(s), " << o.pipelines.size() << " pipeline(s), spool "
@@ -120,6 +130,7 @@ int run_replay(const ReplayArgs& a) {
   o.dead_letters = o.dead_letter_file();
   o.spool = ":memory:";
   o.brokers.clear();
+  refuse_problems(config);
   Monitor monitor(config);
   monitor.start();
   std::size_t pushed = 0;
@@ -299,6 +310,13 @@ void add_monitor_commands(CLI::App& app, Action& action) {
       action = [file] {
         try {
           const auto c = load_monitor_config(*file);
+          // What run would refuse beyond the file's own checks (the same words as run's).
+          if (const auto problems = check_monitor_config(c); !problems.empty()) {
+            std::cout << *file << ": " << problems.size() << " problem" << (problems.size() > 1 ? "s" : "");
+            for (const auto& p : problems) std::cout << "\n  - " << p;
+            std::cout << "\n";
+            return kExitInvalid;
+          }
           std::cout << *file << ": ok (" << c.options.brokers.size() << " brokers, " << c.options.pipelines.size()
                     << " pipelines, " << c.options.sinks.size() << " sinks)\n";
           return kExitOk;
@@ -306,6 +324,13 @@ void add_monitor_commands(CLI::App& app, Action& action) {
           std::cout << e.what() << "\n";
           return kExitInvalid;
         }
+      };
+    });
+    auto* docs = cfg->add_subcommand("docs", "Print the configuration reference (docs/configuration.md) as Markdown");
+    docs->callback([&action] {
+      action = [] {
+        std::cout << monitor_config_reference();
+        return kExitOk;
       };
     });
     auto dump_file = std::make_shared<std::string>();

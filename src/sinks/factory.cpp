@@ -130,11 +130,23 @@ const ConfigBinding<InfluxSinkOptions>& influxdb_binding() {
 // A factory from a binding: the validated values onto a default options struct.
 template <class Options, class SinkType>
 SinkKind bound_kind(const char* name, const char* description, const ConfigBinding<Options>& binding) {
-  return SinkKind{name, description, binding.table(), [&binding](const std::string& sink_name, const ConfigValues& c) {
+  return SinkKind{name,
+                  description,
+                  binding.table(),
+                  [&binding](const std::string& sink_name, const ConfigValues& c) {
                     Options o;
                     binding.apply(c, o);
                     return std::shared_ptr<Sink>(std::make_shared<SinkType>(sink_name, std::move(o)));
-                  }};
+                  },
+                  {}};
+}
+
+// Making an InfluxSink checks its options without contacting the server: that is the check.
+SinkKind influx_kind() {
+  auto kind = bound_kind<InfluxSinkOptions, InfluxSink>("influxdb", "InfluxDB 1.x or 2.x, line protocol over HTTP",
+                                                        influxdb_binding());
+  kind.check = [make = kind.make](const ConfigValues& c) { make("check", c); };
+  return kind;
 }
 
 struct KindRegistry {
@@ -151,8 +163,7 @@ KindRegistry& kinds() {
                                                                sqlite_binding()),
                      bound_kind<NdjsonSinkOptions, NdjsonSink>(
                          "ndjson", "NDJSON files per table, rotated, optionally gzipped", ndjson_binding()),
-                     bound_kind<InfluxSinkOptions, InfluxSink>(
-                         "influxdb", "InfluxDB 1.x or 2.x, line protocol over HTTP", influxdb_binding())})
+                     influx_kind()})
       made->kinds.emplace(k.name, std::make_unique<const SinkKind>(k));
     return made;
   }();

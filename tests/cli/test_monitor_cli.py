@@ -50,6 +50,33 @@ def test_config_check_and_dump(wis2mon, tmp_path):
     assert "surface-based-observations" in dump.stdout
 
 
+def test_config_check_refuses_what_run_refuses(wis2mon, tmp_path):
+    # An unknown sink kind, a pipeline nothing would receive, a value out of range: each one
+    # is refused by config check, and run or replay refuse the same file.
+    for text, words in [
+        ("sinks: [{name: db, type: sqlit, path: x.db}]\npipelines: [{name: all, sinks: [db]}]\n",
+         "unknown sink kind 'sqlit'"),
+        ("sinks: [{name: db, type: sqlite, path: x.db}]\npipelines: [{name: all}]\n", "no sinks"),
+        ("download: {max_in_flight: 0}\nsinks: [{name: db, type: sqlite, path: x.db}]\n"
+         "pipelines: [{name: all, sinks: [db]}]\n", "below the minimum 1"),
+    ]:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(text)
+        r = wis2mon("config", "check", cfg)
+        assert r.returncode == 1 and words in r.stdout, r.stdout + r.stderr
+        src = tmp_path / "in.ndjson"
+        src.write_text(json.dumps(message(1)) + "\n")
+        r = wis2mon("replay", "--config", cfg, "--db", tmp_path / "x.db", src)
+        assert r.returncode != 0 and words in r.stderr, r.stdout + r.stderr
+
+
+def test_config_docs_is_the_reference(wis2mon):
+    r = wis2mon("config", "docs")
+    assert r.returncode == 0
+    assert "| `max_in_flight` | integer (at least 1) | `256` |" in r.stdout
+    assert "## sinks[]: type sqlite" in r.stdout and "| `bufr` |" in r.stdout
+
+
 def test_replay_counts_and_dead_letters(wis2mon, tmp_path):
     topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop"
     lines = [json.dumps(dict(message(i), topic=topic)) for i in range(20)]

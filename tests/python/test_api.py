@@ -345,3 +345,22 @@ def test_monitor_run_with_a_real_mosquitto(tmp_path):
     finally:
         broker.terminate()
         broker.wait()
+
+
+def test_downloader_keywords_are_the_config_files_download_keys():
+    # One spelling and one unit: durations as seconds or "250ms"-style strings.
+    with wis2mon.Downloader(connect_timeout="250ms", total_timeout=2.5, max_retries=0, verify_tls=True):
+        pass
+    with pytest.raises(wis2mon.InvalidArgumentError, match="unknown key 'connect_timeout_ms'"):
+        wis2mon.Downloader(connect_timeout_ms=100)
+    with pytest.raises(wis2mon.InvalidArgumentError, match="below the minimum 1"):
+        wis2mon.Downloader(max_in_flight=0)
+
+
+def test_monitor_lifecycle_errors_are_state_errors(tmp_path):
+    m = wis2mon.Monitor({"monitor": {"spool": str(tmp_path / "s.db")},
+                         "pipelines": [{"name": "all"}]}, sinks={"mine": lambda records: None})
+    m.close()
+    assert m.closed
+    with pytest.raises(wis2mon.StateError):
+        m.push("origin/a/wis2/x/data/core/weather", b"{}")

@@ -100,11 +100,13 @@ void register_test_kinds() {
   static const bool once = [] {
     register_decoder(std::make_shared<ThrowOnceDecoder>());
     register_decoder(std::make_shared<StationCsvDecoder>());
-    register_sink_kind({"test_flaky", "a sink whose healthcheck fails when `failing` is set",
+    register_sink_kind({"test_flaky",
+                        "a sink whose healthcheck fails when `failing` is set",
                         ConfigTable("test_flaky", {{"failing", ConfigType::string, "", "the reason it fails"}}),
                         [](const std::string& name, const ConfigValues& c) {
                           return std::make_shared<FlakySink>(name, c.text("failing"));
-                        }});
+                        },
+                        {}});
     return true;
   }();
   (void)once;
@@ -185,8 +187,11 @@ TEST_CASE("config: sink kinds and decoders come from the registries; unknown one
   CHECK_THROWS_WITH_AS(
       parse_monitor_config("sinks: [{name: s, type: test_flaky}]\npipelines: [{name: p, sinks: [s], decoder: bufx}]"),
       doctest::Contains("'bufx' is not a registered decoder"), Error);
-  CHECK_THROWS_AS(register_sink_kind({"sqlite", "again", ConfigTable("sqlite", {}),
-                                      [](const std::string&, const ConfigValues&) { return std::shared_ptr<Sink>(); }}),
+  CHECK_THROWS_AS(register_sink_kind({"sqlite",
+                                      "again",
+                                      ConfigTable("sqlite", {}),
+                                      [](const std::string&, const ConfigValues&) { return std::shared_ptr<Sink>(); },
+                                      {}}),
                   Error);
   CHECK_THROWS_AS(register_decoder(std::make_shared<StationCsvDecoder>()), Error);
   const auto names = sink_kind_names();
