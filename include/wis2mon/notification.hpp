@@ -190,6 +190,29 @@ struct ParsedNotification {
   bool valid() const noexcept { return report.valid(); }
 };
 
+/// A report as one JSON object: {"valid", "errors": [{"path", "rule", "message"}], "warnings"},
+/// with `first_key`: `first_value` before them when a key is given (the CLI's "source" or
+/// "topic"). What the CLI prints and the C API's report functions return.
+WIS2MON_API std::string to_json(const ValidationReport& report, std::string_view first_key = {},
+                                std::string_view first_value = {});
+
+/// One flat field of a notification: its name and its value (null when the message has none;
+/// times as Timestamps, pubtime included). The one projection that the monitor's
+/// `notifications` records, the C API's wis2mon_notification_get and Python's Notification
+/// properties read: id, data_id, metadata_id, pubtime, datetime, start_datetime,
+/// end_datetime, producer, global_cache, data_url, integrity_method, integrity_value,
+/// content_encoding, operation.
+struct NotificationField {
+  const char* name;
+  FieldValue (*value)(const Notification&);
+};
+WIS2MON_API const std::vector<NotificationField>& notification_fields();
+/// The field of that name, or nullptr.
+WIS2MON_API const NotificationField* find_notification_field(std::string_view name);
+/// A value as text, as the C API and Python hand fields out: strings as they are, times as
+/// UTC RFC 3339, numbers in decimal, booleans true/false; nullopt for null.
+WIS2MON_API std::optional<std::string> field_text(const FieldValue& value);
+
 /// The schema of the monitor's `notifications` records, one per message: id, data_id,
 /// metadata_id, pubtime, datetime, topic, centre_id, valid, errors, href, size, source,
 /// received_at. Hints: key data_id, time pubtime, tags centre_id and topic.

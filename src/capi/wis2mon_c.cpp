@@ -108,34 +108,6 @@ ValidationMode mode_of(int mode) {
   return mode == WIS2MON_STRICT ? ValidationMode::strict : ValidationMode::lenient;
 }
 
-std::string report_json(const ValidationReport& report) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  const auto issues = [&w](const std::vector<ValidationIssue>& list) {
-    w.StartArray();
-    for (const auto& i : list) {
-      w.StartObject();
-      w.Key("path");
-      w.String(i.path.c_str(), static_cast<rapidjson::SizeType>(i.path.size()));
-      w.Key("rule");
-      w.String(i.rule.c_str(), static_cast<rapidjson::SizeType>(i.rule.size()));
-      w.Key("message");
-      w.String(i.message.c_str(), static_cast<rapidjson::SizeType>(i.message.size()));
-      w.EndObject();
-    }
-    w.EndArray();
-  };
-  w.StartObject();
-  w.Key("valid");
-  w.Bool(report.valid());
-  w.Key("errors");
-  issues(report.errors());
-  w.Key("warnings");
-  issues(report.warnings());
-  w.EndObject();
-  return buf.GetString();
-}
-
 std::unique_ptr<wis2mon_record> own_record(Record r) {
   auto out = std::make_unique<wis2mon_record>();
   out->owned = std::move(r);
@@ -212,44 +184,6 @@ DownloadOptions downloader_options(const char* json) {
   }
   download_options_config().apply_user(user, o);
   return o;
-}
-
-// The fields wis2mon_notification_get hands out, as text (nullopt: the message has none).
-using FieldGetter = std::optional<std::string> (*)(const Notification&);
-
-std::optional<std::string> text_of(std::string_view s) {
-  return s.empty() ? std::nullopt : std::optional<std::string>(s);
-}
-
-std::optional<std::string> time_of(const std::optional<Timestamp>& t) {
-  return t ? std::optional<std::string>(format_rfc3339(*t)) : std::nullopt;
-}
-
-const std::map<std::string, FieldGetter>& notification_fields() {
-  static const std::map<std::string, FieldGetter> fields = {
-      {"id", [](const Notification& x) { return text_of(x.id()); }},
-      {"data_id", [](const Notification& x) { return text_of(x.data_id()); }},
-      {"metadata_id", [](const Notification& x) { return text_of(x.metadata_id()); }},
-      {"pubtime", [](const Notification& x) { return text_of(x.pubtime_text()); }},
-      {"datetime", [](const Notification& x) { return time_of(x.datetime()); }},
-      {"start_datetime", [](const Notification& x) { return time_of(x.start_datetime()); }},
-      {"end_datetime", [](const Notification& x) { return time_of(x.end_datetime()); }},
-      {"producer", [](const Notification& x) { return text_of(x.producer()); }},
-      {"global_cache", [](const Notification& x) { return text_of(x.global_cache()); }},
-      {"data_url", [](const Notification& x) { return x.data_link() ? text_of(x.data_link()->href) : std::nullopt; }},
-      {"integrity_method",
-       [](const Notification& x) { return x.integrity() ? text_of(x.integrity()->method) : std::nullopt; }},
-      {"integrity_value",
-       [](const Notification& x) { return x.integrity() ? text_of(x.integrity()->value) : std::nullopt; }},
-      {"content_encoding",
-       [](const Notification& x) { return x.content() ? text_of(x.content()->encoding) : std::nullopt; }},
-      {"operation",
-       [](const Notification& x) -> std::optional<std::string> {
-         return x.operation() == Operation::unknown ? std::nullopt
-                                                    : std::optional<std::string>(to_string(x.operation()));
-       }},
-  };
-  return fields;
 }
 
 }  // namespace
@@ -358,10 +292,9 @@ const char* wis2mon_notification_get(const wis2mon_notification* n, const char* 
   const char* result = nullptr;
   const int rc = guard("wis2mon_notification_get", [&] {
     const std::string f = field;
-    const auto getter = notification_fields().find(f);
-    if (getter == notification_fields().end())
-      return fail(WIS2MON_ENOTFOUND, "wis2mon_notification_get: no field '" + f + "'");
-    auto v = getter->second(n->parsed.notification);
+    const auto* entry = find_notification_field(f);
+    if (!entry) return fail(WIS2MON_ENOTFOUND, "wis2mon_notification_get: no field '" + f + "'");
+    auto v = field_text(entry->value(n->parsed.notification));
     if (!v) return fail(WIS2MON_ENOTFOUND, "wis2mon_notification_get: the message has no " + f);
     auto& slot = n->text[f];
     slot = std::move(*v);
@@ -377,7 +310,7 @@ int wis2mon_notification_report_json(const wis2mon_notification* n, char** out) 
   *out = nullptr;
   if (!n) return null_argument(where, "n");
   return guard(where, [&] {
-    *out = copy_out(report_json(n->parsed.report));
+    *out = copy_out(to_json(n->parsed.report));
     return WIS2MON_OK;
   });
 }
@@ -394,7 +327,7 @@ int wis2mon_topic_validate(const char* topic, int mode, int* valid, char** repor
     o.mode = mode_of(mode);
     const auto r = validate_topic(topic, o);
     *valid = r.valid() ? 1 : 0;
-    if (report) *report = copy_out(report_json(r));
+    if (report) *report = copy_out(to_json(r));
     return WIS2MON_OK;
   });
 }

@@ -25,7 +25,7 @@ void apply_db_override(MonitorOptions& o, const std::string& db) {
     if (s.type == "sqlite") s.settings["path"] = db;
   // The default spool (and its dead letters) goes next to the database, so that two
   // monitors with their own databases never share a spool.
-  if (o.spool == "wis2mon-spool.db") {
+  if (o.spool == MonitorOptions{}.spool) {
     const std::filesystem::path p(db);
     o.spool = p.parent_path() / (p.stem().string() + "-spool.db");
   }

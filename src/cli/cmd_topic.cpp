@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "cli/commands.hpp"
-#include "cli/report_json.hpp"
+#include "cli/report_text.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/topic.hpp"
 
@@ -43,7 +43,7 @@ int run_topic_validate(const TopicArgs& a) {
   for (const auto& t : a.topics) {
     const auto report = validate_topic(t, options);
     any_invalid = any_invalid || !report.valid();
-    std::cout << (a.format == "json" ? report_json("topic", t, report) + "\n" : report_text(t, report));
+    std::cout << (a.format == "json" ? to_json(report, "topic", t) + "\n" : report_text(t, report));
   }
   return any_invalid ? kExitInvalid : kExitOk;
 }

@@ -5,7 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/input.hpp"
-#include "cli/report_json.hpp"
+#include "cli/report_text.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/notification.hpp"
 #include "wis2mon/topic.hpp"
@@ -45,7 +45,7 @@ int run_validate(const ValidateArgs& a) {
         ++total;
         invalid += !parsed.valid();
         warned += !parsed.report.warnings().empty();
-        out = json ? report_json("source", source, parsed.report) + "\n" : report_text(source, parsed.report);
+        out = json ? to_json(parsed.report, "source", source) + "\n" : report_text(source, parsed.report);
         std::cout << out;
         if (total % 4096 == 0) {
           const auto now = std::chrono::steady_clock::now();

@@ -78,6 +78,17 @@ std::optional<std::string> hex_decode(std::string_view t) {
   return out;
 }
 
+std::string hex_encode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (const char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    (out += kHex[c >> 4]) += kHex[c & 15];
+  }
+  return out;
+}
+
 std::size_t utf8_length(std::string_view t) noexcept {
   std::size_t n = 0;
   for (unsigned char c : t) n += (c & 0xC0) != 0x80;

@@ -28,6 +28,8 @@ bool is_hex(std::string_view text) noexcept;
 
 /// Decodes hex digits to bytes; nullopt unless is_hex(text).
 std::optional<std::string> hex_decode(std::string_view text);
+/// Lower-case hex digits of the bytes (two per byte).
+std::string hex_encode(std::string_view bytes);
 
 /// Number of code points in valid UTF-8 text (continuation bytes are not counted).
 std::size_t utf8_length(std::string_view text) noexcept;

@@ -91,4 +91,13 @@ void SqliteDatabase::exec(const std::string& sql) {
   }
 }
 
+bool is_sql_identifier(const std::string& name) noexcept {
+  if (name.empty() || name.size() > 64) return false;
+  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(name[0])) return false;
+  for (char c : name)
+    if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
+  return name.rfind("sqlite_", 0) != 0;  // SQLite's own tables
+}
+
 }  // namespace wis2mon::detail

@@ -66,6 +66,10 @@ class SqliteDatabase {
 /// rather than something about the statement: trying again later may succeed.
 bool sqlite_is_transient(int rc) noexcept;
 
+/// Whether a table or column name is accepted, and so safe to quote into SQL:
+/// [A-Za-z_][A-Za-z0-9_]*, at most 64 characters, not one of SQLite's own (sqlite_*).
+bool is_sql_identifier(const std::string& name) noexcept;
+
 /// Throws Error(database) with SQLite's message; transient errors are retriable.
 [[noreturn]] void throw_sqlite(sqlite3* db, int rc, const std::string& what);
 

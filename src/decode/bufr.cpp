@@ -166,7 +166,8 @@ std::string_view bare_name(std::string_view key) noexcept {
   return key;
 }
 
-// The single-occurrence fields, in the order of the lookup table below.
+// The single-occurrence elements the decoder reads: each slot with its ecCodes key, in one list
+// (the slot numbers are the positions; a static_assert keeps them so).
 enum Slot : int {
   kWigosSeries,
   kWigosIssuer,
@@ -200,40 +201,124 @@ enum Slot : int {
   kSlotCount
 };
 
+struct SlotKey {
+  Slot slot;
+  std::string_view key;
+};
+constexpr SlotKey kSlotKeys[] = {
+    {kWigosSeries, "wigosIdentifierSeries"},
+    {kWigosIssuer, "wigosIssuerOfIdentifier"},
+    {kWigosIssue, "wigosIssueNumber"},
+    {kWigosLocal, "wigosLocalIdentifierCharacter"},
+    {kBlock, "blockNumber"},
+    {kStation, "stationNumber"},
+    {kName, "stationOrSiteName"},
+    {kLongName, "longStationName"},
+    {kShipId, "shipOrMobileLandStationIdentifier"},
+    {kBuoyId, "buoyOrPlatformIdentifier"},
+    {kMarineId, "marineObservingPlatformIdentifier"},
+    {kLatitude, "latitude"},
+    {kLongitude, "longitude"},
+    {kHeight, "heightOfStationGroundAboveMeanSeaLevel"},
+    {kYear, "year"},
+    {kMonth, "month"},
+    {kDay, "day"},
+    {kHour, "hour"},
+    {kMinute, "minute"},
+    {kSecond, "second"},
+    {kAirTemperature, "airTemperature"},
+    {kDewpoint, "dewpointTemperature"},
+    {kRelativeHumidity, "relativeHumidity"},
+    {kStationPressure, "nonCoordinatePressure"},
+    {kMslPressure, "pressureReducedToMeanSeaLevel"},
+    {kWindDirection, "windDirection"},
+    {kWindSpeed, "windSpeed"},
+    {kVisibility, "horizontalVisibility"},
+    {kPrecip24, "totalPrecipitationPast24Hours"},
+};
+
+template <typename Table, std::size_t N>
+constexpr bool listed_in_order(const Table (&table)[N]) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (static_cast<std::size_t>(table[i].slot) != i) return false;
+  return true;
+}
+static_assert(std::size(kSlotKeys) == kSlotCount && listed_in_order(kSlotKeys),
+              "kSlotKeys: one entry per Slot, in order");
+
 const std::unordered_map<std::string_view, Slot>& slot_table() {
-  static const std::unordered_map<std::string_view, Slot> table = {
-      {"wigosIdentifierSeries", kWigosSeries},
-      {"wigosIssuerOfIdentifier", kWigosIssuer},
-      {"wigosIssueNumber", kWigosIssue},
-      {"wigosLocalIdentifierCharacter", kWigosLocal},
-      {"blockNumber", kBlock},
-      {"stationNumber", kStation},
-      {"stationOrSiteName", kName},
-      {"longStationName", kLongName},
-      {"shipOrMobileLandStationIdentifier", kShipId},
-      {"buoyOrPlatformIdentifier", kBuoyId},
-      {"marineObservingPlatformIdentifier", kMarineId},
-      {"latitude", kLatitude},
-      {"longitude", kLongitude},
-      {"heightOfStationGroundAboveMeanSeaLevel", kHeight},
-      {"year", kYear},
-      {"month", kMonth},
-      {"day", kDay},
-      {"hour", kHour},
-      {"minute", kMinute},
-      {"second", kSecond},
-      {"airTemperature", kAirTemperature},
-      {"dewpointTemperature", kDewpoint},
-      {"relativeHumidity", kRelativeHumidity},
-      {"nonCoordinatePressure", kStationPressure},
-      {"pressureReducedToMeanSeaLevel", kMslPressure},
-      {"windDirection", kWindDirection},
-      {"windSpeed", kWindSpeed},
-      {"horizontalVisibility", kVisibility},
-      {"totalPrecipitationPast24Hours", kPrecip24},
-  };
+  static const auto table = [] {
+    std::unordered_map<std::string_view, Slot> made;
+    for (const auto& s : kSlotKeys) made.emplace(s.key, s.slot);
+    return made;
+  }();
   return table;
 }
+
+// The surface_obs row layout, in one list: the schema's field names (surface_obs_fields()) and
+// the positions the decoder writes to (Column) both come from it, and RowWriter checks that a
+// row got every column exactly once.
+enum Column : int {
+  cWsi,
+  cBlock,
+  cStation,
+  cName,
+  cLatitude,
+  cLongitude,
+  cHeight,
+  cObservedAt,
+  cAirTemperature,
+  cDewpoint,
+  cRelativeHumidity,
+  cStationPressure,
+  cMslPressure,
+  cWindDirection,
+  cWindSpeed,
+  cWindGust,
+  cVisibility,
+  cPrecipitation,
+  cPrecipitationPeriod,
+  cPlatform,
+  cMessageIndex,
+  cSubsetIndex,
+  cMasterTable,
+  cTemplate,
+  kColumnCount
+};
+
+struct ColumnName {
+  Column slot;
+  const char* name;
+};
+constexpr ColumnName kColumns[] = {
+    {cWsi, "wigos_station_identifier"},
+    {cBlock, "block_number"},
+    {cStation, "station_number"},
+    {cName, "station_name"},
+    {cLatitude, "latitude"},
+    {cLongitude, "longitude"},
+    {cHeight, "station_height"},
+    {cObservedAt, "observed_at"},
+    {cAirTemperature, "air_temperature"},
+    {cDewpoint, "dewpoint_temperature"},
+    {cRelativeHumidity, "relative_humidity"},
+    {cStationPressure, "station_pressure"},
+    {cMslPressure, "msl_pressure"},
+    {cWindDirection, "wind_direction"},
+    {cWindSpeed, "wind_speed"},
+    {cWindGust, "wind_gust"},
+    {cVisibility, "visibility"},
+    {cPrecipitation, "precipitation"},
+    {cPrecipitationPeriod, "precipitation_period"},
+    {cPlatform, "platform_identifier"},
+    {cMessageIndex, "message_index"},
+    {cSubsetIndex, "subset_index"},
+    {cMasterTable, "master_table_version"},
+    {cTemplate, "template"},
+};
+static_assert(std::size(kColumns) == kColumnCount && listed_in_order(kColumns),
+              "kColumns: one entry per Column, in order");
+static_assert(kColumnCount <= 32, "RowWriter keeps the written columns in 32 bits");
 
 // Where the fields of one subset live: ranked keys ("#3#airTemperature"), "" when absent.
 // Unit factors are nullopt when only the key's units attribute can tell; they are then looked
@@ -642,46 +727,56 @@ class Columns {
 class RowWriter {
  public:
   explicit RowWriter(FieldValue* row) : row_(row) {}
-  void number(double v) {
-    if (!std::isnan(v)) put<double>(v);
-    ++at_;
+  void number(Column c, double v) {
+    if (!std::isnan(v)) put<double>(c, v);
+    written_ |= bit(c);
   }
-  void integer(bool has, std::int64_t v) {
-    if (has) put<std::int64_t>(v);
-    ++at_;
+  void integer(Column c, bool has, std::int64_t v) {
+    if (has) put<std::int64_t>(c, v);
+    written_ |= bit(c);
   }
-  void text(std::optional<std::string>&& v) {
-    if (v) put<std::string>(std::move(*v));
-    ++at_;
+  void text(Column c, std::optional<std::string>&& v) {
+    if (v) put<std::string>(c, std::move(*v));
+    written_ |= bit(c);
   }
-  void text(const std::string& v) {
-    put<std::string>(v);
-    ++at_;
+  void text(Column c, const std::string& v) {
+    put<std::string>(c, v);
+    written_ |= bit(c);
   }
-  void time(const std::optional<Timestamp>& v) {
-    if (v) put<Timestamp>(*v);
-    ++at_;
+  void time(Column c, const std::optional<Timestamp>& v) {
+    if (v) put<Timestamp>(c, *v);
+    written_ |= bit(c);
   }
   // Hours as a whole number when they are one (-6, not -6.0).
-  void hours(double h) {
+  void hours(Column c, double h) {
     if (!std::isnan(h)) {
       const double r = std::round(h * 1e6) / 1e6;
       if (std::fabs(r - std::round(r)) < 1e-9)
-        put<std::int64_t>(std::llround(r));
+        put<std::int64_t>(c, std::llround(r));
       else
-        put<double>(r);
+        put<double>(c, r);
     }
-    ++at_;
+    written_ |= bit(c);
+  }
+  // Every column of the layout was written: a column added to kColumns but not to add_record
+  // is an error the first decode reports, not a silently null field.
+  void check_complete() const {
+    constexpr std::uint32_t all = kColumnCount == 32 ? ~0u : (1u << kColumnCount) - 1;
+    if (written_ == all) return;
+    for (int c = 0; c < kColumnCount; ++c)
+      if (!(written_ & bit(static_cast<Column>(c))))
+        throw Error(ErrorCode::internal, std::string("surface_obs row: column ") + kColumns[c].name + " not written");
   }
 
  private:
+  static constexpr std::uint32_t bit(Column c) { return 1u << static_cast<unsigned>(c); }
   template <typename T, typename A>
-  void put(A&& value) {
-    FieldValue* slot = row_ + at_;
+  void put(Column c, A&& value) {
+    FieldValue* slot = row_ + c;
     std::construct_at(slot, std::in_place_type<T>, std::forward<A>(value));  // over a null: see above
   }
   FieldValue* row_;
-  std::size_t at_ = 0;
+  std::uint32_t written_ = 0;
 };
 
 struct MessageInfo {
@@ -732,25 +827,31 @@ void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long su
   const double gust = v.gust();
 
   RowWriter put(batch.next_row());
-  // In the order of surface_obs_fields().
-  put.text(std::move(wsi));
-  put.integer(has_block, block);
-  put.integer(has_station, station);
-  put.text(std::move(name));
-  for (const Slot s : {kLatitude, kLongitude, kHeight}) put.number(v.number(s));
-  put.time(has_time ? timestamp_from_utc(year, month, day, hour, minute, second) : std::nullopt);
-  for (const Slot s :
-       {kAirTemperature, kDewpoint, kRelativeHumidity, kStationPressure, kMslPressure, kWindDirection, kWindSpeed})
-    put.number(v.number(s));
-  put.number(std::isnan(gust) ? gust : round_to_encoded(gust));
-  put.number(v.number(kVisibility));
-  put.number(precipitation.amount);
-  put.hours(std::isnan(precipitation.amount) ? kNone : precipitation.hours);
-  put.text(std::move(platform));
-  put.integer(true, info.index);
-  put.integer(true, subset + 1);
-  put.integer(true, info.master_table);
-  put.text(info.template_text);
+  put.text(cWsi, std::move(wsi));
+  put.integer(cBlock, has_block, block);
+  put.integer(cStation, has_station, station);
+  put.text(cName, std::move(name));
+  put.number(cLatitude, v.number(kLatitude));
+  put.number(cLongitude, v.number(kLongitude));
+  put.number(cHeight, v.number(kHeight));
+  put.time(cObservedAt, has_time ? timestamp_from_utc(year, month, day, hour, minute, second) : std::nullopt);
+  put.number(cAirTemperature, v.number(kAirTemperature));
+  put.number(cDewpoint, v.number(kDewpoint));
+  put.number(cRelativeHumidity, v.number(kRelativeHumidity));
+  put.number(cStationPressure, v.number(kStationPressure));
+  put.number(cMslPressure, v.number(kMslPressure));
+  put.number(cWindDirection, v.number(kWindDirection));
+  put.number(cWindSpeed, v.number(kWindSpeed));
+  put.number(cWindGust, std::isnan(gust) ? gust : round_to_encoded(gust));
+  put.number(cVisibility, v.number(kVisibility));
+  put.number(cPrecipitation, precipitation.amount);
+  put.hours(cPrecipitationPeriod, std::isnan(precipitation.amount) ? kNone : precipitation.hours);
+  put.text(cPlatform, std::move(platform));
+  put.integer(cMessageIndex, true, info.index);
+  put.integer(cSubsetIndex, true, subset + 1);
+  put.integer(cMasterTable, true, info.master_table);
+  put.text(cTemplate, info.template_text);
+  put.check_complete();
   batch.finish_row(out);
 }
 
@@ -925,30 +1026,11 @@ std::uint32_t be24(const unsigned char* p) noexcept {
 }  // namespace
 
 const std::vector<std::string>& surface_obs_fields() {
-  static const std::vector<std::string> fields = {"wigos_station_identifier",
-                                                  "block_number",
-                                                  "station_number",
-                                                  "station_name",
-                                                  "latitude",
-                                                  "longitude",
-                                                  "station_height",
-                                                  "observed_at",
-                                                  "air_temperature",
-                                                  "dewpoint_temperature",
-                                                  "relative_humidity",
-                                                  "station_pressure",
-                                                  "msl_pressure",
-                                                  "wind_direction",
-                                                  "wind_speed",
-                                                  "wind_gust",
-                                                  "visibility",
-                                                  "precipitation",
-                                                  "precipitation_period",
-                                                  "platform_identifier",
-                                                  "message_index",
-                                                  "subset_index",
-                                                  "master_table_version",
-                                                  "template"};
+  static const std::vector<std::string> fields = [] {
+    std::vector<std::string> names;
+    for (const auto& c : kColumns) names.emplace_back(c.name);
+    return names;
+  }();
   return fields;
 }
 

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/digest.hpp"
+#include "common/encoding.hpp"
 #include "common/file.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/error.hpp"
@@ -27,10 +28,7 @@ bool safe_char(unsigned char c) {
 std::string short_hash(std::string_view s) {
   unsigned char d[64];
   detail::compute_digest("sha256", s.data(), s.size(), d);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < 4; ++i) (out += kHex[d[i] >> 4]) += kHex[d[i] & 15];
-  return out;
+  return detail::hex_encode({reinterpret_cast<const char*>(d), 4});
 }
 
 }  // namespace

@@ -15,7 +15,6 @@
 #include "common/file.hpp"
 #include "common/sqlite.hpp"
 #include "wis2mon/error.hpp"
-#include "wis2mon/sinks/sqlite.hpp"
 
 namespace wis2mon {
 
@@ -176,7 +175,7 @@ Enricher Enricher::from_csv(const std::filesystem::path& file, EnrichOptions opt
 }
 
 Enricher Enricher::from_sqlite(const std::filesystem::path& database, const std::string& table, EnrichOptions options) {
-  if (!is_sql_identifier(table))
+  if (!detail::is_sql_identifier(table))
     throw Error(ErrorCode::invalid_argument, "enrichment: '" + table + "' is not a table name");
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(database.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);

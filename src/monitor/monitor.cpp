@@ -20,6 +20,7 @@
 #include <rapidjson/writer.h>
 
 #include "common/digest.hpp"
+#include "common/encoding.hpp"
 #include "monitor/completion_ledger.hpp"
 #include "monitor/health_watch.hpp"
 #include "monitor/metrics_server.hpp"
@@ -41,9 +42,6 @@ void default_log(std::string_view line) {
 
 FieldValue text_or_null(std::string_view s) {
   return s.empty() ? FieldValue() : FieldValue(std::string(s));
-}
-FieldValue time_or_null(const std::optional<Timestamp>& t) {
-  return t ? FieldValue(*t) : FieldValue();
 }
 
 std::string first_errors(const ValidationReport& report, std::size_t max = 5) {
@@ -71,10 +69,7 @@ struct CentreSeries {
 std::string sha256_hex(std::string_view text, std::size_t hex_digits) {
   unsigned char d[32];
   detail::compute_digest("sha256", text.data(), text.size(), d);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < hex_digits / 2 && i < sizeof d; ++i) (out += kHex[d[i] >> 4]) += kHex[d[i] & 15];
-  return out;
+  return detail::hex_encode({reinterpret_cast<const char*>(d), std::min(sizeof d, hex_digits / 2)});
 }
 
 // Dedup key of a message's bytes (an invalid message has no id to trust).
@@ -223,22 +218,23 @@ struct Monitor::Impl {
       }
   }
 
+  // The notifications record: the notification's own fields from the shared field table,
+  // then where and how the message came.
   Record notification_record(const SpoolEntry& e, const Notification& n, const ValidationReport& report,
                              std::string_view centre_id) {
+    static const NotificationField* const from_message[] = {
+        find_notification_field("id"), find_notification_field("data_id"), find_notification_field("metadata_id"),
+        find_notification_field("pubtime"), find_notification_field("datetime")};
+    static const NotificationField* const data_url = find_notification_field("data_url");
     Record r(notifications_schema());
     std::size_t i = 0;
     const auto put = [&](FieldValue v) { r.value(i++) = std::move(v); };
-    put(text_or_null(n.id()));
-    put(text_or_null(n.data_id()));
-    put(text_or_null(n.metadata_id()));
-    put(time_or_null(n.pubtime()));
-    put(time_or_null(n.datetime()));
+    for (const auto* f : from_message) put(f->value(n));
     put(e.topic);
     put(text_or_null(centre_id));
     put(report.valid());
     put(text_or_null(first_errors(report)));
-    const Link* link = n.data_link();
-    put(link ? text_or_null(link->href) : FieldValue());
+    put(data_url->value(n));
     put(static_cast<std::int64_t>(e.payload.size()));
     put(text_or_null(e.source));
     put(e.received);

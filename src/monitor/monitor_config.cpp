@@ -522,8 +522,6 @@ MonitorConfig build(const Node& root, const std::string& origin) {
 }
 
 const char* kDefaultConfig = R"(# The default configuration: everything into one SQLite database.
-monitor:
-  spool: wis2mon-spool.db
 sinks:
   - name: db
     type: sqlite

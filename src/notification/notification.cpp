@@ -1,6 +1,11 @@
 // The read-only Notification model and the validation report.
 #include "wis2mon/notification.hpp"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdio>
+
 #include "notification/relations.hpp"
 
 namespace wis2mon {
@@ -61,6 +66,102 @@ const Link* Notification::data_link() const noexcept {
   for (const auto& l : links_)
     if (is_update_rel(l.rel)) return &l;
   return nullptr;
+}
+
+std::string to_json(const ValidationReport& report, std::string_view first_key, std::string_view first_value) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  const auto str = [&w](std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); };
+  const auto issues = [&](const std::vector<ValidationIssue>& list) {
+    w.StartArray();
+    for (const auto& i : list) {
+      w.StartObject();
+      w.Key("path");
+      str(i.path);
+      w.Key("rule");
+      str(i.rule);
+      w.Key("message");
+      str(i.message);
+      w.EndObject();
+    }
+    w.EndArray();
+  };
+  w.StartObject();
+  if (!first_key.empty()) {
+    str(first_key);
+    str(first_value);
+  }
+  w.Key("valid");
+  w.Bool(report.valid());
+  w.Key("errors");
+  issues(report.errors());
+  w.Key("warnings");
+  issues(report.warnings());
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
+namespace {
+FieldValue text_value(std::string_view s) {
+  return s.empty() ? FieldValue() : FieldValue(std::string(s));
+}
+FieldValue time_value(const std::optional<Timestamp>& t) {
+  return t ? FieldValue(*t) : FieldValue();
+}
+}  // namespace
+
+const std::vector<NotificationField>& notification_fields() {
+  static const std::vector<NotificationField> fields = {
+      {"id", [](const Notification& n) { return text_value(n.id()); }},
+      {"data_id", [](const Notification& n) { return text_value(n.data_id()); }},
+      {"metadata_id", [](const Notification& n) { return text_value(n.metadata_id()); }},
+      {"pubtime", [](const Notification& n) { return time_value(n.pubtime()); }},
+      {"datetime", [](const Notification& n) { return time_value(n.datetime()); }},
+      {"start_datetime", [](const Notification& n) { return time_value(n.start_datetime()); }},
+      {"end_datetime", [](const Notification& n) { return time_value(n.end_datetime()); }},
+      {"producer", [](const Notification& n) { return text_value(n.producer()); }},
+      {"global_cache", [](const Notification& n) { return text_value(n.global_cache()); }},
+      {"data_url",
+       [](const Notification& n) { return n.data_link() ? text_value(n.data_link()->href) : FieldValue(); }},
+      {"integrity_method",
+       [](const Notification& n) { return n.integrity() ? text_value(n.integrity()->method) : FieldValue(); }},
+      {"integrity_value",
+       [](const Notification& n) { return n.integrity() ? text_value(n.integrity()->value) : FieldValue(); }},
+      {"content_encoding",
+       [](const Notification& n) { return n.content() ? text_value(n.content()->encoding) : FieldValue(); }},
+      {"operation",
+       [](const Notification& n) {
+         return n.operation() == Operation::unknown ? FieldValue() : FieldValue(std::string(to_string(n.operation())));
+       }},
+  };
+  return fields;
+}
+
+const NotificationField* find_notification_field(std::string_view name) {
+  for (const auto& f : notification_fields())
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+std::optional<std::string> field_text(const FieldValue& v) {
+  switch (type_of(v)) {
+    case FieldType::null:
+      return std::nullopt;
+    case FieldType::boolean:
+      return std::string(std::get<bool>(v) ? "true" : "false");
+    case FieldType::integer:
+      return std::to_string(std::get<std::int64_t>(v));
+    case FieldType::real: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", std::get<double>(v));
+      return std::string(buf);
+    }
+    case FieldType::string:
+      return std::get<std::string>(v);
+    case FieldType::time:
+      return format_rfc3339(std::get<Timestamp>(v));
+  }
+  return std::nullopt;
 }
 
 const RecordSchemaPtr& notifications_schema() {

@@ -83,11 +83,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     unsigned char digest[64];
     compute_digest("sha512", payload.data(), payload.size(), digest);
     std::string integrity = base64_encode({reinterpret_cast<char*>(digest), 64});
-    if (deviation == "integrity.hex") {
-      static constexpr char kHex[] = "0123456789abcdef";
-      integrity.clear();
-      for (unsigned char c : digest) (integrity += kHex[c >> 4]) += kHex[c & 15];
-    }
+    if (deviation == "integrity.hex") integrity = hex_encode({reinterpret_cast<char*>(digest), 64});
     if (defect == "integrity.mismatch") integrity[0] = integrity[0] == 'A' ? 'B' : 'A';
 
     rapidjson::StringBuffer buf;

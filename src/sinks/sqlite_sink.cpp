@@ -19,13 +19,7 @@
 namespace wis2mon {
 
 bool is_sql_identifier(const std::string& name) noexcept {
-  if (name.empty() || name.size() > 64) return false;
-  const auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
-  if (!alpha(name[0])) return false;
-  for (char c : name)
-    if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
-  // SQLite's own tables.
-  return name.rfind("sqlite_", 0) != 0;
+  return detail::is_sql_identifier(name);
 }
 
 SqliteTableSpec sqlite_table_spec(const SchemaHints& h) {

@@ -85,7 +85,17 @@ PYBIND11_MODULE(_wis2mon, m) {
   wis2mon::python::register_errors(m);
 
   // ---- notifications ----------------------------------------------------------------------
-  py::class_<PyNotification>(m, "Notification")
+  py::class_<PyNotification> notification(m, "Notification");
+  // The flat fields (id, data_id, pubtime, ...) from the library's one table: str or None.
+  for (const auto& field : notification_fields()) {
+    if (std::string_view(field.name) == "operation") continue;  // below: a str even when unknown
+    const auto get = field.value;
+    notification.def_property_readonly(field.name, [get](const PyNotification& n) -> py::object {
+      const auto text = field_text(get(n.parsed.notification));
+      return text ? py::object(py::str(*text)) : py::object(py::none());
+    });
+  }
+  notification
       .def_static(
           "parse",
           [](const py::object& data, const std::string& mode, const py::object& topic) {
@@ -112,31 +122,11 @@ PYBIND11_MODULE(_wis2mon, m) {
                              [](const PyNotification& n) { return issues_to_list(n.parsed.report.warnings()); })
       .def_property_readonly("raw", [](const PyNotification& n) { return n.raw; })
       .def_property_readonly("topic", [](const PyNotification& n) { return text_or_none(n.topic); })
-      .def_property_readonly("id", [](const PyNotification& n) { return text_or_none(n.parsed.notification.id()); })
-      .def_property_readonly("data_id",
-                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.data_id()); })
-      .def_property_readonly("metadata_id",
-                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.metadata_id()); })
-      .def_property_readonly("pubtime",
-                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.pubtime_text()); })
-      .def_property_readonly("datetime",
-                             [](const PyNotification& n) { return time_or_none(n.parsed.notification.datetime()); })
-      .def_property_readonly(
-          "start_datetime",
-          [](const PyNotification& n) { return time_or_none(n.parsed.notification.start_datetime()); })
-      .def_property_readonly("end_datetime",
-                             [](const PyNotification& n) { return time_or_none(n.parsed.notification.end_datetime()); })
-      .def_property_readonly("producer",
-                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.producer()); })
-      .def_property_readonly("global_cache",
-                             [](const PyNotification& n) { return text_or_none(n.parsed.notification.global_cache()); })
       .def_property_readonly("cache", [](const PyNotification& n) { return n.parsed.notification.cache(); })
       .def_property_readonly("operation",
-                             [](const PyNotification& n) { return to_string(n.parsed.notification.operation()); })
-      .def_property_readonly("data_url",
                              [](const PyNotification& n) {
-                               const Link* l = n.parsed.notification.data_link();
-                               return l ? text_or_none(l->href) : py::object(py::none());
+                               // "unknown" rather than None: Python callers compare strings.
+                               return to_string(n.parsed.notification.operation());
                              })
       .def_property_readonly("integrity",
                              [](const PyNotification& n) -> py::object {

@@ -7,8 +7,7 @@
 
 namespace wis2mon::cli {
 
-/// One output line: {"<key>": "<name>", "valid": …, "errors": […], "warnings": […]}.
-std::string report_json(std::string_view key, std::string_view name, const ValidationReport& report);
+// The JSON form is the library's to_json(report, key, name) (notification.hpp).
 
 /// Human-readable form: "<name>: valid|INVALID" then one indented line per finding.
 std::string report_text(std::string_view name, const ValidationReport& report);
