@@ -22,9 +22,11 @@ bool is_sql_identifier(const std::string& name) noexcept {
   return detail::is_sql_identifier(name);
 }
 
+namespace {
 SqliteTableSpec sqlite_table_spec(const SchemaHints& h) {
   return {h.key, h.indexes, h.time_field};
 }
+}  // namespace
 
 std::map<std::string, SqliteTableSpec> sqlite_builtin_tables() {
   std::map<std::string, SqliteTableSpec> tables;
