@@ -1,7 +1,7 @@
-// A decoder of one's own through a whole monitor into SQLite: register StationCsvDecoder,
-// run a pipeline `decoder: station_csv` on a notification whose data is inline, and read the
-// rows back. Usage: example_custom_decoder DIR (a scratch folder). Exits 0 when the rows are
-// what was sent.
+// A decoder and a sink kind of one's own through a whole monitor: register StationCsvDecoder
+// and JsonlFileSink, run a pipeline `decoder: station_csv` into SQLite and a `jsonl_file` sink
+// on a notification whose data is inline, and read the rows back. Usage:
+// example_custom_decoder DIR (a scratch folder). Exits 0 when both sinks hold what was sent.
 #include <sqlite3.h>
 #include <wis2mon/monitor.hpp>
 
@@ -9,7 +9,10 @@
 #include <iostream>
 #include <string>
 
+#include <fstream>
+
 #include "csv_decoder.hpp"
+#include "jsonl_sink.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -18,14 +21,16 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   wis2mon::register_decoder(std::make_shared<StationCsvDecoder>());
+  wis2mon::register_sink_kind(JsonlFileSink::kind());
 
-  const auto config = wis2mon::parse_monitor_config("monitor: {spool: " + dir + "/spool.db}\n" +
-                                                    "sinks: [{name: db, type: sqlite, path: " + dir + "/obs.db}]\n" +
-                                                    "pipelines:\n"
-                                                    "  - name: csv\n"
-                                                    "    filters: ['+/a/wis2/+/data/core/weather/#']\n"
-                                                    "    decoder: station_csv\n"
-                                                    "    sinks: [db]\n");
+  const auto config = wis2mon::parse_monitor_config(
+      "monitor: {spool: " + dir + "/spool.db}\n" + "sinks: [{name: db, type: sqlite, path: " + dir + "/obs.db},\n" +
+      "        {name: lines, type: jsonl_file, path: " + dir + "/obs.jsonl}]\n" +
+      "pipelines:\n"
+      "  - name: csv\n"
+      "    filters: ['+/a/wis2/+/data/core/weather/#']\n"
+      "    decoder: station_csv\n"
+      "    sinks: [db, lines]\n");
   wis2mon::Monitor monitor(config);
   monitor.start();
 
@@ -62,6 +67,9 @@ int main(int argc, char** argv) {
   }
   sqlite3_finalize(st);
   sqlite3_close(db);
-  std::cout << rows << " csv_obs rows\n";
-  return rows == 2 ? 0 : 1;
+  std::ifstream jsonl(dir + "/obs.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(jsonl, line);) ++lines;
+  std::cout << rows << " csv_obs rows, " << lines << " JSON lines\n";
+  return rows == 2 && lines == 2 ? 0 : 1;
 }
