@@ -170,8 +170,9 @@ enum class MonitorState { configured, running, stopped };
 /// monitor cannot start again. Methods called in a state that does not allow them throw
 /// Error(ErrorCode::state).
 ///
-/// Threads: every method is safe to call from any thread unless it says otherwise; start(),
-/// stop() and drain() are serialised with each other by the monitor. Callback sinks added
+/// Threads: every method is safe to call from any thread unless it says otherwise. start(),
+/// stop() and the add_* methods are serialised by the monitor (one at a time); a drain() in
+/// progress returns false as soon as stop() begins. Callback sinks added
 /// with add_callback_sink run only inside poll(), drain() and stop(), on the calling thread,
 /// and one thread at a time.
 class WIS2MON_API Monitor {
@@ -203,7 +204,8 @@ class WIS2MON_API Monitor {
   /// stop().
   std::size_t poll(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
-  /// Starts the pipeline thread, the sink healthchecks, the metrics endpoint and the broker
+  /// Starts the pipeline thread, the sink healthchecks (the first round runs here, so an
+  /// unhealthy sink is logged before traffic flows), the metrics endpoint and the broker
   /// connections. Calling it again while running does nothing; after stop(): Error(state).
   /// Throws Error(io) when the metrics port is taken (by another monitor, say).
   void start();

@@ -127,7 +127,7 @@ struct Monitor::Impl {
   std::unordered_map<std::string, CentreSeries> centres;
 
   std::thread worker;
-  std::mutex lifecycle_mu;  // start(), stop(), drain()
+  std::mutex lifecycle_mu;  // start(), stop(), add_sink_type(), add_callback_sink()
   std::mutex service_mu;    // one thread at a time runs callback sinks
   std::atomic<State> state{State::configured};
   std::atomic<bool> stopping{false};

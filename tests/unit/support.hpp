@@ -30,6 +30,10 @@ std::string read_file(const std::filesystem::path& p);
 std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& path, const char* per_batch,
                                  int min_acks);
 
+/// The first column of the first row of a query on a SQLite file opened read-only; -1 when the
+/// file or table is not there (yet).
+std::int64_t sqlite_int(const std::filesystem::path& db, const std::string& sql);
+
 /// A fresh temporary directory, removed when the object goes.
 struct TempDir {
   TempDir();

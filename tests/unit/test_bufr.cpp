@@ -13,6 +13,7 @@
 #include "common/encoding.hpp"
 #include "support.hpp"
 #include "wis2mon/decode/bufr.hpp"
+#include "wis2mon/decoder.hpp"
 #include "wis2mon/error.hpp"
 
 using namespace wis2mon;
@@ -634,4 +635,21 @@ TEST_CASE("bufr: reference traps") {
   auto local = decode_bufr_file((dir / "wreport_C06006.bufr").string());
   REQUIRE(local.errors.size() == 1);
   CHECK(local.errors[0].message.find("unpack") == 0);
+}
+
+TEST_CASE("bufr: the registered decoder emits surface_obs_schema(): one layout, with its hints") {
+  const auto decoder = find_decoder("bufr");
+  REQUIRE(decoder != nullptr);
+  REQUIRE(decoder->schemas().size() == 1);
+  CHECK(decoder->schemas()[0] == surface_obs_schema());
+  CHECK(surface_obs_schema()->names() == surface_obs_fields());
+  CHECK(surface_obs_schema()->hints().key == std::vector<std::string>{"wigos_station_identifier", "observed_at"});
+  CHECK(surface_obs_schema()->hints().time_field == "observed_at");
+  BufrBuilder b(1, false, kPlainElements, 39);
+  fill_plain(b, 1, 283.45, 15, "Baia Mare");
+  const auto out = decoder->decode(b.pack());
+  REQUIRE(out.records.size() == 1);
+  CHECK(out.records[0].schema() == surface_obs_schema());  // every row has exactly the schema's fields
+  CHECK(out.errors.empty());
+  CHECK(decoder->decode("not BUFR").failed());
 }

@@ -33,20 +33,6 @@ bool have_mosquitto() {
   return false;
 }
 
-// -1 when the database or table is not there (yet).
-std::int64_t query_int(const fs::path& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  std::int64_t out = -1;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-      out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-  }
-  sqlite3_close(h);
-  return out;
-}
-
 std::set<std::string> query_set(const fs::path& db, const std::string& sql) {
   sqlite3* h = nullptr;
   std::set<std::string> out;
@@ -142,7 +128,7 @@ void check_rows(const fs::path& db, const detail::DemoStream& stream) {
   for (const auto& row : stream.rows) {
     const std::string table = row.first;  // a plain variable: INFO captures it
     INFO("table " << table);
-    CHECK(query_int(db, "SELECT count(*) FROM " + table) == static_cast<std::int64_t>(row.second));
+    CHECK(testing::sqlite_int(db, "SELECT count(*) FROM " + table) == static_cast<std::int64_t>(row.second));
   }
 }
 
@@ -236,8 +222,8 @@ TEST_CASE("monitor: the demo stream pushed through the default pipelines gives e
   CHECK(s.spool_stored == 0);
   check_rows(dir.path / "wis2mon.db", data.stream);
   // Decoded values made it through: the generator's air temperatures are 250..310 K.
-  CHECK(query_int(dir.path / "wis2mon.db",
-                  "SELECT count(*) FROM surface_obs WHERE air_temperature BETWEEN 250 AND 310") ==
+  CHECK(testing::sqlite_int(dir.path / "wis2mon.db",
+                            "SELECT count(*) FROM surface_obs WHERE air_temperature BETWEEN 250 AND 310") ==
         static_cast<std::int64_t>(so.stations));
   // The invalid messages are dead letters, with the reason.
   DeadLetterStore dead(dir.path / "spool.db");
@@ -275,7 +261,7 @@ TEST_CASE("monitor: a failed download is not remembered, so a later copy of the 
   REQUIRE(monitor.drain(30s));
   monitor.stop();
   CHECK(monitor.stats().downloads == so.stations);
-  CHECK(query_int(dir.path / "wis2mon.db", "SELECT count(*) FROM surface_obs") ==
+  CHECK(testing::sqlite_int(dir.path / "wis2mon.db", "SELECT count(*) FROM surface_obs") ==
         static_cast<std::int64_t>(so.stations));
 }
 
@@ -379,12 +365,12 @@ TEST_CASE("wis2mon run: killed with SIGKILL mid-stream and restarted, nothing ac
   REQUIRE(wait_for(
       [&] {
         broker.publish(data.stream.messages[0].topic, {data.stream.messages[0].payload}, 1);
-        return query_int(db, "SELECT count(*) FROM notifications") > 0;
+        return testing::sqlite_int(db, "SELECT count(*) FROM notifications") > 0;
       },
       20s));
   const auto& msgs = data.stream.messages;
   std::thread publisher([&] { publish(broker, msgs, 1); });
-  REQUIRE(wait_for([&] { return query_int(db, "SELECT count(*) FROM notifications") >= 60; }, 30s));
+  REQUIRE(wait_for([&] { return testing::sqlite_int(db, "SELECT count(*) FROM notifications") >= 60; }, 30s));
   monitor->signal(SIGKILL);
   monitor.reset();
   publisher.join();
@@ -393,8 +379,8 @@ TEST_CASE("wis2mon run: killed with SIGKILL mid-stream and restarted, nothing ac
   monitor = std::make_unique<testing::ChildProcess>(argv, dir.path / "run2.log");
   const bool complete = wait_for(
       [&] {
-        return query_int(db, "SELECT count(*) FROM surface_obs") == static_cast<std::int64_t>(so.stations) &&
-               query_int(db, "SELECT count(*) FROM notifications") ==
+        return testing::sqlite_int(db, "SELECT count(*) FROM surface_obs") == static_cast<std::int64_t>(so.stations) &&
+               testing::sqlite_int(db, "SELECT count(*) FROM notifications") ==
                    static_cast<std::int64_t>(data.stream.rows.at("notifications"));
       },
       60s);
@@ -438,8 +424,8 @@ TEST_CASE("wis2mon run: two processes on one shared subscription split the strea
         REQUIRE(at != std::string::npos);
         payload.replace(at, 9, "probe-" + std::to_string(probe++));
         broker.publish(plain.topic, {payload}, 1);
-        return query_int(dir.path / "m0.db", "SELECT count(*) FROM notifications") > 0 &&
-               query_int(dir.path / "m1.db", "SELECT count(*) FROM notifications") > 0;
+        return testing::sqlite_int(dir.path / "m0.db", "SELECT count(*) FROM notifications") > 0 &&
+               testing::sqlite_int(dir.path / "m1.db", "SELECT count(*) FROM notifications") > 0;
       },
       30s));
   publish(broker, data.stream.messages);
@@ -470,8 +456,8 @@ TEST_CASE("wis2mon run: two processes on one shared subscription split the strea
   CHECK(doubled == 0);
   CHECK(in_a > 0);  // both took a share
   CHECK(in_a < expected.size());
-  CHECK(query_int(dir.path / "m0.db", "SELECT count(*) FROM surface_obs") +
-            query_int(dir.path / "m1.db", "SELECT count(*) FROM surface_obs") ==
+  CHECK(testing::sqlite_int(dir.path / "m0.db", "SELECT count(*) FROM surface_obs") +
+            testing::sqlite_int(dir.path / "m1.db", "SELECT count(*) FROM surface_obs") ==
         static_cast<std::int64_t>(so.stations));
   for (auto& m : monitors) m->signal(SIGTERM);
   for (auto& m : monitors) CHECK(wait_for([&] { return !m->running(); }, 20s));

@@ -4,7 +4,6 @@
 // the lifecycle's state errors, and the metrics port bound exclusively.
 #include <doctest/doctest.h>
 #include <httplib.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <thread>
@@ -72,19 +71,6 @@ class ThrowOnceDecoder : public Decoder {
   }
   mutable std::atomic<int> calls{0};
 };
-
-std::int64_t count_rows(const fs::path& db, const std::string& sql) {
-  sqlite3* h = nullptr;
-  std::int64_t out = -1;
-  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-      out = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-  }
-  sqlite3_close(h);
-  return out;
-}
 
 class FlakySink : public Sink {
  public:
@@ -164,10 +150,10 @@ TEST_CASE("monitor: a decoder from examples/ runs through a monitor into SQLite,
   REQUIRE(monitor.drain(10s));
   monitor.stop();
   const auto db = dir.path / "obs.db";
-  CHECK(count_rows(db, "SELECT count(*) FROM csv_obs") == 2);
-  CHECK(count_rows(db, "SELECT count(*) FROM csv_obs WHERE station = '0-20000-0-10385' AND air_temperature = 272.05") ==
-        1);
-  CHECK(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'ux_csv_obs'") == 1);
+  CHECK(testing::sqlite_int(db, "SELECT count(*) FROM csv_obs") == 2);
+  CHECK(testing::sqlite_int(
+            db, "SELECT count(*) FROM csv_obs WHERE station = '0-20000-0-10385' AND air_temperature = 272.05") == 1);
+  CHECK(testing::sqlite_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'ux_csv_obs'") == 1);
 }
 
 TEST_CASE("config: sink kinds and decoders come from the registries; unknown ones are refused") {
@@ -271,4 +257,31 @@ TEST_CASE("monitor: a second monitor on the same metrics port fails to start wit
     CHECK(e.code() == ErrorCode::io);
     CHECK(std::string(e.what()).find(std::to_string(a.metrics_port())) != std::string::npos);
   }
+}
+
+TEST_CASE("monitor: the notifications record takes the message's fields from the shared field table") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  auto p = pipeline("all", "none", {});
+  p.dedup.reset();
+  o.pipelines.push_back(p);
+  Monitor monitor(o);
+  std::vector<Record> got;
+  monitor.add_callback_sink("mine", [&](const std::vector<Record>& batch) {
+    got.insert(got.end(), batch.begin(), batch.end());
+    return std::vector<Delivery>(batch.size());
+  });
+  monitor.start();
+  const auto message = testing::valid_message();
+  monitor.push("origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop", message);
+  REQUIRE(monitor.drain(10s));
+  REQUIRE(got.size() == 1);
+  const auto n = Notification::parse(message).notification;
+  for (const char* name : {"id", "data_id", "metadata_id", "pubtime", "datetime"}) {
+    const auto* value = got[0].get(name);
+    REQUIRE(value != nullptr);
+    CHECK_MESSAGE(*value == find_notification_field(name)->value(n), name);
+  }
+  CHECK(*got[0].get("href") == find_notification_field("data_url")->value(n));
+  CHECK(got[0].schema() == notifications_schema());
 }

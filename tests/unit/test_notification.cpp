@@ -390,3 +390,22 @@ TEST_CASE("extra members whose numbers grow when re-serialised are kept whole") 
   CHECK(json.substr(0, 25) == "[100000000000000000000.0,");
   CHECK(json.back() == ']');
 }
+
+TEST_CASE("notification_fields: one flat projection, values typed, text as the C API and Python give it") {
+  const auto p = parse(valid_message());
+  const auto& n = p.notification;
+  const auto* id = find_notification_field("id");
+  const auto* pubtime = find_notification_field("pubtime");
+  REQUIRE(id != nullptr);
+  REQUIRE(pubtime != nullptr);
+  CHECK(std::get<std::string>(id->value(n)) == n.id());
+  CHECK(std::get<Timestamp>(pubtime->value(n)) == *n.pubtime());
+  CHECK(field_text(pubtime->value(n)) == format_rfc3339(*n.pubtime()));
+  CHECK(find_notification_field("colour") == nullptr);
+  CHECK_FALSE(field_text(find_notification_field("global_cache")->value(n)).has_value());  // absent: null
+  std::vector<std::string> names;
+  for (const auto& f : notification_fields()) names.emplace_back(f.name);
+  CHECK(names.size() == 14);
+  // The report's JSON, as the CLI and the C API write it.
+  CHECK(to_json(p.report, "source", "x") == R"({"source":"x","valid":true,"errors":[],"warnings":[]})");
+}

@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +114,19 @@ std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& 
   for (std::size_t p = 0; (p = acks.find("acked ", p)) != std::string::npos; p += 6)
     last_acked = std::stoll(acks.substr(p + 6));
   return last_acked;
+}
+
+std::int64_t sqlite_int(const std::filesystem::path& db, const std::string& sql) {
+  sqlite3* h = nullptr;
+  std::int64_t out = -1;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(h);
+  return out;
 }
 
 }  // namespace testing
