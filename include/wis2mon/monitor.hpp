@@ -230,8 +230,9 @@ class WIS2MON_API Monitor {
   /// what /metrics serves.
   std::string metrics_text();
   /// What /health serves: {"status", "brokers_connected", "brokers", "spool", "messages",
-  /// "sinks": {name: {"healthy", "reason"}}}; `ok` false (HTTP 503) when stopping, when no
-  /// broker of several is connected, or when a sink failed its latest healthcheck.
+  /// "broker_states": {name: {"connected", "reason"}}, "sinks": {name: {"healthy", "reason"}}};
+  /// `ok` false (HTTP 503) when stopping, when no broker is connected, or when a sink failed
+  /// its latest healthcheck.
   struct Health {
     bool ok = true;
     std::string json;

@@ -498,32 +498,42 @@ struct Monitor::Impl {
   Monitor::Health health() const {
     Monitor::Health h;
     std::size_t up = 0;
-    for (const auto& sub : subscribers) up += sub->stats().connected;
-    const auto sinks = health_watch ? health_watch->latest() : std::map<std::string, SinkHealth>{};
-    bool sinks_ok = true;
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    w.StartObject();
-    w.Key("sinks");
-    w.StartObject();
-    for (const auto& [name, s] : sinks) {
-      sinks_ok = sinks_ok && s.ok;
+    // Each broker and each sink: {"name": {"connected"|"healthy": bool, "reason": text}}.
+    const auto entry = [&w](const std::string& name, const char* flag, bool ok, const std::string& reason) {
       w.Key(name.c_str());
       w.StartObject();
-      w.Key("healthy");
-      w.Bool(s.ok);
+      w.Key(flag);
+      w.Bool(ok);
       w.Key("reason");
-      w.String(s.ok ? "" : s.message.c_str());
+      w.String(ok ? "" : reason.c_str());
       w.EndObject();
+    };
+    w.StartObject();
+    w.Key("broker_states");
+    w.StartObject();
+    for (const auto& sub : subscribers) {
+      const auto b = sub->stats();
+      up += b.connected;
+      entry(sub->options().name, "connected", b.connected, b.last_error.empty() ? "not connected" : b.last_error);
+    }
+    w.EndObject();
+    bool sinks_ok = true;
+    w.Key("sinks");
+    w.StartObject();
+    for (const auto& [name, s] : health_watch ? health_watch->latest() : std::map<std::string, SinkHealth>{}) {
+      sinks_ok = sinks_ok && s.ok;
+      entry(name, "healthy", s.ok, s.message);
     }
     w.EndObject();
     w.EndObject();
     h.ok = !stopping && (subscribers.empty() || up > 0) && sinks_ok;
-    const std::string sinks_json(buf.GetString() + 1, buf.GetSize() - 2);  // "sinks":{...}
+    const std::string members(buf.GetString() + 1, buf.GetSize() - 2);  // "broker_states":{..},"sinks":{..}
     h.json = std::string("{\"status\":\"") + (h.ok ? "ok" : "degraded") +
              "\",\"brokers_connected\":" + std::to_string(up) + ",\"brokers\":" + std::to_string(subscribers.size()) +
              ",\"spool\":" + std::to_string(spool->stats().stored) +
-             ",\"messages\":" + std::to_string(received.load()) + "," + sinks_json + "}";
+             ",\"messages\":" + std::to_string(received.load()) + "," + members + "}";
     return h;
   }
 
@@ -536,7 +546,7 @@ struct Monitor::Impl {
     for (const auto& spec : opt.sinks) {
       SinkEngineOptions eo;
       auto sink = make_sink_for(spec, eo);
-      if (!eo.dead_letters) eo.dead_letters = dead;  // a sink's own dead_letters file wins
+      if (!eo.dead_letters && eo.dead_letter_file.empty()) eo.dead_letters = dead;  // a sink's own file wins
       engines[spec.name] = std::make_unique<SinkEngine>(std::move(sink), std::move(eo));
     }
     for (auto& p : pipelines)

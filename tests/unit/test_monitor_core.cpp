@@ -193,9 +193,14 @@ TEST_CASE("monitor: /health reports each sink and answers 503 when one fails its
   o.sinks.push_back({"good", "test_flaky", {}});
   o.sinks.push_back({"bad", "test_flaky", {{"failing", "disk on fire"}}});
   o.pipelines.push_back(pipeline("p", "none", {"good", "bad"}));
+  BrokerOptions nowhere;
+  nowhere.name = "nowhere";
+  nowhere.url = "mqtt://127.0.0.1:1";  // port 1: refused
+  o.brokers.push_back(nowhere);
   Monitor monitor(o);
   monitor.start();
   const auto h = monitor.health();
+  CHECK(h.json.find(R"("broker_states":{"nowhere":{"connected":false,"reason":")") != std::string::npos);
   CHECK_FALSE(h.ok);
   CHECK(
       h.json.find(R"("sinks":{"bad":{"healthy":false,"reason":"disk on fire"},"good":{"healthy":true,"reason":""}})") !=
@@ -206,6 +211,45 @@ TEST_CASE("monitor: /health reports each sink and answers 503 when one fails its
   CHECK(res->status == 503);
   CHECK(res->body.find("disk on fire") != std::string::npos);
   CHECK(monitor.metrics_text().find("wis2mon_sink_healthy{sink=\"bad\"} 0") != std::string::npos);
+}
+
+class RejectingSink : public Sink {
+ public:
+  using Sink::Sink;
+  std::vector<Delivery> write(const std::vector<Record>& batch) override {
+    return std::vector<Delivery>(batch.size(), Delivery{DeliveryStatus::rejected, "never"});
+  }
+};
+
+TEST_CASE("monitor: a sink's own dead_letters file gets its rejected records; others go to the monitor's") {
+  static const bool registered = [] {
+    register_sink_kind(
+        {"test_rejecting",
+         "rejects everything",
+         ConfigTable("test_rejecting", {}),
+         [](const std::string& name, const ConfigValues&) { return std::make_shared<RejectingSink>(name); },
+         {}});
+    return true;
+  }();
+  (void)registered;
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.sinks.push_back({"own", "test_rejecting", {{"dead_letters", (dir.path / "own.db").string()}}});
+  o.sinks.push_back({"shared", "test_rejecting", {}});
+  auto p = pipeline("p", "none", {"own", "shared"});
+  p.dedup.reset();
+  o.pipelines.push_back(p);
+  {
+    Monitor monitor(o);
+    monitor.start();
+    monitor.push("origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop",
+                 testing::valid_message());
+    REQUIRE(monitor.drain(10s));
+  }
+  CHECK(DeadLetterStore(dir.path / "own.db").entries(10, "own").size() == 1);
+  CHECK(DeadLetterStore(dir.path / "own.db").entries(10, "shared").empty());
+  CHECK(DeadLetterStore(o.dead_letter_file()).entries(10, "shared").size() == 1);
+  CHECK(DeadLetterStore(o.dead_letter_file()).entries(10, "own").empty());
 }
 
 TEST_CASE("monitor: lifecycle errors are ErrorCode::state; start is idempotent while running") {
