@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "csv_decoder.hpp"
@@ -250,6 +251,52 @@ TEST_CASE("monitor: a sink's own dead_letters file gets its rejected records; ot
   CHECK(DeadLetterStore(dir.path / "own.db").entries(10, "shared").empty());
   CHECK(DeadLetterStore(o.dead_letter_file()).entries(10, "shared").size() == 1);
   CHECK(DeadLetterStore(o.dead_letter_file()).entries(10, "own").empty());
+}
+
+// Healthy until told otherwise, then unhealthy (the periodic checks must notice).
+class TurningSink : public Sink {
+ public:
+  TurningSink(std::string name, std::shared_ptr<std::atomic<bool>> failing)
+      : Sink(std::move(name)), failing_(std::move(failing)) {}
+  std::vector<Delivery> write(const std::vector<Record>& batch) override { return std::vector<Delivery>(batch.size()); }
+  SinkHealth healthcheck() override { return {!*failing_, *failing_ ? "disk full" : ""}; }
+
+ private:
+  std::shared_ptr<std::atomic<bool>> failing_;
+};
+
+TEST_CASE("monitor: sink healthchecks run again every health_interval, and /health follows") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.health_interval = 50ms;
+  std::vector<std::string> lines;
+  std::mutex lines_mu;
+  o.log = [&](std::string_view l) {
+    std::lock_guard lock(lines_mu);
+    lines.emplace_back(l);
+  };
+  o.sinks.push_back({"turning", "test_turning", {}});
+  o.pipelines.push_back(pipeline("p", "none", {"turning"}));
+  auto failing = std::make_shared<std::atomic<bool>>(false);
+  Monitor monitor(o);
+  monitor.add_sink_type("test_turning",
+                        [failing](const SinkSpec& s) { return std::make_shared<TurningSink>(s.name, failing); });
+  monitor.start();
+  CHECK(monitor.health().ok);
+  *failing = true;
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (monitor.health().ok && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(monitor.health().ok);
+  CHECK(monitor.health().json.find("disk full") != std::string::npos);
+  *failing = false;
+  while (!monitor.health().ok && std::chrono::steady_clock::now() < until + 5s) std::this_thread::sleep_for(20ms);
+  CHECK(monitor.health().ok);
+  monitor.stop();
+  std::lock_guard lock(lines_mu);
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  CHECK(all.find("sink turning: unhealthy: disk full") != std::string::npos);
+  CHECK(all.find("sink turning: healthy again") != std::string::npos);
 }
 
 TEST_CASE("monitor: lifecycle errors are ErrorCode::state; start is idempotent while running") {
