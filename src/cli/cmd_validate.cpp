@@ -36,6 +36,7 @@ int run_validate(const ValidateArgs& a) {
   auto last_report = started;
   for (const auto& file : a.files) {
     try {
+      const std::size_t before = total;
       for_each_message(file, [&](std::size_t line, std::string_view text) {
         auto parsed = Notification::parse(text, options);
         // Findings about the topic the messages arrived on belong to every message.
@@ -57,6 +58,15 @@ int run_validate(const ValidateArgs& a) {
           }
         }
       });
+      if (total == before) {
+        // A file with no message at all is a finding too: it never passes as "all valid".
+        ValidationReport empty;
+        empty.add_error("", "input.empty", "no message in the file");
+        const std::string source = file + ":0";
+        ++total;
+        ++invalid;
+        std::cout << (json ? to_json(empty, "source", source) + "\n" : report_text(source, empty));
+      }
     } catch (const Error& e) {
       std::cerr << "wis2mon validate: " << e.what() << "\n";
       io_error = true;

@@ -143,7 +143,18 @@ struct Node {
   std::string where;  // "line 12" (YAML) or a JSON pointer
 };
 
-Node from_yaml(const YAML::Node& y, const std::string& where) {
+// A config is small: these bounds stop a hostile file, whose aliases can refer to themselves
+// (`a: &a [*a]`) or multiply (an alias bomb), long before memory or the stack run out.
+constexpr int kMaxDepth = 32;
+constexpr std::size_t kMaxValues = 100000;
+
+Node from_yaml(const YAML::Node& y, const std::string& where, int depth, std::size_t& values) {
+  if (depth > kMaxDepth)
+    throw Error(ErrorCode::parse,
+                "the configuration nests deeper than " + std::to_string(kMaxDepth) + " levels (a recursive alias?)");
+  if (++values > kMaxValues)
+    throw Error(ErrorCode::parse,
+                "the configuration has more than " + std::to_string(kMaxValues) + " values (aliases that multiply?)");
   Node n;
   n.where = y.Mark().line >= 0 ? "line " + std::to_string(y.Mark().line + 1) : where;
   if (y.IsScalar()) {
@@ -151,13 +162,13 @@ Node from_yaml(const YAML::Node& y, const std::string& where) {
     n.text = y.Scalar();
   } else if (y.IsSequence()) {
     n.kind = Node::Kind::list;
-    for (const auto& item : y) n.items.push_back(from_yaml(item, where));
+    for (const auto& item : y) n.items.push_back(from_yaml(item, where, depth + 1, values));
   } else if (y.IsMap()) {
     n.kind = Node::Kind::map;
     for (const auto& kv : y) {
       if (!kv.first.IsScalar()) throw Error(ErrorCode::parse, n.where + ": a key must be a plain name");
       n.keys.push_back(kv.first.Scalar());
-      n.values.push_back(from_yaml(kv.second, where));
+      n.values.push_back(from_yaml(kv.second, where, depth + 1, values));
     }
   }
   return n;
@@ -573,7 +584,14 @@ MonitorConfig parse_monitor_config(std::string_view text, const std::string& ori
   } catch (const YAML::Exception& e) {
     throw Error(ErrorCode::parse, origin + ": YAML error: " + e.what());
   }
-  return build(from_yaml(doc, ""), origin);
+  std::size_t values = 0;
+  Node root;
+  try {
+    root = from_yaml(doc, "", 0, values);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::parse, origin + ": " + e.what());
+  }
+  return build(root, origin);
 }
 
 MonitorConfig load_monitor_config(const std::filesystem::path& file) {

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "common/encoding.hpp"
 #include "notification/relations.hpp"
 
 namespace wis2mon {
@@ -89,7 +90,8 @@ std::string to_json(const ValidationReport& report, std::string_view first_key, 
   w.StartObject();
   if (!first_key.empty()) {
     str(first_key);
-    str(first_value);
+    // The value may be what failed validation (a topic with a 0xFF byte): the JSON stays valid.
+    str(detail::is_valid_utf8(first_value) ? std::string(first_value) : detail::to_valid_utf8(first_value));
   }
   w.Key("valid");
   w.Bool(report.valid());

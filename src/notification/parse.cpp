@@ -473,6 +473,14 @@ struct NotificationBuilder {
       missing("/properties/data_id");
     else if (take_string(*data_id, "/properties/data_id", n.data_id_) && n.data_id_.empty())
       error("/properties/data_id", "data_id.empty", "data_id must not be empty");
+    // Identifiers name things in paths, keys and database rows: a NUL or another control
+    // character (valid in JSON as \u0000) is refused in both modes.
+    const auto control_free = [&](std::string_view id, const char* path, const char* rule) {
+      if (std::any_of(id.begin(), id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+        error(path, rule, std::string(path + std::string_view(path).rfind('/') + 1) + " holds a control character");
+    };
+    control_free(n.data_id_, "/properties/data_id", "data_id.characters");
+    control_free(n.metadata_id_, "/properties/metadata_id", "metadata_id.characters");
 
     // Temporal extent: datetime (string or null) xor start_datetime + end_datetime.
     if (datetime && (start || end))

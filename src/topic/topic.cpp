@@ -1,6 +1,7 @@
 // Topic levels and their validation against the WIS2 Topic Hierarchy.
 #include <algorithm>
 
+#include "common/encoding.hpp"
 #include "common/text.hpp"
 #include "wis2mon/topic.hpp"
 
@@ -70,6 +71,11 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
   };
   if (topic.empty()) {
     r.add_error("", "topic.empty", "the topic is empty");
+    return r;
+  }
+  // MQTT topics are UTF-8 strings (MQTT 3.1.1 section 1.5.3, MQTT 5 section 1.5.4).
+  if (!detail::is_valid_utf8(topic)) {
+    r.add_error("", "topic.utf8", "the topic is not valid UTF-8");
     return r;
   }
   for (unsigned char c : topic)

@@ -1,5 +1,8 @@
 """The command-line contract of issue #2: exit codes and output shapes are fixed."""
 import json
+import os
+import pathlib
+import subprocess
 
 from conftest import json_lines
 
@@ -74,6 +77,16 @@ def test_validate_topic_option(wis2mon, tmp_path):
     assert json_lines(bad.stdout)[0]["errors"][0]["rule"] == "topic.discipline"
 
 
+def test_validate_empty_file_is_not_all_valid(wis2mon, tmp_path):
+    empty = tmp_path / "empty.ndjson"
+    empty.write_text("")
+    r = wis2mon("validate", "--format", "json", empty)
+    assert r.returncode == 1
+    line = json_lines(r.stdout)[0]
+    assert line["source"] == f"{empty}:0" and line["valid"] is False
+    assert line["errors"][0]["rule"] == "input.empty"
+
+
 def test_validate_usage_and_io_errors(wis2mon, tmp_path):
     assert wis2mon("validate").returncode == 2
     assert wis2mon("validate", "--format", "xml", "x").returncode == 2
@@ -110,6 +123,19 @@ def test_topic_validate_contract(wis2mon, tmp_path):
     assert wis2mon("topic", "validate", good).returncode == 0
     assert wis2mon("topic", "validate", "--hierarchy", tmp_path / "nope", good).returncode == 2
     assert wis2mon("topic", "validate").returncode == 2
+
+
+def test_topic_must_be_utf8_and_the_json_stays_valid(request):
+    # A 0xFF byte in a level (given to the program as raw bytes): invalid in both modes, and
+    # the JSON line is still valid UTF-8 that json.loads reads.
+    topic = b"origin/a/wis2/de-dwd/data/core/weather/\xff"
+    wis2mon_path = pathlib.Path(request.config.getoption("--wis2mon")).resolve()
+    for mode in ([], ["--strict"]):
+        r = subprocess.run([os.fsencode(str(wis2mon_path)), b"topic", b"validate", *[m.encode() for m in mode], topic],
+                           capture_output=True, timeout=60)
+        assert r.returncode == 1
+        line = json.loads(r.stdout.decode("utf-8"))
+        assert line["valid"] is False and line["errors"][0]["rule"] == "topic.utf8"
 
 
 def test_topic_validate_with_official_hierarchy(wis2mon, refdata):

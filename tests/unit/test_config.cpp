@@ -139,3 +139,17 @@ TEST_CASE("check_monitor_config: what a run without code-added sinks would refus
   CHECK(problems.size() == 4);
   CHECK(check_monitor_config(default_monitor_config()).empty());
 }
+
+TEST_CASE("monitor config: recursive aliases and alias bombs are refused, quickly, without a crash") {
+  CHECK_THROWS_WITH_AS(parse_monitor_config("a: &a [*a]\n"), doctest::Contains("recursive alias"), Error);
+  CHECK_THROWS_WITH_AS(parse_monitor_config("monitor: &m {spool: x, loop: *m}\n"), doctest::Contains("deeper than"),
+                       Error);
+  // Nine levels of ten aliases each: 10^9 values if expanded.
+  std::string bomb = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", *l" : "*l") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  CHECK_THROWS_WITH_AS(parse_monitor_config(bomb), doctest::Contains("more than 100000 values"), Error);
+}

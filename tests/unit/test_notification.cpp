@@ -409,3 +409,17 @@ TEST_CASE("notification_fields: one flat projection, values typed, text as the C
   // The report's JSON, as the CLI and the C API write it.
   CHECK(to_json(p.report, "source", "x") == R"({"source":"x","valid":true,"errors":[],"warnings":[]})");
 }
+
+TEST_CASE("identifiers with control characters are refused in both modes") {
+  for (const auto* edit : {R"("a\u0000b")", R"("x/y\u001fz")"})
+    for (const auto mode : {ValidationMode::lenient, ValidationMode::strict}) {
+      ParseOptions o;
+      o.mode = mode;
+      const auto data = Notification::parse(mutate(valid_message(), {{"/properties/data_id", edit}}), o);
+      CHECK_FALSE(data.valid());
+      CHECK(data.report.has("data_id.characters"));
+      const auto meta = Notification::parse(mutate(valid_message(), {{"/properties/metadata_id", edit}}), o);
+      CHECK(meta.report.has("metadata_id.characters"));
+    }
+  CHECK_FALSE(parse(valid_message()).report.has("data_id.characters"));
+}

@@ -5,6 +5,7 @@
 
 #include "support.hpp"
 #include "wis2mon/error.hpp"
+#include "wis2mon/notification.hpp"
 #include "wis2mon/topic.hpp"
 
 using namespace wis2mon;
@@ -175,4 +176,19 @@ TEST_CASE("the official topic hierarchy tables load") {
   CHECK(validate_topic("origin/a/wis2/ca-eccc-msc/data/core/weather/advisories-warnings", strict).valid());
   CHECK_FALSE(
       validate_topic("origin/a/wis2/ca-eccc-msc/data/core/weather/prediction/forecast/ultra-range", strict).valid());
+}
+
+TEST_CASE("topic validation: a topic must be valid UTF-8, in both modes") {
+  const std::string bad = "origin/a/wis2/de-dwd/data/core/weather/\xff";
+  for (const auto mode : {ValidationMode::lenient, ValidationMode::strict}) {
+    TopicValidationOptions o;
+    o.mode = mode;
+    const auto r = validate_topic(bad, o);
+    CHECK_FALSE(r.valid());
+    CHECK(r.has("topic.utf8"));
+  }
+  CHECK(validate_topic("origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop").valid());
+  // The report's JSON stays valid UTF-8 when it names such a topic.
+  const auto json = to_json(validate_topic(bad), "topic", bad);
+  CHECK(json.find('\xff') == std::string::npos);
 }
