@@ -50,7 +50,10 @@ struct SpoolStats {
 class WIS2MON_API Spool {
  public:
   /// Opens or creates the spool; entries left by an earlier run are pending again.
-  /// Throws Error(database) when the file cannot be opened.
+  /// Throws Error(database) when the file cannot be opened. Holds an exclusive lock on
+  /// `<path>.lock` until close(): a second Spool on the same file (another monitor, in this
+  /// process or another) throws Error(state) naming the process that holds it. A killed
+  /// process releases it with its death.
   explicit Spool(SpoolOptions options);
   ~Spool();
   Spool(const Spool&) = delete;
@@ -74,6 +77,9 @@ class WIS2MON_API Spool {
   bool wait_for_room(std::chrono::milliseconds timeout);
   /// Wakes every waiter of take() and wait_for_room() (shutdown).
   void interrupt();
+  /// Closes the file and releases the spool's lock (another monitor may open it then); stats()
+  /// keeps the last figures, append/take/done throw Error(state). The destructor does it too.
+  void close();
 
   SpoolStats stats() const;
 

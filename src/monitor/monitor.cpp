@@ -797,6 +797,7 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   m.flush_completed();
   m.server.reset();
   m.health_watch.reset();
+  m.spool->close();  // the spool's lock goes with the stop, not with the object
   if (was_running) m.log("stopped: " + m.status());
 }
 

@@ -2,10 +2,17 @@
 // flight. See wis2mon/spool.hpp.
 #include "wis2mon/spool.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <set>
+#include <string>
 
 #include "common/sqlite.hpp"
 #include "common/time_text.hpp"
@@ -16,8 +23,45 @@ namespace wis2mon {
 using detail::SqliteDatabase;
 using detail::SqliteStatement;
 
+// An exclusive lock on `<spool>.lock` for the spool's lifetime: two monitors on one spool would
+// take each other's entries, share a client id and keep kicking each other off the broker. flock
+// goes with the process, so a killed monitor never leaves the lock behind.
+class SpoolLock {
+ public:
+  explicit SpoolLock(const std::filesystem::path& spool) {
+    if (spool.empty() || spool == ":memory:") return;
+    const auto path = spool.string() + ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorCode::io, "spool: cannot open " + path + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char owner[32] = {};
+      const auto n = ::pread(fd_, owner, sizeof owner - 1, 0);
+      ::close(fd_);
+      fd_ = -1;
+      throw Error(ErrorCode::state,
+                  "spool " + spool.string() + " is in use by another monitor" +
+                      (n > 0 ? " (process " + std::string(owner, static_cast<std::size_t>(n)) + ")" : std::string()) +
+                      ": give each monitor its own spool (several monitors share the work "
+                      "through a shared subscription)");
+    }
+    const auto pid = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      // The pid is only for the message above; the lock holds without it.
+    }
+  }
+  ~SpoolLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SpoolLock(const SpoolLock&) = delete;
+  SpoolLock& operator=(const SpoolLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 struct Spool::Impl {
   SpoolOptions options;
+  std::unique_ptr<SpoolLock> lock;  // first: held before the database is touched
   std::unique_ptr<SqliteDatabase> db;
   SqliteStatement insert, select_after, select_one, remove, bump;
   mutable std::mutex mu;
@@ -42,6 +86,11 @@ struct Spool::Impl {
     db->exec("COMMIT");
   }
 
+  // Under mu: the file is open (not close()d).
+  void require_open() const {
+    if (!db) throw Error(ErrorCode::state, "spool " + options.path.string() + ": closed");
+  }
+
   SpoolEntry read_row(SqliteStatement& st) {
     SpoolEntry e;
     e.id = st.column_int64(0);
@@ -58,6 +107,7 @@ struct Spool::Impl {
 Spool::Spool(SpoolOptions options) : impl_(std::make_unique<Impl>()) {
   auto& d = *impl_;
   d.options = std::move(options);
+  d.lock = std::make_unique<SpoolLock>(d.options.path);
   d.db = std::make_unique<SqliteDatabase>(d.options.path, d.options.synchronous_full);
   d.db->exec(
       "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, "
@@ -85,6 +135,7 @@ std::int64_t Spool::append(std::string_view source, std::string_view topic, std:
   std::int64_t id = 0;
   {
     std::lock_guard lock(d.mu);
+    d.require_open();
     d.insert.bind(1, source).bind(2, topic);
     sqlite3_bind_blob(d.insert.handle(), 3, payload.data(), static_cast<int>(payload.size()), SQLITE_STATIC);
     d.insert.bind(4, std::string_view(when, n));
@@ -108,6 +159,7 @@ std::vector<SpoolEntry> Spool::take(std::size_t max, std::chrono::milliseconds w
   std::unique_lock lock(d.mu);
   const auto pending = [&] { return d.stats.stored > d.in_flight.size(); };
   if (!pending() && wait.count() > 0) d.arrived.wait_for(lock, wait, [&] { return pending() || d.interrupted; });
+  d.require_open();
   std::vector<SpoolEntry> out;
   while (out.size() < max && !d.released.empty()) {
     const auto id = d.released.front();
@@ -140,6 +192,7 @@ void Spool::done(const std::vector<std::int64_t>& ids) {
   auto& d = *impl_;
   {
     std::lock_guard lock(d.mu);
+    d.require_open();
     std::size_t removed = 0;
     d.in_transaction([&] {
       for (const auto id : ids) {
@@ -180,6 +233,19 @@ void Spool::interrupt() {
   {
     std::lock_guard lock(d.mu);
     d.interrupted = true;
+  }
+  d.arrived.notify_all();
+  d.room.notify_all();
+}
+
+void Spool::close() {
+  auto& d = *impl_;
+  {
+    std::lock_guard lock(d.mu);
+    d.interrupted = true;
+    for (auto* st : {&d.insert, &d.select_after, &d.select_one, &d.remove, &d.bump}) *st = SqliteStatement();
+    d.db.reset();
+    d.lock.reset();  // another monitor may take the spool now
   }
   d.arrived.notify_all();
   d.room.notify_all();

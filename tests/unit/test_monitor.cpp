@@ -521,8 +521,10 @@ TEST_CASE("monitor: stop() flushes callback sinks on the calling thread even if 
   {
     Monitor missing(o);
     CHECK_THROWS_WITH_AS(missing.start(), doctest::Contains("callback sink"), Error);
-    // A configured sink of another type is not taken over.
-    auto with_db = options_for(dir.path);
+    // A configured sink of another type is not taken over. (A spool of its own: one monitor
+    // per spool, and `missing` still holds this one.)
+    fs::create_directories(dir.path / "other");
+    auto with_db = options_for(dir.path / "other");
     Monitor other(with_db);
     CHECK_THROWS_WITH_AS(
         other.add_callback_sink(with_db.sinks.at(0).name,

@@ -376,3 +376,20 @@ TEST_CASE("monitor: the notifications record takes the message's fields from the
   CHECK(*got[0].get("href") == find_notification_field("data_url")->value(n));
   CHECK(got[0].schema() == notifications_schema());
 }
+
+TEST_CASE("monitor: two monitors on one spool: the second is refused; after stop() the spool is free") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.pipelines.push_back(pipeline("p", "none", {}));
+  Monitor first(o);
+  try {
+    Monitor second(o);
+    FAIL("a second monitor opened the same spool");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::state);
+    CHECK(std::string(e.what()).find("in use by another monitor") != std::string::npos);
+  }
+  first.stop();
+  CHECK_NOTHROW(Monitor{o});
+  CHECK(first.stats().spool_stored == 0);  // stats still answer after stop
+}

@@ -2,11 +2,13 @@
 // backpressure.
 #include <doctest/doctest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
 #include "support.hpp"
+#include "wis2mon/error.hpp"
 #include "wis2mon/spool.hpp"
 
 using namespace wis2mon;
@@ -120,4 +122,27 @@ TEST_CASE("spool: take waits for arrivals; wait_for_room holds the producer at t
   CHECK(spool.wait_for_room(10s));
   CHECK(std::chrono::steady_clock::now() - start < 5s);
   stopper.join();
+}
+
+TEST_CASE("spool: one holder at a time; a second one is refused with a clear message, the lock goes with the holder") {
+  testing::TempDir dir;
+  SpoolOptions o;
+  o.path = dir.path / "spool.db";
+  {
+    Spool first(o);
+    first.append("b", "t", "x");
+    try {
+      Spool second(o);
+      FAIL("a second spool on the same file was opened");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::state);
+      CHECK(std::string(e.what()).find("in use by another monitor (process " + std::to_string(::getpid()) + ")") !=
+            std::string::npos);
+    }
+  }
+  Spool again(o);  // the first one is gone: free again
+  CHECK(again.stats().stored == 1);
+  SpoolOptions memory;
+  memory.path = ":memory:";
+  Spool a(memory), b(memory);  // in-memory spools lock nothing
 }
