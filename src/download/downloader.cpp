@@ -93,6 +93,7 @@ struct Downloader::Impl {
     std::optional<detail::StreamingDigest> check;   // the notification's method
     std::optional<detail::StreamingDigest> sha512;  // what we report
     bool too_large = false;
+    bool over_announced = false;  // more bytes than the notification announced
     std::uint64_t max_bytes = 0;
     char error[CURL_ERROR_SIZE] = {0};
   };
@@ -202,7 +203,8 @@ struct Downloader::Impl {
     auto* t = static_cast<Transfer*>(user);
     const size_t len = size * n;
     if (t->body.size() + len > t->max_bytes) {
-      t->too_large = true;
+      (t->request.expected_size && t->body.size() + len > *t->request.expected_size ? t->over_announced
+                                                                                    : t->too_large) = true;
       return 0;  // makes curl stop with CURLE_WRITE_ERROR
     }
     t->body.append(data, len);
@@ -230,8 +232,13 @@ struct Downloader::Impl {
     t->attempt_started = Clock::now();
     t->body.clear();
     t->too_large = false;
+    t->over_announced = false;
     t->error[0] = '\0';
-    t->max_bytes = options.max_object_bytes;
+    // A server sending more than the notification announced (content.size, the link's length)
+    // is cut off there: an endless body for a 1,000-byte object costs 1,000 bytes, not the cap.
+    t->max_bytes = t->request.expected_size
+                       ? std::min<std::uint64_t>(options.max_object_bytes, *t->request.expected_size)
+                       : options.max_object_bytes;
     t->sha512.emplace("sha512");
     t->check.reset();
     if (t->request.integrity && t->request.integrity->method != "sha512")
@@ -281,6 +288,11 @@ struct Downloader::Impl {
       case CURLE_FILESIZE_EXCEEDED:
         return DownloadStatus::too_large;
       case CURLE_WRITE_ERROR:
+        if (t.over_announced) {
+          t.result.error = "the server sent more than the " + std::to_string(*t.request.expected_size) +
+                           " bytes the notification announced";
+          return DownloadStatus::size_mismatch;
+        }
         return t.too_large ? DownloadStatus::too_large : DownloadStatus::connection_error;
       case CURLE_TOO_MANY_REDIRECTS:
         return DownloadStatus::refused;

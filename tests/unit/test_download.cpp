@@ -572,3 +572,22 @@ TEST_CASE("a garbled reply is a (retriable) connection error, not a refusal") {
   CHECK(result.retriable);
   CHECK(result.attempts.size() == 3);  // retried
 }
+
+TEST_CASE("a body longer than the announced size is cut off at that size (a hostile data server)") {
+  testing::FaultServer server;
+  DownloadOptions o = fast_options();
+  o.max_retries = 0;
+  Downloader dl(o);
+  DownloadRequest r;
+  r.urls = {server.url("/endless")};
+  r.expected_size = 1000;
+  const auto res = dl.fetch(r).get();
+  CHECK(res.status == DownloadStatus::size_mismatch);
+  CHECK(res.error.find("more than the 1000 bytes") != std::string::npos);
+  CHECK(res.data.empty());
+  // Without an announced size the object cap still applies (unchanged).
+  r.expected_size.reset();
+  o.max_object_bytes = 128 * 1024;
+  Downloader capped(o);
+  CHECK(capped.fetch(r).get().status == DownloadStatus::too_large);
+}
