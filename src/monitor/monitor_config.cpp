@@ -274,16 +274,8 @@ ConfigValues checked(const ConfigTable& table, const std::map<std::string, std::
 
 // A list value as written (for checks on an entry that failed validation).
 std::vector<std::string> raw_list(const std::map<std::string, std::string>& raw, const std::string& key) {
-  std::vector<std::string> out;
   const auto it = raw.find(key);
-  if (it == raw.end()) return out;
-  std::size_t start = 0;
-  while (start <= it->second.size()) {
-    const auto end = std::min(it->second.find(',', start), it->second.size());
-    if (end > start) out.push_back(it->second.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
+  return it == raw.end() ? std::vector<std::string>{} : detail::config_list(it->second);
 }
 
 // Sets the members of the keys `user` gives, through the section's binding; a problem is
