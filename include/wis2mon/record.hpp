@@ -42,6 +42,9 @@ struct SchemaHints {
   std::string time_field;                         ///< the record's time (retention, time series)
   std::vector<std::string> tags;                  ///< series labels (InfluxDB tags)
   std::vector<std::vector<std::string>> indexes;  ///< lookups worth an index (SQL)
+  /// A boolean field saying the record is trustworthy: a record where it is false never
+  /// replaces a stored record of the same key where it is true (SQL upsert). "" = none.
+  std::string valid_field = {};
 };
 
 /// A table name, its ordered field names and its hints. Immutable once shared.

@@ -788,8 +788,11 @@ const RecordSchemaPtr& cap_alerts_schema() {
                                "severity",   "certainty",   "effective",   "onset",    "expires",     "sender_name",
                                "headline",   "description", "instruction", "web",      "event_codes", "parameters",
                                "area_count", "valid"},
-      SchemaHints{
-          {"sender", "identifier", "info_index"}, "sent", {"sender", "severity", "urgency", "certainty"}, {{"sent"}}});
+      SchemaHints{{"sender", "identifier", "info_index"},
+                  "sent",
+                  {"sender", "severity", "urgency", "certainty"},
+                  {{"sent"}},
+                  "valid"});
   return schema;
 }
 

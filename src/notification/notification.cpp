@@ -171,7 +171,7 @@ const RecordSchemaPtr& notifications_schema() {
       "notifications",
       std::vector<std::string>{"id", "data_id", "metadata_id", "pubtime", "datetime", "topic", "centre_id", "valid",
                                "errors", "href", "size", "source", "received_at"},
-      SchemaHints{{"data_id"}, "pubtime", {"centre_id", "topic"}, {{"centre_id", "pubtime"}, {"pubtime"}}});
+      SchemaHints{{"data_id"}, "pubtime", {"centre_id", "topic"}, {{"centre_id", "pubtime"}, {"pubtime"}}, "valid"});
   return schema;
 }
 

@@ -24,7 +24,7 @@ bool is_sql_identifier(const std::string& name) noexcept {
 
 namespace {
 SqliteTableSpec sqlite_table_spec(const SchemaHints& h) {
-  return {h.key, h.indexes, h.time_field};
+  return {h.key, h.indexes, h.time_field, h.valid_field};
 }
 }  // namespace
 
@@ -284,11 +284,28 @@ struct SqliteSink::Impl {
       for (std::size_t i = 0; i < r.size(); ++i)
         sql += (i ? ", " : "") + sql_name(r.name(i)) + " = excluded." + sql_name(r.name(i));
       // Update semantics: a newer (or equal) pubtime replaces, an older one does not.
+      std::vector<std::string> when;
       if (r.get("pubtime"))
-        sql += " WHERE excluded.pubtime IS NULL OR " + sql_name(table) +
-               ".pubtime IS NULL OR julianday(excluded.pubtime) >= julianday(" + sql_name(table) + ".pubtime)";
+        when.push_back("(excluded.pubtime IS NULL OR " + sql_name(table) +
+                       ".pubtime IS NULL OR julianday(excluded.pubtime) >= julianday(" + sql_name(table) +
+                       ".pubtime))");
+      // An invalid copy of an item (WIS2 carries each one from the origin and several
+      // caches) never replaces the valid row; write() turns the skipped row into Rejected.
+      if (!spec->valid_column.empty() && r.get(spec->valid_column)) {
+        const auto v = sql_name(spec->valid_column);
+        when.push_back("(excluded." + v + " IS NOT 0 OR " + sql_name(table) + "." + v + " IS NOT 1)");
+      }
+      for (std::size_t k = 0; k < when.size(); ++k) sql += (k ? " AND " : " WHERE ") + when[k];
     }
     return sql;
+  }
+
+  // A record whose table has a validity column and which says false there.
+  bool is_invalid(const Record& r) const {
+    const auto* spec = spec_of(r.table());
+    if (!spec || spec->valid_column.empty()) return false;
+    const auto* v = r.get(spec->valid_column);
+    return v && std::holds_alternative<bool>(*v) && !std::get<bool>(*v);
   }
 
   std::string invalid_names(const Record& r) const {
@@ -338,6 +355,9 @@ struct SqliteSink::Impl {
         // statement's own changes are undone when it fails.
         if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
           sqlite3_reset(st);
+          if (sqlite3_changes(db->handle()) == 0 && is_invalid(r))
+            out[i] = {DeliveryStatus::rejected,
+                      "not stored: an invalid record does not replace the valid or newer row of the same key"};
         } else {
           const std::string m = sqlite3_errmsg(db->handle());
           sqlite3_reset(st);

@@ -377,6 +377,37 @@ TEST_CASE("monitor: the notifications record takes the message's fields from the
   CHECK(got[0].schema() == notifications_schema());
 }
 
+TEST_CASE("monitor: an invalid copy of an item never replaces its valid row; it becomes a dead letter") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.sinks.push_back({"db", "sqlite", {{"path", (dir.path / "w.db").string()}}});
+  auto p = pipeline("all", "none", {"db"});
+  p.keep_invalid = true;
+  o.pipelines.push_back(p);
+  const std::string topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop";
+  const auto good = testing::valid_message();
+  // Another copy of the same item (same data_id and pubtime), broken on the way: no geometry.
+  const auto bad = testing::mutate(good, {{"/id", "\"7a2d0b6e-0000-4000-8000-000000000001\""}, {"/geometry", {}}});
+  REQUIRE_FALSE(Notification::parse(bad).valid());
+  {
+    Monitor monitor(o);
+    monitor.start();
+    monitor.push(topic, good);
+    REQUIRE(monitor.drain(10s));
+    monitor.push(topic, bad);
+    REQUIRE(monitor.drain(10s));
+  }
+  const auto db = dir.path / "w.db";
+  CHECK(testing::sqlite_int(db, "SELECT count(*) FROM notifications") == 1);
+  CHECK(testing::sqlite_int(db, "SELECT valid FROM notifications") == 1);
+  CHECK(testing::sqlite_int(
+            db, "SELECT count(*) FROM notifications WHERE id = '6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e01'") == 1);
+  const auto letters = DeadLetterStore(o.dead_letter_file()).entries(10, "db");
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].reason.find("invalid record does not replace") != std::string::npos);
+  CHECK(letters[0].record_json.find("7a2d0b6e") != std::string::npos);
+}
+
 TEST_CASE("monitor: two monitors on one spool: the second is refused; after stop() the spool is free") {
   testing::TempDir dir;
   auto o = options_in(dir.path);

@@ -694,6 +694,34 @@ TEST_CASE("sqlite sink: schema, indexes, WAL, update semantics, new columns") {
   CHECK(sqlite_text(db, "SELECT count(*) FROM surface_obs") == "1");
 }
 
+TEST_CASE("sqlite sink: an invalid copy never replaces the valid row of its item; it is Rejected, not dropped") {
+  testing::TempDir dir;
+  const auto db = dir.path / "v.db";
+  SqliteSinkOptions o;
+  o.path = db;
+  SqliteSink sink("db", o);
+  const auto note = [](std::int64_t pub, bool valid, const std::string& href) {
+    Record r("notifications");
+    r.set("data_id", std::string("c/a/1")).set("href", href).set("valid", valid);
+    if (pub >= 0) r.set("pubtime", Timestamp{pub, 0});
+    return r;
+  };
+  // Invalid first: stored; the valid copy then replaces it.
+  REQUIRE(all(sink.write({note(100, false, "bad0")}), DeliveryStatus::delivered));
+  REQUIRE(all(sink.write({note(100, true, "good")}), DeliveryStatus::delivered));
+  // Later invalid copies (equal, newer and missing pubtime) are refused, and say why.
+  for (const std::int64_t pub : {100, 300, -1}) {
+    const auto d = sink.write({note(pub, false, "bad")});
+    CHECK(d[0].status == DeliveryStatus::rejected);
+    CHECK(d[0].reason.find("invalid record does not replace") != std::string::npos);
+  }
+  CHECK(sqlite_text(db, "SELECT href || ':' || valid || ':' || pubtime FROM notifications") ==
+        "good:1:1970-01-01T00:01:40Z");
+  // A valid update still replaces the valid row.
+  REQUIRE(all(sink.write({note(200, true, "good2")}), DeliveryStatus::delivered));
+  CHECK(sqlite_text(db, "SELECT href FROM notifications") == "good2");
+}
+
 TEST_CASE("sqlite sink: retention deletes old rows in steps while a writer keeps writing") {
   testing::TempDir dir;
   SqliteSinkOptions o;

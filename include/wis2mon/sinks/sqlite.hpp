@@ -23,6 +23,9 @@ struct SqliteTableSpec {
   std::vector<std::vector<std::string>> indexes;
   /// RFC 3339 time column the retention job ages rows by ("" = never deleted).
   std::string time_column;
+  /// Boolean column: a row where it is 0 never replaces a stored row where it is 1; such a
+  /// record is answered Rejected (it goes to the dead letters) instead of being dropped.
+  std::string valid_column;
 };
 
 struct SqliteSinkOptions {
