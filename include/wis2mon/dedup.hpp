@@ -86,7 +86,10 @@ WIS2MON_API const char* to_string(DedupVerdict v) noexcept;
 class WIS2MON_API Deduplicator {
  public:
   /// The store is shared so that several deduplicators (pipelines) may use one file.
-  Deduplicator(DedupPolicy policy, std::shared_ptr<DedupStore> store);
+  /// A pubtime more than `max_pubtime_skew` ahead of the recording clock is recorded as that
+  /// clock's time, so that a copy dated 2099 does not shadow every later update (0: as given).
+  Deduplicator(DedupPolicy policy, std::shared_ptr<DedupStore> store,
+               std::chrono::seconds max_pubtime_skew = std::chrono::seconds(600));
 
   DedupPolicy policy() const noexcept { return policy_; }
   /// What the notification is, given what was recorded so far. Does not record.
@@ -99,6 +102,7 @@ class WIS2MON_API Deduplicator {
  private:
   DedupPolicy policy_;
   std::shared_ptr<DedupStore> store_;
+  std::chrono::seconds max_pubtime_skew_;
 };
 
 }  // namespace wis2mon

@@ -9,6 +9,7 @@
 // stay valid for as long as any copy of the Notification lives.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -114,6 +115,11 @@ struct ParseOptions {
   std::size_t max_input_bytes = 1 << 20;
   /// Extra members nested deeper than this are refused (keeps hostile input cheap).
   int max_depth = 64;
+  /// A pubtime further ahead of `now` than this is a warning (rule pubtime.future, both
+  /// modes: the standard sets no bound); 0: no check. See kDefaultMaxPubtimeSkew.
+  std::chrono::seconds max_pubtime_skew{600};
+  /// The clock pubtime is compared with (the monitor passes the arrival time); default: now.
+  std::optional<Timestamp> now;
 };
 
 struct ParsedNotification;

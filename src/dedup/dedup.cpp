@@ -112,8 +112,8 @@ const char* to_string(DedupVerdict v) noexcept {
   return "unknown";
 }
 
-Deduplicator::Deduplicator(DedupPolicy policy, std::shared_ptr<DedupStore> store)
-    : policy_(policy), store_(std::move(store)) {
+Deduplicator::Deduplicator(DedupPolicy policy, std::shared_ptr<DedupStore> store, std::chrono::seconds max_pubtime_skew)
+    : policy_(policy), store_(std::move(store)), max_pubtime_skew_(max_pubtime_skew) {
   if (!store_) throw Error(ErrorCode::invalid_argument, "Deduplicator needs a store");
 }
 
@@ -136,7 +136,9 @@ DedupVerdict Deduplicator::check(const Notification& n, Timestamp now) {
 void Deduplicator::record(const Notification& n, Timestamp now) {
   const std::string k = key(n, policy_);
   if (k.empty()) return;
-  const Timestamp value = n.pubtime().value_or(now);
+  Timestamp value = n.pubtime().value_or(now);
+  // A pubtime far in the future counts as now: any genuine later update still wins.
+  if (max_pubtime_skew_.count() > 0 && value.seconds - now.seconds > max_pubtime_skew_.count()) value = now;
   if (policy_ == DedupPolicy::data_id_pubtime) {
     // Keep the newest pubtime: recording an older copy late must not roll it back.
     if (const auto seen = store_->get(k, now); seen && value < *seen) return;

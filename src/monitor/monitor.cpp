@@ -277,6 +277,8 @@ struct Monitor::Impl {
     std::string centre_id(topic.centre_id());
     ParseOptions po;
     po.topic = e.topic;
+    po.max_pubtime_skew = opt.max_pubtime_skew;
+    po.now = e.received;
     auto lenient = Notification::parse(e.payload, po);
     if (centre_id.empty()) {
       // No topic (a replayed file): a data_id starts with the centre id by convention.
@@ -624,7 +626,7 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
         throw Error(ErrorCode::invalid_argument,
                     "pipeline '" + po.name + "': no decoder named '" + po.decoder + "' (register_decoder)");
     }
-    if (po.dedup) p->dedup.emplace(*po.dedup, m.dedup_store);
+    if (po.dedup) p->dedup.emplace(*po.dedup, m.dedup_store, m.opt.max_pubtime_skew);
     if (!po.enrich.empty()) p->enricher.emplace(make_enricher(enrich_config_table().validate(po.enrich)));
     for (const auto& f : po.filters) {
       m.router.add(f);  // throws for an invalid filter

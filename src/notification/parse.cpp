@@ -468,6 +468,16 @@ struct NotificationBuilder {
       missing("/properties/pubtime");
     else if (take_string(*pubtime, "/properties/pubtime", n.pubtime_text_))
       n.pubtime_ = check_time(*pubtime, "/properties/pubtime");
+    if (n.pubtime_ && options.max_pubtime_skew.count() > 0) {
+      // A clock years ahead (2099, 9999) would otherwise make this copy the newest forever.
+      const Timestamp now = options.now.value_or(Timestamp::now());
+      const std::int64_t ahead = n.pubtime_->seconds - now.seconds;
+      if (ahead > options.max_pubtime_skew.count())
+        report.add_warning("/properties/pubtime", "pubtime.future",
+                           "pubtime " + std::string(n.pubtime_text_) + " is " + std::to_string(ahead) +
+                               " s ahead of this clock (more than " + std::to_string(options.max_pubtime_skew.count()) +
+                               " s); it does not block later updates of the item");
+    }
 
     if (!data_id)
       missing("/properties/data_id");

@@ -48,7 +48,9 @@ const ConfigBinding<SqliteSinkOptions>& sqlite_binding() {
           .add("retention", &SqliteSinkOptions::retention, "delete rows older than this (0: keep all), e.g. 30d")
           .add("retention_interval", &SqliteSinkOptions::retention_interval, "how often the retention job runs")
           .add("retention_step_rows", &SqliteSinkOptions::retention_step_rows, "rows deleted per retention transaction",
-               ConfigLimits::at_least(1));
+               ConfigLimits::at_least(1))
+          .add("max_pubtime_skew", &SqliteSinkOptions::max_pubtime_skew,
+               "a stored pubtime further ahead of now than this gives way to any later copy (0: never)");
   return b;
 }
 

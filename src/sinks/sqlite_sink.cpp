@@ -285,10 +285,16 @@ struct SqliteSink::Impl {
         sql += (i ? ", " : "") + sql_name(r.name(i)) + " = excluded." + sql_name(r.name(i));
       // Update semantics: a newer (or equal) pubtime replaces, an older one does not.
       std::vector<std::string> when;
-      if (r.get("pubtime"))
-        when.push_back("(excluded.pubtime IS NULL OR " + sql_name(table) +
-                       ".pubtime IS NULL OR julianday(excluded.pubtime) >= julianday(" + sql_name(table) +
-                       ".pubtime))");
+      // A stored pubtime far in the future (a wrong clock) gives way, or it would win forever.
+      if (r.get("pubtime")) {
+        const auto stored = sql_name(table) + ".pubtime";
+        std::string c = "(excluded.pubtime IS NULL OR " + stored +
+                        " IS NULL OR julianday(excluded.pubtime) >= julianday(" + stored + ")";
+        if (opt.max_pubtime_skew.count() > 0)
+          c += " OR julianday(" + stored + ") > julianday('now', '+" + std::to_string(opt.max_pubtime_skew.count()) +
+               " seconds')";
+        when.push_back(c + ")");
+      }
       // An invalid copy of an item (WIS2 carries each one from the origin and several
       // caches) never replaces the valid row; write() turns the skipped row into Rejected.
       if (!spec->valid_column.empty() && r.get(spec->valid_column)) {

@@ -44,6 +44,22 @@ TEST_CASE("data_id+pubtime policy: Global Cache semantics") {
   CHECK(Deduplicator::key(make("2026-01-01T00:05:00Z"), DedupPolicy::data_id_pubtime).rfind("ch-meteoswiss/", 0) == 0);
 }
 
+TEST_CASE("data_id+pubtime policy: a pubtime far in the future does not shadow later updates") {
+  Deduplicator d(DedupPolicy::data_id_pubtime, std::make_shared<MemoryDedupStore>());
+  d.record(make("2099-01-01T00:00:00Z"), kNow);                                   // kNow is 2026-01-01T00:00:00Z
+  CHECK(d.check(make("2099-01-01T00:00:00Z"), kNow) == DedupVerdict::duplicate);  // recorded as kNow
+  const Timestamp later{kNow.seconds + 300, 0};
+  CHECK(d.check(make("2026-01-01T00:02:11Z", "update"), later) == DedupVerdict::update);
+  // Within the skew, the pubtime is taken as given.
+  Deduplicator near(DedupPolicy::data_id_pubtime, std::make_shared<MemoryDedupStore>());
+  near.record(make("2026-01-01T00:05:00Z"), kNow);
+  CHECK(near.check(make("2026-01-01T00:02:11Z", "update"), later) == DedupVerdict::duplicate);
+  // 0 turns the guard off.
+  Deduplicator off(DedupPolicy::data_id_pubtime, std::make_shared<MemoryDedupStore>(), std::chrono::seconds(0));
+  off.record(make("2099-01-01T00:00:00Z"), kNow);
+  CHECK(off.check(make("2026-01-01T00:02:11Z", "update"), later) == DedupVerdict::duplicate);
+}
+
 TEST_CASE("memory store: TTL and hard capacity") {
   MemoryDedupStore s(std::chrono::seconds(60), 3);
   s.put("a", kNow, kNow);

@@ -408,6 +408,33 @@ TEST_CASE("monitor: an invalid copy of an item never replaces its valid row; it 
   CHECK(letters[0].record_json.find("7a2d0b6e") != std::string::npos);
 }
 
+TEST_CASE("monitor: a copy dated 9999 does not block the item's later update") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.sinks.push_back({"db", "sqlite", {{"path", (dir.path / "w.db").string()}}});
+  o.pipelines.push_back(pipeline("all", "none", {"db"}));
+  const std::string topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop";
+  const auto future = testing::mutate(testing::valid_message(), {{"/properties/pubtime", "\"9999-12-31T00:00:00Z\""}});
+  Monitor monitor(o);
+  monitor.start();
+  monitor.push(topic, future);
+  REQUIRE(monitor.drain(10s));
+  // The publisher's corrected update, sent after the bad copy was handled.
+  const auto update = testing::mutate(testing::valid_message(),
+                                      {{"/id", "\"7a2d0b6e-0000-4000-8000-000000000002\""},
+                                       {"/properties/pubtime", "\"" + format_rfc3339(Timestamp::now()) + "\""},
+                                       {"/links/0/rel", "\"update\""}});
+  CHECK(testing::sqlite_int(dir.path / "w.db", "SELECT count(*) FROM notifications WHERE pubtime LIKE '9999%'") == 1);
+  monitor.push(topic, update);
+  REQUIRE(monitor.drain(10s));
+  monitor.stop();
+  CHECK(monitor.stats().duplicates == 0);
+  CHECK(testing::sqlite_int(dir.path / "w.db", "SELECT count(*) FROM notifications") == 1);
+  CHECK(testing::sqlite_int(dir.path / "w.db",
+                            "SELECT count(*) FROM notifications WHERE id = '7a2d0b6e-0000-4000-8000-000000000002'") ==
+        1);
+}
+
 TEST_CASE("monitor: two monitors on one spool: the second is refused; after stop() the spool is free") {
   testing::TempDir dir;
   auto o = options_in(dir.path);

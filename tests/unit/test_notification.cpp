@@ -202,6 +202,27 @@ TEST_CASE("times: RFC 3339, UTC, precision") {
             ->nanos == 314854383);
 }
 
+TEST_CASE("a pubtime far ahead of the clock is a warning in both modes; the skew is configurable") {
+  const auto json = mutate(valid_message(), {{"/properties/pubtime", "\"2099-01-01T00:00:00Z\""}});
+  for (auto mode : {ValidationMode::lenient, ValidationMode::strict}) {
+    ParseOptions o;
+    o.mode = mode;
+    const auto p = Notification::parse(json, o);
+    CHECK(p.valid());  // the standard sets no bound
+    CHECK(p.report.has("pubtime.future"));
+    o.max_pubtime_skew = std::chrono::seconds(0);
+    CHECK_FALSE(Notification::parse(json, o).report.has("pubtime.future"));
+  }
+  // Measured against the given clock: 2026-01-01T00:02:11Z is 131 s after this one.
+  ParseOptions o;
+  o.now = Timestamp{1767225600, 0};
+  o.max_pubtime_skew = std::chrono::seconds(130);
+  CHECK(Notification::parse(valid_message(), o).report.has("pubtime.future"));
+  o.max_pubtime_skew = std::chrono::seconds(131);
+  CHECK_FALSE(Notification::parse(valid_message(), o).report.has("pubtime.future"));
+  CHECK_FALSE(Notification::parse(valid_message()).report.has("pubtime.future"));
+}
+
 TEST_CASE("temporal extent: datetime xor start/end, start <= end") {
   passes({{"/properties/datetime", "null"}});
   passes({{"/properties/datetime", std::nullopt},

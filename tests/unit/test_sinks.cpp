@@ -722,6 +722,33 @@ TEST_CASE("sqlite sink: an invalid copy never replaces the valid row of its item
   CHECK(sqlite_text(db, "SELECT href FROM notifications") == "good2");
 }
 
+TEST_CASE("sqlite sink: a stored pubtime far in the future gives way to a later copy") {
+  testing::TempDir dir;
+  const auto db = dir.path / "f.db";
+  SqliteSinkOptions o;
+  o.path = db;
+  SqliteSink sink("db", o);
+  const auto note = [](const std::string& data_id, const std::string& pubtime, const std::string& href) {
+    return Record("notifications")
+        .set("data_id", data_id)
+        .set("pubtime", *parse_rfc3339(pubtime))
+        .set("href", href)
+        .set("valid", true);
+  };
+  const auto now = format_rfc3339(Timestamp::now());
+  REQUIRE(all(sink.write({note("a/1", "2099-01-01T00:00:00Z", "future"), note("a/2", "2000-01-01T00:00:00Z", "old")}),
+              DeliveryStatus::delivered));
+  REQUIRE(all(sink.write({note("a/1", now, "now"), note("a/2", "1999-01-01T00:00:00Z", "older")}),
+              DeliveryStatus::delivered));
+  CHECK(sqlite_text(db, "SELECT href FROM notifications ORDER BY data_id") == "now|old");  // older still kept out
+  sink.close();
+  o.max_pubtime_skew = std::chrono::seconds(0);  // off: the 2099 row would win
+  SqliteSink strict("db", o);
+  REQUIRE(all(strict.write({note("a/3", "2099-01-01T00:00:00Z", "future")}), DeliveryStatus::delivered));
+  REQUIRE(all(strict.write({note("a/3", now, "now")}), DeliveryStatus::delivered));
+  CHECK(sqlite_text(db, "SELECT href FROM notifications WHERE data_id = 'a/3'") == "future");
+}
+
 TEST_CASE("sqlite sink: retention deletes old rows in steps while a writer keeps writing") {
   testing::TempDir dir;
   SqliteSinkOptions o;

@@ -49,6 +49,9 @@ struct SqliteSinkOptions {
   std::chrono::milliseconds retention_interval{std::chrono::minutes(10)};
   /// Rows deleted per retention transaction (small steps keep writers moving).
   std::size_t retention_step_rows = 500;
+  /// A stored pubtime further ahead of the current time than this (a publisher's clock in
+  /// 2099) is replaced by any later copy instead of keeping out every update (0: never).
+  std::chrono::seconds max_pubtime_skew{600};
 };
 
 /// The table specs of the library's known record schemas (known_record_schemas(): the
