@@ -107,7 +107,9 @@ class WIS2MON_API DeadLetterStore {
     int attempts = 0;
     std::string failed_at;  ///< RFC 3339
   };
-  void add(const std::string& sink, const Record& record, DeliveryStatus status, const std::string& reason,
+  /// Adds an entry; false when this sink already has a dead letter of this very record (the
+  /// same message or record failing again after a crash is kept once).
+  bool add(const std::string& sink, const Record& record, DeliveryStatus status, const std::string& reason,
            int attempts);
   std::size_t count() const;
   /// Oldest first; `sink` non-empty keeps only that sink's entries.

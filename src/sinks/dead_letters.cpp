@@ -1,6 +1,8 @@
 // DeadLetterStore: records no sink would take, kept in one SQLite table for inspection/replay.
 #include <mutex>
 
+#include "common/digest.hpp"
+#include "common/encoding.hpp"
 #include "common/sqlite.hpp"
 #include "wis2mon/sink.hpp"
 
@@ -11,11 +13,29 @@ struct DeadLetterStore::Impl {
     db.exec(
         "CREATE TABLE IF NOT EXISTS dead_letters ("
         " id INTEGER PRIMARY KEY, sink TEXT NOT NULL, record_table TEXT NOT NULL, record_json TEXT NOT NULL,"
-        " status TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at TEXT NOT NULL)");
+        " status TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL, failed_at TEXT NOT NULL,"
+        " fingerprint TEXT)");
+    // Files from before the fingerprint: the column is added; their rows keep NULL (distinct).
+    detail::SqliteStatement has(db.handle(),
+                                "SELECT count(*) FROM pragma_table_info('dead_letters') WHERE name = 'fingerprint'");
+    if (has.step() && has.column_int64(0) == 0) db.exec("ALTER TABLE dead_letters ADD COLUMN fingerprint TEXT");
+    db.exec("CREATE UNIQUE INDEX IF NOT EXISTS ux_dead_letters_fingerprint ON dead_letters (fingerprint)");
+    // The same record failing at the same sink again (an entry processed again after a crash
+    // before its removal from the spool) is one dead letter, not two.
     insert = detail::SqliteStatement(
         db.handle(),
-        "INSERT INTO dead_letters (sink, record_table, record_json, status, reason, attempts, failed_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO dead_letters (sink, record_table, record_json, status, reason, attempts, failed_at, fingerprint)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING");
+  }
+
+  // sha256 over sink, table and record: the record holds the message's arrival time, so two
+  // arrivals of the same bytes stay two dead letters.
+  static std::string fingerprint(const std::string& sink, const std::string& table, const std::string& json) {
+    std::string text = sink;
+    text.append(1, '\0').append(table).append(1, '\0').append(json);
+    unsigned char d[32];
+    detail::compute_digest("sha256", text.data(), text.size(), d);
+    return detail::hex_encode({reinterpret_cast<const char*>(d), sizeof d});
   }
   std::mutex mu;
   detail::SqliteDatabase db;
@@ -25,20 +45,24 @@ struct DeadLetterStore::Impl {
 DeadLetterStore::DeadLetterStore(const std::filesystem::path& file) : impl_(std::make_unique<Impl>(file)) {}
 DeadLetterStore::~DeadLetterStore() = default;
 
-void DeadLetterStore::add(const std::string& sink, const Record& record, DeliveryStatus status,
+bool DeadLetterStore::add(const std::string& sink, const Record& record, DeliveryStatus status,
                           const std::string& reason, int attempts) {
+  const std::string json = record.to_json();
+  const std::string key = Impl::fingerprint(sink, record.table(), json);
   std::lock_guard lock(impl_->mu);
   auto& st = impl_->insert;
   st.reset();
   st.bind(1, sink)
       .bind(2, record.table())
-      .bind(3, record.to_json())
+      .bind(3, json)
       .bind(4, to_string(status))
       .bind(5, reason)
       .bind(6, static_cast<sqlite3_int64>(attempts))
-      .bind(7, format_rfc3339(Timestamp::now(), 3));
+      .bind(7, format_rfc3339(Timestamp::now(), 3))
+      .bind(8, key);
   st.step();
   st.reset();
+  return impl_->db.changes() > 0;
 }
 
 std::size_t DeadLetterStore::count() const {

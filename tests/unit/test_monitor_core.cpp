@@ -13,6 +13,7 @@
 #include "support.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/monitor.hpp"
+#include "wis2mon/spool.hpp"
 
 using namespace wis2mon;
 using namespace std::chrono_literals;
@@ -433,6 +434,49 @@ TEST_CASE("monitor: a copy dated 9999 does not block the item's later update") {
   CHECK(testing::sqlite_int(dir.path / "w.db",
                             "SELECT count(*) FROM notifications WHERE id = '7a2d0b6e-0000-4000-8000-000000000002'") ==
         1);
+}
+
+TEST_CASE("monitor: an entry processed again after a crash gives its dead letters once") {
+  // The crash image: a copy of the spool taken while the entries were still in it, as a
+  // monitor killed after writing the dead letters but before removing the entries leaves it.
+  testing::TempDir dir;
+  const std::string topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop";
+  const auto invalid = testing::mutate(testing::valid_message(), {{"/type", "\"Collection\""}});
+  {
+    Spool spool({dir.path / "spool.db"});
+    spool.append("test", topic, invalid, Timestamp{1767225600, 0});
+    spool.append("test", topic, invalid, Timestamp{1767225601, 0});  // the same bytes arriving twice
+    spool.close();
+  }
+  fs::copy_file(dir.path / "spool.db", dir.path / "crash.db");
+  auto o = options_in(dir.path);
+  o.dead_letters = dir.path / "dead.db";
+  o.sinks.push_back({"db", "test_rejecting_all", {}});
+  auto p = pipeline("all", "none", {"db"});
+  p.dedup.reset();
+  p.keep_invalid = true;
+  o.pipelines.push_back(p);
+  static const bool registered = [] {
+    register_sink_kind(
+        {"test_rejecting_all",
+         "rejects everything",
+         ConfigTable("test_rejecting_all", {}),
+         [](const std::string& name, const ConfigValues&) { return std::make_shared<RejectingSink>(name); },
+         {}});
+    return true;
+  }();
+  (void)registered;
+  for (const char* spool : {"spool.db", "crash.db"}) {
+    o.spool = dir.path / spool;
+    Monitor monitor(o);
+    monitor.start();
+    REQUIRE(monitor.drain(10s));
+  }
+  // Per arrival: one at the validate stage, one at the sink; none twice.
+  DeadLetterStore letters(o.dead_letters);
+  CHECK(letters.entries(10, "validate").size() == 2);
+  CHECK(letters.entries(10, "db").size() == 2);
+  CHECK(letters.count() == 4);
 }
 
 TEST_CASE("monitor: two monitors on one spool: the second is refused; after stop() the spool is free") {
