@@ -157,9 +157,11 @@ struct MonitorStats {
   std::uint64_t downloads = 0;   ///< objects fetched and verified (or inline content used)
   std::uint64_t download_failures = 0;
   std::uint64_t decode_failures = 0;
-  std::uint64_t records = 0;  ///< handed to sinks
-  std::uint64_t dead_letters = 0;
+  std::uint64_t records = 0;       ///< handed to sinks
+  std::uint64_t dead_letters = 0;  ///< new dead letters: messages (per stage) and records sinks gave up on
   std::map<std::string, std::uint64_t> records_per_table;
+  /// Per sink: what its engine delivered, gave up on (rejected, out_of_retries) and holds.
+  std::map<std::string, SinkEngineStats> sinks;
   std::size_t spool_stored = 0;
   std::size_t in_progress = 0;  ///< spool entries taken and not yet finished
 };

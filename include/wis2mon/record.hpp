@@ -160,6 +160,10 @@ class WIS2MON_API Record {
   /// JSON object of the fields in order: {"name": value, ...}. Times are RFC 3339 UTC
   /// strings; non-finite doubles are null. With include_table: {"table": ..., "fields": {...}}.
   std::string to_json(bool include_table = false) const;
+  /// The record of to_json() (without the table wrapper) back, e.g. from a dead letter: a
+  /// string in the exact form to_json gives times (RFC 3339 UTC) becomes a time again.
+  /// Throws Error(parse) when `json` is not an object.
+  static Record from_json(const std::string& table, std::string_view json);
 
   /// Same table, same names in the same order, equal values (schemas need not be shared).
   friend WIS2MON_API bool operator==(const Record& a, const Record& b);

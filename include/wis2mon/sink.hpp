@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,9 +112,12 @@ class WIS2MON_API DeadLetterStore {
   /// same message or record failing again after a crash is kept once).
   bool add(const std::string& sink, const Record& record, DeliveryStatus status, const std::string& reason,
            int attempts);
-  std::size_t count() const;
-  /// Oldest first; `sink` non-empty keeps only that sink's entries.
-  std::vector<Entry> entries(std::size_t limit = 1000, const std::string& sink = "") const;
+  /// Entries in all, or only `sink`'s.
+  std::size_t count(const std::string& sink = "") const;
+  /// Oldest first; `sink` non-empty keeps only that sink's entries, `status` only those that
+  /// ended that way (rejected, or retry: out of retries).
+  std::vector<Entry> entries(std::size_t limit = 1000, const std::string& sink = "",
+                             std::optional<DeliveryStatus> status = std::nullopt) const;
   /// Deletes entries by id (after a successful retry); returns how many were deleted.
   std::size_t remove(const std::vector<std::int64_t>& ids);
   /// Deletes every entry (or only `sink`'s); returns how many.
@@ -127,6 +131,16 @@ class WIS2MON_API DeadLetterStore {
 enum class QueueFullPolicy {
   block,          ///< submit() waits for room
   drop_and_count  ///< submit() drops the record and counts it
+};
+
+/// Records of one batch that a sink engine gave up on for one reason.
+struct SinkGiveUp {
+  std::string sink;
+  DeliveryStatus status = DeliveryStatus::rejected;  ///< rejected, or retry when out of retries
+  std::string reason;                                ///< the sink's answer (the first record's)
+  std::size_t records = 0;                           ///< how many records
+  std::size_t new_dead_letters = 0;                  ///< of them, stored as new dead letters (not a repeat of one)
+  int attempts = 0;                                  ///< write() calls the records went through
 };
 
 struct SinkEngineOptions {
@@ -146,6 +160,9 @@ struct SinkEngineOptions {
   /// letter) with its final status and the tag it was submitted with; used to acknowledge
   /// upstream (e.g. the spool entry the record came from).
   std::function<void(const Record&, DeliveryStatus, std::uint64_t tag)> on_settled;
+  /// Called on the engine's worker thread when records become dead letters, once per batch
+  /// and reason, so that a give-up is never silent (the monitor logs and counts it).
+  std::function<void(const SinkGiveUp&)> on_give_up;
 };
 
 /// Engine counters (a snapshot).

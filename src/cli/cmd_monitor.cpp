@@ -39,6 +39,18 @@ std::string summary_text(const MonitorStats& s) {
   out += "records:";
   if (s.records_per_table.empty()) out += " none";
   for (const auto& [table, n] : s.records_per_table) out += " " + table + " " + std::to_string(n);
+  out += "\nsinks:";
+  if (s.sinks.empty()) out += " none";
+  // What each sink took, gave up on and still holds: records handed over are not records written.
+  for (const auto& [name, e] : s.sinks) {
+    out += " " + name + " " + std::to_string(e.delivered) + " written";
+    if (e.rejected + e.out_of_retries > 0)
+      out += " " + std::to_string(e.rejected + e.out_of_retries) + " dead letters (" + std::to_string(e.rejected) +
+             " rejected, " + std::to_string(e.out_of_retries) + " out of retries)";
+    if (e.queued > 0) out += " " + std::to_string(e.queued) + " waiting";
+    out += ";";
+  }
+  if (out.back() == ';') out.pop_back();
   return out + "\n";
 }
 
@@ -166,30 +178,6 @@ std::filesystem::path dead_letter_file(const std::string& config_file, const std
   return config.options.dead_letter_file();
 }
 
-// A dead-lettered record back from its JSON (times come back as RFC 3339 text).
-Record record_from_json(const std::string& table, const std::string& json) {
-  rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
-  if (doc.HasParseError() || !doc.IsObject()) throw Error(ErrorCode::parse, "dead letter: not a JSON object");
-  Record r(table);
-  const rapidjson::Value& object = doc;
-  for (const auto& m : object.GetObject()) {
-    const std::string_view name(m.name.GetString(), m.name.GetStringLength());
-    const auto& v = m.value;
-    if (v.IsString())
-      r.add(name, std::string(v.GetString(), v.GetStringLength()));
-    else if (v.IsBool())
-      r.add(name, v.GetBool());
-    else if (v.IsInt64())
-      r.add(name, v.GetInt64());
-    else if (v.IsNumber())
-      r.add(name, v.GetDouble());
-    else
-      r.add(name, FieldValue());
-  }
-  return r;
-}
-
 struct DlqArgs {
   std::string config;
   std::string file;
@@ -225,7 +213,7 @@ int run_dlq_retry(const DlqArgs& a) {
   std::unique_ptr<Spool> spool;
   std::map<std::string, std::vector<std::pair<std::int64_t, Record>>> by_sink;
   for (const auto& e : entries) {
-    Record r = record_from_json(e.record_table, e.record_json);
+    Record r = Record::from_json(e.record_table, e.record_json);
     if (e.record_table == "messages") {
       if (!spool) {
         SpoolOptions so;
@@ -249,8 +237,9 @@ int run_dlq_retry(const DlqArgs& a) {
     const SinkSpec* spec = nullptr;
     for (const auto& s : config.options.sinks)
       if (s.name == sink_name) spec = &s;
-    if (!spec || (spec->type != "sqlite" && spec->type != "ndjson" && spec->type != "influxdb")) {
-      std::cerr << "wis2mon dlq retry: no built-in sink named '" << sink_name << "' in the configuration\n";
+    if (!spec || !find_sink_kind(spec->type)) {
+      std::cerr << "wis2mon dlq retry: no sink named '" << sink_name
+                << "' of a registered kind in the configuration (callback sinks live in their program)\n";
       failed += items.size();
       continue;
     }
@@ -271,8 +260,12 @@ int run_dlq_retry(const DlqArgs& a) {
   store.remove(requeued);
   store.remove(delivered);
   std::cout << requeued.size() << " messages back in the spool, " << delivered.size() << " records delivered, "
-            << failed << " still failing\n";
-  return failed ? kExitInvalid : kExitOk;
+            << failed << " still failing";
+  // --limit bounds one run: say what it left untried, so nobody reads "0 failing" as "all done".
+  const std::size_t left = store.count(a.sink) - failed;
+  if (left > 0) std::cout << ", " << left << " not tried (--limit " << a.limit << "; run again)";
+  std::cout << "\n";
+  return failed || left ? kExitInvalid : kExitOk;
 }
 
 }  // namespace

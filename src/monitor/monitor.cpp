@@ -117,6 +117,15 @@ struct Monitor::Impl {
   // process-wide registry.
   std::map<std::string, std::function<std::shared_ptr<Sink>(const SinkSpec&)>> local_sink_kinds;
   std::map<std::string, std::unique_ptr<SinkEngine>> engines;
+  // Records a sink gave up on after its retries go back to it once it is healthy again.
+  struct Redrive {
+    std::shared_ptr<DeadLetterStore> store;   // the dead letters this sink's engine writes
+    std::size_t chunk = 1000;                 // records re-driven at once (the engine's batch)
+    std::atomic<std::size_t> outstanding{0};  // re-driven records not yet settled
+    std::atomic<bool> failed{false};          // one of them failed again
+    Clock::time_point next{};
+  };
+  std::map<std::string, Redrive> redrives;
   std::unique_ptr<detail::HealthWatch> health_watch;
   std::shared_ptr<detail::PolledCallbacks> polled = std::make_shared<detail::PolledCallbacks>();
   bool has_polled = false;
@@ -171,14 +180,91 @@ struct Monitor::Impl {
   // ---- completion: entries the ledger completed are removed from the spool ---------------
 
   void flush_completed() {
-    const auto ids = ledger.take_completed();
+    auto ids = ledger.take_completed();
+    ids.insert(ids.end(), not_removed.begin(), not_removed.end());
     if (ids.empty()) return;
     try {
       spool->done(ids);
+      if (!not_removed.empty()) log("spool: " + std::to_string(not_removed.size()) + " finished entries removed now");
+      not_removed.clear();
     } catch (const std::exception& e) {
-      // The entries stay stored and are processed again after a restart (at-least-once).
-      log(std::string("spool: cannot remove finished entries: ") + e.what());
+      // A full disk: tried again on every turn of the loop, so the entries are not stuck
+      // until a restart once the disk has room again.
+      if (not_removed.empty()) log(std::string("spool: cannot remove finished entries (will retry): ") + e.what());
+      not_removed = std::move(ids);
     }
+  }
+  std::vector<std::int64_t> not_removed;  // finished entries whose removal failed
+
+  // ---- sinks that gave up -----------------------------------------------------------------
+
+  // Every give-up is logged with its reason and counted (summary, metrics).
+  void gave_up(const SinkGiveUp& g) {
+    std::string line = "sink '" + g.sink + "': " + std::to_string(g.records) + " record" + (g.records == 1 ? "" : "s") +
+                       " to the dead letters after " + std::to_string(g.attempts) + " attempt" +
+                       (g.attempts == 1 ? "" : "s") + ": " + g.reason;
+    if (g.new_dead_letters < g.records)
+      line += " (" + std::to_string(g.records - g.new_dead_letters) + " already there)";
+    log(line);
+    dead_letters += g.new_dead_letters;
+    metrics.counter("wis2mon_dead_letters_total", {{"stage", "sink"}, {"sink", g.sink}})
+        .inc(static_cast<double>(g.new_dead_letters));
+  }
+
+  // Out-of-retries dead letters of a healthy sink are submitted to it again, a chunk at a
+  // time; the next chunk goes at once when the last was all delivered, else after an interval.
+  void redrive_dead_letters() {
+    if (!health_watch) return;
+    const auto interval = opt.health_interval.count() > 0 ? std::chrono::milliseconds(opt.health_interval)
+                                                          : std::chrono::milliseconds(30000);
+    const auto now = Clock::now();
+    std::map<std::string, SinkHealth> health;
+    for (auto& [name, r] : redrives) {
+      if (!r.store || r.outstanding > 0 || now < r.next) continue;
+      if (health.empty()) health = health_watch->latest();
+      const auto h = health.find(name);
+      r.next = now + interval;
+      if (h == health.end() || !h->second.ok) continue;
+      std::vector<DeadLetterStore::Entry> entries;
+      try {
+        entries = r.store->entries(r.chunk, name, DeliveryStatus::retry);
+      } catch (const std::exception& e) {
+        log("dead letters of sink '" + name + "': " + e.what());
+        continue;
+      }
+      if (entries.empty()) continue;
+      log("sink '" + name + "' is healthy: " + std::to_string(entries.size()) + " of its dead letters go to it again");
+      r.failed = false;
+      r.outstanding = entries.size();
+      for (const auto& e : entries) {
+        bool queued = false;
+        try {
+          queued = engines.at(name)->submit(Record::from_json(e.record_table, e.record_json),
+                                            static_cast<std::uint64_t>(e.id));
+        } catch (const std::exception& ex) {
+          log("dead letter " + std::to_string(e.id) + ": " + ex.what());
+        }
+        if (!queued) {
+          r.failed = true;
+          --r.outstanding;
+        }
+      }
+    }
+  }
+
+  // A re-driven record (its tag is its dead letter's id) settled.
+  void redriven(const std::string& sink, DeliveryStatus status, std::uint64_t id) {
+    auto& r = redrives.at(sink);
+    if (status == DeliveryStatus::delivered) {
+      try {
+        r.store->remove({static_cast<std::int64_t>(id)});
+      } catch (const std::exception& e) {
+        log("dead letters of sink '" + sink + "': " + e.what());
+      }
+    } else {
+      r.failed = true;
+    }
+    if (--r.outstanding == 0 && !r.failed) r.next = {};  // all delivered: the next chunk now
   }
 
   // ---- dead letters -----------------------------------------------------------------------
@@ -440,6 +526,7 @@ struct Monitor::Impl {
         downloader->poll(batch.empty() && busy_downloads ? std::chrono::milliseconds(20)
                                                          : std::chrono::milliseconds(0));
       flush_completed();
+      redrive_dead_letters();
       if (opt.status_interval.count() > 0 && Clock::now() - last_status >= opt.status_interval) {
         last_status = Clock::now();
         log(status());
@@ -548,7 +635,16 @@ struct Monitor::Impl {
     for (const auto& spec : opt.sinks) {
       SinkEngineOptions eo;
       auto sink = make_sink_for(spec, eo);
-      if (!eo.dead_letters && eo.dead_letter_file.empty()) eo.dead_letters = dead;  // a sink's own file wins
+      // A sink's own file wins over the monitor's.
+      if (!eo.dead_letters)
+        eo.dead_letters = eo.dead_letter_file.empty() ? dead : std::make_shared<DeadLetterStore>(eo.dead_letter_file);
+      eo.on_give_up = [this](const SinkGiveUp& g) { gave_up(g); };
+      const std::string name = spec.name;
+      eo.on_settled = [this, name](const Record&, DeliveryStatus status, std::uint64_t tag) {
+        if (tag != 0) redriven(name, status, tag);
+      };
+      redrives[name].store = eo.dead_letters;
+      redrives[name].chunk = eo.batch_max_records;
       engines[spec.name] = std::make_unique<SinkEngine>(std::move(sink), std::move(eo));
     }
     for (auto& p : pipelines)
@@ -594,7 +690,9 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
       throw Error(ErrorCode::invalid_argument, "monitor: two sinks named '" + s.name + "'");
   for (const auto& b : m.opt.brokers) (void)parse_broker_url(b.url);
 
-  m.metrics.declare("wis2mon_dead_letters_total", MetricType::counter, "Messages dead-lettered, per stage");
+  m.metrics.declare("wis2mon_dead_letters_total", MetricType::counter,
+                    "Dead letters: messages per stage (validate, download, decode, internal); records a sink gave up "
+                    "on (stage sink, per sink)");
   m.metrics.declare("wis2mon_spool_entries", MetricType::gauge, "Messages stored in the spool");
   m.metrics.declare("wis2mon_broker_messages", MetricType::gauge, "Messages acknowledged, per broker");
   m.metrics.declare("wis2mon_sink_delivered", MetricType::gauge, "Records delivered, per sink");
@@ -827,6 +925,20 @@ std::string to_json(const MonitorStats& s) {
   w.StartObject();
   for (const auto& [table, n] : s.records_per_table) count(table.c_str(), n);
   w.EndObject();
+  w.Key("sinks");
+  w.StartObject();
+  for (const auto& [name, e] : s.sinks) {
+    w.Key(name.c_str());
+    w.StartObject();
+    count("delivered", e.delivered);
+    count("rejected", e.rejected);
+    count("out_of_retries", e.out_of_retries);
+    count("retries", e.retries);
+    count("dropped", e.dropped);
+    count("queued", e.queued);
+    w.EndObject();
+  }
+  w.EndObject();
   w.EndObject();
   return buf.GetString();
 }
@@ -850,6 +962,7 @@ MonitorStats Monitor::stats() const {
   }
   s.spool_stored = m.spool->stats().stored;
   s.in_progress = m.ledger.open_entries();
+  for (const auto& [name, engine] : m.engines) s.sinks[name] = engine->stats();
   return s;
 }
 

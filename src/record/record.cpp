@@ -1,3 +1,4 @@
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -7,6 +8,7 @@
 #include <utility>
 
 #include "common/time_text.hpp"
+#include "wis2mon/error.hpp"
 #include "wis2mon/record.hpp"
 
 namespace wis2mon {
@@ -225,6 +227,41 @@ std::string Record::to_json(bool include_table) const {
   if (include_table) w.EndObject();
   w.EndObject();
   return {buf.GetString(), buf.GetSize()};
+}
+
+Record Record::from_json(const std::string& table, std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject()) throw Error(ErrorCode::parse, "record JSON: not a JSON object");
+  Record r(table);
+  const rapidjson::Value& object = doc;
+  for (const auto& m : object.GetObject()) {
+    const std::string_view name(m.name.GetString(), m.name.GetStringLength());
+    const auto& v = m.value;
+    if (v.IsString()) {
+      std::string text(v.GetString(), v.GetStringLength());
+      // Only the exact text to_json writes for a time: other strings stay strings.
+      std::optional<Timestamp> t;
+      if (text.size() >= 20 && text.size() < detail::rfc3339_buffer_size && text.back() == 'Z') {
+        t = parse_rfc3339(text);
+        char canonical[detail::rfc3339_buffer_size];
+        if (t && std::string_view(canonical, detail::format_rfc3339_into(*t, canonical)) != text) t.reset();
+      }
+      if (t)
+        r.add(name, *t);
+      else
+        r.add(name, std::move(text));
+    } else if (v.IsBool()) {
+      r.add(name, v.GetBool());
+    } else if (v.IsInt64()) {
+      r.add(name, v.GetInt64());
+    } else if (v.IsNumber()) {
+      r.add(name, v.GetDouble());
+    } else {
+      r.add(name, FieldValue());
+    }
+  }
+  return r;
 }
 
 bool operator==(const Record& a, const Record& b) {

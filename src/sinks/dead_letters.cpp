@@ -65,19 +65,22 @@ bool DeadLetterStore::add(const std::string& sink, const Record& record, Deliver
   return impl_->db.changes() > 0;
 }
 
-std::size_t DeadLetterStore::count() const {
+std::size_t DeadLetterStore::count(const std::string& sink) const {
   std::lock_guard lock(impl_->mu);
-  detail::SqliteStatement st(impl_->db.handle(), "SELECT count(*) FROM dead_letters");
+  detail::SqliteStatement st(impl_->db.handle(), "SELECT count(*) FROM dead_letters WHERE ?1 = '' OR sink = ?1");
+  st.bind(1, sink);
   st.step();
   return static_cast<std::size_t>(st.column_int64(0));
 }
 
-std::vector<DeadLetterStore::Entry> DeadLetterStore::entries(std::size_t limit, const std::string& sink) const {
+std::vector<DeadLetterStore::Entry> DeadLetterStore::entries(std::size_t limit, const std::string& sink,
+                                                             std::optional<DeliveryStatus> status) const {
   std::lock_guard lock(impl_->mu);
   detail::SqliteStatement st(impl_->db.handle(),
                              "SELECT id, sink, record_table, record_json, status, reason, attempts, failed_at"
-                             " FROM dead_letters WHERE ?1 = '' OR sink = ?1 ORDER BY id LIMIT ?2");
-  st.bind(1, sink).bind(2, static_cast<sqlite3_int64>(limit));
+                             " FROM dead_letters WHERE (?1 = '' OR sink = ?1) AND (?3 = '' OR status = ?3)"
+                             " ORDER BY id LIMIT ?2");
+  st.bind(1, sink).bind(2, static_cast<sqlite3_int64>(limit)).bind(3, status ? to_string(*status) : "");
   std::vector<Entry> out;
   while (st.step()) {
     Entry e;
@@ -85,8 +88,8 @@ std::vector<DeadLetterStore::Entry> DeadLetterStore::entries(std::size_t limit, 
     e.sink = st.column_text(1);
     e.record_table = st.column_text(2);
     e.record_json = st.column_text(3);
-    const auto status = st.column_text(4);
-    e.status = status == "retry" ? DeliveryStatus::retry : DeliveryStatus::rejected;
+    const auto stored_status = st.column_text(4);
+    e.status = stored_status == "retry" ? DeliveryStatus::retry : DeliveryStatus::rejected;
     e.reason = st.column_text(5);
     e.attempts = static_cast<int>(st.column_int64(6));
     e.failed_at = st.column_text(7);

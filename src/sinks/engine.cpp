@@ -120,14 +120,26 @@ struct SinkEngine::Impl {
     }
   }
 
-  void dead_letter(const Item& item, DeliveryStatus status, const std::string& reason) {
-    if (!opt.dead_letters) return;
-    try {
-      opt.dead_letters->add(sink->name(), item.record, status, reason, item.attempts + 1);
-    } catch (const std::exception&) {
-      // Counted as rejected/out_of_retries either way; a dead-letter store that cannot
-      // write must not stop the pipeline.
+  // Stores the record as a dead letter and adds it to this batch's give-ups (grouped by
+  // status and reason); a record the store already held is not a new dead letter.
+  void dead_letter(const Item& item, DeliveryStatus status, const std::string& reason,
+                   std::vector<SinkGiveUp>& give_ups) {
+    bool added = true;
+    std::string why = reason;
+    if (opt.dead_letters) {
+      try {
+        added = opt.dead_letters->add(sink->name(), item.record, status, reason, item.attempts + 1);
+      } catch (const std::exception& e) {
+        // A dead-letter store that cannot write must not stop the pipeline; the report says it.
+        why += std::string(" (not kept: dead letters: ") + e.what() + ")";
+      }
     }
+    auto it = std::find_if(give_ups.begin(), give_ups.end(),
+                           [&](const SinkGiveUp& g) { return g.status == status && g.reason == why; });
+    if (it == give_ups.end())
+      it = give_ups.insert(give_ups.end(), SinkGiveUp{sink->name(), status, why, 0, 0, item.attempts + 1});
+    ++it->records;
+    it->new_dead_letters += added ? 1 : 0;
   }
 
   void run() {
@@ -157,6 +169,7 @@ struct SinkEngine::Impl {
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i].record = std::move(records[i]);
 
       std::vector<Item> again;
+      std::vector<SinkGiveUp> give_ups;
       const double jitter = std::uniform_real_distribution<double>(0, 1)(rng);
       std::uint64_t delivered = 0, rejected = 0, retries = 0, out = 0;
       for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -167,10 +180,10 @@ struct SinkEngine::Impl {
           ++delivered;
         } else if (a.status == DeliveryStatus::rejected) {
           ++rejected;
-          dead_letter(item, a.status, a.reason);
+          dead_letter(item, a.status, a.reason, give_ups);
         } else if (item.attempts >= opt.max_retries) {
           ++out;
-          dead_letter(item, a.status, "out of retries: " + a.reason);
+          dead_letter(item, a.status, "out of retries: " + a.reason, give_ups);
         } else {
           ++retries;
           ++item.attempts;
@@ -187,6 +200,14 @@ struct SinkEngine::Impl {
         }
         item.hold.reset();  // may complete the submitter's work (outside our lock)
       }
+      if (opt.on_give_up)
+        for (const auto& g : give_ups) {
+          try {
+            opt.on_give_up(g);
+          } catch (...) {
+            // A reporting hook must not kill the worker either.
+          }
+        }
 
       lock.lock();
       for (auto& item : again) waiting.push_back(std::move(item));

@@ -96,6 +96,16 @@ def test_replay_counts_and_dead_letters(wis2mon, tmp_path):
     listed = wis2mon("dlq", "list", "--db", db, "--sink", "validate")
     assert listed.returncode == 0
     assert len(listed.stdout.strip().splitlines()) == 2
+    # A limited retry says what it left untried and does not exit 0 as if all were done.
+    download = rows(db.parent / "out-spool.db", "SELECT count(*) FROM dead_letters WHERE sink = 'download'")[0][0]
+    assert download >= 3
+    retried = wis2mon("dlq", "retry", "--db", db, "--sink", "download", "--limit", "2")
+    assert retried.returncode == 1, retried.stderr
+    assert retried.stdout.strip() == (f"2 messages back in the spool, 0 records delivered, 0 still failing, "
+                                      f"{download - 2} not tried (--limit 2; run again)")
+    rest = wis2mon("dlq", "retry", "--db", db, "--sink", "download", "--limit", "1000")
+    assert rest.returncode == 0, rest.stderr
+    assert rest.stdout.startswith(f"{download - 2} messages back in the spool")
     purged = wis2mon("dlq", "purge", "--db", db, "--sink", "validate")
     assert purged.stdout.startswith("2 dead letters deleted")
 

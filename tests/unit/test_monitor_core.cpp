@@ -479,6 +479,77 @@ TEST_CASE("monitor: an entry processed again after a crash gives its dead letter
   CHECK(letters.count() == 4);
 }
 
+// Answers Retry "database or disk is full" while the disk is full, and says so when checked.
+class FullDiskSink : public Sink {
+ public:
+  FullDiskSink(std::string name, std::shared_ptr<std::atomic<bool>> full)
+      : Sink(std::move(name)), full_(std::move(full)) {}
+  std::vector<Delivery> write(const std::vector<Record>& batch) override {
+    if (*full_) return std::vector<Delivery>(batch.size(), {DeliveryStatus::retry, "database or disk is full"});
+    written += batch.size();
+    return std::vector<Delivery>(batch.size());
+  }
+  SinkHealth healthcheck() override { return {!*full_, *full_ ? "disk full" : ""}; }
+  std::atomic<std::size_t> written{0};
+
+ private:
+  std::shared_ptr<std::atomic<bool>> full_;
+};
+
+TEST_CASE("monitor: a sink's give-ups are logged and counted, and delivered once the sink is healthy again") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  std::mutex log_mu;
+  std::vector<std::string> lines;
+  o.log = [&](std::string_view line) {
+    std::lock_guard lock(log_mu);
+    lines.emplace_back(line);
+  };
+  o.health_interval = 100ms;
+  o.sinks.push_back({"disk", "full_disk", {{"max_retries", "1"}, {"retry_initial", "1ms"}, {"batch_max_age", "10ms"}}});
+  auto p = pipeline("all", "none", {"disk"});
+  p.dedup.reset();
+  o.pipelines.push_back(p);
+  auto full = std::make_shared<std::atomic<bool>>(true);
+  std::shared_ptr<FullDiskSink> sink;
+  Monitor monitor(o);
+  monitor.add_sink_type("full_disk",
+                        [&](const SinkSpec& spec) { return sink = std::make_shared<FullDiskSink>(spec.name, full); });
+  monitor.start();
+  const std::string topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop";
+  for (int i = 0; i < 5; ++i)
+    monitor.push(topic, testing::mutate(testing::valid_message(),
+                                        {{"/properties/data_id", "\"ch-meteoswiss/x/" + std::to_string(i) + "\""}}));
+  REQUIRE(monitor.drain(10s));
+  const auto stats = monitor.stats();
+  CHECK(stats.dead_letters == 5);
+  CHECK(stats.sinks.at("disk").out_of_retries == 5);
+  CHECK(stats.sinks.at("disk").delivered == 0);
+  CHECK(to_json(stats).find(R"("disk":{"delivered":0,"rejected":0,"out_of_retries":5)") != std::string::npos);
+  const auto metrics = monitor.metrics_text();
+  INFO(metrics);
+  CHECK(metrics.find(R"(wis2mon_dead_letters_total{stage="sink",sink="disk"} 5)") != std::string::npos);
+  {
+    std::lock_guard lock(log_mu);
+    std::size_t gave_up = 0;
+    for (const auto& l : lines)
+      if (l.find("sink 'disk': ") == 0 &&
+          l.find("to the dead letters after 2 attempts: out of retries: database or disk is full") != std::string::npos)
+        gave_up += static_cast<std::size_t>(std::stoul(l.substr(std::string("sink 'disk': ").size())));
+    CHECK(gave_up == 5);
+  }
+  CHECK(DeadLetterStore(o.dead_letter_file()).count("disk") == 5);
+  // The disk frees up: the next healthcheck passes and the records go to the sink again.
+  *full = false;
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (DeadLetterStore(o.dead_letter_file()).count("disk") > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(20ms);
+  CHECK(DeadLetterStore(o.dead_letter_file()).count("disk") == 0);
+  CHECK(sink->written == 5);
+  monitor.stop();
+  CHECK(monitor.stats().sinks.at("disk").delivered == 5);
+}
+
 TEST_CASE("monitor: two monitors on one spool: the second is refused; after stop() the spool is free") {
   testing::TempDir dir;
   auto o = options_in(dir.path);

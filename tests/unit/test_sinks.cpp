@@ -565,6 +565,60 @@ TEST_CASE("engine: Retry backs off exponentially, then delivers; out of retries 
   CHECK(letters[0].record_table == "events");
 }
 
+TEST_CASE("engine: every give-up is reported once per batch and reason; a repeat is no new dead letter") {
+  auto dead = std::make_shared<DeadLetterStore>(":memory:");
+  auto sink = std::make_shared<ScriptedSink>([&](const Record& r, int) -> Delivery {
+    const auto seq = std::get<std::int64_t>(r.value(0));
+    if (seq % 3 == 0) return {DeliveryStatus::rejected, "bad field"};
+    return {DeliveryStatus::retry, "database or disk is full"};
+  });
+  SinkEngineOptions o;
+  o.batch_max_records = 100;
+  o.max_retries = 1;
+  o.retry_initial = 1ms;
+  o.dead_letters = dead;
+  std::mutex mu;
+  std::vector<SinkGiveUp> reports;
+  o.on_give_up = [&](const SinkGiveUp& g) {
+    std::lock_guard lock(mu);
+    reports.push_back(g);
+  };
+  SinkEngine engine(sink, o);
+  for (std::int64_t i = 1; i <= 6; ++i) engine.submit(event(i));
+  engine.flush();
+  for (std::int64_t i = 1; i <= 2; ++i) engine.submit(event(i));  // the same records fail again
+  engine.flush();
+  std::lock_guard lock(mu);
+  std::map<std::string, std::pair<std::size_t, std::size_t>> by_reason;  // records, new dead letters
+  for (const auto& g : reports) {
+    CHECK(g.sink == "scripted");
+    by_reason[g.reason].first += g.records;
+    by_reason[g.reason].second += g.new_dead_letters;
+    CHECK(g.attempts == (g.status == DeliveryStatus::rejected ? 1 : 2));
+  }
+  CHECK(by_reason["bad field"] == std::make_pair<std::size_t, std::size_t>(2, 2));
+  CHECK(by_reason["out of retries: database or disk is full"] == std::make_pair<std::size_t, std::size_t>(6, 4));
+  CHECK(dead->count() == 6);
+  CHECK(dead->count("scripted") == 6);
+  CHECK(dead->entries(10, "", DeliveryStatus::retry).size() == 4);
+  CHECK(dead->entries(10, "scripted", DeliveryStatus::rejected).size() == 2);
+}
+
+TEST_CASE("record: from_json gives back what to_json wrote, times included") {
+  Record r("t");
+  r.set("at", Timestamp{1767225600, 123000000})
+      .set("text", std::string("2026-01-01"))
+      .set("looks_like_time", std::string("2026-01-01T00:00:00+00:00"))
+      .set("n", std::int64_t{-3})
+      .set("x", 2.5)
+      .set("b", true)
+      .set("none", std::monostate{});
+  const auto back = Record::from_json("t", r.to_json());
+  CHECK(back == r);
+  CHECK(back.to_json() == r.to_json());
+  CHECK_THROWS_AS(Record::from_json("t", "[1]"), Error);
+}
+
 TEST_CASE("engine: a throwing sink or a wrong answer count means Retry for the batch") {
   int calls = 0;
   auto sink = std::make_shared<CallbackSink>("flaky", CallbackSink::BatchFunction([&](const std::vector<Record>& b) {
