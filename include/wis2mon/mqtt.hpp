@@ -38,6 +38,11 @@ struct BrokerOptions {
   std::chrono::seconds keep_alive{30};
   std::chrono::seconds reconnect_min{1};
   std::chrono::seconds reconnect_max{60};
+  /// Where connection events go, each with its reason: connected (session present or new),
+  /// a failed attempt (paho's reason and OpenSSL's verification error), a lost connection, a
+  /// lost session, a refused subscription. A failure that repeats is logged again at most
+  /// once a minute, with the count. Empty: not logged (BrokerStats::last_error still says it).
+  std::function<void(std::string_view)> log;
 };
 
 struct MqttMessage {
@@ -60,6 +65,8 @@ struct BrokerStats {
   std::uint64_t refused = 0;   ///< times the handler answered false
   std::uint64_t connects = 0;
   std::uint64_t connection_losses = 0;
+  std::uint64_t failed_attempts = 0;  ///< connection attempts that failed
+  std::uint64_t sessions_lost = 0;    ///< reconnects where the broker no longer had our session
   std::string last_error;
 };
 

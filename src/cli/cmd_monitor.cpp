@@ -2,6 +2,7 @@
 // command line.
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -124,6 +125,16 @@ int run_run(const RunArgs& a) {
   }
   monitor.stop();
   std::cout << summary_text(monitor.stats());
+  // A run that never reached a broker did nothing it was asked to: say why, and fail.
+  const auto brokers = monitor.broker_stats();
+  if (std::none_of(brokers.begin(), brokers.end(), [](const BrokerStats& b) { return b.connects > 0; })) {
+    std::cerr << "wis2mon run: never connected to a broker";
+    for (std::size_t i = 0; i < brokers.size() && i < o.brokers.size(); ++i)
+      std::cerr << (i ? "; " : ": ") << (o.brokers[i].name.empty() ? o.brokers[i].url : o.brokers[i].name) << ": "
+                << (brokers[i].last_error.empty() ? "no answer yet" : brokers[i].last_error);
+    std::cerr << "\n";
+    return kExitUsage;
+  }
   return kExitOk;
 }
 

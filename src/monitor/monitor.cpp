@@ -661,6 +661,7 @@ struct Monitor::Impl {
       // A persistent session needs the same client id after a restart: derive one from the
       // spool (one monitor per spool) and the broker.
       if (bo.client_id.empty()) bo.client_id = stable_client_id(opt.spool, bo.url);
+      if (!bo.log) bo.log = log;
       Spool* s = spool.get();
       auto sub = std::make_unique<MqttSubscriber>(bo, [s](const MqttMessage& msg) {
         // Backpressure: above the high-water mark the broker's messages wait (unacknowledged).

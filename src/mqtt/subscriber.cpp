@@ -73,6 +73,8 @@ BrokerAddress parse_broker_url(const std::string& url) {
 }
 
 struct MqttSubscriber::Impl {
+  using Clock = std::chrono::steady_clock;
+
   BrokerOptions options;
   MqttHandler handler;
   BrokerAddress address;
@@ -80,10 +82,35 @@ struct MqttSubscriber::Impl {
   std::vector<char*> filters;  // C strings for subscribeMany
   std::vector<int> qos;
   mutable std::mutex mu;
-  std::condition_variable changed;
+  std::condition_variable changed;  // subscribed
   BrokerStats stats;
   bool subscribed = false;
   std::atomic<bool> stopping{false};
+
+  // Connecting is ours, not paho's automatic reconnect: paho calls a connect's onFailure only
+  // for the first failed attempt and never says whether a reconnect found the session, and
+  // both are what an operator needs to hear. One thread makes the attempts, with backoff.
+  std::thread connector;
+  std::condition_variable wake;  // the connector: an attempt is due, or stop
+  bool want_connect = false;     // an attempt should be made at next_attempt
+  bool attempting = false;       // an attempt is in flight
+  Clock::time_point next_attempt{};
+  std::chrono::seconds backoff{1};
+  std::string tls_errors;  // OpenSSL's words during the attempt in flight
+  // Log lines of a failure that repeats: the first, then once a minute with the count.
+  std::string last_failure;
+  std::uint64_t failure_repeats = 0;
+  Clock::time_point last_failure_logged{};
+  MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;  // alive as long as the client
+
+  void log(const std::string& line) const {
+    if (!options.log) return;
+    try {
+      options.log("broker " + options.name + ": " + line);
+    } catch (...) {
+      // A log sink must not take the connection down.
+    }
+  }
 
   void set_error(const std::string& e) {
     std::lock_guard lock(mu);
@@ -101,25 +128,169 @@ struct MqttSubscriber::Impl {
                         f ? (f->message ? f->message : MQTTReasonCode_toString(f->reasonCode)) : nullptr);
   }
 
+  // ---- connecting (the connector thread) ----
+
+  void run_connector() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      if (want_connect && !attempting && Clock::now() >= next_attempt) {
+        want_connect = false;
+        attempting = true;
+        tls_errors.clear();
+        lock.unlock();
+        const int rc = connect_once();
+        lock.lock();
+        if (rc != MQTTASYNC_SUCCESS) {
+          lock.unlock();
+          attempt_failed(std::string("connect to ") + address.server_uri + ": " + MQTTAsync_strerror(rc));
+          lock.lock();
+        }
+        continue;
+      }
+      if (want_connect && !attempting)
+        wake.wait_until(lock, next_attempt);
+      else
+        wake.wait(lock);
+    }
+  }
+
+  int connect_once() {
+    const bool v5 = options.mqtt_version == 5;
+    MQTTAsync_connectOptions c5 = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_connectOptions c3 = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions& c = v5 ? c5 : c3;
+    c.keepAliveInterval = static_cast<int>(options.keep_alive.count());
+    if (v5)
+      c.cleanstart = options.clean_start ? 1 : 0;
+    else
+      c.cleansession = options.clean_start ? 1 : 0;
+    c.connectTimeout = 10;
+    c.context = this;
+    if (v5) {
+      c.onSuccess5 = &Impl::on_connect5;
+      c.onFailure5 = &Impl::on_connect_failure5;
+    } else {
+      c.onSuccess = &Impl::on_connect;
+      c.onFailure = &Impl::on_connect_failure;
+    }
+    if (!options.username.empty()) c.username = options.username.c_str();
+    if (!options.password.empty()) c.password = options.password.c_str();
+    if (address.tls) c.ssl = &ssl;
+    MQTTProperties props = MQTTProperties_initializer;
+    if (v5 && !options.clean_start) {
+      MQTTProperty p;
+      p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
+      p.value.integer4 = static_cast<unsigned int>(options.session_expiry.count());
+      MQTTProperties_add(&props, &p);
+      c.connectProperties = &props;  // paho keeps its own copy
+    }
+    const int rc = MQTTAsync_connect(client, &c);
+    MQTTProperties_free(&props);
+    return rc;
+  }
+
+  // An attempt failed: say why (once a minute while it repeats), try again after the backoff.
+  void attempt_failed(std::string why) {
+    const auto now = Clock::now();
+    bool say = false;
+    std::uint64_t repeats = 0;
+    {
+      std::lock_guard lock(mu);
+      if (!tls_errors.empty()) why += "; TLS: " + tls_errors;
+      attempting = false;
+      ++stats.failed_attempts;
+      stats.last_error = why;
+      if (why != last_failure || now - last_failure_logged >= std::chrono::minutes(1)) {
+        say = true;
+        repeats = why == last_failure ? failure_repeats : 0;
+        last_failure = why;
+        failure_repeats = 0;
+        last_failure_logged = now;
+      } else {
+        ++failure_repeats;
+      }
+      if (!stopping) {
+        want_connect = true;
+        next_attempt = now + backoff;
+        backoff = std::min(backoff * 2, std::max(options.reconnect_max, options.reconnect_min));
+      }
+    }
+    wake.notify_all();
+    if (say)
+      log(why + (repeats ? " (" + std::to_string(repeats) + " more failed attempts since the last line)" : "") +
+          "; trying again");
+  }
+
+  static int on_ssl_error(const char* text, std::size_t len, void* ctx) {
+    auto* self = static_cast<Impl*>(ctx);
+    std::string line(text, len);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    std::lock_guard lock(self->mu);
+    if (self->tls_errors.size() < 1024) self->tls_errors += (self->tls_errors.empty() ? "" : "; ") + line;
+    return 1;
+  }
+
   // ---- paho callbacks (on paho's thread) ----
 
-  static void on_connected(void* ctx, char*) {
-    auto* self = static_cast<Impl*>(ctx);
+  void connected(bool session_present) {
+    bool lost_session = false;
     {
-      std::lock_guard lock(self->mu);
-      self->stats.connected = true;
-      ++self->stats.connects;
+      std::lock_guard lock(mu);
+      lost_session = !options.clean_start && stats.connects > 0 && !session_present;
+      stats.connected = true;
+      ++stats.connects;
+      if (lost_session) ++stats.sessions_lost;
+      attempting = false;
+      backoff = std::max(options.reconnect_min, std::chrono::seconds(1));
+      last_failure.clear();
     }
-    self->subscribe();
+    log("connected to " + address.server_uri +
+        (options.clean_start ? ""
+         : session_present   ? " (session present)"
+                             : " (new session)"));
+    if (lost_session)
+      log("session lost: the broker no longer had this client's session, so messages published while it was "
+          "away are gone from this broker");
+    if (!stopping) subscribe();
+  }
+  static void on_connect(void* ctx, MQTTAsync_successData* r) {
+    static_cast<Impl*>(ctx)->connected(r && r->alt.connect.sessionPresent);
+  }
+  static void on_connect5(void* ctx, MQTTAsync_successData5* r) {
+    static_cast<Impl*>(ctx)->connected(r && r->alt.connect.sessionPresent);
+  }
+  static void on_connect_failure(void* ctx, MQTTAsync_failureData* f) {
+    static_cast<Impl*>(ctx)->attempt_failed(failure_text("connect", f));
+  }
+  static void on_connect_failure5(void* ctx, MQTTAsync_failureData5* f) {
+    static_cast<Impl*>(ctx)->attempt_failed(failure_text("connect", f));
   }
 
   static void on_connection_lost(void* ctx, char* cause) {
     auto* self = static_cast<Impl*>(ctx);
-    std::lock_guard lock(self->mu);
-    self->stats.connected = false;
-    self->subscribed = false;
-    ++self->stats.connection_losses;
-    self->stats.last_error = std::string("connection lost") + (cause ? std::string(": ") + cause : "");
+    const std::string why = std::string("connection lost") + (cause ? std::string(": ") + cause : "");
+    {
+      std::lock_guard lock(self->mu);
+      self->stats.connected = false;
+      self->subscribed = false;
+      ++self->stats.connection_losses;
+      self->stats.last_error = why;
+      if (!self->stopping) {
+        self->want_connect = true;
+        self->next_attempt = Clock::now() + std::max(self->options.reconnect_min, std::chrono::seconds(1));
+      }
+    }
+    self->wake.notify_all();
+    if (!self->stopping) self->log(why + "; reconnecting");
+  }
+
+  // MQTT 5: the broker closed the connection and said why (e.g. "Session taken over" when
+  // another client connects with the same client id).
+  static void on_disconnected(void* ctx, MQTTProperties*, enum MQTTReasonCodes code) {
+    auto* self = static_cast<Impl*>(ctx);
+    const std::string why = std::string("the broker closed the connection: ") + MQTTReasonCode_toString(code);
+    self->set_error(why);
+    if (!self->stopping) self->log(why);
   }
 
   static int on_message(void* ctx, char* topic, int topic_len, MQTTAsync_message* m) {
@@ -161,13 +332,10 @@ struct MqttSubscriber::Impl {
     return 1;
   }
 
-  static void on_connect_failure(void* ctx, MQTTAsync_failureData* f) {
-    static_cast<Impl*>(ctx)->set_error(failure_text("connect", f));
+  void subscription_failed(const std::string& why) {
+    set_error(why);
+    log(why);
   }
-  static void on_connect_failure5(void* ctx, MQTTAsync_failureData5* f) {
-    static_cast<Impl*>(ctx)->set_error(failure_text("connect", f));
-  }
-
   static void on_subscribed(void* ctx, MQTTAsync_successData*) { static_cast<Impl*>(ctx)->mark_subscribed(); }
   static void on_subscribed5(void* ctx, MQTTAsync_successData5* r) {
     auto* self = static_cast<Impl*>(ctx);
@@ -177,17 +345,19 @@ struct MqttSubscriber::Impl {
       const MQTTReasonCodes* codes = n > 1 ? r->alt.sub.reasonCodes : &r->reasonCode;
       for (int i = 0; i < n; ++i)
         if (codes[i] > MQTTREASONCODE_GRANTED_QOS_2) {
-          self->set_error(std::string("subscription refused: ") + MQTTReasonCode_toString(codes[i]));
+          self->subscription_failed(std::string("subscription to ") +
+                                    (static_cast<std::size_t>(i) < self->filters.size() ? self->filters[i] : "?") +
+                                    " refused: " + MQTTReasonCode_toString(codes[i]));
           return;
         }
     }
     self->mark_subscribed();
   }
   static void on_subscribe_failure(void* ctx, MQTTAsync_failureData* f) {
-    static_cast<Impl*>(ctx)->set_error(failure_text("subscribe", f));
+    static_cast<Impl*>(ctx)->subscription_failed(failure_text("subscribe", f));
   }
   static void on_subscribe_failure5(void* ctx, MQTTAsync_failureData5* f) {
-    static_cast<Impl*>(ctx)->set_error(failure_text("subscribe", f));
+    static_cast<Impl*>(ctx)->subscription_failed(failure_text("subscribe", f));
   }
 
   void mark_subscribed() {
@@ -209,7 +379,7 @@ struct MqttSubscriber::Impl {
       r.onFailure = &Impl::on_subscribe_failure;
     }
     const int rc = MQTTAsync_subscribeMany(client, static_cast<int>(filters.size()), filters.data(), qos.data(), &r);
-    if (rc != MQTTASYNC_SUCCESS) set_error(failure_text("subscribe", rc, MQTTAsync_strerror(rc)));
+    if (rc != MQTTASYNC_SUCCESS) subscription_failed(failure_text("subscribe", rc, MQTTAsync_strerror(rc)));
   }
 };
 
@@ -237,7 +407,13 @@ MqttSubscriber::MqttSubscriber(BrokerOptions options, MqttHandler handler) : imp
     d.qos.push_back(d.options.qos);
   }
   d.handler = std::move(handler);
-
+  if (d.address.tls) {
+    if (!d.options.ca_file.empty()) d.ssl.trustStore = d.options.ca_file.c_str();
+    d.ssl.enableServerCertAuth = d.options.verify_tls ? 1 : 0;
+    d.ssl.verify = d.options.verify_tls ? 1 : 0;  // the host name too
+    d.ssl.ssl_error_cb = &Impl::on_ssl_error;
+    d.ssl.ssl_error_context = &d;
+  }
   MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
   create.MQTTVersion = d.options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
   const int rc = MQTTAsync_createWithOptions(&d.client, d.address.server_uri.c_str(), d.options.client_id.c_str(),
@@ -245,7 +421,7 @@ MqttSubscriber::MqttSubscriber(BrokerOptions options, MqttHandler handler) : imp
   if (rc != MQTTASYNC_SUCCESS)
     bad("cannot create a client for " + d.address.server_uri + ": " + MQTTAsync_strerror(rc));
   MQTTAsync_setCallbacks(d.client, &d, &Impl::on_connection_lost, &Impl::on_message, nullptr);
-  MQTTAsync_setConnected(d.client, &d, &Impl::on_connected);
+  if (d.options.mqtt_version == 5) MQTTAsync_setDisconnected(d.client, &d, &Impl::on_disconnected);
 }
 
 MqttSubscriber::~MqttSubscriber() {
@@ -255,51 +431,26 @@ MqttSubscriber::~MqttSubscriber() {
 
 void MqttSubscriber::start() {
   auto& d = *impl_;
+  if (d.connector.joinable()) return;  // started already
   d.stopping = false;
-  const bool v5 = d.options.mqtt_version == 5;
-  MQTTAsync_connectOptions c5 = MQTTAsync_connectOptions_initializer5;
-  MQTTAsync_connectOptions c3 = MQTTAsync_connectOptions_initializer;
-  MQTTAsync_connectOptions& c = v5 ? c5 : c3;
-  c.keepAliveInterval = static_cast<int>(d.options.keep_alive.count());
-  if (v5)
-    c.cleanstart = d.options.clean_start ? 1 : 0;
-  else
-    c.cleansession = d.options.clean_start ? 1 : 0;
-  c.automaticReconnect = 1;  // also retries a first connect that fails (broker down at start; tested)
-  c.minRetryInterval = static_cast<int>(std::max<std::int64_t>(1, d.options.reconnect_min.count()));
-  c.maxRetryInterval = static_cast<int>(std::max<std::int64_t>(c.minRetryInterval, d.options.reconnect_max.count()));
-  c.connectTimeout = 10;
-  c.context = &d;
-  if (v5)
-    c.onFailure5 = &Impl::on_connect_failure5;
-  else
-    c.onFailure = &Impl::on_connect_failure;
-  if (!d.options.username.empty()) c.username = d.options.username.c_str();
-  if (!d.options.password.empty()) c.password = d.options.password.c_str();
-  MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
-  if (d.address.tls) {
-    if (!d.options.ca_file.empty()) ssl.trustStore = d.options.ca_file.c_str();
-    ssl.enableServerCertAuth = d.options.verify_tls ? 1 : 0;
-    ssl.verify = d.options.verify_tls ? 1 : 0;  // the host name too
-    c.ssl = &ssl;
+  {
+    std::lock_guard lock(d.mu);
+    d.want_connect = true;
+    d.next_attempt = Impl::Clock::now();
+    d.backoff = std::max(d.options.reconnect_min, std::chrono::seconds(1));
   }
-  MQTTProperties props = MQTTProperties_initializer;
-  if (v5 && !d.options.clean_start) {
-    MQTTProperty p;
-    p.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL;
-    p.value.integer4 = static_cast<unsigned int>(d.options.session_expiry.count());
-    MQTTProperties_add(&props, &p);
-    c.connectProperties = &props;  // paho keeps its own copy
-  }
-  const int rc = MQTTAsync_connect(d.client, &c);
-  MQTTProperties_free(&props);
-  if (rc != MQTTASYNC_SUCCESS)
-    throw Error(ErrorCode::network, "MQTT connect to " + d.address.server_uri + ": " + MQTTAsync_strerror(rc));
+  d.connector = std::thread([&d] { d.run_connector(); });
 }
 
 void MqttSubscriber::stop(std::chrono::milliseconds timeout) {
   auto& d = *impl_;
   if (!d.client || d.stopping.exchange(true)) return;
+  {
+    std::lock_guard lock(d.mu);
+    d.want_connect = false;
+  }
+  d.wake.notify_all();
+  if (d.connector.joinable()) d.connector.join();
   MQTTAsync_disconnectOptions o5 = MQTTAsync_disconnectOptions_initializer5;
   MQTTAsync_disconnectOptions o3 = MQTTAsync_disconnectOptions_initializer;
   MQTTAsync_disconnectOptions& o = d.options.mqtt_version == 5 ? o5 : o3;

@@ -162,6 +162,22 @@ def test_run_with_flags_stops_after_duration(wis2mon, tmp_path, mosquitto):
     assert (tmp_path / "run-spool.db").exists()  # the spool sits next to --db
 
 
+def test_run_that_never_connects_says_why_and_fails(wis2mon, tmp_path):
+    port = free_port()  # nothing listens there
+    r = wis2mon("run", "--broker", f"mqtt://127.0.0.1:{port}", "--db", tmp_path / "x.db", "--duration", "3")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "broker 127.0.0.1: connect failed" in r.stderr            # the log line, with paho's reason
+    assert "never connected to a broker: 127.0.0.1: connect failed" in r.stderr
+    assert r.stdout.startswith("0 messages")                           # the summary still comes
+
+
+def test_run_logs_its_connects(wis2mon, tmp_path, mosquitto):
+    # --duration long enough to see the connect; the fixture's broker keeps running.
+    r = wis2mon("run", "--broker", f"mqtt://127.0.0.1:{mosquitto}", "--db", tmp_path / "y.db", "--duration", "2")
+    assert r.returncode == 0, r.stderr
+    assert f"broker 127.0.0.1: connected to tcp://127.0.0.1:{mosquitto}" in r.stderr
+
+
 def test_demo_numbers_match(wis2mon, tmp_path):
     if not shutil.which("mosquitto") and not shutil.which("/usr/sbin/mosquitto"):
         pytest.skip("mosquitto not installed")

@@ -37,6 +37,9 @@ MosquittoServer::MosquittoServer() {
   std::random_device rd;
   dir_ = std::filesystem::temp_directory_path() / ("wis2mon-mosquitto-" + std::to_string(rd()));
   std::filesystem::create_directories(dir_);
+  // Started as root, mosquitto drops to the user `mosquitto`, which must be able to write its
+  // persistence file here (else every restart silently loses the sessions).
+  std::filesystem::permissions(dir_, std::filesystem::perms::all);
   port_ = free_port();
   std::ofstream(dir_ / "mosquitto.conf") << "listener " << port_ << " 127.0.0.1\n"
                                          << "allow_anonymous true\n"
@@ -69,6 +72,13 @@ void MosquittoServer::start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   throw std::runtime_error("mosquitto does not accept connections: " + slurp(dir_ / "mosquitto.log"));
+}
+
+void MosquittoServer::restart_forgetting() {
+  process_.stop();
+  std::error_code ec;
+  std::filesystem::remove(dir_ / "mosquitto.db", ec);
+  start();
 }
 
 bool MosquittoServer::publish(const std::string& topic, const std::vector<std::string>& payloads, int qos) const {

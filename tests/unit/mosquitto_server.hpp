@@ -24,6 +24,8 @@ class MosquittoServer {
   std::string url() const;  ///< mqtt://127.0.0.1:<port>
   void stop();              ///< SIGTERM (it saves its persistence file)
   void start();             ///< again, on the same port
+  /// Stops, deletes its persistence (every session and queued message), starts again.
+  void restart_forgetting();
   /// Publishes each payload (no line breaks) with mosquitto_pub at the given QoS; true when
   /// mosquitto_pub succeeded.
   bool publish(const std::string& topic, const std::vector<std::string>& payloads, int qos = 1) const;
