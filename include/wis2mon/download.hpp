@@ -41,6 +41,7 @@ enum class DownloadStatus {
   refused,               ///< scheme or redirect rules said no (file://, redirect loops ...)
   connection_error,      ///< DNS, connect, TLS or transfer failure
   invalid_notification,  ///< nothing to download from (no usable link, bad content)
+  storage_error,         ///< downloaded and verified, but it could not be stored (disk full, permissions)
 };
 
 WIS2MON_API const char* to_string(DownloadStatus s) noexcept;

@@ -112,7 +112,7 @@ int run_fetch(const FetchArgs& a) {
       try {
         o.path = store_object(a.out, entries[first_of[key]].parsed.notification.data_id(), data).string();
       } catch (const Error& err) {
-        o.status = DownloadStatus::connection_error;  // nothing stored: report it as a failure
+        o.status = DownloadStatus::storage_error;  // verified, but nothing stored: a failure of ours
         o.error = err.what();
       }
     }

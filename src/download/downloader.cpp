@@ -47,6 +47,8 @@ const char* to_string(DownloadStatus s) noexcept {
       return "connection_error";
     case DownloadStatus::invalid_notification:
       return "invalid_notification";
+    case DownloadStatus::storage_error:
+      return "storage_error";
   }
   return "unknown";
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <random>
+#include <vector>
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
@@ -33,8 +34,12 @@ std::string short_hash(std::string_view s) {
 
 }  // namespace
 
+// Files and folders never share a name, so no data_id's file is another's folder ("c/a/b"
+// and "c/a/b/c"): a file name always holds a '.' or ends in '~', a folder name holds no '.'
+// or ends in '~' ('~' is never kept from the id, so it only appears as this marker). The
+// usual ids (folders without dots, a file name with an extension) keep their own path.
 std::string storage_path_for(std::string_view data_id) {
-  std::string path;
+  std::vector<std::string> segs;
   bool changed = false;  // any change means a hash suffix, so distinct ids stay distinct
   std::size_t segments = 0;
   for (std::size_t start = 0; start <= data_id.size();) {
@@ -50,16 +55,23 @@ std::string storage_path_for(std::string_view data_id) {
       break;
     }
     std::string seg;
-    for (unsigned char c : raw) seg += safe_char(c) ? static_cast<char>(c) : '_';
+    for (unsigned char c : raw) seg += safe_char(c) ? static_cast<char>(c) : '_';  // never '~'
     if (seg == "." || seg == "..") seg = "_";
     if (seg.size() > kMaxSegmentBytes) seg.resize(kMaxSegmentBytes);
     changed = changed || seg != raw;
-    if (!path.empty()) path += '/';
-    path += seg;
+    segs.push_back(std::move(seg));
     ++segments;
   }
-  if (path.empty()) path = "_";
-  if (changed) path += "_" + short_hash(data_id);
+  if (segs.empty()) segs.emplace_back("_");
+  if (changed) segs.back() += "_" + short_hash(data_id);
+  std::string path;
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    const bool file = i + 1 == segs.size();
+    const bool dotted = segs[i].find('.') != std::string::npos;
+    path += segs[i];
+    if (file != dotted) path += '~';  // a file without a dot, a folder with one
+    if (!file) path += '/';
+  }
   return path;
 }
 

@@ -1,7 +1,9 @@
 // The Downloader against a real HTTP(S) server with injected faults (fault_server.hpp).
 // Every fault must give the right status and hand back no data.
 #include <doctest/doctest.h>
+
 #include <zlib.h>
+#include <set>
 
 #include <thread>
 
@@ -10,6 +12,7 @@
 #include "fault_server.hpp"
 #include "support.hpp"
 #include "wis2mon/download.hpp"
+#include "wis2mon/error.hpp"
 
 using namespace wis2mon;
 using namespace std::chrono_literals;
@@ -388,6 +391,38 @@ TEST_CASE("storage paths from hostile data_ids stay inside the cache directory")
   // Different ids that sanitise alike still get different paths.
   CHECK(storage_path_for("a:b") != storage_path_for("a?b"));
   CHECK(storage_path_for("../x") != storage_path_for("_/x"));
+}
+
+TEST_CASE("storage paths: no data_id's file is another's folder, so prefixes of each other both store") {
+  CHECK(storage_path_for("c/a/b") == "c/a/b~");
+  CHECK(storage_path_for("c/a/b/c") == "c/a/b/c~");
+  CHECK(storage_path_for("c/a/b.bufr4/x.bufr4") == "c/a/b.bufr4~/x.bufr4");
+  CHECK(storage_path_for("c/a~b") != storage_path_for("c/a_b"));
+  testing::TempDir tmp;
+  const std::vector<std::string> ids = {"c/a/b",         "c/a/b/c",   "c/a/b/c/d.bufr4", "c/a/b.bufr4",
+                                        "c/a/b.bufr4/x", "c/a/b~",    "c/a/b_",          "c/a/b.bufr4~/y.txt",
+                                        "c/a/b/c.d/e",   "c/a/b/c.d", "c/a/b/c.d~"};
+  std::set<std::string> paths;
+  for (const auto& id : ids) {
+    INFO(id);
+    const auto path = store_object(tmp.path, id, id);
+    CHECK(paths.insert(path.string()).second);
+  }
+  for (const auto& id : ids) CHECK(testing::read_file(tmp.path / storage_path_for(id)) == id);
+}
+
+TEST_CASE("store_object: a path it cannot write is an io error naming the path") {
+  testing::TempDir tmp;
+  std::filesystem::create_directories(tmp.path / "c" / "a" / "b~");  // a folder where the file goes
+  try {
+    store_object(tmp.path, "c/a/b", "x");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::io);
+    CHECK(std::string(e.what()).find("b~") != std::string::npos);
+  }
+  CHECK(std::string(to_string(DownloadStatus::storage_error)) == "storage_error");
+  CHECK_FALSE(is_retriable(DownloadStatus::storage_error, 0));
 }
 
 TEST_CASE("store_object writes atomically under the directory") {
