@@ -27,6 +27,9 @@ find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
 # (also the tests' HTTP(S) fault server).
 pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# The /metrics and /health endpoint: event-driven (epoll), so idle connections cost a socket,
+# not a thread, and never hold up a probe.
+pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)
 if(WIS2MON_BUILD_TESTS)
   find_path(DOCTEST_INCLUDE_DIR doctest/doctest.h REQUIRED)
 endif()

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git python3 python3-venv python3-pip python3-pytest
   # libraries the library links (private)
   rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev
-  libeccodes-dev libxml2-dev libpaho-mqtt-dev libyaml-cpp-dev libcpp-httplib-dev
+  libeccodes-dev libxml2-dev libpaho-mqtt-dev libyaml-cpp-dev libcpp-httplib-dev libmicrohttpd-dev
   # command line and tests
   libcli11-dev doctest-dev openssl
   # the Python package (pybind11 from Debian; scikit-build-core comes from PyPI at build time)

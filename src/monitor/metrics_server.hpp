@@ -1,5 +1,5 @@
 // The monitor's small HTTP endpoint: GET /metrics (Prometheus text) and GET /health (JSON),
-// served by cpp-httplib on its own thread.
+// served by libmicrohttpd (epoll, two threads; idle connections time out after 10 s).
 #pragma once
 
 #include <functional>

@@ -4,6 +4,13 @@
 // the lifecycle's state errors, and the metrics port bound exclusively.
 #include <doctest/doctest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <atomic>
 #include <mutex>
@@ -325,6 +332,68 @@ TEST_CASE("monitor: lifecycle errors are ErrorCode::state; start is idempotent w
   CHECK(code_of([&] { monitor.poll(0ms); }) == ErrorCode::state);
   CHECK(code_of([&] { monitor.drain(0ms); }) == ErrorCode::state);
   CHECK(code_of([&] { monitor.start(); }) == ErrorCode::state);
+}
+
+TEST_CASE("monitor: the endpoint answers /health and /metrics with 1,000 idle connections open; 404, 405 otherwise") {
+  // Two sockets per connection live in this process (ours and the server's).
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  if (files.rlim_cur < 2400 && files.rlim_max >= 2400) {
+    files.rlim_cur = 2400;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  getrlimit(RLIMIT_NOFILE, &files);
+  REQUIRE(files.rlim_cur >= 2400);
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.metrics_port = -1;
+  o.sinks.push_back({"s", "test_flaky", {}});
+  register_test_kinds();
+  o.pipelines.push_back(pipeline("p", "none", {"s"}));
+  Monitor monitor(o);
+  monitor.start();
+  // The idle clients live in another process, as they would (a child that only opens sockets
+  // and waits, so forking this multi-threaded process is safe).
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(monitor.metrics_port()));
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    char status = 'y';
+    for (int i = 0; i < 1000; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) status = 'n';
+      if (i % 10 == 0 && ::send(fd, "GET /hea", 8, 0) != 8) status = 'n';  // half a request, then silence
+    }
+    if (::write(ready[1], &status, 1) != 1) ::_exit(1);
+    for (;;) ::pause();
+  }
+  char status = 0;
+  REQUIRE(::read(ready[0], &status, 1) == 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  CHECK(status == 'y');
+  std::this_thread::sleep_for(1s);  // the server has taken them all in by now
+  httplib::Client http("127.0.0.1", monitor.metrics_port());
+  http.set_connection_timeout(1, 0);
+  http.set_read_timeout(1, 0);
+  for (int i = 0; i < 3; ++i) {
+    const auto health = http.Get("/health");
+    REQUIRE(health);
+    CHECK(health->status == 200);
+    CHECK(health->body.find("\"sinks\"") != std::string::npos);
+  }
+  const auto metrics = http.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("wis2mon_spool_entries") != std::string::npos);
+  CHECK(http.Get("/nothing")->status == 404);
+  CHECK(http.Post("/health", "x", "text/plain")->status == 405);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
 }
 
 TEST_CASE("monitor: a second monitor on the same metrics port fails to start with a clear message") {
