@@ -58,13 +58,20 @@ struct DownloadOptions {
   long low_speed_bytes = 512;
   std::chrono::seconds low_speed_time{20};
   std::uint64_t max_object_bytes = 64ull << 20;  ///< larger objects are refused (too_large)
-  bool allow_ftp = false;                        ///< also ftp:// and sftp:// (off: only http and https)
-  long max_redirects = 5;                        ///< redirects never change the scheme
-  bool verify_tls = true;                        ///< check the server's certificate (system CA store)
-  std::string ca_file;                           ///< extra CA bundle (PEM) to trust, e.g. a test CA
-  int max_retries = 3;                           ///< retries of a retriable failure, per URL
-  std::chrono::milliseconds retry_base{200};     ///< backoff: full jitter up to base * 2^attempt
-  std::chrono::milliseconds retry_max{10000};    ///< cap of one backoff
+  /// Bytes of objects held in memory by the downloader, all transfers together (bodies
+  /// arriving, and results waiting for poll()). Beyond it a body goes on in an unnamed
+  /// temporary file, read back only when poll() hands the result over: a hostile or simply
+  /// busy set of data servers costs this much memory, not max_in_flight x max_object_bytes.
+  std::uint64_t max_buffered_bytes = 256ull << 20;
+  /// Where those temporary files go (empty: the system's temporary directory).
+  std::filesystem::path spill_dir;
+  bool allow_ftp = false;                      ///< also ftp:// and sftp:// (off: only http and https)
+  long max_redirects = 5;                      ///< redirects never change the scheme
+  bool verify_tls = true;                      ///< check the server's certificate (system CA store)
+  std::string ca_file;                         ///< extra CA bundle (PEM) to trust, e.g. a test CA
+  int max_retries = 3;                         ///< retries of a retriable failure, per URL
+  std::chrono::milliseconds retry_base{200};   ///< backoff: full jitter up to base * 2^attempt
+  std::chrono::milliseconds retry_max{10000};  ///< cap of one backoff
   /// Accept hex digests (seen in real traffic) as well as the standard base64.
   bool lenient_integrity = true;
   std::string user_agent;  ///< default "libwis2mon/<version>"
@@ -131,6 +138,13 @@ class WIS2MON_API Downloader {
   std::size_t poll(std::chrono::milliseconds wait = std::chrono::milliseconds(0));
   /// Downloads queued or running.
   std::size_t pending() const;
+  /// Memory held for objects in flight (see DownloadOptions::max_buffered_bytes).
+  struct Memory {
+    std::uint64_t buffered_bytes = 0;       ///< now
+    std::uint64_t peak_buffered_bytes = 0;  ///< the most so far
+    std::uint64_t spilled_transfers = 0;    ///< bodies that went on in a temporary file
+  };
+  Memory memory() const;
   /// Stops the loop (idempotent); see the destructor.
   void close();
 

@@ -6,10 +6,13 @@
 // as they arrive; a finished transfer is verified, then either completed, retried later
 // (retriable failures, full-jitter backoff), or moved on to the next candidate URL.
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -69,6 +72,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// A temporary file holding the part of a body beyond the memory budget; closing deletes it.
+struct CloseFile {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+using SpillFile = std::unique_ptr<std::FILE, CloseFile>;
+
 std::string scheme_of(std::string_view url) {
   const auto colon = url.find("://");
   std::string s(url.substr(0, colon == std::string_view::npos ? 0 : colon));
@@ -91,7 +100,11 @@ struct Downloader::Impl {
     Clock::time_point not_before{};
     std::optional<Clock::time_point> attempt_started;  // set when a request went out
     CURL* easy = nullptr;
-    std::string body;
+    struct Impl* owner = nullptr;
+    std::string body;                               // what is kept in memory (counted in Impl::buffered)
+    SpillFile spill;                                // the rest, once the memory budget was reached
+    std::uint64_t received = 0;                     // bytes of this attempt
+    bool spill_failed = false;                      // the temporary file could not be written
     std::optional<detail::StreamingDigest> check;   // the notification's method
     std::optional<detail::StreamingDigest> sha512;  // what we report
     bool too_large = false;
@@ -111,9 +124,19 @@ struct Downloader::Impl {
   bool closed = false;  // guarded by inbox_mutex: no more requests are taken
   std::atomic<std::size_t> pending_count{0};
 
+  // A result waiting for poll(): its data may still be partly in a temporary file, read back
+  // only when it is handed over, so finished results count against the memory budget too.
+  struct Done {
+    std::function<void(DownloadResult)> callback;
+    DownloadResult result;
+    SpillFile spill;
+    std::uint64_t counted = 0;  // bytes of result.data counted in `buffered`
+  };
   std::mutex done_mutex;
   std::condition_variable done_cv;
-  std::deque<std::pair<std::function<void(DownloadResult)>, DownloadResult>> done;
+  std::deque<Done> done;
+
+  std::atomic<std::uint64_t> buffered{0}, peak{0}, spilled{0};
 
   // Owned by the loop thread only.
   std::deque<TransferPtr> waiting;
@@ -185,13 +208,72 @@ struct Downloader::Impl {
     r.tag = t->request.tag;
     r.retriable = is_retriable(r.status, r.http_code);
     r.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->submitted);
+    const std::uint64_t counted = r.data.size();
+    Done d{std::move(t->callback), std::move(r), std::move(t->spill), counted};
     if (t->promise) {
-      t->promise->set_value(std::move(r));
-    } else if (t->callback) {
+      hand_over(d);
+      t->promise->set_value(std::move(d.result));
+    } else if (d.callback) {
       std::lock_guard lock(done_mutex);
-      done.emplace_back(std::move(t->callback), std::move(r));
+      done.push_back(std::move(d));
       done_cv.notify_one();
+    } else {
+      hand_over(d);
     }
+  }
+
+  // The result's data whole in memory (the spilled part read back); it leaves the budget.
+  void hand_over(Done& d) {
+    if (d.spill) {
+      std::rewind(d.spill.get());
+      char block[65536];
+      for (std::size_t n; (n = std::fread(block, 1, sizeof block, d.spill.get())) > 0;) d.result.data.append(block, n);
+      d.spill.reset();
+    }
+    buffered -= d.counted;
+    d.counted = 0;
+  }
+
+  // ---- memory budget (bodies are written on the loop thread only) ----
+
+  static SpillFile open_spill(const std::filesystem::path& dir) {
+    const std::string where = dir.empty() ? std::filesystem::temp_directory_path().string() : dir.string();
+    int fd = ::open(where.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);  // never has a name
+    if (fd < 0) {
+      std::string name = where + "/wis2mon-download-XXXXXX";
+      fd = ::mkostemp(name.data(), O_CLOEXEC);
+      if (fd >= 0) ::unlink(name.c_str());
+    }
+    if (fd < 0) return nullptr;
+    std::FILE* f = ::fdopen(fd, "w+b");
+    if (!f) ::close(fd);
+    return SpillFile(f);
+  }
+
+  bool keep(Transfer& t, const char* data, std::size_t len) {
+    if (!t.spill && buffered.load() + len <= options.max_buffered_bytes) {
+      t.body.append(data, len);
+      const auto now = buffered += len;
+      for (auto p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+      }
+      return true;
+    }
+    if (!t.spill) {
+      t.spill = open_spill(options.spill_dir);
+      if (!t.spill) return false;
+      ++spilled;
+    }
+    return std::fwrite(data, 1, len, t.spill.get()) == len;
+  }
+
+  // Drops what an attempt received (a failure, or a fresh start).
+  void release(Transfer& t) {
+    buffered -= t.body.size();
+    t.body.clear();
+    t.body.shrink_to_fit();
+    t.spill.reset();
+    t.received = 0;
+    t.spill_failed = false;
   }
 
   // Counts the request out before delivering it, so whoever sees the result also sees the
@@ -204,12 +286,16 @@ struct Downloader::Impl {
   static size_t on_write(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<Transfer*>(user);
     const size_t len = size * n;
-    if (t->body.size() + len > t->max_bytes) {
-      (t->request.expected_size && t->body.size() + len > *t->request.expected_size ? t->over_announced
-                                                                                    : t->too_large) = true;
+    if (t->received + len > t->max_bytes) {
+      (t->request.expected_size && t->received + len > *t->request.expected_size ? t->over_announced : t->too_large) =
+          true;
       return 0;  // makes curl stop with CURLE_WRITE_ERROR
     }
-    t->body.append(data, len);
+    if (!t->owner->keep(*t, data, len)) {
+      t->spill_failed = true;
+      return 0;
+    }
+    t->received += len;
     if (t->check) t->check->update(data, len);
     if (t->sha512) t->sha512->update(data, len);
     return len;
@@ -232,7 +318,8 @@ struct Downloader::Impl {
     }
     t->easy = e;
     t->attempt_started = Clock::now();
-    t->body.clear();
+    t->owner = this;
+    release(*t);
     t->too_large = false;
     t->over_announced = false;
     t->error[0] = '\0';
@@ -295,6 +382,10 @@ struct Downloader::Impl {
                            " bytes the notification announced";
           return DownloadStatus::size_mismatch;
         }
+        if (t.spill_failed) {
+          t.result.error = "cannot write a temporary file for the body (download.spill_dir)";
+          return DownloadStatus::storage_error;
+        }
         return t.too_large ? DownloadStatus::too_large : DownloadStatus::connection_error;
       case CURLE_TOO_MANY_REDIRECTS:
         return DownloadStatus::refused;
@@ -307,8 +398,8 @@ struct Downloader::Impl {
     }
     if (code == 404 || code == 410) return DownloadStatus::not_found;
     if (code >= 400 || (code >= 300 && code < 400)) return DownloadStatus::http_error;
-    if (t.request.expected_size && t.body.size() != *t.request.expected_size) {
-      t.result.error = "received " + std::to_string(t.body.size()) + " bytes, the notification says " +
+    if (t.request.expected_size && t.received != *t.request.expected_size) {
+      t.result.error = "received " + std::to_string(t.received) + " bytes, the notification says " +
                        std::to_string(*t.request.expected_size);
       return DownloadStatus::size_mismatch;
     }
@@ -352,7 +443,7 @@ struct Downloader::Impl {
     // The server answered (even 404 or bad data) unless the transfer itself failed.
     m->gauge("wmo_wis2_gc_dataserver_status_flag", server).set(code > 0 ? 1 : 0);
     if (status == DownloadStatus::ok) {
-      m->counter("wis2mon_download_bytes_total", server).inc(static_cast<double>(t.body.size()));
+      m->counter("wis2mon_download_bytes_total", server).inc(static_cast<double>(t.received));
       m->counter("wmo_wis2_gc_downloaded_total", centre).inc();
       m->gauge("wmo_wis2_gc_last_download_timestamp_seconds", centre)
           .set(static_cast<double>(Timestamp::now().seconds));
@@ -375,12 +466,12 @@ struct Downloader::Impl {
     r.http_code = code;
     r.url = t->request.urls[t->url_index];
     if (status == DownloadStatus::ok) {
-      r.data = std::move(t->body);
+      r.data = std::move(t->body);  // still counted in `buffered` until it is handed over
+      t->body = std::string();
       r.error.clear();
       return complete(std::move(t));
     }
-    t->body.clear();
-    t->body.shrink_to_fit();  // nothing unverified is kept
+    release(*t);  // nothing unverified is kept
     const auto now = Clock::now();
     const bool past_deadline = t->request.deadline.count() > 0 && now - t->submitted >= t->request.deadline;
     if (past_deadline) return complete(std::move(t));
@@ -521,15 +612,23 @@ void Downloader::submit(DownloadRequest request, std::function<void(DownloadResu
 }
 
 std::size_t Downloader::poll(std::chrono::milliseconds wait) {
-  std::deque<std::pair<std::function<void(DownloadResult)>, DownloadResult>> ready;
+  std::deque<Impl::Done> ready;
   {
     std::unique_lock lock(impl_->done_mutex);
     if (impl_->done.empty() && wait.count() > 0)
       impl_->done_cv.wait_for(lock, wait, [this] { return !impl_->done.empty(); });
     ready.swap(impl_->done);
   }
-  for (auto& [callback, result] : ready) callback(std::move(result));
+  // One at a time: a spilled body comes back into memory only for its own callback.
+  for (auto& d : ready) {
+    impl_->hand_over(d);
+    d.callback(std::move(d.result));
+  }
   return ready.size();
+}
+
+Downloader::Memory Downloader::memory() const {
+  return {impl_->buffered.load(), impl_->peak.load(), impl_->spilled.load()};
 }
 
 std::size_t Downloader::pending() const {
@@ -553,6 +652,9 @@ const ConfigBinding<DownloadOptions>& download_options_config() {
                ConfigLimits::between(0, 100))
           .add("retry_base", &DownloadOptions::retry_base, "backoff: full jitter up to retry_base * 2^attempt")
           .add("retry_max", &DownloadOptions::retry_max, "cap of one backoff")
+          .add("max_buffered_bytes", &DownloadOptions::max_buffered_bytes,
+               "bytes of objects in flight kept in memory; the rest goes to temporary files")
+          .add("spill_dir", &DownloadOptions::spill_dir, "where those temporary files go (empty: the system's)")
           .add("max_object_bytes", &DownloadOptions::max_object_bytes, "larger objects are refused",
                ConfigLimits::at_least(1))
           .add("verify_tls", &DownloadOptions::verify_tls, "check servers' certificates")

@@ -550,6 +550,8 @@ struct Monitor::Impl {
 
   void update_gauges() {
     metrics.gauge("wis2mon_spool_entries").set(static_cast<double>(spool->stats().stored));
+    if (downloader)
+      metrics.gauge("wis2mon_download_buffered_bytes").set(static_cast<double>(downloader->memory().buffered_bytes));
     for (const auto& sub : subscribers) {
       const auto b = sub->stats();
       metrics.gauge("wmo_wis2_gb_connected_flag", {{"broker", sub->options().name}}).set(b.connected ? 1 : 0);
@@ -695,6 +697,8 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
                     "Dead letters: messages per stage (validate, download, decode, internal); records a sink gave up "
                     "on (stage sink, per sink)");
   m.metrics.declare("wis2mon_spool_entries", MetricType::gauge, "Messages stored in the spool");
+  m.metrics.declare("wis2mon_download_buffered_bytes", MetricType::gauge,
+                    "Bytes of downloaded objects held in memory (download.max_buffered_bytes bounds it)");
   m.metrics.declare("wis2mon_broker_messages", MetricType::gauge, "Messages acknowledged, per broker");
   m.metrics.declare("wis2mon_sink_delivered", MetricType::gauge, "Records delivered, per sink");
   m.metrics.declare("wis2mon_sink_rejected", MetricType::gauge, "Records dead-lettered, per sink");

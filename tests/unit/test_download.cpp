@@ -237,6 +237,37 @@ TEST_CASE("concurrency is bounded by max_in_flight, and callbacks run in poll()"
   CHECK(server.max_concurrent() <= 8);
 }
 
+TEST_CASE("memory for objects in flight is bounded: beyond the budget, bodies go to temporary files") {
+  testing::FaultServer server;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < 12; ++i) {
+    bodies.push_back(payload(512 * 1024, static_cast<char>('a' + i)));
+    server.put("big" + std::to_string(i), bodies.back());
+  }
+  DownloadOptions o = fast_options();
+  o.max_in_flight = 12;
+  o.max_per_host = 12;
+  o.max_buffered_bytes = 1024 * 1024;  // two of the twelve objects
+  Downloader dl(o);
+  std::vector<std::string> got(bodies.size());
+  int done = 0, ok = 0;
+  for (std::size_t i = 0; i < bodies.size(); ++i)
+    dl.submit(request({server.url("/delay/100/big" + std::to_string(i))}, bodies[i]), [&, i](DownloadResult r) {
+      ++done;
+      ok += r.status == DownloadStatus::ok;
+      got[i] = std::move(r.data);
+    });
+  // Nobody polls until everything has arrived: finished results wait, and count, too.
+  while (dl.pending() > 0) std::this_thread::sleep_for(10ms);
+  const auto held = dl.memory();
+  CHECK(held.peak_buffered_bytes <= o.max_buffered_bytes);
+  CHECK(held.spilled_transfers >= 10);
+  while (done < 12) dl.poll(1000ms);
+  CHECK(ok == 12);
+  CHECK(got == bodies);  // verified (sha512) and whole, spilled or not
+  CHECK(dl.memory().buffered_bytes == 0);
+}
+
 TEST_CASE("closing completes what is unfinished") {
   testing::FaultServer server;
   server.put("slow", "x");
