@@ -31,14 +31,6 @@ def wis2mon(request):
 
 
 @pytest.fixture(scope="session")
-def wis2mon_path(request):
-    """The program itself, for tests that start it and talk to it while it runs."""
-    exe = pathlib.Path(request.config.getoption("--wis2mon")).resolve()
-    assert exe.exists(), f"wis2mon not built at {exe}"
-    return str(exe)
-
-
-@pytest.fixture(scope="session")
 def refdata(request):
     path = pathlib.Path(request.config.getoption("--refdata"))
     if not (path / "wis2").is_dir():
