@@ -77,6 +77,10 @@ class WIS2MON_API Spool {
   bool wait_for_room(std::chrono::milliseconds timeout);
   /// Wakes every waiter of take() and wait_for_room() (shutdown).
   void interrupt();
+  /// From now on wait_for_room() returns true at once (take() is unaffected). A stopping
+  /// monitor calls it before it disconnects: paho acknowledges a message whose handler refuses
+  /// it (it keeps it in its own memory), so what still arrives must be stored, not refused.
+  void admit_all();
   /// Closes the file and releases the spool's lock (another monitor may open it then); stats()
   /// keeps the last figures, append/take/done throw Error(state). The destructor does it too.
   void close();

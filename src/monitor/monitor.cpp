@@ -861,6 +861,7 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   if (m.state == Impl::State::stopped) return;
   const bool was_running = m.state == Impl::State::running;
   m.state = Impl::State::stopped;
+  m.spool->admit_all();  // what arrives while disconnecting is stored, never refused (see Spool)
   for (auto& sub : m.subscribers) sub->stop();
   m.stopping = true;
   m.spool->interrupt();

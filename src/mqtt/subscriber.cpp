@@ -300,9 +300,10 @@ struct MqttSubscriber::Impl {
                     std::string_view(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen)),
                     m->qos, m->dup != 0};
     // Until the handler stores it: retried here, with a growing pause, which also holds
-    // back the next messages (backpressure). Returning 0 would make paho offer it again only
-    // when the next packet arrives, so that is kept for shutdown: unacknowledged, the broker
-    // delivers it again in the next session.
+    // back the next messages (backpressure). Returning 0 is no refusal: paho then keeps the
+    // message in its own memory and acknowledges it all the same (MQTTProtocol_handlePublishes
+    // sends PUBACK after the callback whatever it answers). It is done only when stopping,
+    // where the monitor lifts backpressure first (Spool::admit_all) so it does not happen.
     auto pause = std::chrono::milliseconds(50);
     for (;;) {
       bool stored = false;

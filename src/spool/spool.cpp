@@ -68,6 +68,7 @@ struct Spool::Impl {
   std::condition_variable arrived;  // take() waiters
   std::condition_variable room;     // wait_for_room() waiters
   bool interrupted = false;
+  bool admit_all = false;             // no backpressure any more (a stopping monitor)
   std::int64_t cursor = 0;            // highest id handed out from the table in order
   std::deque<std::int64_t> released;  // taken, then given back: handed out first
   std::set<std::int64_t> in_flight;
@@ -222,10 +223,19 @@ void Spool::release(const std::vector<std::int64_t>& ids) {
 bool Spool::wait_for_room(std::chrono::milliseconds timeout) {
   auto& d = *impl_;
   std::unique_lock lock(d.mu);
-  const auto has_room = [&] { return d.stats.stored < d.options.high_water || d.interrupted; };
+  const auto has_room = [&] { return d.stats.stored < d.options.high_water || d.interrupted || d.admit_all; };
   if (has_room()) return true;
   ++d.stats.waits;
   return d.room.wait_for(lock, timeout, has_room);
+}
+
+void Spool::admit_all() {
+  auto& d = *impl_;
+  {
+    std::lock_guard lock(d.mu);
+    d.admit_all = true;
+  }
+  d.room.notify_all();
 }
 
 void Spool::interrupt() {

@@ -88,6 +88,29 @@ TEST_CASE("spool: a writer killed with SIGKILL keeps every message it acknowledg
   sqlite3_close(h);
 }
 
+TEST_CASE("spool: admit_all lifts backpressure for a stopping monitor, without waking take()") {
+  testing::TempDir dir;
+  SpoolOptions o;
+  o.path = dir.path / "spool.db";
+  o.high_water = 2;
+  Spool spool(o);
+  spool.append("b", "t", "1");
+  spool.append("b", "t", "2");
+  CHECK_FALSE(spool.wait_for_room(20ms));
+  std::thread lifter([&] {
+    std::this_thread::sleep_for(50ms);
+    spool.admit_all();
+  });
+  CHECK(spool.wait_for_room(5s));  // the waiter is released
+  lifter.join();
+  spool.append("b", "t", "3");
+  CHECK(spool.wait_for_room(0ms));  // over the mark, still admitted
+  CHECK(spool.take(10, 0ms).size() == 3);
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(spool.take(10, 100ms).empty());  // take() still waits for arrivals
+  CHECK(std::chrono::steady_clock::now() - start >= 90ms);
+}
+
 TEST_CASE("spool: take waits for arrivals; wait_for_room holds the producer at the high-water mark") {
   testing::TempDir dir;
   SpoolOptions o;
