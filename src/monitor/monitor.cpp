@@ -123,7 +123,7 @@ struct Monitor::Impl {
     std::size_t chunk = 1000;                 // records re-driven at once (the engine's batch)
     std::atomic<std::size_t> outstanding{0};  // re-driven records not yet settled
     std::atomic<bool> failed{false};          // one of them failed again
-    Clock::time_point next{};
+    std::atomic<Clock::rep> next{0};          // not before (steady clock ticks); the engine's thread resets it
   };
   std::map<std::string, Redrive> redrives;
   std::unique_ptr<detail::HealthWatch> health_watch;
@@ -220,10 +220,10 @@ struct Monitor::Impl {
     const auto now = Clock::now();
     std::map<std::string, SinkHealth> health;
     for (auto& [name, r] : redrives) {
-      if (!r.store || r.outstanding > 0 || now < r.next) continue;
+      if (!r.store || r.outstanding > 0 || now.time_since_epoch().count() < r.next) continue;
       if (health.empty()) health = health_watch->latest();
       const auto h = health.find(name);
-      r.next = now + interval;
+      r.next = (now + interval).time_since_epoch().count();
       if (h == health.end() || !h->second.ok) continue;
       std::vector<DeadLetterStore::Entry> entries;
       try {
@@ -264,7 +264,7 @@ struct Monitor::Impl {
     } else {
       r.failed = true;
     }
-    if (--r.outstanding == 0 && !r.failed) r.next = {};  // all delivered: the next chunk now
+    if (--r.outstanding == 0 && !r.failed) r.next = 0;  // all delivered: the next chunk now
   }
 
   // ---- dead letters -----------------------------------------------------------------------
