@@ -23,6 +23,13 @@ if [ -n "$unformatted" ]; then
   echo "clang-format would change:"; echo "$unformatted"; exit 1
 fi
 
+step "pygeoapi from PyPI (the WIS2 Global Replay stand-in of the backfill test)"
+if python3 -m venv build-tools/pygeoapi >/dev/null && build-tools/pygeoapi/bin/pip install -q pygeoapi; then
+  export WIS2MON_PYGEOAPI="$root/build-tools/pygeoapi/bin/pygeoapi"
+else
+  echo "pygeoapi could not be installed: the backfill test will be skipped"
+fi
+
 step "plain Release build (cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release && cmake --build build-release)"
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 if ! cmake --build build-release --parallel "$jobs" >build-release/build.log 2>&1; then

@@ -91,6 +91,10 @@ struct MonitorOptions {
   std::chrono::seconds dedup_ttl{std::chrono::hours(24)};
   /// Check topics against the WIS2 Topic Hierarchy (form and built-in levels).
   bool validate_topics = true;
+  /// A WIS2 Global Replay service (GREP: an OGC API - Features endpoint keeping recent
+  /// notifications) and its collection, for `wis2mon backfill`.
+  std::string replay_url;
+  std::string replay_collection = "wis2-notification-messages";
   /// A pubtime further ahead of the arrival time than this is a warning (pubtime.future) and
   /// is recorded for dedup as the time it was handled, so it never blocks a later update of
   /// the item (0: no check, pubtimes taken as given).

@@ -1,18 +1,23 @@
 // wis2mon run | replay | config check|dump | dlq list|retry|purge: the live monitor from the
 // command line.
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.hpp"
 #include "cli/input.hpp"
 #include "cli/monitor_setup.hpp"
+#include "wis2mon/download.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/monitor.hpp"
 #include "wis2mon/spool.hpp"
+#include "wis2mon/topic.hpp"
 
 namespace wis2mon::cli {
 
@@ -144,41 +149,133 @@ struct ReplayArgs {
   std::vector<std::string> files;
 };
 
-int run_replay(const ReplayArgs& a) {
-  auto config = load_config_or_default(a.config);
+// Runs the pipelines of a config on what `produce` pushes (no broker; the spool is in memory,
+// the source being durable; dead letters go where the live monitor keeps them), then prints
+// the summary. `produce` answers false on an input error.
+int feed_pipelines(MonitorConfig config, const std::string& db, const char* who,
+                   const std::function<bool(Monitor&)>& produce) {
   auto& o = config.options;
-  apply_db_override(o, a.db);
-  // The input files are the durable source: the spool is in memory; dead letters go where
-  // the live monitor keeps them.
+  apply_db_override(o, db);
   o.dead_letters = o.dead_letter_file();
   o.spool = ":memory:";
   o.brokers.clear();
   refuse_problems(config);
   Monitor monitor(config);
   monitor.start();
-  std::size_t pushed = 0;
-  bool io_error = false;
-  for (const auto& file : a.files) {
-    try {
-      for_each_message(file, [&](std::size_t, std::string_view text) {
-        // An optional "topic" member says where the message was published.
-        std::string topic;
-        rapidjson::Document doc;
-        doc.Parse(text.data(), text.size());
-        if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("topic") && doc["topic"].IsString())
-          topic.assign(doc["topic"].GetString(), doc["topic"].GetStringLength());
-        monitor.push(topic, text, "replay");
-        if (++pushed % 10000 == 0) std::cerr << "wis2mon replay: " << pushed << " messages queued\n";
-      });
-    } catch (const Error& e) {
-      std::cerr << "wis2mon replay: " << e.what() << "\n";
-      io_error = true;
-    }
-  }
-  while (!monitor.drain(std::chrono::seconds(5))) std::cerr << "wis2mon replay: " << monitor.status_line() << "\n";
+  const bool ok = produce(monitor);
+  while (!monitor.drain(std::chrono::seconds(5)))
+    std::cerr << "wis2mon " << who << ": " << monitor.status_line() << "\n";
   monitor.stop();
   std::cout << summary_text(monitor.stats());
-  return io_error ? kExitUsage : kExitOk;
+  return ok ? kExitOk : kExitUsage;
+}
+
+// A message's topic from its optional "topic" member (replay files, replay services).
+std::string topic_member(const rapidjson::Value& v) {
+  if (v.IsObject() && v.HasMember("topic") && v["topic"].IsString())
+    return std::string(v["topic"].GetString(), v["topic"].GetStringLength());
+  if (v.IsObject() && v.HasMember("properties") && v["properties"].IsObject()) {
+    const auto& p = v["properties"];
+    if (p.HasMember("topic") && p["topic"].IsString())
+      return std::string(p["topic"].GetString(), p["topic"].GetStringLength());
+  }
+  return {};
+}
+
+int run_replay(const ReplayArgs& a) {
+  return feed_pipelines(load_config_or_default(a.config), a.db, "replay", [&](Monitor& monitor) {
+    std::size_t pushed = 0;
+    bool ok = true;
+    for (const auto& file : a.files) {
+      try {
+        for_each_message(file, [&](std::size_t, std::string_view text) {
+          rapidjson::Document doc;
+          doc.Parse(text.data(), text.size());
+          monitor.push(doc.HasParseError() ? std::string() : topic_member(doc), text, "replay");
+          if (++pushed % 10000 == 0) std::cerr << "wis2mon replay: " << pushed << " messages queued\n";
+        });
+      } catch (const Error& e) {
+        std::cerr << "wis2mon replay: " << e.what() << "\n";
+        ok = false;
+      }
+    }
+    return ok;
+  });
+}
+
+struct BackfillArgs {
+  std::string config;
+  std::string db;
+  std::string since, until;
+  std::vector<std::string> topics;
+  std::string url;
+  std::string collection;
+  std::size_t page = 1000;
+};
+
+// The notifications a WIS2 Global Replay service kept for [since, until], page after page
+// (the OGC API - Features `next` links), through the same pipelines; dedup and the keyed
+// tables make what the monitor already had harmless.
+int run_backfill(const BackfillArgs& a) {
+  auto config = load_config_or_default(a.config);
+  const std::string base = a.url.empty() ? config.options.replay_url : a.url;
+  const std::string collection = a.collection.empty() ? config.options.replay_collection : a.collection;
+  if (base.empty())
+    throw Error(ErrorCode::invalid_argument, "no replay service: give --url or monitor.replay_url in the config");
+  const auto since = parse_rfc3339(a.since), until = parse_rfc3339(a.until);
+  if (!since || !until || *until < *since)
+    throw Error(ErrorCode::invalid_argument, "--since and --until must be RFC 3339 times, since <= until");
+  for (const auto& f : a.topics)
+    if (std::string why; !is_valid_filter(f, &why))
+      throw Error(ErrorCode::invalid_argument, "--topic " + f + ": " + why);
+  DownloadOptions dopt;
+  dopt.max_retries = 3;
+  Downloader http(dopt);
+  std::string next = base;
+  while (!next.empty() && next.back() == '/') next.pop_back();
+  next += "/collections/" + collection + "/items?f=json&limit=" + std::to_string(a.page) +
+          "&datetime=" + format_rfc3339(*since) + "/" + format_rfc3339(*until);
+  return feed_pipelines(std::move(config), a.db, "backfill", [&](Monitor& monitor) {
+    std::size_t pages = 0, fed = 0, skipped = 0;
+    while (!next.empty()) {
+      DownloadRequest req;
+      req.urls = {next};
+      const auto page = http.fetch(req).get();
+      if (page.status != DownloadStatus::ok) {
+        std::cerr << "wis2mon backfill: " << next << ": " << to_string(page.status) << " " << page.error << "\n";
+        return false;
+      }
+      rapidjson::Document doc;
+      doc.Parse(page.data.data(), page.data.size());
+      if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("features") || !doc["features"].IsArray()) {
+        std::cerr << "wis2mon backfill: " << next << ": not an OGC API - Features collection page\n";
+        return false;
+      }
+      for (const auto& feature : doc["features"].GetArray()) {
+        const std::string topic = topic_member(feature);
+        if (!a.topics.empty() && (topic.empty() || std::none_of(a.topics.begin(), a.topics.end(), [&](const auto& f) {
+                                    return topic_matches(f, topic);
+                                  }))) {
+          ++skipped;
+          continue;
+        }
+        rapidjson::StringBuffer text;
+        rapidjson::Writer<rapidjson::StringBuffer> w(text);
+        feature.Accept(w);
+        monitor.push(topic, std::string_view(text.GetString(), text.GetSize()), "backfill");
+        ++fed;
+      }
+      next.clear();
+      if (doc.HasMember("links") && doc["links"].IsArray())
+        for (const auto& l : doc["links"].GetArray())
+          if (l.IsObject() && l.HasMember("rel") && l["rel"].IsString() &&
+              std::string_view(l["rel"].GetString()) == "next" && l.HasMember("href") && l["href"].IsString())
+            next = l["href"].GetString();
+      std::cerr << "wis2mon backfill: page " << ++pages << ", " << fed << " notifications fed"
+                << (skipped ? ", " + std::to_string(skipped) + " outside --topic" : std::string()) << "\n";
+    }
+    return true;
+  });
 }
 
 std::filesystem::path dead_letter_file(const std::string& config_file, const std::string& explicit_path,
@@ -346,6 +443,21 @@ void add_monitor_commands(CLI::App& app, Action& action) {
         return kExitOk;
       };
     });
+  }
+  {
+    auto a = std::make_shared<BackfillArgs>();
+    auto* cmd = app.add_subcommand(
+        "backfill", "Fetch [since, until] from a WIS2 Global Replay service and feed it through the pipelines");
+    cmd->add_option("config", a->config, "Config file (YAML or JSON); default: the built-in configuration")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--since", a->since, "Start of the gap (RFC 3339)")->required();
+    cmd->add_option("--until", a->until, "End of the gap (RFC 3339)")->required();
+    cmd->add_option("--topic", a->topics, "Only notifications on topics matching this filter (repeatable)");
+    cmd->add_option("--url", a->url, "The replay service's OGC API - Features endpoint (default: monitor.replay_url)");
+    cmd->add_option("--collection", a->collection, "Its collection (default: monitor.replay_collection)");
+    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks");
+    cmd->add_option("--page", a->page, "Notifications per request")->check(CLI::Range(1, 10000));
+    cmd->callback([a, &action] { action = [a] { return run_backfill(*a); }; });
   }
   {
     auto* dlq = app.add_subcommand("dlq", "Dead letters: list, retry or purge");

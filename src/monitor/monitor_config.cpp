@@ -34,6 +34,9 @@ const ConfigBinding<MonitorOptions>& monitor_binding() {
           .add("subscriptions", &MonitorOptions::subscriptions,
                "topic filters each broker subscribes to unless it lists its own")
           .add("validate_topics", &MonitorOptions::validate_topics, "check topics against the WIS2 topic hierarchy")
+          .add("replay_url", &MonitorOptions::replay_url,
+               "OGC API - Features endpoint of a WIS2 Global Replay service (wis2mon backfill)")
+          .add("replay_collection", &MonitorOptions::replay_collection, "its collection of notifications")
           .add("max_pubtime_skew", &MonitorOptions::max_pubtime_skew,
                "a pubtime further ahead of arrival is warned about and never blocks later updates (0: off)")
           .add("status_interval", &MonitorOptions::status_interval, "how often a status line is logged (0: never)")

@@ -4,6 +4,7 @@ reference run of the same stream through `wis2mon replay`.
 
     pytest tests/faults --wis2mon build/src/cli/wis2mon
 """
+import json
 import os
 import pathlib
 import shutil
@@ -33,6 +34,15 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def accepts(port):
+    """Something listens on this loopback port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def wait_for(predicate, timeout, step=0.1):
@@ -88,14 +98,7 @@ class Broker:
     def start(self):
         self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=open(self.dir / "mosquitto.log", "a"))
-        assert wait_for(self._accepts, 10), "mosquitto does not start"
-
-    def _accepts(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
+        assert wait_for(lambda: accepts(self.port), 10), "mosquitto does not start"
 
     def stop(self):
         self.proc.terminate()  # SIGTERM: it saves its sessions
@@ -133,3 +136,66 @@ def rss_kb(pid):
     except OSError:
         pass
     return 0
+
+
+class ReplayService:
+    """A WIS2 Global Replay service stand-in: pygeoapi (the OGC API - Features reference
+    server, from PyPI) serving a collection of notifications from a TinyDB file, with
+    `pubtime` as its time field. WIS2MON_PYGEOAPI names the program; absent: skipped."""
+
+    def __init__(self, folder, features, collection="wis2-notification-messages"):
+        exe = os.environ.get("WIS2MON_PYGEOAPI") or shutil.which("pygeoapi")
+        if not exe:
+            pytest.skip("pygeoapi not installed (pip install pygeoapi; scripts/test.sh does)")
+        folder = pathlib.Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        data = folder / "grep.tinydb"
+        data.write_text(json.dumps({"_default": {str(i + 1): f for i, f in enumerate(features)}}))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cfg = folder / "pygeoapi.yml"
+        cfg.write_text(f"""server:
+  bind: {{host: 127.0.0.1, port: {self.port}}}
+  url: {self.url}
+  mimetype: application/json; charset=UTF-8
+  encoding: utf-8
+  languages: [en-US]
+  limits: {{default_items: 100, max_items: 1000}}
+  map:
+    url: "https://tile.openstreetmap.org/{{z}}/{{x}}/{{y}}.png"
+    attribution: none
+logging: {{level: ERROR}}
+metadata:
+  identification: {{title: GREP stand-in, description: test, keywords: [wis2], keywords_type: theme,
+                   terms_of_service: https://example.org, url: https://example.org}}
+  license: {{name: CC-BY 4.0, url: https://creativecommons.org/licenses/by/4.0/}}
+  provider: {{name: test, url: https://example.org}}
+  contact: {{name: test, email: test@example.org, url: https://example.org, role: pointOfContact}}
+resources:
+  {collection}:
+    type: collection
+    title: WIS2 notification messages
+    description: what the brokers carried
+    keywords: [wis2]
+    links: []
+    extents:
+      spatial: {{bbox: [-180, -90, 180, 90], crs: http://www.opengis.net/def/crs/OGC/1.3/CRS84}}
+    providers:
+      - type: feature
+        name: TinyDB
+        data: {data}
+        id_field: id
+        time_field: pubtime
+""")
+        openapi = folder / "openapi.yml"
+        env = dict(os.environ, PYGEOAPI_CONFIG=str(cfg), PYGEOAPI_OPENAPI=str(openapi))
+        subprocess.run([exe, "openapi", "generate", str(cfg), "--output-file", str(openapi)], env=env, check=True,
+                       capture_output=True, timeout=120)
+        self.proc = subprocess.Popen([exe, "serve"], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(folder / "pygeoapi.log", "w"))
+        ok = wait_for(lambda: accepts(self.port), 60, 0.2)
+        assert ok, (folder / "pygeoapi.log").read_text()[-2000:]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)

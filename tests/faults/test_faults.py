@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from conftest import count, free_port, query, rss_kb, wait_for
+from conftest import accepts, count, free_port, query, rss_kb, wait_for
 
 
 def sample(wis2mon, folder, n, invalid, seed=16):
@@ -233,7 +233,7 @@ def test_health_answers_within_1s_with_1000_idle_connections(wis2mon, tmp_path):
                             str(port), "--duration", "30"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     idle = []
     try:
-        assert wait_for(lambda: _accepts(port), 10)
+        assert wait_for(lambda: accepts(port), 10)
         for i in range(1000):
             s = socket.create_connection(("127.0.0.1", port), timeout=5)
             if i % 10 == 0:
@@ -256,9 +256,59 @@ def test_health_answers_within_1s_with_1000_idle_connections(wis2mon, tmp_path):
         run.wait(timeout=30)
 
 
-def _accepts(port):
+def test_backfill_from_a_replay_service_after_the_broker_lost_a_window(wis2mon, broker, tmp_path):
+    from conftest import ReplayService
+    messages, _ = sample(wis2mon, tmp_path, 300, invalid=0.0)
+    first, lost, last = messages[:100], messages[100:200], messages[200:]
+    # The replay service kept everything the brokers carried, topic included.
+    features = []
+    for topic, payload in messages:
+        doc = json.loads(payload)
+        doc["properties"]["topic"] = topic
+        features.append(doc)
+    grep = ReplayService(tmp_path / "grep", features)
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
+        live = tmp_path / "live"
+        cfg = config(live, "live")
+        db = live / "db.sqlite"
+        log = live / "run.log"
+        run = start_run(wis2mon, cfg, broker.url, log)
+        assert wait_for(lambda: "connected to" in log.read_text(), 20), log.read_text()
+        broker.publish(first)
+        assert wait_for(lambda: count(db, "SELECT count(*) FROM notifications") == 100, 60)
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=60)
+        # The broker forgets the session while the monitor is away: the window is lost.
+        broker.stop()
+        (broker.dir / "mosquitto.db").unlink(missing_ok=True)
+        broker.start()
+        broker.publish(lost)  # nobody's session holds these
+        run = start_run(wis2mon, cfg, broker.url, log)
+        assert wait_for(lambda: log.read_text().count("connected to") >= 2, 20), log.read_text()
+        broker.publish(last)
+        assert wait_for(lambda: count(db, "SELECT count(*) FROM notifications") == 200, 60)
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=60)
+        assert "(new session)" in log.read_text()
+        ids = {json.loads(p)["id"] for _, p in messages}
+        missing = ids - {i for (i,) in query(db, "SELECT id FROM notifications")}
+        assert len(missing) == 100  # exactly the lost window
+        # Backfill the whole day (what is already there is harmless: keyed rows, dedup).
+        r = subprocess.run([wis2mon, "backfill", str(cfg), "--url", grep.url, "--since", "2026-01-01T00:00:00Z",
+                            "--until", "2026-01-02T00:00:00Z", "--page", "64"], capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "page 5, 300 notifications fed" in r.stderr  # 64 a page, following the next links
+        assert {i for (i,) in query(db, "SELECT id FROM notifications")} == ids
+        assert count(db, "SELECT count(*) FROM notifications") == 300  # every one once
+        # --topic keeps to the filter; a bad filter is refused.
+        r = subprocess.run([wis2mon, "backfill", str(cfg), "--url", grep.url, "--since", "2026-01-01T00:00:00Z",
+                            "--until", "2026-01-02T00:00:00Z", "--topic", "origin/a/wis2/jp-jma/#"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "outside --topic" in r.stderr
+        r = subprocess.run([wis2mon, "backfill", str(cfg), "--url", grep.url, "--since", "2026-01-01T00:00:00Z",
+                            "--until", "2026-01-02T00:00:00Z", "--topic", "a/#/b"], capture_output=True, text=True)
+        assert r.returncode != 0 and "--topic a/#/b" in r.stderr
+    finally:
+        grep.stop()
