@@ -316,6 +316,13 @@ struct Monitor::Impl {
     std::size_t i = 0;
     const auto put = [&](FieldValue v) { r.value(i++) = std::move(v); };
     for (const auto* f : from_message) put(f->value(n));
+    // An invalid message without a data_id still gets an identity, its bytes' hash, so that a
+    // repeat (an entry processed again after a crash, the broker's at-least-once redelivery)
+    // replaces its row instead of adding one: the key column would otherwise be NULL.
+    const auto& data_id = r.value(1);
+    const bool no_data_id = std::holds_alternative<std::monostate>(data_id) ||
+                            (std::holds_alternative<std::string>(data_id) && std::get<std::string>(data_id).empty());
+    if (no_data_id && !report.valid()) r.value(1) = raw_key(e.topic, e.payload);
     put(e.topic);
     put(text_or_null(centre_id));
     put(report.valid());

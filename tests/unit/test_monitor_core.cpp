@@ -478,6 +478,28 @@ TEST_CASE("monitor: an invalid copy of an item never replaces its valid row; it 
   CHECK(letters[0].record_json.find("7a2d0b6e") != std::string::npos);
 }
 
+TEST_CASE("monitor: an invalid message without a data_id is keyed by its bytes, so a repeat is one row") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  o.sinks.push_back({"db", "sqlite", {{"path", (dir.path / "w.db").string()}}});
+  auto p = pipeline("all", "none", {"db"});
+  p.dedup.reset();  // nothing remembers the first arrival: only the key can
+  p.keep_invalid = true;
+  o.pipelines.push_back(p);
+  const std::string topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop";
+  const auto a = testing::mutate(testing::valid_message(), {{"/properties/data_id", {}}});
+  const auto b = testing::mutate(testing::valid_message(), {{"/properties/data_id", "\"\""}});
+  {
+    Monitor monitor(o);
+    monitor.start();
+    for (const auto* m : {&a, &a, &b, &b}) monitor.push(topic, *m);  // each twice (redelivery)
+    REQUIRE(monitor.drain(10s));
+  }
+  const auto db = dir.path / "w.db";
+  CHECK(testing::sqlite_int(db, "SELECT count(*) FROM notifications") == 2);
+  CHECK(testing::sqlite_int(db, "SELECT count(*) FROM notifications WHERE data_id LIKE 'raw:%' AND valid = 0") == 2);
+}
+
 TEST_CASE("monitor: a copy dated 9999 does not block the item's later update") {
   testing::TempDir dir;
   auto o = options_in(dir.path);
