@@ -1038,6 +1038,34 @@ int bufr_newest_master_table() {
   return library().newest_master_table;
 }
 
+namespace {
+
+// The framing of sections 1 to 4, each one's declared length within the message (before
+// "7777"); "" when they fit. Edition 4 has the optional-section flag at byte 10 of
+// section 1, editions 2 and 3 at byte 8.
+std::string section_overrun(const unsigned char* m, std::size_t length, unsigned edition) {
+  const std::size_t end = length - 4;
+  std::size_t at = 8;
+  const auto section = [&](int number, std::size_t minimum) -> std::string {
+    if (at + 3 > end) return "section " + std::to_string(number) + " starts past the end of the message";
+    const std::size_t n = be24(m + at);
+    if (n < minimum || n > end - at)
+      return "section " + std::to_string(number) + " declares " + std::to_string(n) + " bytes, " +
+             std::to_string(end - at) + " remain in the message";
+    at += n;
+    return {};
+  };
+  const std::size_t s1 = at;
+  if (auto why = section(1, edition == 4 ? 22 : 17); !why.empty()) return why;
+  const bool has_section2 = (m[s1 + (edition == 4 ? 9 : 7)] & 0x80) != 0;
+  if (has_section2)
+    if (auto why = section(2, 4); !why.empty()) return why;
+  if (auto why = section(3, 7); !why.empty()) return why;
+  return section(4, 4);
+}
+
+}  // namespace
+
 BufrResult decode_bufr(std::string_view bytes, const BufrOptions& options) {
   library();
   BufrResult out;
@@ -1080,6 +1108,12 @@ BufrResult decode_bufr(std::string_view bytes, const BufrOptions& options) {
     if (bytes.compare(at + length - 4, 4, "7777") != 0) {
       fail("read: wrong message length (no end section \"7777\" at the declared length " + std::to_string(length) +
            ")");
+      continue;
+    }
+    // Every section inside the message: ecCodes follows a section 4 that claims megabytes
+    // of a 136-byte message into gigabytes of allocations (found by fuzz_bufr).
+    if (const auto why = section_overrun(base + at, length, edition); !why.empty()) {
+      fail("read: " + why);
       continue;
     }
     decode_message(bytes.data() + at, length, index, options, out);

@@ -653,3 +653,15 @@ TEST_CASE("bufr: the registered decoder emits surface_obs_schema(): one layout, 
   CHECK(out.errors.empty());
   CHECK(decoder->decode("not BUFR").failed());
 }
+
+TEST_CASE("bufr: a section longer than its message is refused before ecCodes sees it (a fuzz finding)") {
+  // 136 bytes whose section 4 claims 2,169,348: ecCodes allocated over 2 GB decoding it.
+  const auto bytes = *wis2mon::detail::base64_decode(
+      "QlVGUgAAiAMAABIAADgAgAQEBQUJAhgLHwAAABIA//+sxA8BCQIYEDsCFQAAAB4AAAkCGBA7AhUAAAAeAAABAMFBwULLAw0DIRkhGgQPQwQE"
+      "IIYGC+sAAAA6ADRSQRMh0prCEQAD7JMLf0bOaVLGwfyGXDY2EdX////7/4P4P4P4P4AANzc3Nw==");
+  REQUIRE(bytes.size() == 136);
+  const auto r = wis2mon::decode_bufr(bytes);
+  CHECK(r.records.empty());
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message == "read: section 4 declares 2169348 bytes, 58 remain in the message");
+}
