@@ -109,9 +109,11 @@ class WIS2MON_API DeadLetterStore {
     std::string failed_at;  ///< RFC 3339
   };
   /// Adds an entry; false when this sink already has a dead letter of this very record (the
-  /// same message or record failing again after a crash is kept once).
+  /// same message or record failing again after a crash is kept once). `identity`, when not
+  /// empty, is what makes two entries the same instead of the whole record: a message's topic
+  /// and bytes, say, so that a broker's redelivery (which arrives at another time) is kept once.
   bool add(const std::string& sink, const Record& record, DeliveryStatus status, const std::string& reason,
-           int attempts);
+           int attempts, const std::string& identity = "");
   /// Entries in all, or only `sink`'s.
   std::size_t count(const std::string& sink = "") const;
   /// Oldest first; `sink` non-empty keeps only that sink's entries, `status` only those that

@@ -277,8 +277,13 @@ struct Monitor::Impl {
     Record r("messages");
     r.add("source", e.source).add("topic", e.topic).add("payload", e.payload).add("received", e.received);
     r.add("pipeline", pipeline);
+    // One dead letter per message and stage: the same bytes on the same topic are the same
+    // message, whenever and from whichever broker they arrive (a broker redelivers a message
+    // whose acknowledgement a crash cut off, after the spool had kept it).
+    std::string identity = e.topic;
+    identity.append(1, '\0').append(e.payload).append(1, '\0').append(pipeline);
     try {
-      dead->add(stage, r, DeliveryStatus::rejected, reason, e.attempts + 1);
+      dead->add(stage, r, DeliveryStatus::rejected, reason, e.attempts + 1, identity);
     } catch (const std::exception& ex) {
       log(std::string("dead letters: ") + ex.what());
     }

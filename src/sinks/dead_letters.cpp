@@ -28,8 +28,7 @@ struct DeadLetterStore::Impl {
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING");
   }
 
-  // sha256 over sink, table and record: the record holds the message's arrival time, so two
-  // arrivals of the same bytes stay two dead letters.
+  // sha256 over sink, table and record (or the caller's identity of it).
   static std::string fingerprint(const std::string& sink, const std::string& table, const std::string& json) {
     std::string text = sink;
     text.append(1, '\0').append(table).append(1, '\0').append(json);
@@ -46,9 +45,9 @@ DeadLetterStore::DeadLetterStore(const std::filesystem::path& file) : impl_(std:
 DeadLetterStore::~DeadLetterStore() = default;
 
 bool DeadLetterStore::add(const std::string& sink, const Record& record, DeliveryStatus status,
-                          const std::string& reason, int attempts) {
+                          const std::string& reason, int attempts, const std::string& identity) {
   const std::string json = record.to_json();
-  const std::string key = Impl::fingerprint(sink, record.table(), json);
+  const std::string key = Impl::fingerprint(sink, record.table(), identity.empty() ? json : "identity:" + identity);
   std::lock_guard lock(impl_->mu);
   auto& st = impl_->insert;
   st.reset();
