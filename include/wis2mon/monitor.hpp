@@ -92,9 +92,16 @@ struct MonitorOptions {
   /// Check topics against the WIS2 Topic Hierarchy (form and built-in levels).
   bool validate_topics = true;
   /// A WIS2 Global Replay service (GREP: an OGC API - Features endpoint keeping recent
-  /// notifications) and its collection, for `wis2mon backfill`.
+  /// notifications) and its collection, for Monitor::backfill and `wis2mon backfill`.
   std::string replay_url;
   std::string replay_collection = "wis2-notification-messages";
+  /// With a replay_url: when a broker connection comes back without its session (the broker
+  /// forgot it, or clean_start), fetch what was published since that broker's last message
+  /// (kept in the spool's file across restarts) from the replay service, widened by
+  /// backfill_margin on both sides and at most backfill_max_window long.
+  bool backfill_after_gap = true;
+  std::chrono::seconds backfill_margin{300};
+  std::chrono::seconds backfill_max_window{std::chrono::hours(24)};
   /// A pubtime further ahead of the arrival time than this is a warning (pubtime.future) and
   /// is recorded for dedup as the time it was handled, so it never blocks a later update of
   /// the item (0: no check, pubtimes taken as given).
@@ -110,6 +117,25 @@ struct MonitorOptions {
   std::size_t batch = 512;                           ///< spool entries taken at once
   /// Where log lines go; default: stderr with a UTC time stamp.
   std::function<void(std::string_view)> log;
+};
+
+/// How far a backfill got (Monitor::backfill).
+struct BackfillProgress {
+  bool ok = true;
+  std::string error;        ///< why it stopped, when not ok
+  std::size_t pages = 0;    ///< pages read
+  std::size_t fed = 0;      ///< notifications spooled
+  std::size_t skipped = 0;  ///< items outside the filters
+};
+
+/// A window of notifications to fetch from a WIS2 Global Replay service (Monitor::backfill).
+struct BackfillRequest {
+  Timestamp since, until;                                ///< the window, on the service's time field (GREP: pubtime)
+  std::vector<std::string> filters;                      ///< topic filters; empty: everything
+  std::string url;                                       ///< empty: MonitorOptions::replay_url
+  std::string collection;                                ///< empty: MonitorOptions::replay_collection
+  std::size_t page_size = 1000;                          ///< items asked for per page (GREP allows up to 10,000)
+  std::function<void(const BackfillProgress&)> on_page;  ///< after each page: progress
 };
 
 /// The effective configuration read from a file, ready to run.
@@ -163,6 +189,7 @@ struct MonitorStats {
   std::uint64_t decode_failures = 0;
   std::uint64_t records = 0;       ///< handed to sinks
   std::uint64_t dead_letters = 0;  ///< new dead letters: messages (per stage) and records sinks gave up on
+  std::uint64_t backfilled = 0;    ///< notifications fetched from the replay service and spooled
   std::map<std::string, std::uint64_t> records_per_table;
   /// Per sink: what its engine delivered, gave up on (rejected, out_of_retries) and holds.
   std::map<std::string, SinkEngineStats> sinks;
@@ -223,6 +250,12 @@ class WIS2MON_API Monitor {
   /// Allowed before start() (processed once started). Blocks while the spool is above its
   /// high-water mark. Error(state) after stop().
   void push(std::string_view topic, std::string_view payload, std::string_view source = "push");
+  /// Fetches what the replay service kept for the window and spools each notification as
+  /// arriving from "backfill" (processed like any message: dedup makes what the monitor
+  /// already had harmless). Blocks until the last page is fetched, not until it is processed
+  /// (drain() waits for that). Throws Error(invalid_argument) without a service URL or for a
+  /// bad filter, Error(state) after stop(); a service that fails answers ok false with why.
+  BackfillProgress backfill(const BackfillRequest& request);
   /// Waits until the spool is empty and every sink settled what it was given; false on
   /// timeout. Runs callback sinks meanwhile. Error(state) unless running.
   bool drain(std::chrono::milliseconds timeout);

@@ -43,6 +43,12 @@ struct BrokerOptions {
   /// lost session, a refused subscription. A failure that repeats is logged again at most
   /// once a minute, with the count. Empty: not logged (BrokerStats::last_error still says it).
   std::function<void(std::string_view)> log;
+  /// Called after each successful connection (on paho's thread: return quickly) with whether
+  /// the broker still had this client's session. false on a first connection, after the broker
+  /// forgot the session (expired, restarted without persistence), and always with clean_start:
+  /// what was published meanwhile is gone from this broker (the monitor then backfills it from
+  /// a replay service).
+  std::function<void(bool session_present)> on_connected;
 };
 
 struct MqttMessage {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,6 +82,12 @@ class WIS2MON_API Spool {
   /// monitor calls it before it disconnects: paho acknowledges a message whose handler refuses
   /// it (it keeps it in its own memory), so what still arrives must be stored, not refused.
   void admit_all();
+  /// A small named value kept in the spool's file across restarts, committed on return (the
+  /// monitor keeps there the arrival time of each broker's last message, the start of the gap
+  /// to fetch from a replay service after a lost session). Throws Error(database) or Error(state).
+  void set_mark(std::string_view name, std::string_view value);
+  /// The value set_mark stored under `name` (in this run or an earlier one), if any.
+  std::optional<std::string> mark(std::string_view name) const;
   /// Closes the file and releases the spool's lock (another monitor may open it then); stats()
   /// keeps the last figures, append/take/done throw Error(state). The destructor does it too.
   void close();

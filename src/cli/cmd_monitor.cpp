@@ -1,8 +1,6 @@
 // wis2mon run | replay | config check|dump | dlq list|retry|purge: the live monitor from the
 // command line.
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <csignal>
@@ -13,7 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/input.hpp"
 #include "cli/monitor_setup.hpp"
-#include "wis2mon/download.hpp"
+#include "monitor/replay_service.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/monitor.hpp"
 #include "wis2mon/spool.hpp"
@@ -57,7 +55,9 @@ std::string summary_text(const MonitorStats& s) {
     out += ";";
   }
   if (out.back() == ';') out.pop_back();
-  return out + "\n";
+  out += "\n";
+  if (s.backfilled > 0) out += "backfill: " + std::to_string(s.backfilled) + " notifications from the replay service\n";
+  return out;
 }
 
 namespace {
@@ -170,18 +170,6 @@ int feed_pipelines(MonitorConfig config, const std::string& db, const char* who,
   return ok ? kExitOk : kExitUsage;
 }
 
-// A message's topic from its optional "topic" member (replay files, replay services).
-std::string topic_member(const rapidjson::Value& v) {
-  if (v.IsObject() && v.HasMember("topic") && v["topic"].IsString())
-    return std::string(v["topic"].GetString(), v["topic"].GetStringLength());
-  if (v.IsObject() && v.HasMember("properties") && v["properties"].IsObject()) {
-    const auto& p = v["properties"];
-    if (p.HasMember("topic") && p["topic"].IsString())
-      return std::string(p["topic"].GetString(), p["topic"].GetStringLength());
-  }
-  return {};
-}
-
 int run_replay(const ReplayArgs& a) {
   return feed_pipelines(load_config_or_default(a.config), a.db, "replay", [&](Monitor& monitor) {
     std::size_t pushed = 0;
@@ -191,7 +179,7 @@ int run_replay(const ReplayArgs& a) {
         for_each_message(file, [&](std::size_t, std::string_view text) {
           rapidjson::Document doc;
           doc.Parse(text.data(), text.size());
-          monitor.push(doc.HasParseError() ? std::string() : topic_member(doc), text, "replay");
+          monitor.push(doc.HasParseError() ? std::string() : detail::topic_member(doc), text, "replay");
           if (++pushed % 10000 == 0) std::cerr << "wis2mon replay: " << pushed << " messages queued\n";
         });
       } catch (const Error& e) {
@@ -213,14 +201,15 @@ struct BackfillArgs {
   std::size_t page = 1000;
 };
 
-// The notifications a WIS2 Global Replay service kept for [since, until], page after page
-// (the OGC API - Features `next` links), through the same pipelines; dedup and the keyed
-// tables make what the monitor already had harmless.
+// The notifications a WIS2 Global Replay service kept for [since, until], page after page,
+// through the same pipelines (Monitor::backfill); dedup and the keyed tables make what the
+// monitor already had harmless.
 int run_backfill(const BackfillArgs& a) {
   auto config = load_config_or_default(a.config);
-  const std::string base = a.url.empty() ? config.options.replay_url : a.url;
-  const std::string collection = a.collection.empty() ? config.options.replay_collection : a.collection;
-  if (base.empty())
+  BackfillRequest r;
+  r.url = a.url.empty() ? config.options.replay_url : a.url;
+  r.collection = a.collection;
+  if (r.url.empty())
     throw Error(ErrorCode::invalid_argument, "no replay service: give --url or monitor.replay_url in the config");
   const auto since = parse_rfc3339(a.since), until = parse_rfc3339(a.until);
   if (!since || !until || *until < *since)
@@ -228,53 +217,18 @@ int run_backfill(const BackfillArgs& a) {
   for (const auto& f : a.topics)
     if (std::string why; !is_valid_filter(f, &why))
       throw Error(ErrorCode::invalid_argument, "--topic " + f + ": " + why);
-  DownloadOptions dopt;
-  dopt.max_retries = 3;
-  Downloader http(dopt);
-  std::string next = base;
-  while (!next.empty() && next.back() == '/') next.pop_back();
-  next += "/collections/" + collection + "/items?f=json&limit=" + std::to_string(a.page) +
-          "&datetime=" + format_rfc3339(*since) + "/" + format_rfc3339(*until);
+  r.since = *since;
+  r.until = *until;
+  r.filters = a.topics;
+  r.page_size = a.page;
+  r.on_page = [](const BackfillProgress& p) {
+    std::cerr << "wis2mon backfill: page " << p.pages << ", " << p.fed << " notifications fed"
+              << (p.skipped ? ", " + std::to_string(p.skipped) + " outside --topic" : std::string()) << "\n";
+  };
   return feed_pipelines(std::move(config), a.db, "backfill", [&](Monitor& monitor) {
-    std::size_t pages = 0, fed = 0, skipped = 0;
-    while (!next.empty()) {
-      DownloadRequest req;
-      req.urls = {next};
-      const auto page = http.fetch(req).get();
-      if (page.status != DownloadStatus::ok) {
-        std::cerr << "wis2mon backfill: " << next << ": " << to_string(page.status) << " " << page.error << "\n";
-        return false;
-      }
-      rapidjson::Document doc;
-      doc.Parse(page.data.data(), page.data.size());
-      if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("features") || !doc["features"].IsArray()) {
-        std::cerr << "wis2mon backfill: " << next << ": not an OGC API - Features collection page\n";
-        return false;
-      }
-      for (const auto& feature : doc["features"].GetArray()) {
-        const std::string topic = topic_member(feature);
-        if (!a.topics.empty() && (topic.empty() || std::none_of(a.topics.begin(), a.topics.end(), [&](const auto& f) {
-                                    return topic_matches(f, topic);
-                                  }))) {
-          ++skipped;
-          continue;
-        }
-        rapidjson::StringBuffer text;
-        rapidjson::Writer<rapidjson::StringBuffer> w(text);
-        feature.Accept(w);
-        monitor.push(topic, std::string_view(text.GetString(), text.GetSize()), "backfill");
-        ++fed;
-      }
-      next.clear();
-      if (doc.HasMember("links") && doc["links"].IsArray())
-        for (const auto& l : doc["links"].GetArray())
-          if (l.IsObject() && l.HasMember("rel") && l["rel"].IsString() &&
-              std::string_view(l["rel"].GetString()) == "next" && l.HasMember("href") && l["href"].IsString())
-            next = l["href"].GetString();
-      std::cerr << "wis2mon backfill: page " << ++pages << ", " << fed << " notifications fed"
-                << (skipped ? ", " + std::to_string(skipped) + " outside --topic" : std::string()) << "\n";
-    }
-    return true;
+    const auto p = monitor.backfill(r);
+    if (!p.ok) std::cerr << "wis2mon backfill: " << p.error << "\n";
+    return p.ok;
   });
 }
 

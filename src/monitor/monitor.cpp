@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <set>
@@ -25,6 +26,7 @@
 #include "monitor/health_watch.hpp"
 #include "monitor/metrics_server.hpp"
 #include "monitor/polled_sink.hpp"
+#include "monitor/replay_service.hpp"
 #include "wis2mon/enrich.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/spool.hpp"
@@ -134,6 +136,30 @@ struct Monitor::Impl {
   std::vector<std::unique_ptr<MqttSubscriber>> subscribers;
   std::unique_ptr<detail::MetricsServer> server;
   std::unordered_map<std::string, CentreSeries> centres;
+
+  // ---- gaps in a broker's stream, fetched from the replay service --------------------------
+  struct BrokerSeen {
+    std::string name;
+    std::vector<std::string> filters;   // its subscriptions, without a $share/<group>/ prefix
+    std::atomic<std::int64_t> last{0};  // wall-clock second of its latest message (0: none yet)
+    std::int64_t saved = 0;             // the value last written to the spool's file
+    std::string mark() const { return "last_message:" + name; }
+  };
+  std::vector<std::unique_ptr<BrokerSeen>> seen;
+  Clock::time_point marks_saved;
+  struct Gap {
+    BrokerSeen* broker = nullptr;
+    std::int64_t connected = 0;  // when the connection without the session came
+    BackfillRequest request;
+  };
+  std::mutex gap_mu;
+  std::condition_variable gap_cv;
+  std::deque<Gap> gaps;
+  std::atomic<bool> stop_backfill{false};
+  std::thread backfiller;
+  std::mutex replay_mu;
+  std::unique_ptr<Downloader> replay_http;  // made when first needed; closed by stop()
+  std::atomic<std::uint64_t> backfilled{0};
 
   std::thread worker;
   std::mutex lifecycle_mu;  // start(), stop(), add_sink_type(), add_callback_sink()
@@ -539,6 +565,7 @@ struct Monitor::Impl {
                                                          : std::chrono::milliseconds(0));
       flush_completed();
       redrive_dead_letters();
+      if (Clock::now() - marks_saved >= std::chrono::seconds(1)) save_marks();
       if (opt.status_interval.count() > 0 && Clock::now() - last_status >= opt.status_interval) {
         last_status = Clock::now();
         log(status());
@@ -676,16 +703,161 @@ struct Monitor::Impl {
       // spool (one monitor per spool) and the broker.
       if (bo.client_id.empty()) bo.client_id = stable_client_id(opt.spool, bo.url);
       if (!bo.log) bo.log = log;
+      auto& gap_state = *seen.emplace_back(std::make_unique<BrokerSeen>());
+      for (const auto& f : bo.subscriptions) {
+        // "$share/<group>/<filter>": the filter is what the broker carries.
+        const auto cut = f.rfind("$share/", 0) == 0 ? f.find('/', 7) : std::string::npos;
+        gap_state.filters.push_back(cut == std::string::npos ? f : f.substr(cut + 1));
+      }
+      bo.on_connected = [this, &gap_state](bool session_present) { broker_connected(gap_state, session_present); };
       Spool* s = spool.get();
-      auto sub = std::make_unique<MqttSubscriber>(bo, [s](const MqttMessage& msg) {
+      auto sub = std::make_unique<MqttSubscriber>(bo, [s, &gap_state](const MqttMessage& msg) {
         // Backpressure: above the high-water mark the broker's messages wait (unacknowledged).
         if (!s->wait_for_room(std::chrono::seconds(1))) return false;
-        s->append(msg.broker, msg.topic, msg.payload);
+        const auto now = Timestamp::now();
+        s->append(msg.broker, msg.topic, msg.payload, now);
+        gap_state.last = now.seconds;
         return true;
       });
+      gap_state.name = sub->options().name;  // before start(): no callback runs yet
       log("broker " + sub->options().name + ": connecting to " + bo.url);
       sub->start();
       subscribers.push_back(std::move(sub));
+    }
+    if (!opt.brokers.empty() && !opt.replay_url.empty() && opt.backfill_after_gap)
+      backfiller = std::thread([this] { backfill_gaps(); });
+  }
+
+  // Each broker's latest arrival goes to the spool's file (about once a second, and at stop),
+  // so that the gap after a restart without the broker's session is known.
+  void save_marks() {
+    marks_saved = Clock::now();
+    for (auto& b : seen) {
+      const auto last = b->last.load();
+      if (last == 0 || last == b->saved) continue;
+      try {
+        spool->set_mark(b->mark(), format_rfc3339(Timestamp{last, 0}));
+        b->saved = last;
+      } catch (const std::exception& e) {
+        log("broker " + b->name + ": cannot save the time of its latest message: " + e.what());
+      }
+    }
+  }
+
+  // On paho's thread after a connection. Without its session the broker no longer holds what
+  // it published since this monitor's latest message from it: fetch that window.
+  void broker_connected(BrokerSeen& b, bool session_present) {
+    if (session_present || stopping) return;
+    std::int64_t last = b.last;
+    if (last == 0) {
+      try {
+        if (const auto m = spool->mark(b.mark()))
+          if (const auto t = parse_rfc3339(*m)) last = t->seconds;
+      } catch (const std::exception&) {
+        // A closed spool (stopping): nothing to do.
+      }
+    }
+    if (last == 0) return;  // never heard from this broker: nothing was missed
+    const std::string since = format_rfc3339(Timestamp{last, 0});
+    if (opt.replay_url.empty() || !opt.backfill_after_gap) {
+      log("broker " + b.name + ": the broker did not keep this client's session; what it published since " + since +
+          " is missing here" +
+          (opt.replay_url.empty() ? " (monitor.replay_url names a replay service to fetch it from)"
+                                  : " (wis2mon backfill --since " + since + " fetches it)"));
+      return;
+    }
+    Gap g{&b, Timestamp::now().seconds, {}};
+    auto& r = g.request;
+    r.filters = b.filters;
+    r.until = Timestamp{g.connected + opt.backfill_margin.count(), 0};
+    r.since = Timestamp{last - opt.backfill_margin.count(), 0};
+    if (r.until.seconds - r.since.seconds > opt.backfill_max_window.count()) {
+      r.since = Timestamp{r.until.seconds - opt.backfill_max_window.count(), 0};
+      log("broker " + b.name + ": the gap since " + since +
+          " is longer than monitor.backfill_max_window; only its last " +
+          std::to_string(opt.backfill_max_window.count()) + " s are fetched");
+    }
+    {
+      std::lock_guard lock(gap_mu);
+      gaps.push_back(std::move(g));
+    }
+    gap_cv.notify_all();
+  }
+
+  Downloader& replay_downloader() {
+    std::lock_guard lock(replay_mu);
+    if (!replay_http) {
+      auto d = opt.download;
+      d.metrics = nullptr;
+      d.max_retries = std::max(d.max_retries, 3);
+      replay_http = std::make_unique<Downloader>(d);
+    }
+    return *replay_http;
+  }
+
+  // Monitor::backfill and the gap thread: pages from the service into the spool.
+  BackfillProgress fetch_window(BackfillRequest r) {
+    if (r.url.empty()) r.url = opt.replay_url;
+    if (r.collection.empty()) r.collection = opt.replay_collection;
+    return detail::fetch_replay_window(
+        replay_downloader(), r,
+        [this](const std::string& topic, std::string_view json) {
+          while (!spool->wait_for_room(std::chrono::seconds(1)))
+            if (stop_backfill) return false;
+          spool->append("backfill", topic, json);
+          ++backfilled;
+          return true;
+        },
+        &stop_backfill);
+  }
+
+  // The gap thread: one window at a time, retried with a growing pause (the service may be
+  // unreachable for the same reason the broker was).
+  void backfill_gaps() {
+    for (;;) {
+      Gap g;
+      {
+        std::unique_lock lock(gap_mu);
+        gap_cv.wait(lock, [this] { return stop_backfill || !gaps.empty(); });
+        if (stop_backfill) return;
+        g = std::move(gaps.front());
+        gaps.pop_front();
+      }
+      const std::string window = format_rfc3339(g.request.since) + " .. " + format_rfc3339(g.request.until);
+      auto pause = std::chrono::seconds(5);
+      for (int attempt = 1;; ++attempt) {
+        log("broker " + g.broker->name + ": backfilling " + window + " from " + opt.replay_url +
+            (attempt > 1 ? " (attempt " + std::to_string(attempt) + ")" : ""));
+        BackfillProgress p;
+        try {
+          p = fetch_window(g.request);
+        } catch (const std::exception& e) {
+          p.ok = false;
+          p.error = e.what();
+        }
+        if (stop_backfill) return;
+        if (p.ok) {
+          // The gap is closed: a later one starts from this connection, not from before it.
+          auto last = g.broker->last.load();
+          while (last < g.connected && !g.broker->last.compare_exchange_weak(last, g.connected)) {
+          }
+          log("broker " + g.broker->name + ": backfill of " + window + " done: " + std::to_string(p.fed) +
+              " notifications spooled from " + std::to_string(p.pages) + " pages" +
+              (p.skipped ? " (" + std::to_string(p.skipped) + " outside its subscriptions)" : ""));
+          break;
+        }
+        if (attempt == 5) {
+          log("broker " + g.broker->name + ": backfill of " + window + " given up after 5 attempts: " + p.error +
+              " (wis2mon backfill --since " + format_rfc3339(g.request.since) + " --until " +
+              format_rfc3339(g.request.until) + " fetches it)");
+          break;
+        }
+        log("broker " + g.broker->name + ": backfill failed: " + p.error + "; trying again in " +
+            std::to_string(pause.count()) + " s");
+        std::unique_lock lock(gap_mu);
+        if (gap_cv.wait_for(lock, pause, [this] { return stop_backfill.load(); })) return;
+        pause *= 2;
+      }
     }
   }
 
@@ -853,6 +1025,18 @@ void Monitor::push(std::string_view topic, std::string_view payload, std::string
   m.spool->append(source, topic, payload);
 }
 
+BackfillProgress Monitor::backfill(const BackfillRequest& request) {
+  auto& m = *impl_;
+  m.require(m.state != Impl::State::stopped, "backfill()");
+  if (request.url.empty() && m.opt.replay_url.empty())
+    throw Error(ErrorCode::invalid_argument, "backfill: no replay service (monitor.replay_url, or the request's url)");
+  if (request.until < request.since) throw Error(ErrorCode::invalid_argument, "backfill: until is before since");
+  for (const auto& f : request.filters)
+    if (std::string why; !is_valid_filter(f, &why))
+      throw Error(ErrorCode::invalid_argument, "backfill: topic filter " + f + ": " + why);
+  return m.fetch_window(request);
+}
+
 bool Monitor::drain(std::chrono::milliseconds timeout) {
   auto& m = *impl_;
   m.require(m.state == Impl::State::running, "drain()");
@@ -876,6 +1060,13 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   m.spool->admit_all();  // what arrives while disconnecting is stored, never refused (see Spool)
   for (auto& sub : m.subscribers) sub->stop();
   m.stopping = true;
+  m.stop_backfill = true;
+  m.gap_cv.notify_all();
+  {
+    std::lock_guard replay(m.replay_mu);
+    if (m.replay_http) m.replay_http->close();  // a page in flight ends now
+  }
+  if (m.backfiller.joinable()) m.backfiller.join();
   m.spool->interrupt();
   if (m.worker.joinable()) m.worker.join();
   // Entries taken are finished: downloads are waited for (up to grace), sinks flushed.
@@ -913,6 +1104,7 @@ void Monitor::stop(std::chrono::milliseconds grace) {
     close_engines();
   }
   m.flush_completed();
+  m.save_marks();
   m.server.reset();
   m.health_watch.reset();
   m.spool->close();  // the spool's lock goes with the stop, not with the object
@@ -937,6 +1129,7 @@ std::string to_json(const MonitorStats& s) {
   count("decode_failures", s.decode_failures);
   count("records", s.records);
   count("dead_letters", s.dead_letters);
+  count("backfilled", s.backfilled);
   count("spool_stored", s.spool_stored);
   count("in_progress", s.in_progress);
   w.Key("records_per_table");
@@ -974,6 +1167,7 @@ MonitorStats Monitor::stats() const {
   s.decode_failures = m.decode_failures;
   s.records = m.records;
   s.dead_letters = m.dead_letters;
+  s.backfilled = m.backfilled;
   {
     std::lock_guard lock(m.table_mu);
     s.records_per_table = m.per_table;

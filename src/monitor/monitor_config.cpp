@@ -35,8 +35,16 @@ const ConfigBinding<MonitorOptions>& monitor_binding() {
                "topic filters each broker subscribes to unless it lists its own")
           .add("validate_topics", &MonitorOptions::validate_topics, "check topics against the WIS2 topic hierarchy")
           .add("replay_url", &MonitorOptions::replay_url,
-               "OGC API - Features endpoint of a WIS2 Global Replay service (wis2mon backfill)")
+               "OGC API - Features endpoint of a WIS2 Global Replay service (wis2mon backfill, backfill_after_gap)")
           .add("replay_collection", &MonitorOptions::replay_collection, "its collection of notifications")
+          .add("backfill_after_gap", &MonitorOptions::backfill_after_gap,
+               "with a replay_url: a broker that lost this monitor's session gets what it published since its "
+               "latest message fetched from the replay service")
+          .add("backfill_margin", &MonitorOptions::backfill_margin,
+               "how much wider than the gap the window fetched is, on both sides")
+          .add("backfill_max_window", &MonitorOptions::backfill_max_window,
+               "the longest window fetched after a gap (the most recent part of a longer gap)",
+               ConfigLimits::at_least(1000))
           .add("max_pubtime_skew", &MonitorOptions::max_pubtime_skew,
                "a pubtime further ahead of arrival is warned about and never blocks later updates (0: off)")
           .add("status_interval", &MonitorOptions::status_interval, "how often a status line is logged (0: never)")

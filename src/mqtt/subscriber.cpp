@@ -252,6 +252,13 @@ struct MqttSubscriber::Impl {
       log("session lost: the broker no longer had this client's session, so messages published while it was "
           "away are gone from this broker");
     if (!stopping) subscribe();
+    if (options.on_connected) {
+      try {
+        options.on_connected(session_present && !options.clean_start);
+      } catch (const std::exception& e) {
+        log(std::string("on_connected: ") + e.what());
+      }
+    }
   }
   static void on_connect(void* ctx, MQTTAsync_successData* r) {
     static_cast<Impl*>(ctx)->connected(r && r->alt.connect.sessionPresent);

@@ -63,7 +63,7 @@ struct Spool::Impl {
   SpoolOptions options;
   std::unique_ptr<SpoolLock> lock;  // first: held before the database is touched
   std::unique_ptr<SqliteDatabase> db;
-  SqliteStatement insert, select_after, select_one, remove, bump;
+  SqliteStatement insert, select_after, select_one, remove, bump, put_mark, get_mark;
   mutable std::mutex mu;
   std::condition_variable arrived;  // take() waiters
   std::condition_variable room;     // wait_for_room() waiters
@@ -113,7 +113,11 @@ Spool::Spool(SpoolOptions options) : impl_(std::make_unique<Impl>()) {
   d.db->exec(
       "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, "
       "topic TEXT NOT NULL, payload BLOB NOT NULL, received TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0)");
+  d.db->exec("CREATE TABLE IF NOT EXISTS marks (name TEXT PRIMARY KEY, value TEXT NOT NULL)");
   auto h = d.db->handle();
+  d.put_mark = SqliteStatement(
+      h, "INSERT INTO marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+  d.get_mark = SqliteStatement(h, "SELECT value FROM marks WHERE name = ?");
   d.insert = SqliteStatement(h, "INSERT INTO spool (source, topic, payload, received) VALUES (?, ?, ?, ?)");
   d.select_after = SqliteStatement(
       h, "SELECT id, source, topic, payload, received, attempts FROM spool WHERE id > ? ORDER BY id LIMIT ?");
@@ -248,12 +252,35 @@ void Spool::interrupt() {
   d.room.notify_all();
 }
 
+void Spool::set_mark(std::string_view name, std::string_view value) {
+  auto& d = *impl_;
+  std::lock_guard lock(d.mu);
+  d.require_open();
+  d.put_mark.reset();
+  d.put_mark.bind(1, name).bind(2, value);
+  d.put_mark.step();
+  d.put_mark.reset();
+}
+
+std::optional<std::string> Spool::mark(std::string_view name) const {
+  auto& d = *impl_;
+  std::lock_guard lock(d.mu);
+  d.require_open();
+  d.get_mark.reset();
+  d.get_mark.bind(1, name);
+  std::optional<std::string> value;
+  if (d.get_mark.step()) value = d.get_mark.column_text(0);
+  d.get_mark.reset();
+  return value;
+}
+
 void Spool::close() {
   auto& d = *impl_;
   {
     std::lock_guard lock(d.mu);
     d.interrupted = true;
-    for (auto* st : {&d.insert, &d.select_after, &d.select_one, &d.remove, &d.bump}) *st = SqliteStatement();
+    for (auto* st : {&d.insert, &d.select_after, &d.select_one, &d.remove, &d.bump, &d.put_mark, &d.get_mark})
+      *st = SqliteStatement();
     d.db.reset();
     d.lock.reset();  // another monitor may take the spool now
   }

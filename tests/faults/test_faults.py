@@ -4,6 +4,7 @@ data server, and idle connections against /health."""
 import http.server
 import json
 import os
+import pathlib
 import resource
 import signal
 import socket
@@ -256,6 +257,22 @@ def test_health_answers_within_1s_with_1000_idle_connections(wis2mon, tmp_path):
         run.wait(timeout=30)
 
 
+def lose_a_window(wis2mon, broker, cfg, log, first, lost):
+    """A run receives `first` and stops; the broker then forgets every session (restarted without
+    its persistence file) and `lost` is published while nobody's session holds it."""
+    db = pathlib.Path(str(cfg)).parent / "db.sqlite"
+    run = start_run(wis2mon, cfg, broker.url, log)
+    assert wait_for(lambda: "connected to" in log.read_text(), 20), log.read_text()
+    broker.publish(first)
+    assert wait_for(lambda: count(db, "SELECT count(*) FROM notifications") == len(first), 60)
+    run.send_signal(signal.SIGTERM)
+    run.communicate(timeout=60)
+    broker.stop()
+    (broker.dir / "mosquitto.db").unlink(missing_ok=True)
+    broker.start()
+    broker.publish(lost)
+
+
 def test_backfill_from_a_replay_service_after_the_broker_lost_a_window(wis2mon, broker, tmp_path):
     from conftest import ReplayService
     messages, _ = sample(wis2mon, tmp_path, 300, invalid=0.0)
@@ -272,17 +289,7 @@ def test_backfill_from_a_replay_service_after_the_broker_lost_a_window(wis2mon, 
         cfg = config(live, "live")
         db = live / "db.sqlite"
         log = live / "run.log"
-        run = start_run(wis2mon, cfg, broker.url, log)
-        assert wait_for(lambda: "connected to" in log.read_text(), 20), log.read_text()
-        broker.publish(first)
-        assert wait_for(lambda: count(db, "SELECT count(*) FROM notifications") == 100, 60)
-        run.send_signal(signal.SIGTERM)
-        run.communicate(timeout=60)
-        # The broker forgets the session while the monitor is away: the window is lost.
-        broker.stop()
-        (broker.dir / "mosquitto.db").unlink(missing_ok=True)
-        broker.start()
-        broker.publish(lost)  # nobody's session holds these
+        lose_a_window(wis2mon, broker, cfg, log, first, lost)
         run = start_run(wis2mon, cfg, broker.url, log)
         assert wait_for(lambda: log.read_text().count("connected to") >= 2, 20), log.read_text()
         broker.publish(last)
@@ -310,5 +317,41 @@ def test_backfill_from_a_replay_service_after_the_broker_lost_a_window(wis2mon, 
         r = subprocess.run([wis2mon, "backfill", str(cfg), "--url", grep.url, "--since", "2026-01-01T00:00:00Z",
                             "--until", "2026-01-02T00:00:00Z", "--topic", "a/#/b"], capture_output=True, text=True)
         assert r.returncode != 0 and "--topic a/#/b" in r.stderr
+    finally:
+        grep.stop()
+
+
+def test_automatic_backfill_when_the_broker_forgot_the_session(wis2mon, broker, tmp_path):
+    from conftest import ReplayService
+    messages, _ = sample(wis2mon, tmp_path, 300, invalid=0.0)
+    # Published now: the gap is found by arrival time and fetched by pubtime.
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    stamped, features = [], []
+    for topic, payload in messages:
+        doc = json.loads(payload)
+        doc["properties"]["pubtime"] = now
+        stamped.append((topic, json.dumps(doc)))
+        doc["properties"]["topic"] = topic  # where the replay service keeps it
+        features.append(doc)
+    first, lost, last = stamped[:100], stamped[100:200], stamped[200:]
+    grep = ReplayService(tmp_path / "grep", features[:200])  # what the brokers carried until the restart
+    try:
+        live = tmp_path / "live"
+        cfg = config(live, "live", monitor_extra=f", replay_url: '{grep.url}'")
+        db = live / "db.sqlite"
+        log = live / "run.log"
+        lose_a_window(wis2mon, broker, cfg, log, first, lost)
+        run = start_run(wis2mon, cfg, broker.url, log)
+        # No command: the monitor sees the new session and fetches the gap itself.
+        assert wait_for(lambda: count(db, "SELECT count(*) FROM notifications") == 200, 60), log.read_text()[-3000:]
+        broker.publish(last)
+        assert wait_for(lambda: count(db, "SELECT count(*) FROM notifications") == 300, 60), log.read_text()[-3000:]
+        run.send_signal(signal.SIGTERM)
+        out, _ = run.communicate(timeout=60)
+        text = log.read_text()
+        assert "(new session)" in text and "backfilling" in text and "200 notifications spooled" in text, text[-3000:]
+        assert "backfill: 200 notifications from the replay service" in out
+        assert {i for (i,) in query(db, "SELECT id FROM notifications")} == {json.loads(p)["id"] for _, p in messages}
+        assert count(db, "SELECT count(*) FROM notifications") == 300  # every one once
     finally:
         grep.stop()
