@@ -10,6 +10,7 @@
 // first and times each consumer emptying it (no publisher in the way: the consumer's own
 // ceiling). Prints one JSON object.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -36,6 +38,21 @@ long rss_kb() {
   while (std::getline(in, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
   return 0;
+}
+
+// CPU seconds (user + system, all threads) a process has used so far.
+double cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 int run(const std::string& cmd) {
@@ -128,6 +145,7 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
   const long rss_before = rss_kb();
   long rss_peak = rss_before;
   wis2mon::Monitor monitor(config);
+  const double cpu_before = cpu_seconds(getpid()), broker_before = cpu_seconds(broker.pid());
   t0 = Clock::now();
   monitor.start();
   while (monitor.stats().received < count || !monitor.drain(0ms)) {
@@ -136,6 +154,9 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
     if (Clock::now() - t0 > 600s) throw std::runtime_error("monitor: timed out");
   }
   const double mon_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Where the two cores went while draining: this process (the monitor's threads) and the broker.
+  const double drain_cpu = cpu_seconds(getpid()) - cpu_before,
+               drain_broker_cpu = cpu_seconds(broker.pid()) - broker_before;
   monitor.stop();
   const auto s = monitor.stats();
 
@@ -174,9 +195,11 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
   std::printf(
       "{\"messages\": %zu, \"mean_bytes\": %.0f, \"live_mosquitto_sub_per_s\": %.0f, \"live_monitor_per_s\": %.0f, "
       "\"live_ratio\": %.2f, \"drain_mosquitto_sub_per_s\": %.0f, \"drain_monitor_per_s\": %.0f, "
-      "\"drain_ratio\": %.2f, \"monitor_records\": %llu, \"monitor_rss_growth_mb\": %.1f}\n",
+      "\"drain_ratio\": %.2f, \"drain_monitor_cores\": %.2f, \"drain_broker_cores\": %.2f, \"monitor_records\": %llu, "
+      "\"monitor_rss_growth_mb\": %.1f}\n",
       count, static_cast<double>(bytes) / static_cast<double>(count), live_sub_rate, live_mon_rate,
-      live_mon_rate / live_sub_rate, sub_rate, mon_rate, mon_rate / sub_rate,
-      static_cast<unsigned long long>(s.records), static_cast<double>(rss_peak - rss_before) / 1024.0);
+      live_mon_rate / live_sub_rate, sub_rate, mon_rate, mon_rate / sub_rate, drain_cpu / mon_seconds,
+      drain_broker_cpu / mon_seconds, static_cast<unsigned long long>(s.records),
+      static_cast<double>(rss_peak - rss_before) / 1024.0);
   return 0;
 }

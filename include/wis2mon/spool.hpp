@@ -1,12 +1,18 @@
 // Spool: the durable queue between the MQTT subscriber and the pipelines.
 //
-// Each arriving message is appended (and committed) before the subscriber acknowledges it to
+// Each arriving message is appended (made durable) before the subscriber acknowledges it to
 // the broker; the pipelines take entries, and an entry is removed (done) only once every sink
 // it went to answered Delivered or Rejected. After a crash or restart every stored entry is
 // pending again, so a message is either still at the broker or in the spool: never lost.
 //
-// Durability: SQLite in WAL mode. synchronous=NORMAL (the default) survives a killed process;
-// synchronous_full also survives a power cut, at one fsync per message.
+// Durability: an arrival is one record appended to a journal file beside the spool
+// (`<spool>.journal-<n>`, one write) before append() returns; a flusher thread moves what is
+// still pending after flush_interval into a SQLite table (WAL) in one transaction, then deletes
+// the journal segments it no longer needs, so an entry finished quickly never costs a commit. By default
+// (synchronous=NORMAL) that survives a killed process, like a SQLite commit in WAL mode;
+// synchronous_full writes the journal O_DSYNC and survives a power cut too. Opening a spool
+// reads back what a killed process left in its journal (a torn last record, whose append never
+// returned, is dropped).
 #pragma once
 
 #include <chrono>
@@ -36,6 +42,9 @@ struct SpoolOptions {
   std::filesystem::path path;       ///< SQLite file (":memory:" for tests that need no file)
   std::size_t high_water = 100000;  ///< wait_for_room() blocks while this many are stored
   bool synchronous_full = false;
+  /// How long an arrival not yet done may stay only in the journal before the flusher moves
+  /// it into the table (within twice this); sooner when such arrivals hold 16 MiB.
+  std::chrono::milliseconds flush_interval{1000};
 };
 
 struct SpoolStats {

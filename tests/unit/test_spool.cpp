@@ -4,7 +4,9 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "support.hpp"
@@ -168,4 +170,121 @@ TEST_CASE("spool: one holder at a time; a second one is refused with a clear mes
   SpoolOptions memory;
   memory.path = ":memory:";
   Spool a(memory), b(memory);  // in-memory spools lock nothing
+}
+
+namespace {
+
+// The spool's journal segments, oldest first.
+std::vector<std::filesystem::path> journal_of(const std::filesystem::path& spool) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& f : std::filesystem::directory_iterator(spool.parent_path()))
+    if (f.path().filename().string().rfind(spool.filename().string() + ".journal-", 0) == 0) out.push_back(f.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string payload_of(int i) {
+  return "payload " + std::to_string(i) + " " + std::string(200, 'p');
+}
+
+// A spool in dir whose flusher runs every `interval`.
+SpoolOptions flushing_every(const testing::TempDir& dir, std::chrono::milliseconds interval) {
+  SpoolOptions o;
+  o.path = dir.path / "spool.db";
+  o.flush_interval = interval;
+  return o;
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("spool: the journal: a crash image gives back every whole record and drops a torn one") {
+  testing::TempDir dir;
+  const auto o = flushing_every(dir, std::chrono::hours(1));  // nothing reaches the table on its own
+  Spool spool(o);
+  for (int i = 1; i <= 10; ++i)
+    spool.append("gb", "t/" + std::to_string(i), payload_of(i), Timestamp{1700000000 + i, 7});
+  // The image a process killed now leaves: the database and its journal, the last record torn
+  // (the process died inside its write, so that append never returned).
+  const auto crash = dir.path / "crash.db";
+  for (const char* suffix : {"", "-wal"})
+    if (std::filesystem::exists(o.path.string() + suffix))
+      std::filesystem::copy_file(o.path.string() + suffix, crash.string() + suffix);
+  const auto segments = journal_of(o.path);
+  REQUIRE(segments.size() == 1);
+  const auto image = crash.string() + segments[0].filename().string().substr(o.path.filename().string().size());
+  std::filesystem::copy_file(segments[0], image);
+  std::filesystem::resize_file(image, std::filesystem::file_size(image) - 5);
+  {
+    SpoolOptions c = o;
+    c.path = crash;
+    Spool crashed(c);
+    CHECK(crashed.stats().resumed == 9);
+    CHECK(journal_of(crash).empty());  // read into the table
+    const auto got = crashed.take(100);
+    REQUIRE(ids_of(got) == iota(1, 9));
+    CHECK(got[6].source == "gb");
+    CHECK(got[6].topic == "t/7");
+    CHECK(got[6].payload == payload_of(7));
+    CHECK(got[6].received == Timestamp{1700000007, 7});
+  }
+  CHECK(testing::sqlite_int(crash, "SELECT count(*) FROM spool") == 9);
+}
+
+TEST_CASE("spool: the flusher moves what is pending into the table and empties the journal; done entries never go") {
+  testing::TempDir dir;
+  const auto o = flushing_every(dir, std::chrono::milliseconds(20));
+  {
+    Spool spool(o);
+    for (int i = 1; i <= 10; ++i) spool.append("gb", "t", payload_of(i));
+    const auto first = spool.take(3);
+    spool.done(ids_of(first));
+    CHECK(!journal_of(o.path).empty());
+    REQUIRE(wait_until([&] { return journal_of(o.path).empty(); }, std::chrono::seconds(10)));
+    CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 7);
+    CHECK(testing::sqlite_int(o.path, "SELECT min(id) FROM spool") == 4);
+    // Now in the table: taken, finished and given back from there.
+    const auto next = spool.take(2);
+    CHECK(ids_of(next) == iota(4, 5));
+    CHECK(next[1].payload == payload_of(5));
+    spool.done({4});
+    spool.release({5});
+    CHECK(ids_of(spool.take(1)) == std::vector<std::int64_t>{5});
+    CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 6);
+    CHECK(testing::sqlite_int(o.path, "SELECT attempts FROM spool WHERE id = 5") == 2);
+    for (int i = 11; i <= 15; ++i) spool.append("gb", "t", payload_of(i));
+    auto rest = ids_of(spool.take(100));
+    CHECK(rest == iota(6, 15));
+    rest.push_back(5);
+    spool.done(rest);  // some in the table, some only in the journal
+    CHECK(spool.stats().stored == 0);
+  }
+  CHECK(journal_of(o.path).empty());
+  CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 0);
+  Spool again(o);
+  CHECK(again.append("gb", "t", "x") == 16);  // no id is used twice, even of entries that never reached the table
+}
+
+TEST_CASE("spool: a backlog larger than the memory budget is read back from the table, intact") {
+  testing::TempDir dir;
+  const auto o = flushing_every(dir, std::chrono::milliseconds(10));
+  Spool spool(o);
+  const auto big = [](int i) { return std::string(1 << 20, static_cast<char>('a' + i % 26)) + std::to_string(i); };
+  for (int i = 1; i <= 80; ++i) spool.append("gb", "t", big(i));  // 80 MiB, beyond the 64 MiB kept in memory
+  REQUIRE(wait_until([&] { return journal_of(o.path).empty(); }, std::chrono::seconds(30)));
+  for (int round = 0; round < 8; ++round) {
+    const auto got = spool.take(10);
+    REQUIRE(got.size() == 10);
+    for (const auto& e : got) CHECK(e.payload == big(static_cast<int>(e.id)));
+    spool.done(ids_of(got));
+  }
+  CHECK(spool.stats().stored == 0);
 }
