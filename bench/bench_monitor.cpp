@@ -22,8 +22,8 @@
 #include <string>
 #include <thread>
 
+#include "local_broker.hpp"
 #include "sample/generator.hpp"
-#include "unit/child_process.hpp"
 #include "wis2mon/monitor.hpp"
 
 namespace fs = std::filesystem;
@@ -55,38 +55,12 @@ double cpu_seconds(int pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-int run(const std::string& cmd) {
-  const int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: bench_monitor DIR [--messages N]\n";
-    return 2;
-  }
-  const fs::path dir = argv[1];
-  std::size_t count = 50000;
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--messages") count = std::strtoul(argv[++i], nullptr, 10);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const auto mosquitto = testing::find_program("mosquitto");
-  const auto pub = testing::find_program("mosquitto_pub");
-  const auto sub = testing::find_program("mosquitto_sub");
-  if (mosquitto.empty() || pub.empty() || sub.empty()) {
-    std::cerr << "bench_monitor: mosquitto, mosquitto_pub and mosquitto_sub are needed\n";
-    return 2;
-  }
-  const int port = testing::free_port();
-  std::ofstream(dir / "mosquitto.conf") << "listener " << port
-                                        << " 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                                           "max_queued_messages 0\nmax_queued_bytes 0\n";
-  testing::ChildProcess broker({mosquitto, "-c", (dir / "mosquitto.conf").string()}, dir / "mosquitto.log");
-  std::this_thread::sleep_for(500ms);
-  const std::string host = " -h 127.0.0.1 -p " + std::to_string(port);
+  bench::LocalBroker broker;
+  if (!broker.start("bench_monitor", argc, argv, 50000)) return 2;
+  const auto& [dir, count, port, pub, sub, host, process] = broker;
 
   // The stream: valid notifications without inline content (~765 bytes each), by topic.
   wis2mon::detail::SampleOptions so;
@@ -105,17 +79,17 @@ int main(int argc, char** argv) {
   }
   const auto publish_all = [&] {
     for (const auto& [topic, payloads] : by_topic)
-      if (run(pub + host + " -q 1 -t '" + topic + "' -l < " +
-              (dir / (std::to_string(std::hash<std::string>{}(topic)) + ".txt")).string()) != 0)
+      if (bench::run_command(pub + host + " -q 1 -t '" + topic + "' -l < " +
+                             (dir / (std::to_string(std::hash<std::string>{}(topic)) + ".txt")).string()) != 0)
         throw std::runtime_error("mosquitto_pub failed");
   };
 
   // Baseline: mosquitto_sub with a persistent session.
   const std::string sub_session = sub + host + " -V mqttv311 -q 1 -c -i bench-sub -t 'origin/a/wis2/#'";
-  run(sub_session + " -E");  // subscribe once, so the broker queues for it
+  bench::run_command(sub_session + " -E");  // subscribe once, so the broker queues for it
   publish_all();
   auto t0 = Clock::now();
-  if (run(sub_session + " -C " + std::to_string(count) + " > /dev/null") != 0)
+  if (bench::run_command(sub_session + " -C " + std::to_string(count) + " > /dev/null") != 0)
     throw std::runtime_error("mosquitto_sub");
   const double sub_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -145,7 +119,7 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
   const long rss_before = rss_kb();
   long rss_peak = rss_before;
   wis2mon::Monitor monitor(config);
-  const double cpu_before = cpu_seconds(getpid()), broker_before = cpu_seconds(broker.pid());
+  const double cpu_before = cpu_seconds(getpid()), broker_before = cpu_seconds(process.pid());
   t0 = Clock::now();
   monitor.start();
   while (monitor.stats().received < count || !monitor.drain(0ms)) {
@@ -156,7 +130,7 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
   const double mon_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   // Where the two cores went while draining: this process (the monitor's threads) and the broker.
   const double drain_cpu = cpu_seconds(getpid()) - cpu_before,
-               drain_broker_cpu = cpu_seconds(broker.pid()) - broker_before;
+               drain_broker_cpu = cpu_seconds(process.pid()) - broker_before;
   monitor.stop();
   const auto s = monitor.stats();
 
@@ -174,7 +148,8 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
   double live_sub_seconds = 0;
   auto t_live = Clock::now();
   std::thread sub_thread([&] {
-    if (run(sub_live) == 0) live_sub_seconds = std::chrono::duration<double>(Clock::now() - t_live).count();
+    if (bench::run_command(sub_live) == 0)
+      live_sub_seconds = std::chrono::duration<double>(Clock::now() - t_live).count();
   });
   std::this_thread::sleep_for(1s);  // mosquitto_sub subscribes
   t_live = Clock::now();

@@ -123,6 +123,7 @@ PY
 if command -v mosquitto >/dev/null && command -v mosquitto_sub >/dev/null && command -v mosquitto_pub >/dev/null; then
   rm -rf bench/results/monitor-tmp
   echo "monitor:  $(build-bench/bench/bench_monitor bench/results/monitor-tmp --messages 30000 2>/dev/null | tail -1)"
+  echo "arrival:  $(build-bench/bench/bench_arrival bench/results/monitor-tmp --messages 30000 2>/dev/null | tail -1)"
   rm -rf bench/results/monitor-tmp
 fi
 echo "Python package benchmarks: bench/python/run.sh"

@@ -21,6 +21,7 @@
 #include "common/curl.hpp"
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
+#include "common/thread_name.hpp"
 #include "download/url.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/error.hpp"
@@ -153,7 +154,10 @@ struct Downloader::Impl {
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options.max_per_host));
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options.max_in_flight));
     curl_multi_setopt(multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    loop = std::thread([this] { run(); });
+    loop = std::thread([this] {
+      detail::name_this_thread("wis2mon-download");
+      run();
+    });
   }
 
   ~Impl() {

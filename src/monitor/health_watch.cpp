@@ -1,4 +1,5 @@
 #include "monitor/health_watch.hpp"
+#include "common/thread_name.hpp"
 
 #include <exception>
 
@@ -10,6 +11,7 @@ HealthWatch::HealthWatch(std::map<std::string, Sink*> sinks, std::chrono::millis
   check_now();
   if (interval_.count() > 0)
     thread_ = std::thread([this] {
+      detail::name_this_thread("wis2mon-health");
       std::unique_lock lock(mu_);
       while (!wake_.wait_for(lock, interval_, [this] { return stop_; })) {
         lock.unlock();

@@ -4,6 +4,7 @@
 // the entry once every piece of that work is settled; the health of the sinks is watched by
 // monitor/health_watch.hpp. docs/architecture.md walks through the threads and the data flow.
 #include "wis2mon/monitor.hpp"
+#include "common/thread_name.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -725,7 +726,10 @@ struct Monitor::Impl {
       subscribers.push_back(std::move(sub));
     }
     if (!opt.brokers.empty() && !opt.replay_url.empty() && opt.backfill_after_gap)
-      backfiller = std::thread([this] { backfill_gaps(); });
+      backfiller = std::thread([this] {
+        detail::name_this_thread("wis2mon-backfill");
+        backfill_gaps();
+      });
   }
 
   // Each broker's latest arrival goes to the spool's file (about once a second, and at stop),
@@ -1010,7 +1014,10 @@ void Monitor::start() {
     m.server.reset();
     throw;
   }
-  m.worker = std::thread([&m] { m.run(); });
+  m.worker = std::thread([&m] {
+    detail::name_this_thread("wis2mon-pipeline");
+    m.run();
+  });
   m.start_brokers();
   m.state = Impl::State::running;
   m.serving = true;

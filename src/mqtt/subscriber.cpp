@@ -3,6 +3,7 @@
 // Acknowledgement: paho acknowledges a QoS 1 message (PUBACK) after the message-arrived
 // callback returns 1. The callback returns 1 only once the handler stored the message, so a
 // message is never acknowledged unstored.
+#include "common/thread_name.hpp"
 #include "wis2mon/mqtt.hpp"
 
 #include <MQTTAsync.h>
@@ -447,7 +448,10 @@ void MqttSubscriber::start() {
     d.next_attempt = Impl::Clock::now();
     d.backoff = std::max(d.options.reconnect_min, std::chrono::seconds(1));
   }
-  d.connector = std::thread([&d] { d.run_connector(); });
+  d.connector = std::thread([&d] {
+    detail::name_this_thread("wis2mon-connect");
+    d.run_connector();
+  });
 }
 
 void MqttSubscriber::stop(std::chrono::milliseconds timeout) {

@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "common/thread_name.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/sink.hpp"
 
@@ -231,7 +232,10 @@ SinkEngine::SinkEngine(std::shared_ptr<Sink> sink, SinkEngineOptions options)
     options.dead_letters = std::make_shared<DeadLetterStore>(options.dead_letter_file);
   impl_->opt = std::move(options);
   impl_->sink = sink_.get();
-  impl_->worker = std::thread([this] { impl_->run(); });
+  impl_->worker = std::thread([this] {
+    detail::name_this_thread("wis2mon-sink");
+    impl_->run();
+  });
 }
 
 SinkEngine::~SinkEngine() {

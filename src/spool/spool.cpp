@@ -1,6 +1,7 @@
 // Spool: received messages in an append-only journal (the arrival path) and a SQLite table
 // (what waits longer), with in-memory bookkeeping of what is in flight. See wis2mon/spool.hpp.
 #include "wis2mon/spool.hpp"
+#include "common/thread_name.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -485,7 +486,10 @@ Spool::Spool(SpoolOptions options) : impl_(std::make_unique<Impl>()) {
     d.flush_db = std::make_unique<SqliteDatabase>(d.options.path, d.options.synchronous_full);
     d.flush_insert = SqliteStatement(d.flush_db->handle(), insert_with_id);
     d.flush_mark = SqliteStatement(d.flush_db->handle(), set_mark);
-    d.flusher = std::thread([&d] { d.flush_loop(); });
+    d.flusher = std::thread([&d] {
+      detail::name_this_thread("wis2mon-spool");
+      d.flush_loop();
+    });
   }
 }
 
