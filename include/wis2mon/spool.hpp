@@ -54,6 +54,9 @@ struct SpoolStats {
   std::size_t in_flight = 0;   ///< taken and neither done nor released
   std::uint64_t resumed = 0;   ///< entries found in the file at start
   std::uint64_t waits = 0;     ///< times wait_for_room() had to wait
+  /// Why the flusher's latest round could not move entries into the table (a full disk, say;
+  /// they stay in the journal meanwhile); empty when it succeeded.
+  std::string flush_error;
 };
 
 /// Thread-safe: several subscribers append while pipeline workers take and finish.

@@ -148,6 +148,7 @@ struct Monitor::Impl {
   };
   std::vector<std::unique_ptr<BrokerSeen>> seen;
   Clock::time_point marks_saved;
+  std::string spool_error;  // the spool's flush_error last logged
   struct Gap {
     BrokerSeen* broker = nullptr;
     std::int64_t connected = 0;  // when the connection without the session came
@@ -566,7 +567,10 @@ struct Monitor::Impl {
                                                          : std::chrono::milliseconds(0));
       flush_completed();
       redrive_dead_letters();
-      if (Clock::now() - marks_saved >= std::chrono::seconds(1)) save_marks();
+      if (Clock::now() - marks_saved >= std::chrono::seconds(1)) {
+        save_marks();
+        check_spool();
+      }
       if (opt.status_interval.count() > 0 && Clock::now() - last_status >= opt.status_interval) {
         last_status = Clock::now();
         log(status());
@@ -734,6 +738,15 @@ struct Monitor::Impl {
 
   // Each broker's latest arrival goes to the spool's file (about once a second, and at stop),
   // so that the gap after a restart without the broker's session is known.
+  // The spool's flusher failing (its table's disk full): said when it starts and when it ends.
+  void check_spool() {
+    if (auto err = spool->stats().flush_error; err != spool_error) {
+      log(err.empty() ? "spool: entries move into its table again"
+                      : "spool: cannot move entries into its table (they stay in its journal): " + err);
+      spool_error = std::move(err);
+    }
+  }
+
   void save_marks() {
     marks_saved = Clock::now();
     for (auto& b : seen) {

@@ -177,7 +177,6 @@ struct Spool::Impl {
   std::thread flusher;
   std::condition_variable flush_wake;
   bool stop_flusher = false;
-  std::string flush_error;  // the last failure, logged once per kind by the caller's stats
 
   // Runs fn inside one transaction; rolls back and rethrows when it throws.
   template <typename Fn>
@@ -376,7 +375,7 @@ struct Spool::Impl {
       std::vector<std::int64_t> to_delete;
       to_delete.swap(done_while_flushing);
       if (error.empty()) {
-        flush_error.clear();
+        stats.flush_error.clear();
         // The oldest entry whose only copy is still the journal bounds what can go.
         std::int64_t unsecured = std::numeric_limits<std::int64_t>::max();
         for (const auto& [id, l] : live)
@@ -402,7 +401,7 @@ struct Spool::Impl {
           }
         }
       } else {
-        flush_error = error;  // done meanwhile: nothing of them reached the table
+        stats.flush_error = error;  // done meanwhile: nothing of them reached the table
       }
       evict();
     }

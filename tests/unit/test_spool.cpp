@@ -288,3 +288,29 @@ TEST_CASE("spool: a backlog larger than the memory budget is read back from the 
   }
   CHECK(spool.stats().stored == 0);
 }
+
+TEST_CASE("spool: a table that refuses (a full disk) keeps entries in the journal, says why, and catches up") {
+  testing::TempDir dir;
+  const auto o = flushing_every(dir, std::chrono::milliseconds(20));
+  Spool spool(o);
+  const auto sql = [&](const char* text) {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(o.path.c_str(), &h) == SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    CHECK(sqlite3_exec(h, text, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+  };
+  sql("CREATE TRIGGER refuse BEFORE INSERT ON spool BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+  for (int i = 1; i <= 5; ++i) spool.append("gb", "t", payload_of(i));
+  REQUIRE(wait_until([&] { return spool.stats().flush_error.find("disk is full") != std::string::npos; },
+                     std::chrono::seconds(10)));
+  CHECK_FALSE(journal_of(o.path).empty());
+  CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 0);
+  sql("DROP TRIGGER refuse");
+  REQUIRE(wait_until([&] { return spool.stats().flush_error.empty() && journal_of(o.path).empty(); },
+                     std::chrono::seconds(10)));
+  CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 5);
+  const auto got = spool.take(10);
+  REQUIRE(ids_of(got) == iota(1, 5));
+  CHECK(got[4].payload == payload_of(5));
+}
