@@ -198,6 +198,17 @@ enum Slot : int {
   kWindSpeed,
   kVisibility,
   kPrecip24,
+  // Older and alternative descriptors (ECMWF-style and archived SYNOP/SHIP templates), read
+  // where the preferred one above is absent or missing.
+  kHeightOfStation,
+  kAirTemperatureAt2M,
+  kDewpointAt2M,
+  kWindDirectionAt10M,
+  kWindSpeedAt10M,
+  kPrecip12,
+  kPrecip6,
+  kPrecip3,
+  kPrecip1,
   kSlotCount
 };
 
@@ -235,6 +246,15 @@ constexpr SlotKey kSlotKeys[] = {
     {kWindSpeed, "windSpeed"},
     {kVisibility, "horizontalVisibility"},
     {kPrecip24, "totalPrecipitationPast24Hours"},
+    {kHeightOfStation, "heightOfStation"},         // 007001
+    {kAirTemperatureAt2M, "airTemperatureAt2M"},   // 012004
+    {kDewpointAt2M, "dewpointTemperatureAt2M"},    // 012006
+    {kWindDirectionAt10M, "windDirectionAt10M"},   // 011011
+    {kWindSpeedAt10M, "windSpeedAt10M"},           // 011012
+    {kPrecip12, "totalPrecipitationPast12Hours"},  // 013022
+    {kPrecip6, "totalPrecipitationPast6Hours"},    // 013021
+    {kPrecip3, "totalPrecipitationPast3Hours"},    // 013020
+    {kPrecip1, "totalPrecipitationPast1Hour"},     // 013019
 };
 
 template <typename Table, std::size_t N>
@@ -786,6 +806,14 @@ struct MessageInfo {
 };
 
 // Appends one surface_obs record made from a subset's values (SubsetValues or Columns::Row).
+// The first slot holding a value: the preferred key, then its fallbacks (docs/decoders.md).
+template <typename Values>
+double first_of(const Values& v, std::initializer_list<Slot> slots) {
+  for (const Slot s : slots)
+    if (const double x = v.number(s); !std::isnan(x)) return x;
+  return kNone;
+}
+
 template <typename Values>
 void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long subset, const MessageInfo& info) {
   std::int64_t block = 0, station = 0, series = 0, issuer = 0, issue = 0;
@@ -821,9 +849,12 @@ void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long su
                         v.integer(kHour, hour) && v.integer(kMinute, minute);
   if (!v.integer(kSecond, second)) second = 0;
 
+  // An amount with its own time period first; else the fixed-period totals, longest first
+  // (the 24-hour one was the only fallback before the others were read).
   auto precipitation = v.precipitation();
-  if (std::isnan(precipitation.amount) && !std::isnan(v.number(kPrecip24)))
-    precipitation = {v.number(kPrecip24), -24.0};
+  for (const auto& [slot, hours] : {std::pair{kPrecip24, -24.0}, std::pair{kPrecip12, -12.0}, std::pair{kPrecip6, -6.0},
+                                    std::pair{kPrecip3, -3.0}, std::pair{kPrecip1, -1.0}})
+    if (std::isnan(precipitation.amount) && !std::isnan(v.number(slot))) precipitation = {v.number(slot), hours};
   const double gust = v.gust();
 
   RowWriter put(batch.next_row());
@@ -833,15 +864,15 @@ void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long su
   put.text(cName, std::move(name));
   put.number(cLatitude, v.number(kLatitude));
   put.number(cLongitude, v.number(kLongitude));
-  put.number(cHeight, v.number(kHeight));
+  put.number(cHeight, first_of(v, {kHeight, kHeightOfStation}));
   put.time(cObservedAt, has_time ? timestamp_from_utc(year, month, day, hour, minute, second) : std::nullopt);
-  put.number(cAirTemperature, v.number(kAirTemperature));
-  put.number(cDewpoint, v.number(kDewpoint));
+  put.number(cAirTemperature, first_of(v, {kAirTemperature, kAirTemperatureAt2M}));
+  put.number(cDewpoint, first_of(v, {kDewpoint, kDewpointAt2M}));
   put.number(cRelativeHumidity, v.number(kRelativeHumidity));
   put.number(cStationPressure, v.number(kStationPressure));
   put.number(cMslPressure, v.number(kMslPressure));
-  put.number(cWindDirection, v.number(kWindDirection));
-  put.number(cWindSpeed, v.number(kWindSpeed));
+  put.number(cWindDirection, first_of(v, {kWindDirection, kWindDirectionAt10M}));
+  put.number(cWindSpeed, first_of(v, {kWindSpeed, kWindSpeedAt10M}));
   put.number(cWindGust, std::isnan(gust) ? gust : round_to_encoded(gust));
   put.number(cVisibility, v.number(kVisibility));
   put.number(cPrecipitation, precipitation.amount);

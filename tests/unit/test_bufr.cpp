@@ -665,3 +665,80 @@ TEST_CASE("bufr: a section longer than its message is refused before ecCodes see
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].message == "read: section 4 declares 2169348 bytes, 58 remain in the message");
 }
+
+TEST_CASE("bufr: older and alternative element keys fill the fields the preferred keys leave empty") {
+  // A SYNOP as ECMWF-style and archived templates carry it: station height 007001, air and
+  // dewpoint temperature at 2 m (012004, 012006), wind at 10 m (011011, 011012), and a
+  // fixed-period precipitation total (013019..013023) with no 013011.
+  const std::vector<long> base = {1001, 1002, 4001, 4002,  4003,  4004,  4005,
+                                  5001, 6001, 7001, 12004, 12006, 11011, 11012};
+  for (const auto& [descriptor, key, hours] :
+       {std::tuple{13019L, "totalPrecipitationPast1Hour", -1}, std::tuple{13020L, "totalPrecipitationPast3Hours", -3},
+        std::tuple{13021L, "totalPrecipitationPast6Hours", -6},
+        std::tuple{13022L, "totalPrecipitationPast12Hours", -12},
+        std::tuple{13023L, "totalPrecipitationPast24Hours", -24}}) {
+    for (const bool compressed : {false, true}) {
+      const std::string key_name = key;
+      CAPTURE(key_name);
+      CAPTURE(compressed);
+      auto descriptors = base;
+      descriptors.push_back(descriptor);
+      BufrBuilder b(2, compressed, descriptors, 39);
+      b.set("blockNumber", 6.0).set("stationNumber", std::vector<double>{660, 670});
+      b.set("year", 2026).set("month", 11).set("day", 30).set("hour", 6).set("minute", 0);
+      b.set("latitude", 47.38).set("longitude", 8.57).set("heightOfStation", std::vector<double>{555, 432});
+      b.set("airTemperatureAt2M", std::vector<double>{271.6, 272.1});
+      b.set("dewpointTemperatureAt2M", std::vector<double>{269.1, kMissing});
+      b.set("windDirectionAt10M", std::vector<double>{230, 240}).set("windSpeedAt10M", std::vector<double>{3.1, 4.6});
+      b.set(key, std::vector<double>{0.4, kMissing});
+      const auto r = decode_bufr(b.pack());
+      REQUIRE(r.ok());
+      REQUIRE(r.records.size() == 2);
+      const auto& first = r.records[0];
+      CHECK(real(first, "station_height") == 555);
+      CHECK(real(r.records[1], "station_height") == 432);
+      CHECK(real(first, "air_temperature") == 271.6);
+      CHECK(real(r.records[1], "air_temperature") == 272.1);
+      CHECK(real(first, "dewpoint_temperature") == 269.1);
+      CHECK(is_null(r.records[1], "dewpoint_temperature"));
+      CHECK(real(first, "wind_direction") == 230);
+      CHECK(real(r.records[1], "wind_speed") == 4.6);
+      CHECK(real(first, "precipitation") == 0.4);
+      CHECK(integer(first, "precipitation_period") == hours);
+      CHECK(is_null(r.records[1], "precipitation"));
+      CHECK(is_null(r.records[1], "precipitation_period"));
+    }
+  }
+}
+
+TEST_CASE("bufr: where both are present the preferred key wins, and a missing one gives way") {
+  // 012101 and 012004, 007030 and 007001, 013011 (with its period) and 013023.
+  const std::vector<long> d = {1001, 1002, 4001,  4002,  4003,  4004,  4005, 5001,  6001,
+                               7030, 7001, 12101, 12004, 11001, 11011, 4024, 13011, 13023};
+  BufrBuilder b(2, false, d, 39);
+  for (int s = 1; s <= 2; ++s) {
+    const auto k = [s](const char* key, int per = 1, int i = 1) {
+      return "#" + std::to_string(per * (s - 1) + i) + "#" + key;
+    };
+    b.set(k("blockNumber"), 6).set(k("stationNumber"), 660 + s);
+    b.set(k("year"), 2026).set(k("month"), 11).set(k("day"), 30).set(k("hour"), 6).set(k("minute"), 0);
+    b.set(k("latitude"), 47.38).set(k("longitude"), 8.57);
+    b.set(k("heightOfStationGroundAboveMeanSeaLevel"), s == 1 ? 556 : kMissing).set(k("heightOfStation"), 555);
+    b.set(k("airTemperature"), s == 1 ? 271.6 : kMissing).set(k("airTemperatureAt2M"), 270.1);
+    b.set(k("windDirection"), 240).set(k("windDirectionAt10M"), 230);
+    b.set(k("timePeriod"), -6).set(k("totalPrecipitationOrTotalWaterEquivalent"), s == 1 ? 1.2 : kMissing);
+    b.set(k("totalPrecipitationPast24Hours"), 7.5);
+  }
+  const auto r = decode_bufr(b.pack());
+  REQUIRE(r.ok());
+  REQUIRE(r.records.size() == 2);
+  CHECK(real(r.records[0], "station_height") == 556);
+  CHECK(real(r.records[0], "air_temperature") == 271.6);
+  CHECK(real(r.records[0], "wind_direction") == 240);
+  CHECK(real(r.records[0], "precipitation") == 1.2);
+  CHECK(integer(r.records[0], "precipitation_period") == -6);
+  CHECK(real(r.records[1], "station_height") == 555);  // the preferred one is missing
+  CHECK(real(r.records[1], "air_temperature") == 270.1);
+  CHECK(real(r.records[1], "precipitation") == 7.5);
+  CHECK(integer(r.records[1], "precipitation_period") == -24);
+}
