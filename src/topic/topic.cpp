@@ -101,6 +101,22 @@ ValidationReport validate_topic(std::string_view topic, const TopicValidationOpt
   for (const auto& l : t.levels()) lv.push_back(detail::ascii_lower(l));
   auto level = [&](std::size_t n) -> std::string_view { return n <= lv.size() ? std::string_view(lv[n - 1]) : ""; };
 
+  // Every name of the WIS2 Topic Hierarchy's tables is lowercase letters, digits and hyphens:
+  // a dot, an underscore or any other character is never a topic level (a Global Cache URL
+  // path such as ".../synop/WIGOS_0-20000-0-63708_20260811T100000.bufr4" is not a topic).
+  // Upper case is the lenient-mode warning above (GTS transitions), so it is checked lowercased.
+  for (std::size_t i = 0; i < lv.size(); ++i) {
+    const auto bad = lv[i].find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-");
+    if (bad == std::string::npos) continue;
+    const auto n = std::to_string(i + 1);
+    r.add_error("/" + n, "topic.level_characters",
+                "level " + n + " " + in_quotes(t.level(i + 1)) + " holds " +
+                    (static_cast<unsigned char>(lv[i][bad]) < 0x80 ? in_quotes(std::string(1, lv[i][bad]))
+                                                                   : std::string("a non-ASCII character")) +
+                    ": topic levels are lowercase letters, digits and hyphens");
+    return r;
+  }
+
   if (lv.size() < 5) {
     r.add_error("", "topic.depth", "a WIS2 topic has at least 5 levels (channel/version/system/centre-id/type)");
   }

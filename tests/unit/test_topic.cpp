@@ -192,3 +192,28 @@ TEST_CASE("topic validation: a topic must be valid UTF-8, in both modes") {
   const auto json = to_json(validate_topic(bad), "topic", bad);
   CHECK(json.find('\xff') == std::string::npos);
 }
+
+TEST_CASE("topic validation: a level is lowercase letters, digits and hyphens; nothing else, in either mode") {
+  const std::string base = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/";
+  CHECK(validate_topic(base + "synop-2").valid());  // digits and hyphens
+  for (const auto& [topic, shown] :
+       {std::pair{base + "synop/WIGOS_0-20000-0-63708_20260811T100000.bufr4", "'_'"},  // a Global Cache URL path
+        std::pair{std::string("origin/a/wis2/ch-meteoswiss/data/core/weather/experimental/my.topic"), "'.'"},
+        std::pair{base + "syn_op", "'_'"}, std::pair{base + "synop:1", "':'"}, std::pair{base + "syn~op", "'~'"},
+        std::pair{base + "sÿnop", "a non-ASCII character"}}) {
+    CAPTURE(topic);
+    for (const auto mode : {ValidationMode::lenient, ValidationMode::strict}) {
+      const auto r = validate_topic(topic, {mode, nullptr});
+      CHECK_FALSE(r.valid());
+      REQUIRE(r.has("topic.level_characters"));
+      bool named = false;
+      for (const auto& issue : r.errors())
+        named = named || issue.message.find(std::string("holds ") + shown) != std::string::npos;
+      CHECK(named);
+    }
+  }
+  // Upper case stays a lenient-mode deviation (GTS transitions), not a character error.
+  const auto upper = validate_topic(base + "SYNOP");
+  CHECK(upper.valid());
+  CHECK_FALSE(upper.has("topic.level_characters"));
+}
