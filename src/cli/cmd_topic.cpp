@@ -41,7 +41,13 @@ int run_topic_validate(const TopicArgs& a) {
   const TopicValidationOptions options{a.strict ? ValidationMode::strict : ValidationMode::lenient, hierarchy.get()};
   bool any_invalid = false;
   for (const auto& t : a.topics) {
-    const auto report = validate_topic(t, options);
+    auto report = validate_topic(t, options);
+    // Without the tables only the form and the fixed levels were checked: say so, so that a
+    // "valid" is not read as "a known centre and sub-topic".
+    if (!hierarchy)
+      report.add_warning("", "topic.hierarchy_unchecked",
+                         "centre-id and sub-topics not checked against the WIS2 Topic Hierarchy: no tables "
+                         "(wis2mon topics sync, or --hierarchy)");
     any_invalid = any_invalid || !report.valid();
     std::cout << (a.format == "json" ? to_json(report, "topic", t) + "\n" : report_text(t, report));
   }

@@ -114,11 +114,15 @@ def test_validate_hostile_input_never_crashes(wis2mon, tmp_path):
 
 def test_topic_validate_contract(wis2mon, tmp_path):
     good = "origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop"
-    r = wis2mon("topic", "validate", good, "origin/a/wis2/de-dwd/data/core/weather")
+    no_tables = {"WIS2MON_TOPIC_HIERARCHY": str(tmp_path / "no-bundle.zip")}
+    r = wis2mon("topic", "validate", good, "origin/a/wis2/de-dwd/data/core/weather", env=no_tables)
     assert r.returncode == 1
     lines = json_lines(r.stdout)
     assert set(lines[0]) == {"topic", "valid", "errors", "warnings"}
-    assert lines[0] == {"topic": good, "valid": True, "errors": [], "warnings": []}
+    # Valid, and the output says the tables were not checked (there are none here).
+    assert lines[0]["topic"] == good and lines[0]["valid"] is True and lines[0]["errors"] == []
+    assert [w["rule"] for w in lines[0]["warnings"]] == ["topic.hierarchy_unchecked"]
+    assert "not checked against the WIS2 Topic Hierarchy" in lines[0]["warnings"][0]["message"]
     assert lines[1]["errors"][0]["rule"] == "topic.depth"
     assert wis2mon("topic", "validate", good).returncode == 0
     assert wis2mon("topic", "validate", "--hierarchy", tmp_path / "nope", good).returncode == 2
@@ -147,7 +151,9 @@ def test_topic_validate_with_official_hierarchy(wis2mon, refdata):
     strict = wis2mon("topic", "validate", "--strict", "--hierarchy", h, unknown)
     assert strict.returncode == 1
     ok = "cache/a/wis2/ca-eccc-msc/data/core/weather/surface-based-observations/synop"
-    assert wis2mon("topic", "validate", "--strict", "--hierarchy", h, ok).returncode == 0
+    checked = wis2mon("topic", "validate", "--strict", "--hierarchy", h, ok)
+    assert checked.returncode == 0
+    assert json_lines(checked.stdout)[0]["warnings"] == []  # the tables were checked: nothing to say
 
 
 def test_topic_match_contract(wis2mon):

@@ -364,3 +364,21 @@ def test_monitor_lifecycle_errors_are_state_errors(tmp_path):
     assert m.closed
     with pytest.raises(wis2mon.StateError):
         m.push("origin/a/wis2/x/data/core/weather", b"{}")
+
+
+def test_topic_validate_takes_the_official_tables(refdata, monkeypatch):
+    tables = refdata / "wis2/topic-hierarchy"
+    unknown = "origin/a/wis2/xx-nowhere/data/core/weather/surface-based-observations/synop"
+    monkeypatch.setenv("WIS2MON_TOPIC_HIERARCHY", str(refdata / "no-such-bundle.zip"))
+    assert wis2mon.topic.validate(unknown).warnings == []  # no tables: only the form is checked
+    lenient = wis2mon.topic.validate(unknown, hierarchy=tables)
+    assert lenient.valid and [w["rule"] for w in lenient.warnings] == ["topic.centre_id_unknown"]
+    assert not wis2mon.topic.validate(unknown, mode="strict", hierarchy=str(tables)).valid
+    loaded = wis2mon.topic.load_hierarchy(str(tables))
+    assert loaded.centre_count > 100 and loaded.sub_topic_count > 10
+    assert not wis2mon.topic.validate(unknown, mode="strict", hierarchy=loaded).valid
+    # By default the tables `wis2mon topics sync` saved, as on the command line.
+    monkeypatch.setenv("WIS2MON_TOPIC_HIERARCHY", str(tables))
+    assert [w["rule"] for w in wis2mon.topic.validate(unknown).warnings] == ["topic.centre_id_unknown"]
+    with pytest.raises(wis2mon.errors.Error):
+        wis2mon.topic.validate(unknown, hierarchy=refdata / "nope")

@@ -183,15 +183,23 @@ PYBIND11_MODULE(_wis2mon, m) {
       });
 
   // ---- topics -------------------------------------------------------------------------------
+  py::class_<TopicHierarchy, std::shared_ptr<TopicHierarchy>>(m, "TopicHierarchy")
+      .def_static(
+          "load", [](const std::string& path) { return std::make_shared<TopicHierarchy>(TopicHierarchy::load(path)); },
+          py::arg("path"))
+      .def_static("default_location", [] { return TopicHierarchy::default_location().string(); })
+      .def_property_readonly("centre_count", &TopicHierarchy::centre_count)
+      .def_property_readonly("sub_topic_count", &TopicHierarchy::sub_topic_count);
   m.def(
       "topic_validate",
-      [](const std::string& topic, const std::string& mode) {
+      [](const std::string& topic, const std::string& mode, const std::shared_ptr<TopicHierarchy>& hierarchy) {
         TopicValidationOptions o;
         o.mode = mode_of(mode);
+        o.hierarchy = hierarchy.get();
         const auto r = validate_topic(topic, o);
         return py::make_tuple(r.valid(), issues_to_list(r.errors()), issues_to_list(r.warnings()));
       },
-      py::arg("topic"), py::arg("mode") = "lenient");
+      py::arg("topic"), py::arg("mode") = "lenient", py::arg("hierarchy") = nullptr);
   m.def(
       "topic_match",
       [](const std::string& filter, const std::string& topic) {
