@@ -348,12 +348,7 @@ class Walker {
       else
         warning("<references> is empty");
     }
-    for (const auto& ref : a.references) {
-      const auto c1 = ref.find(','), c2 = c1 == std::string::npos ? c1 : ref.find(',', c1 + 1);
-      if (c2 == std::string::npos || ref.find(',', c2 + 1) != std::string::npos || c1 == 0 || c2 == c1 + 1 ||
-          !parse_rfc3339(std::string_view(ref).substr(c2 + 1)))
-        error("reference \"" + ref + "\" is not a sender,identifier,sent triplet");
-    }
+    for (const auto& ref : a.references) check_reference(ref);
     if (!has_references_ && one_of(a.msg_type, {"Update", "Cancel", "Ack", "Error"}))
       warning("msgType " + a.msg_type + " without <references> to the message it concerns");
   }
@@ -473,6 +468,24 @@ class Walker {
     if (!mime) error("<resource> is missing the required <mimeType>");
   }
 
+  // One reference: sender,identifier,sent. The error names what is wrong with it.
+  void check_reference(const std::string& ref) {
+    const auto bad = [&](const std::string& why) { error("reference \"" + ref + "\" " + why); };
+    const auto parts = std::count(ref.begin(), ref.end(), ',') + 1;
+    if (parts != 3)
+      return bad("has " + std::to_string(parts) + " part" + (parts == 1 ? "" : "s") +
+                 "; a reference is a sender,identifier,sent triplet");
+    const auto c1 = ref.find(','), c2 = ref.find(',', c1 + 1);
+    if (c1 == 0) return bad("has an empty sender");
+    if (c2 == c1 + 1) return bad("has an empty identifier");
+    const std::string sent = ref.substr(c2 + 1);
+    if (sent.empty()) return bad("has an empty sent time");
+    if (parse_rfc3339(sent)) return;
+    // The date-time form without its zone, which real feeds send: say that, not "not a triplet".
+    if (parse_rfc3339(sent + "Z")) return bad("has a sent time \"" + sent + "\" without a zone offset (+hh:mm)");
+    bad("has a sent time \"" + sent + "\" that is not a date-time");
+  }
+
   CapArea area(const xmlNode* node) {
     static const std::vector<std::string_view> order = {"areaDesc", "polygon",  "circle",
                                                         "geocode",  "altitude", "ceiling"};
@@ -517,6 +530,8 @@ class Walker {
   }
 
   void circle(const std::string& text, CapArea& a) {
+    // Schema-valid (a string), and says nothing: a warning, as other empty elements are.
+    if (split_ws(text).empty()) return warning("empty <circle> in <area>");
     const auto parts = split_ws(text);
     const auto p = parts.size() == 2 ? parse_point(parts[0]) : std::nullopt;
     const auto radius = parts.size() == 2 ? parse_number(parts[1]) : std::nullopt;
