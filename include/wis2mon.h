@@ -140,6 +140,14 @@ WIS2MON_C_API int wis2mon_decode_bufr(const void* data, size_t size, wis2mon_rec
  * the whole alert object with "valid", "errors" and "warnings"; free with wis2mon_free.
  * Problems with the alert are errors of the records list. */
 WIS2MON_C_API int wis2mon_decode_cap(const void* data, size_t size, wis2mon_records** out, char** alert_json);
+/* Every CAP alert of an XML document: the document itself, or each alert an EDXL-DE envelope
+ * (or any container) holds. mode: WIS2MON_STRICT makes a time without its zone offset an
+ * error (a warning in WIS2MON_LENIENT). out gets every alert's records; each error's
+ * message_index is the alert's 1-based position in its container (0: the document as a
+ * whole, or an alert that is the root). document_json (may be NULL) gets {"container",
+ * "valid", "errors", "warnings", "alerts": [alert objects, each with its "position"]}. */
+WIS2MON_C_API int wis2mon_decode_cap_document(const void* data, size_t size, int mode, wis2mon_records** out,
+                                              char** document_json);
 WIS2MON_C_API void wis2mon_records_destroy(wis2mon_records* r);
 WIS2MON_C_API size_t wis2mon_records_count(const wis2mon_records* r);
 /* Borrowed from the list; NULL when out of range. */

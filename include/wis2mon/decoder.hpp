@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "wis2mon/export.hpp"
+#include "wis2mon/notification.hpp"
 #include "wis2mon/record.hpp"
 
 namespace wis2mon {
@@ -37,6 +38,13 @@ struct DecodeOutput {
   bool failed() const noexcept { return records.empty(); }
 };
 
+/// What the caller knows about the object being decoded.
+struct DecodeContext {
+  /// The monitor's validation mode: a decoder with a strict reading of its format (CAP's
+  /// zone offsets) applies it; others ignore it.
+  ValidationMode mode = ValidationMode::lenient;
+};
+
 /// A decoder. decode() is called on the monitor's pipeline thread, one object at a time per
 /// monitor; one decoder object serves every monitor of the process, so decode() must be safe
 /// to call from several threads at once (keep no mutable state, or guard it). Bad input is
@@ -53,6 +61,11 @@ class WIS2MON_API Decoder {
   /// fewer or more fields than declared (e.g. enrichment adds some), never another table.
   virtual std::vector<RecordSchemaPtr> schemas() const = 0;
   virtual DecodeOutput decode(std::string_view data) const = 0;
+  /// What the monitor calls: decode() with the context; override it to use the context.
+  virtual DecodeOutput decode_with(std::string_view data, const DecodeContext& context) const {
+    (void)context;
+    return decode(data);
+  }
 };
 
 /// Adds a decoder to the process-wide registry; thread-safe. Throws Error(invalid_argument)

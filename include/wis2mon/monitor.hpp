@@ -186,10 +186,11 @@ struct MonitorStats {
   std::uint64_t unrouted = 0;    ///< matched no pipeline
   std::uint64_t downloads = 0;   ///< objects fetched and verified (or inline content used)
   std::uint64_t download_failures = 0;
-  std::uint64_t decode_failures = 0;
-  std::uint64_t records = 0;       ///< handed to sinks
-  std::uint64_t dead_letters = 0;  ///< new dead letters: messages (per stage) and records sinks gave up on
-  std::uint64_t backfilled = 0;    ///< notifications fetched from the replay service and spooled
+  std::uint64_t decode_failures = 0;     ///< objects that gave no record (dead-lettered)
+  std::uint64_t decode_part_errors = 0;  ///< errors in objects that gave records (a bad message of several)
+  std::uint64_t records = 0;             ///< handed to sinks
+  std::uint64_t dead_letters = 0;        ///< new dead letters: messages (per stage) and records sinks gave up on
+  std::uint64_t backfilled = 0;          ///< notifications fetched from the replay service and spooled
   std::map<std::string, std::uint64_t> records_per_table;
   /// Per sink: what its engine delivered, gave up on (rejected, out_of_retries) and holds.
   std::map<std::string, SinkEngineStats> sinks;

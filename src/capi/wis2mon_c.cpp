@@ -379,6 +379,29 @@ int wis2mon_decode_cap(const void* data, size_t size, wis2mon_records** out, cha
   });
 }
 
+int wis2mon_decode_cap_document(const void* data, size_t size, int mode, wis2mon_records** out, char** document_json) {
+  static constexpr const char* where = "wis2mon_decode_cap_document";
+  if (document_json) *document_json = nullptr;
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!data && size > 0) return null_argument(where, "data");
+  if (mode != WIS2MON_LENIENT && mode != WIS2MON_STRICT)
+    return fail(WIS2MON_EINVAL, std::string(where) + ": mode must be WIS2MON_LENIENT or WIS2MON_STRICT");
+  return guard(where, [&] {
+    CapOptions options;
+    options.mode = mode == WIS2MON_STRICT ? ValidationMode::strict : ValidationMode::lenient;
+    const auto doc = decode_cap_document(std::string_view(static_cast<const char*>(data ? data : ""), size), options);
+    auto list = std::make_unique<wis2mon_records>();
+    for (auto& r : doc.to_records()) list->records.push_back(own_record(std::move(r)));
+    for (const auto& e : doc.errors) list->errors.emplace_back(0, e);
+    for (const auto& a : doc.alerts)
+      for (const auto& e : a.errors) list->errors.emplace_back(a.position, e);
+    if (document_json) *document_json = copy_out(doc.to_json());
+    *out = list.release();
+    return WIS2MON_OK;
+  });
+}
+
 void wis2mon_records_destroy(wis2mon_records* r) {
   delete r;
 }

@@ -1,5 +1,6 @@
 // wis2mon decode bufr FILE...   one JSON object per subset (or per failed message), a line
-// wis2mon decode cap FILE...    one alert object per file, a line
+// wis2mon decode cap [--strict] FILE...  one alert object per alert (an EDXL-DE envelope
+//                                        holds several), a line
 //
 // Exit codes: 0 all decoded, 1 some message failed (BUFR) or some alert is not valid CAP,
 // 2 usage error or a file that cannot be read.
@@ -66,8 +67,10 @@ int decode_bufr_files(const std::vector<std::string>& files) {
   return rc;
 }
 
-int decode_cap_files(const std::vector<std::string>& files) {
+int decode_cap_files(const std::vector<std::string>& files, bool strict) {
   int rc = kExitOk;
+  CapOptions options;
+  options.mode = strict ? ValidationMode::strict : ValidationMode::lenient;
   for (const auto& file : files) {
     std::string xml;
     try {
@@ -77,9 +80,19 @@ int decode_cap_files(const std::vector<std::string>& files) {
       rc = kExitUsage;
       continue;
     }
-    const auto result = decode_cap(xml);
-    std::cout << with_source(file, result.to_json()) << "\n";
-    if (!result.valid() && rc == kExitOk) rc = kExitInvalid;
+    auto doc = decode_cap_document(xml, options);
+    if (doc.alerts.empty()) {  // not XML, no alert: one line saying so, as for a bad alert
+      CapResult none;
+      none.errors = doc.errors;
+      none.warnings = doc.warnings;
+      std::cout << with_source(file, none.to_json()) << "\n";
+    }
+    for (auto& alert : doc.alerts) {
+      for (const auto& w : doc.warnings) alert.warnings.push_back(w);
+      std::cout << with_source(file, "{\"container\":" + json_string(doc.container) + "," + alert.to_json().substr(1))
+                << "\n";
+    }
+    if (!doc.valid() && rc == kExitOk) rc = kExitInvalid;
   }
   return rc;
 }
@@ -91,15 +104,20 @@ void add_decode_commands(CLI::App& app, Action& action) {
   decode->require_subcommand(1);
 
   static std::vector<std::string> bufr_files, cap_files;
+  static bool cap_strict = false;
   auto* bufr = decode->add_subcommand("bufr", "BUFR surface observations: one JSON object per subset");
   bufr->add_option("files", bufr_files, "BUFR files (GTS bulletins and concatenated messages are fine)")
       ->required()
       ->check(CLI::ExistingFile);
   bufr->callback([&action] { action = [] { return decode_bufr_files(bufr_files); }; });
 
-  auto* cap = decode->add_subcommand("cap", "CAP 1.2/1.1 alerts: one alert object per file");
-  cap->add_option("files", cap_files, "CAP XML files")->required()->check(CLI::ExistingFile);
-  cap->callback([&action] { action = [] { return decode_cap_files(cap_files); }; });
+  auto* cap =
+      decode->add_subcommand("cap", "CAP 1.2/1.1 alerts: one alert object per alert (an envelope holds several)");
+  cap->add_option("files", cap_files, "CAP XML files (a lone alert, or an EDXL-DE envelope or other container)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cap->add_flag("--strict", cap_strict, "CAP to the letter: a time without its zone offset is an error, not a warning");
+  cap->callback([&action] { action = [] { return decode_cap_files(cap_files, cap_strict); }; });
 }
 
 }  // namespace wis2mon::cli

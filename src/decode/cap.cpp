@@ -125,21 +125,24 @@ const char* cap_version_of(std::string_view ns) {
   return nullptr;
 }
 
-const xmlNode* find_alert(const xmlNode* n, int depth) {
+// Every CAP alert under n, in document order; an alert's own children are not searched.
+void find_alerts(const xmlNode* n, std::vector<const xmlNode*>& out) {
   for (; n; n = n->next) {
     if (n->type != XML_ELEMENT_NODE) continue;
-    if (name_of(n) == "alert" && cap_version_of(ns_of(n))) return n;
-    if (depth < 8)
-      if (const auto* found = find_alert(n->children, depth + 1)) return found;
+    if (name_of(n) == "alert" && cap_version_of(ns_of(n)))
+      out.push_back(n);
+    else
+      find_alerts(n->children, out);  // the parse bounds the depth (CapOptions::max_depth)
   }
-  return nullptr;
 }
 
-int count_alerts(const xmlNode* n) {
-  int count = 0;
-  for (; n; n = n->next)
-    if (n->type == XML_ELEMENT_NODE && name_of(n) == "alert" && cap_version_of(ns_of(n))) ++count;
-  return count;
+// An <alert> with no element and no text in it.
+bool is_empty_element(const xmlNode* n) {
+  for (const xmlNode* c = n->children; c; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE) return false;
+    if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && !text_of(c).empty()) return false;
+  }
+  return true;
 }
 
 // ---- value checks ---------------------------------------------------------------------
@@ -202,7 +205,7 @@ bool in_range(const std::array<double, 2>& p) {
 
 class Walker {
  public:
-  Walker(CapResult& r, std::string ns) : r_(r), ns_(std::move(ns)) {}
+  Walker(CapResult& r, std::string ns, ValidationMode mode) : r_(r), ns_(std::move(ns)), mode_(mode) {}
 
   void alert(const xmlNode* node) {
     static const std::vector<std::string_view> order = {
@@ -317,16 +320,30 @@ class Walker {
       error("<" + std::string(name) + "> \"" + v + "\" contains a space, comma, '<' or '&'");
   }
 
+  // A date-time without its zone offset: CAP requires the offset (CAP 1.2, 3.3.2), but real
+  // CAP 1.1 feeds omit it. Strict: an error; lenient: a warning. Read as UTC either way.
+  void missing_offset(const std::string& what) {
+    if (mode_ == ValidationMode::strict)
+      error(what + " has no zone offset (CAP requires +hh:mm or -hh:mm)");
+    else
+      warning(what + " has no zone offset; read as UTC");
+  }
+
   // Checks a date-time and returns it as an instant (nullopt when absent or invalid).
   std::optional<Timestamp> check_datetime(std::string_view name, const std::string& v) {
     if (v.empty()) return std::nullopt;
-    const auto t = parse_rfc3339(v);
-    if (!t)
-      error("<" + std::string(name) + "> \"" + v + "\" is not a valid date-time");
-    else if (!is_cap_datetime_form(v))
-      warning("<" + std::string(name) + "> \"" + v +
-              "\" is a date-time but not in CAP's form (YYYY-MM-DDThh:mm:ss+hh:mm, no \"Z\", no fractions)");
-    return t;
+    if (const auto t = parse_rfc3339(v)) {
+      if (!is_cap_datetime_form(v))
+        warning("<" + std::string(name) + "> \"" + v +
+                "\" is a date-time but not in CAP's form (YYYY-MM-DDThh:mm:ss+hh:mm, no \"Z\", no fractions)");
+      return t;
+    }
+    if (const auto t = parse_rfc3339(v + "Z")) {
+      missing_offset("<" + std::string(name) + "> \"" + v + "\"");
+      return t;
+    }
+    error("<" + std::string(name) + "> \"" + v + "\" is not a valid date-time");
+    return std::nullopt;
   }
 
   void check_alert() {
@@ -482,7 +499,7 @@ class Walker {
     if (sent.empty()) return bad("has an empty sent time");
     if (parse_rfc3339(sent)) return;
     // The date-time form without its zone, which real feeds send: say that, not "not a triplet".
-    if (parse_rfc3339(sent + "Z")) return bad("has a sent time \"" + sent + "\" without a zone offset (+hh:mm)");
+    if (parse_rfc3339(sent + "Z")) return missing_offset("reference \"" + ref + "\": its sent time");
     bad("has a sent time \"" + sent + "\" that is not a date-time");
   }
 
@@ -542,6 +559,7 @@ class Walker {
 
   CapResult& r_;
   std::string ns_;
+  ValidationMode mode_;
   bool has_references_ = false;
 };
 
@@ -607,6 +625,17 @@ void put_circles(Writer& w, const CapArea& a) {
   w.EndArray();
 }
 
+// "valid", "errors", "warnings": the end of an alert's and of a document's object.
+void put_verdict(Writer& w, bool valid, const std::vector<std::string>& errors,
+                 const std::vector<std::string>& warnings) {
+  w.Key("valid");
+  w.Bool(valid);
+  w.Key("errors");
+  put_strings(w, errors);
+  w.Key("warnings");
+  put_strings(w, warnings);
+}
+
 template <typename F>
 std::string json_of(F&& body) {
   rapidjson::StringBuffer buf;
@@ -615,9 +644,11 @@ std::string json_of(F&& body) {
   return {buf.GetString(), buf.GetSize()};
 }
 
+// As the walk reads it: a time without its zone offset is UTC (an error or a warning there).
 FieldValue time_or_null(const std::optional<std::string>& s) {
-  if (!s) return {};
+  if (!s || s->empty()) return {};
   if (auto t = parse_rfc3339(*s)) return *t;
+  if (auto t = parse_rfc3339(*s + "Z")) return *t;
   return {};
 }
 FieldValue text_or_null(const std::optional<std::string>& s) {
@@ -631,22 +662,22 @@ std::string joined(const std::vector<std::string>& v, std::string_view sep) {
 
 }  // namespace
 
-CapResult decode_cap(std::string_view xml, const CapOptions& options) {
+CapDocument decode_cap_document(std::string_view xml, const CapOptions& options) {
   init_libxml();
-  CapResult r;
+  CapDocument d;
   if (xml.size() > options.max_input_bytes) {
-    r.errors.push_back("document is " + std::to_string(xml.size()) + " bytes, more than the limit of " +
+    d.errors.push_back("document is " + std::to_string(xml.size()) + " bytes, more than the limit of " +
                        std::to_string(options.max_input_bytes));
-    return r;
+    return d;
   }
   if (xml.empty()) {
-    r.errors.push_back("empty document");
-    return r;
+    d.errors.push_back("empty document");
+    return d;
   }
   std::unique_ptr<xmlParserCtxt, CtxtDeleter> ctxt(xmlNewParserCtxt());
   if (!ctxt || !ctxt->sax) {
-    r.errors.push_back("out of memory");
-    return r;
+    d.errors.push_back("out of memory");
+    return d;
   }
   ParseState state;
   state.ctxt = ctxt.get();
@@ -663,43 +694,95 @@ CapResult decode_cap(std::string_view xml, const CapOptions& options) {
   t_state = nullptr;
 
   if (state.doctype || (doc && (doc->intSubset || doc->extSubset))) {
-    r.errors.push_back("document has a DOCTYPE; CAP documents must not (refused without reading it)");
-    return r;
+    d.errors.push_back("document has a DOCTYPE; CAP documents must not (refused without reading it)");
+    return d;
   }
   if (state.too_deep) {
-    r.errors.push_back("elements nested deeper than " + std::to_string(options.max_depth) + " levels");
-    return r;
+    d.errors.push_back("elements nested deeper than " + std::to_string(options.max_depth) + " levels");
+    return d;
   }
   if (!doc || !ctxt->wellFormed) {
     std::string m = "not well-formed XML";
     if (!state.messages.empty()) m += ": " + state.messages.front();
-    r.errors.push_back(m);
-    return r;
+    d.errors.push_back(m);
+    return d;
   }
   const xmlNode* root = xmlDocGetRootElement(doc.get());
   if (!root) {
-    r.errors.push_back("document has no root element");
-    return r;
+    d.errors.push_back("document has no root element");
+    return d;
   }
-  const xmlNode* alert = find_alert(root, 0);
-  if (!alert) {
+  std::vector<const xmlNode*> found;
+  find_alerts(root, found);
+  if (found.empty()) {
     std::string what = "<" + std::string(name_of(root)) + ">";
     if (!ns_of(root).empty()) what += " in namespace \"" + std::string(ns_of(root)) + "\"";
-    r.errors.push_back("not a CAP alert: the root element is " + what);
-    return r;
+    d.errors.push_back("not a CAP alert: the root element is " + what);
+    return d;
   }
-  if (alert != root) {
-    const int n = count_alerts(alert->parent ? alert->parent->children : alert);
-    std::string w = "the alert is wrapped in <" + std::string(name_of(root)) + ">";
-    if (n > 1) w += " with " + std::to_string(n) + " alerts; only the first is decoded";
-    r.warnings.push_back(w);
+  const bool wrapped = found.front() != root;
+  if (wrapped) d.container = std::string(name_of(root));
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    CapResult r;
+    r.position = wrapped ? static_cast<int>(i + 1) : 0;
+    r.cap_version = cap_version_of(ns_of(found[i]));
+    if (r.cap_version != "1.2") r.warnings.push_back("CAP " + r.cap_version + " (current version is 1.2)");
+    if (is_empty_element(found[i])) {
+      r.empty = true;
+      r.errors.push_back("the <alert> element is empty");
+    } else {
+      Walker(r, std::string(ns_of(found[i])), options.mode).alert(found[i]);
+    }
+    d.alerts.push_back(std::move(r));
   }
-  r.cap_version = cap_version_of(ns_of(alert));
-  if (r.cap_version != "1.2") r.warnings.push_back("CAP " + r.cap_version + " (current version is 1.2)");
-  Walker(r, std::string(ns_of(alert))).alert(alert);
   if (state.loads_refused > 0)
-    r.warnings.push_back(std::to_string(state.loads_refused) + " external resource load(s) refused");
+    d.warnings.push_back(std::to_string(state.loads_refused) + " external resource load(s) refused");
+  return d;
+}
+
+CapResult decode_cap(std::string_view xml, const CapOptions& options) {
+  auto d = decode_cap_document(xml, options);
+  CapResult r;
+  if (!d.alerts.empty()) r = std::move(d.alerts.front());
+  std::vector<std::string> warnings;
+  if (!d.container.empty()) {
+    std::string w = "the alert is wrapped in <" + d.container + ">";
+    if (d.alerts.size() > 1)
+      w += " with " + std::to_string(d.alerts.size()) +
+           " alerts; only the first is decoded here (decode_cap_document decodes every one)";
+    warnings.push_back(std::move(w));
+  }
+  for (auto& w : r.warnings) warnings.push_back(std::move(w));
+  for (auto& w : d.warnings) warnings.push_back(std::move(w));
+  r.warnings = std::move(warnings);
+  for (auto& e : d.errors) r.errors.push_back(std::move(e));
   return r;
+}
+
+bool CapDocument::valid() const noexcept {
+  if (!errors.empty()) return false;
+  return std::all_of(alerts.begin(), alerts.end(), [](const CapResult& a) { return a.valid(); });
+}
+
+std::string CapDocument::to_json() const {
+  std::string alerts_json;
+  for (const auto& a : alerts) alerts_json += (alerts_json.empty() ? "" : ",") + a.to_json();
+  std::string head = json_of([this](Writer& w) {
+    w.StartObject();
+    w.Key("container");
+    put(w, container);
+    put_verdict(w, valid(), errors, warnings);
+    w.EndObject();
+  });
+  head.pop_back();  // the closing brace: the alerts (already JSON) go in before it
+  return head + ",\"alerts\":[" + alerts_json + "]}";
+}
+
+std::vector<Record> CapDocument::to_records() const {
+  std::vector<Record> out;
+  for (const auto& a : alerts)
+    for (auto& r : a.to_records()) out.push_back(std::move(r));
+  return out;
 }
 
 std::string CapResult::to_json() const {
@@ -729,6 +812,8 @@ std::string CapResult::to_json() const {
     put(w, cap_version);
     w.Key("signed");
     w.Bool(is_signed);
+    w.Key("position");
+    w.Int(position);
     w.Key("infos");
     w.StartArray();
     for (const auto& i : a.infos) {
@@ -785,12 +870,7 @@ std::string CapResult::to_json() const {
       w.EndObject();
     }
     w.EndArray();
-    w.Key("valid");
-    w.Bool(valid());
-    w.Key("errors");
-    put_strings(w, errors);
-    w.Key("warnings");
-    put_strings(w, warnings);
+    put_verdict(w, valid(), errors, warnings);
     w.EndObject();
   });
 }
@@ -822,7 +902,7 @@ const RecordSchemaPtr& cap_areas_schema() {
 
 std::vector<Record> CapResult::to_records() const {
   std::vector<Record> out;
-  if (cap_version.empty()) return out;
+  if (cap_version.empty() || empty) return out;
   const auto& a = alert;
   const auto alert_row = [&](const CapInfo* info, std::int64_t info_index) {
     Record r(cap_alerts_schema());

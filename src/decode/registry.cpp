@@ -34,13 +34,24 @@ class CapDecoder final : public Decoder {
   std::string name() const override { return "cap"; }
   std::string description() const override { return "CAP alerts: cap_alerts and cap_areas records"; }
   std::vector<RecordSchemaPtr> schemas() const override { return {cap_alerts_schema(), cap_areas_schema()}; }
-  DecodeOutput decode(std::string_view data) const override {
-    auto r = decode_cap(data);
+  DecodeOutput decode(std::string_view data) const override { return decode_with(data, {}); }
+  DecodeOutput decode_with(std::string_view data, const DecodeContext& context) const override {
+    CapOptions options;
+    options.mode = context.mode;
+    auto d = decode_cap_document(data, options);
     DecodeOutput out;
     // An alert with errors still gives its rows (with valid = 0); only no alert at all fails.
-    out.records = r.to_records();
-    for (auto& e : r.errors) out.errors.push_back({std::move(e), -1});
-    for (auto& w : r.warnings) out.warnings.push_back({std::move(w), -1});
+    // Each alert of an envelope is decoded; its issues carry its position there.
+    out.records = d.to_records();
+    for (auto& a : d.alerts) {
+      const std::string where =
+          a.position > 0 ? "alert " + std::to_string(a.position) + " of <" + d.container + ">: " : "";
+      const int index = a.position > 0 ? a.position : -1;
+      for (auto& e : a.errors) out.errors.push_back({where + e, index});
+      for (auto& w : a.warnings) out.warnings.push_back({where + w, index});
+    }
+    for (auto& e : d.errors) out.errors.push_back({std::move(e), -1});
+    for (auto& w : d.warnings) out.warnings.push_back({std::move(w), -1});
     if (out.records.empty() && out.errors.empty()) out.errors.push_back({"not a CAP alert", -1});
     return out;
   }

@@ -172,7 +172,7 @@ struct Monitor::Impl {
 
   // Stats (pipeline thread writes; anyone reads).
   std::atomic<std::uint64_t> received{0}, valid{0}, invalid{0}, duplicates{0}, unrouted{0}, downloads{0},
-      download_failures{0}, decode_failures{0}, records{0}, dead_letters{0};
+      download_failures{0}, decode_failures{0}, decode_part_errors{0}, records{0}, dead_letters{0};
   mutable std::mutex table_mu;
   std::map<std::string, std::uint64_t> per_table;
 
@@ -379,13 +379,22 @@ struct Monitor::Impl {
     }
     std::vector<Record> out;
     if (p.decoder) {
-      auto decoded = p.decoder->decode(data);
+      DecodeContext context;
+      context.mode = p.o.validation;
+      auto decoded = p.decoder->decode_with(data, context);
       if (decoded.failed()) {
         ++decode_failures;
         dead_letter_message(
             e, "decode",
             decoded.errors.empty() ? "decoder " + p.decoder->name() + ": no records" : decoded.errors.front().message,
             p.o.name);
+      } else if (!decoded.errors.empty()) {
+        // Some parts gave records, others could not be decoded (a BUFR message of several, an
+        // empty alert of an envelope): counted and logged, never dropped without a word.
+        decode_part_errors += decoded.errors.size();
+        log("decode: " + p.o.name + ": " + std::to_string(decoded.errors.size()) + " part(s) of " +
+            (n.data_id().empty() ? std::string(n.id()) : std::string(n.data_id())) +
+            " not decoded: " + decoded.errors.front().message);
       }
       out = std::move(decoded.records);
     } else {
@@ -1147,6 +1156,7 @@ std::string to_json(const MonitorStats& s) {
   count("downloads", s.downloads);
   count("download_failures", s.download_failures);
   count("decode_failures", s.decode_failures);
+  count("decode_part_errors", s.decode_part_errors);
   count("records", s.records);
   count("dead_letters", s.dead_letters);
   count("backfilled", s.backfilled);
@@ -1185,6 +1195,7 @@ MonitorStats Monitor::stats() const {
   s.downloads = m.downloads;
   s.download_failures = m.download_failures;
   s.decode_failures = m.decode_failures;
+  s.decode_part_errors = m.decode_part_errors;
   s.records = m.records;
   s.dead_letters = m.dead_letters;
   s.backfilled = m.backfilled;

@@ -236,6 +236,36 @@ static void test_decoders(void) {
     wis2mon_records_destroy(records);
   }
 
+  /* An envelope of two alerts, the second empty: the first's records, the second's error by
+   * its position; strict mode makes a time without its zone offset an error. */
+  {
+    static const char envelope[] =
+        "<EDXLDistribution xmlns=\"urn:oasis:names:tc:emergency:EDXL:DE:1.0\"><contentObject><xmlContent>"
+        "<embeddedXMLContent><alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>E-1</identifier>"
+        "<sender>s@example.org</sender><sent>2025-11-23T10:00:00</sent><status>Test</status><msgType>Alert</msgType>"
+        "<scope>Public</scope></alert></embeddedXMLContent></xmlContent></contentObject>"
+        "<contentObject><xmlContent><embeddedXMLContent><alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"/>"
+        "</embeddedXMLContent></xmlContent></contentObject></EDXLDistribution>";
+    char* doc = NULL;
+    CHECK(wis2mon_decode_cap_document(envelope, sizeof envelope - 1, WIS2MON_LENIENT, &records, &doc) == WIS2MON_OK);
+    CHECK(wis2mon_records_count(records) == 1); /* the first alert's one row (no info) */
+    CHECK(wis2mon_records_error_count(records) == 1);
+    CHECK(strstr(wis2mon_records_error(records, 0, &message_index), "empty") != NULL);
+    CHECK(message_index == 2);
+    CHECK(strstr(doc, "\"container\":\"EDXLDistribution\"") != NULL);
+    CHECK(strstr(doc, "\"position\":2") != NULL);
+    CHECK(strstr(doc, "no zone offset; read as UTC") != NULL);
+    wis2mon_free(doc);
+    wis2mon_records_destroy(records);
+    CHECK(wis2mon_decode_cap_document(envelope, sizeof envelope - 1, WIS2MON_STRICT, &records, NULL) == WIS2MON_OK);
+    CHECK(wis2mon_records_error_count(records) == 2);
+    CHECK(strstr(wis2mon_records_error(records, 0, &message_index), "no zone offset") != NULL);
+    CHECK(message_index == 1);
+    wis2mon_records_destroy(records);
+    CHECK_FAILS(wis2mon_decode_cap_document(envelope, 4, 7, &records, NULL), WIS2MON_EINVAL,
+                "wis2mon_decode_cap_document");
+  }
+
   CHECK_FAILS(wis2mon_decode_bufr(NULL, 5, &records), WIS2MON_EINVAL, "wis2mon_decode_bufr");
   CHECK_FAILS(wis2mon_decode_bufr("x", 1, NULL), WIS2MON_EINVAL, "wis2mon_decode_bufr");
   CHECK_FAILS(wis2mon_decode_cap(NULL, 5, &records, NULL), WIS2MON_EINVAL, "wis2mon_decode_cap");

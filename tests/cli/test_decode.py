@@ -102,6 +102,43 @@ def test_decode_cap_output_and_exit_codes(wis2mon, tmp_path):
     assert wis2mon("decode", "cap").returncode == 2
 
 
+def test_decode_cap_envelope_gives_every_alert(wis2mon, tmp_path):
+    body = ALERT.split("?>", 1)[1]
+    empty = '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"></alert>'
+    items = [body, body.replace("TEST-1", "TEST-2"), empty]
+    envelope = tmp_path / "edxl.xml"
+    envelope.write_text('<EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:1.0">' + "".join(
+        f"<contentObject><xmlContent><embeddedXMLContent>{a}</embeddedXMLContent></xmlContent></contentObject>"
+        for a in items) + "</EDXLDistribution>")
+    r = wis2mon("decode", "cap", envelope)
+    assert r.returncode == 1, r.stdout  # the empty alert is not valid CAP
+    lines = json_lines(r.stdout)
+    assert [line["position"] for line in lines] == [1, 2, 3]
+    assert all(line["container"] == "EDXLDistribution" and line["source"] == str(envelope) for line in lines)
+    assert [line["identifier"] for line in lines] == ["TEST-1", "TEST-2", ""]
+    assert [line["valid"] for line in lines] == [True, True, False]
+    assert lines[2]["errors"] == ["the <alert> element is empty"]
+    # A lone alert: position 0, no container.
+    lone = tmp_path / "lone.xml"
+    lone.write_text(ALERT)
+    (line,) = json_lines(wis2mon("decode", "cap", lone).stdout)
+    assert line["position"] == 0 and line["container"] == ""
+
+
+def test_decode_cap_strict_zone_offsets(wis2mon, tmp_path):
+    no_zone = tmp_path / "no-zone.xml"
+    no_zone.write_text(ALERT.replace("2025-11-23T10:00:00-00:00", "2025-11-23T10:00:00"))
+    lenient = wis2mon("decode", "cap", no_zone)
+    assert lenient.returncode == 0
+    (line,) = json_lines(lenient.stdout)
+    assert line["sent_utc"] == "2025-11-23T10:00:00Z"
+    assert any("no zone offset; read as UTC" in w for w in line["warnings"])
+    strict = wis2mon("decode", "cap", "--strict", no_zone)
+    assert strict.returncode == 1
+    (line,) = json_lines(strict.stdout)
+    assert any("no zone offset (CAP requires" in e for e in line["errors"])
+
+
 def test_decode_cap_reference_files(wis2mon, refdata):
     cap = refdata / "cap"
     r = wis2mon("decode", "cap", cap / "oasis-spec_Oasis_ThunderstormWarning.xml", cap / "SYNTHETIC_billion-laughs.xml")

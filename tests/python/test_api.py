@@ -132,6 +132,33 @@ def test_decode_cap():
     assert "root:" not in json.dumps(refused)
 
 
+def test_decode_cap_document_envelope_and_strict_mode():
+    body = CAP
+    second = body.replace(b"KSTO1055887203", b"KSTO-2").replace(b"14:57:00-07:00", b"14:57:00")
+    empty = b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>'
+    envelope = (b'<EDXLDistribution xmlns="urn:oasis:names:tc:emergency:EDXL:DE:1.0">'
+                + b"".join(b"<contentObject><xmlContent><embeddedXMLContent>" + a
+                           + b"</embeddedXMLContent></xmlContent></contentObject>" for a in (body, second, empty))
+                + b"</EDXLDistribution>")
+    doc = wis2mon.decode_cap_document(envelope)
+    assert doc["container"] == "EDXLDistribution" and not doc["valid"]
+    assert [a["position"] for a in doc["alerts"]] == [1, 2, 3]
+    assert [a["identifier"] for a in doc["alerts"]] == ["KSTO1055887203", "KSTO-2", ""]
+    assert [a["valid"] for a in doc["alerts"]] == [True, True, False]
+    assert doc["alerts"][2]["errors"] == ["the <alert> element is empty"]
+    assert any("no zone offset; read as UTC" in w for w in doc["alerts"][1]["warnings"])
+    rows = wis2mon.decode_cap_records(envelope)
+    assert [(r["table"], r["identifier"]) for r in rows] == [
+        ("cap_alerts", "KSTO1055887203"), ("cap_areas", "KSTO1055887203"),
+        ("cap_alerts", "KSTO-2"), ("cap_areas", "KSTO-2")]
+    strict = wis2mon.decode_cap_document(envelope, strict=True)
+    assert not strict["alerts"][1]["valid"]
+    assert any("no zone offset (CAP requires" in e for e in strict["alerts"][1]["errors"])
+    assert wis2mon.decode_cap(envelope)["identifier"] == "KSTO1055887203"  # the first only
+    assert not wis2mon.decode_cap(second, strict=True)["valid"]
+    assert wis2mon.decode_cap(second)["valid"]
+
+
 def test_downloader_sync_batch_integrity_and_faults(data_server):
     root, base, requests = data_server
     payload = _wis2mon._sample_synop_bufr(15, 15)

@@ -9,6 +9,7 @@
 #include "fault_server.hpp"
 #include "support.hpp"
 #include "wis2mon/decode/cap.hpp"
+#include "wis2mon/decoder.hpp"
 
 using namespace wis2mon;
 
@@ -179,9 +180,6 @@ TEST_CASE("cap: each broken rule is reported") {
        "has an empty identifier", true},
       {"<scope>Public</scope>", "<scope>Public</scope><references>,id,2025-11-23T09:00:00+02:00</references>",
        "has an empty sender", true},
-      // A well-formed triplet whose date lacks its zone: named as such, not "not a triplet".
-      {"<scope>Public</scope>", "<scope>Public</scope><references>a@b,id-1,2025-11-23T09:00:00</references>",
-       "sent time \"2025-11-23T09:00:00\" without a zone offset", true},
       {"<scope>Public</scope>", "<scope>Public</scope><references>a@b,id-1,yesterday</references>",
        "sent time \"yesterday\" that is not a date-time", true},
       {"<circle>45.5,25.5 12.5</circle>", "<circle/>", "empty <circle>", false},
@@ -217,6 +215,113 @@ TEST_CASE("cap: each broken rule is reported") {
       "warnings@meteoromania.ro,urn:oid:2.49.0.1.642.0.2,2025-11-23T09:30:00+02:00</references>"));
   CHECK(ok.valid());
   CHECK(ok.alert.references.size() == 2);
+}
+
+TEST_CASE("cap: a time without its zone offset is an error in strict mode, a warning in lenient mode") {
+  CapOptions strict;
+  strict.mode = ValidationMode::strict;
+  const struct {
+    std::string from, to, expect;
+  } cases[] = {
+      {"<sent>2025-11-23T10:00:00+02:00</sent>", "<sent>2025-11-23T10:00:00</sent>",
+       "<sent> \"2025-11-23T10:00:00\" has no zone offset"},
+      {"<effective>2025-11-23T10:00:00+02:00</effective>", "<effective>2025-11-23T10:00:00</effective>",
+       "<effective> \"2025-11-23T10:00:00\" has no zone offset"},
+      {"<onset>2025-11-23T18:00:00+02:00</onset>", "<onset>2025-11-23T18:00:00</onset>",
+       "<onset> \"2025-11-23T18:00:00\" has no zone offset"},
+      {"<expires>2025-11-24T06:00:00+02:00</expires>", "<expires>2025-11-24T06:00:00</expires>",
+       "<expires> \"2025-11-24T06:00:00\" has no zone offset"},
+      // A well-formed triplet whose date lacks its zone: named as such, not "not a triplet".
+      {"<scope>Public</scope>", "<scope>Public</scope><references>a@b,id-1,2025-11-23T09:00:00</references>",
+       "reference \"a@b,id-1,2025-11-23T09:00:00\": its sent time has no zone offset"},
+  };
+  for (const auto& c : cases) {
+    const auto doc = replace(kAlert, c.from, c.to);
+    const auto lenient = decode_cap(doc);
+    const auto exact = decode_cap(doc, strict);
+    INFO(c.to << " -> " << lenient.to_json() << "\n" << exact.to_json());
+    CHECK(lenient.valid());
+    CHECK(has(lenient.warnings, c.expect + "; read as UTC"));
+    CHECK_FALSE(exact.valid());
+    CHECK(has(exact.errors, c.expect + " (CAP requires +hh:mm or -hh:mm)"));
+    CHECK_FALSE(has(exact.warnings, "zone offset"));
+  }
+  // Read as UTC in both modes: the records hold the instant, not null.
+  const auto doc =
+      replace(replace(kAlert, "<sent>2025-11-23T10:00:00+02:00</sent>", "<sent>2025-11-23T10:00:00</sent>"),
+              "<onset>2025-11-23T18:00:00+02:00</onset>", "<onset>2025-11-23T18:00:00</onset>");
+  for (const auto& r : {decode_cap(doc), decode_cap(doc, strict)}) {
+    REQUIRE(r.alert.sent_utc);
+    CHECK(format_rfc3339(*r.alert.sent_utc) == "2025-11-23T10:00:00Z");
+    const auto rows = r.to_records();
+    REQUIRE_FALSE(rows.empty());
+    CHECK(format_rfc3339(std::get<Timestamp>(*rows[0].get("sent"))) == "2025-11-23T10:00:00Z");
+    CHECK(format_rfc3339(std::get<Timestamp>(*rows[0].get("onset"))) == "2025-11-23T18:00:00Z");
+  }
+  // With the offset, strict has nothing to say.
+  CHECK(decode_cap(kAlert, strict).valid());
+  CHECK(decode_cap(kAlert, strict).warnings.empty());
+}
+
+TEST_CASE("cap: every alert of an EDXL-DE envelope is decoded, an empty one is reported") {
+  const auto body = kAlert.substr(kAlert.find("<alert"));
+  const auto second = replace(body, "urn:oid:2.49.0.1.642.0.2025.11.23.10.0", "second-alert");
+  const auto wrap = [](const std::string& alert) {
+    return "<contentObject><contentDescription>CAP</contentDescription><xmlContent><embeddedXMLContent>" + alert +
+           "</embeddedXMLContent></xmlContent></contentObject>";
+  };
+  const std::string envelope =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<EDXLDistribution xmlns=\"urn:oasis:names:tc:emergency:EDXL:DE:1.0\">"
+      "<distributionID>d-1</distributionID><senderID>warnings@meteoromania.ro</senderID>"
+      "<dateTimeSent>2025-11-23T10:00:00+02:00</dateTimeSent><distributionStatus>Actual</distributionStatus>"
+      "<distributionType>Report</distributionType><combinedConfidentiality>UNCLASSIFIED</combinedConfidentiality>" +
+      wrap(body) + wrap(second) + wrap("<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n  </alert>") +
+      "</EDXLDistribution>";
+  const auto d = decode_cap_document(envelope);
+  INFO(d.to_json());
+  CHECK(d.container == "EDXLDistribution");
+  CHECK(d.errors.empty());
+  REQUIRE(d.alerts.size() == 3);
+  CHECK(d.alerts[0].position == 1);
+  CHECK(d.alerts[0].valid());
+  CHECK(d.alerts[0].alert.identifier == "urn:oid:2.49.0.1.642.0.2025.11.23.10.0");
+  CHECK(d.alerts[1].position == 2);
+  CHECK(d.alerts[1].valid());
+  CHECK(d.alerts[1].alert.identifier == "second-alert");
+  CHECK(d.alerts[2].position == 3);
+  CHECK(d.alerts[2].empty);
+  CHECK_FALSE(d.alerts[2].valid());
+  CHECK(d.alerts[2].errors == std::vector<std::string>{"the <alert> element is empty"});
+  CHECK_FALSE(d.valid());
+  // Records: two alerts x (1 info row + 1 area row); the empty one gives none.
+  const auto rows = d.to_records();
+  REQUIRE(rows.size() == 4);
+  CHECK(std::get<std::string>(*rows[0].get("identifier")) == "urn:oid:2.49.0.1.642.0.2025.11.23.10.0");
+  CHECK(std::get<std::string>(*rows[2].get("identifier")) == "second-alert");
+  // The JSON form holds every alert with its position.
+  CHECK(d.to_json().find("\"position\":3") != std::string::npos);
+  // The built-in decoder gives every alert's records and names the empty one's position.
+  const auto out = find_decoder("cap")->decode(envelope);
+  CHECK(out.records.size() == 4);
+  REQUIRE(out.errors.size() == 1);
+  CHECK(out.errors[0].message_index == 3);
+  CHECK(out.errors[0].message == "alert 3 of <EDXLDistribution>: the <alert> element is empty");
+  // decode_cap still gives the first, and says how many it left.
+  const auto first = decode_cap(envelope);
+  CHECK(first.valid());
+  CHECK(has(first.warnings, "with 3 alerts; only the first is decoded here"));
+  // A lone alert is position 0, no container.
+  const auto lone = decode_cap_document(kAlert);
+  REQUIRE(lone.alerts.size() == 1);
+  CHECK(lone.alerts[0].position == 0);
+  CHECK(lone.container.empty());
+  // The decoder takes the mode from its context.
+  const auto no_zone = replace(kAlert, "<sent>2025-11-23T10:00:00+02:00</sent>", "<sent>2025-11-23T10:00:00</sent>");
+  DecodeContext strict;
+  strict.mode = ValidationMode::strict;
+  CHECK(find_decoder("cap")->decode_with(no_zone, strict).errors.size() == 1);
+  CHECK(find_decoder("cap")->decode_with(no_zone, {}).errors.empty());
 }
 
 TEST_CASE("cap: not XML, not CAP, too big, too deep") {

@@ -12,7 +12,9 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -31,7 +33,7 @@ namespace {
 // A notification whose data is inline text.
 std::string inline_notification(const std::string& id, const std::string& data_id, const std::string& text) {
   std::string value;
-  for (char c : text) value += c == '\n' ? std::string("\\n") : std::string(1, c);
+  for (char c : text) value += c == '\n' ? std::string("\\n") : c == '"' ? std::string("\\\"") : std::string(1, c);
   return R"({"id": ")" + id +
          R"(", "type": "Feature", "geometry": null,)"
          R"( "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"],)"
@@ -163,6 +165,82 @@ TEST_CASE("monitor: a decoder from examples/ runs through a monitor into SQLite,
   CHECK(testing::sqlite_int(
             db, "SELECT count(*) FROM csv_obs WHERE station = '0-20000-0-10385' AND air_temperature = 272.05") == 1);
   CHECK(testing::sqlite_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'ux_csv_obs'") == 1);
+}
+
+TEST_CASE("monitor: every alert of a CAP envelope is stored; the parts that fail are counted and logged") {
+  testing::TempDir dir;
+  auto o = options_in(dir.path);
+  std::vector<std::string> lines;
+  std::mutex lines_mu;
+  o.log = [&](std::string_view line) {
+    std::lock_guard lock(lines_mu);
+    lines.emplace_back(line);
+  };
+  const auto logged = [&](const std::string& part) {
+    std::lock_guard lock(lines_mu);
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(part) != std::string::npos; });
+  };
+  auto p = pipeline("alerts", "cap", {});
+  p.dedup.reset();
+  o.pipelines.push_back(p);
+  auto strict = pipeline("strict-alerts", "cap", {});
+  strict.dedup.reset();
+  strict.validation = ValidationMode::strict;
+  strict.filters = {"origin/a/wis2/+/data/core/weather/advisories-warnings"};
+  o.pipelines.push_back(strict);
+  Monitor monitor(o);
+  std::mutex mu;
+  std::map<std::string, int> rows;  // pipeline's identifiers seen in cap_alerts rows
+  monitor.add_callback_sink("mine", [&](const std::vector<Record>& batch) {
+    std::lock_guard lock(mu);
+    for (const auto& r : batch)
+      if (r.table() == "cap_alerts") ++rows[std::get<std::string>(*r.get("identifier"))];
+    return std::vector<Delivery>(batch.size());
+  });
+  monitor.start();
+  const auto alert = [](const std::string& id, const std::string& sent) {
+    return "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"><identifier>" + id +
+           "</identifier><sender>s@example.org</sender><sent>" + sent +
+           "</sent><status>Test</status><msgType>Alert</msgType><scope>Public</scope></alert>";
+  };
+  const auto envelope = [](const std::vector<std::string>& alerts) {
+    std::string out = "<EDXLDistribution xmlns=\"urn:oasis:names:tc:emergency:EDXL:DE:1.0\">";
+    for (const auto& a : alerts)
+      out +=
+          "<contentObject><xmlContent><embeddedXMLContent>" + a + "</embeddedXMLContent></xmlContent></contentObject>";
+    return out + "</EDXLDistribution>";
+  };
+  monitor.push(kTopic, inline_notification("66666666-6666-4666-8666-666666666666", "de-example/cap/1",
+                                           envelope({alert("A-1", "2026-11-30T06:00:00+00:00"),
+                                                     alert("A-2", "2026-11-30T06:00:00+00:00"),
+                                                     "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\"/>"})));
+  REQUIRE(monitor.drain(10s));
+  {
+    std::lock_guard lock(mu);
+    CHECK(rows == std::map<std::string, int>{{"A-1", 1}, {"A-2", 1}});
+  }
+  CHECK(monitor.stats().decode_part_errors == 1);
+  CHECK(monitor.stats().decode_failures == 0);
+  CHECK(monitor.stats().dead_letters == 0);
+  CHECK(
+      logged("decode: alerts: 1 part(s) of de-example/cap/1 not decoded: alert 3 of <EDXLDistribution>: "
+             "the <alert> element is empty"));
+  // A time without its zone offset: a warning for the lenient pipeline, an error (counted,
+  // the row still stored with valid = 0) for the strict one.
+  const std::string warnings_topic = "origin/a/wis2/de-example/data/core/weather/advisories-warnings";
+  monitor.push(warnings_topic, inline_notification("77777777-7777-4777-8777-777777777777", "de-example/cap/2",
+                                                   alert("A-3", "2026-11-30T06:00:00")));
+  REQUIRE(monitor.drain(10s));
+  {
+    std::lock_guard lock(mu);
+    CHECK(rows["A-3"] == 2);  // one row from each pipeline
+  }
+  CHECK(monitor.stats().decode_part_errors == 2);
+  CHECK(
+      logged("decode: strict-alerts: 1 part(s) of de-example/cap/2 not decoded: <sent> \"2026-11-30T06:00:00\" "
+             "has no zone offset"));
+  CHECK_FALSE(logged("decode: alerts: 1 part(s) of de-example/cap/2"));
 }
 
 TEST_CASE("config: sink kinds and decoders come from the registries; unknown ones are refused") {

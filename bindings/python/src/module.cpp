@@ -239,23 +239,31 @@ PYBIND11_MODULE(_wis2mon, m) {
         return py::make_tuple(records, errors, warnings);
       },
       py::arg("data"));
-  m.def(
-      "decode_cap",
-      [](const py::object& data) {
-        const std::string bytes = bytes_of(data, "data");
-        CapResult result;
-        std::string json;
-        {
-          py::gil_scoped_release release;
-          result = decode_cap(bytes);
-          json = result.to_json();
-        }
-        py::list records;
-        wis2mon::python::RecordConverter to_dict(true);
-        for (const auto& r : result.to_records()) records.append(to_dict(r));
-        return py::make_tuple(json, records);
-      },
-      py::arg("data"));
+  // (JSON of the result, its records as dicts), decoded without the GIL.
+  const auto cap_decoder = [](auto decode) {
+    return [decode](const py::object& data, bool strict) {
+      const std::string bytes = bytes_of(data, "data");
+      CapOptions options;
+      options.mode = strict ? ValidationMode::strict : ValidationMode::lenient;
+      std::string json;
+      std::vector<Record> rows;
+      {
+        py::gil_scoped_release release;
+        const auto result = decode(bytes, options);
+        json = result.to_json();
+        rows = result.to_records();
+      }
+      py::list records;
+      wis2mon::python::RecordConverter to_dict(true);
+      for (const auto& r : rows) records.append(to_dict(r));
+      return py::make_tuple(json, records);
+    };
+  };
+  m.def("decode_cap", cap_decoder([](const std::string& b, const CapOptions& o) { return decode_cap(b, o); }),
+        py::arg("data"), py::arg("strict") = false);
+  m.def("decode_cap_document",
+        cap_decoder([](const std::string& b, const CapOptions& o) { return decode_cap_document(b, o); }),
+        py::arg("data"), py::arg("strict") = false);
 
   // ---- downloads ----------------------------------------------------------------------------
   py::class_<DownloadResult>(m, "DownloadResult")

@@ -39,6 +39,7 @@ __all__ = [
     "Monitor",
     "decode_bufr",
     "decode_cap",
+    "decode_cap_document",
     "decode_cap_records",
     "topic",
     "errors",
@@ -82,18 +83,29 @@ def decode_bufr(data: Bytes, errors: str = "include") -> List[Dict[str, Any]]:
     return records
 
 
-def decode_cap(data: Bytes) -> Dict[str, Any]:
+def decode_cap(data: Bytes, strict: bool = False) -> Dict[str, Any]:
     """Parses a CAP 1.2/1.1 alert (hardened: no DTDs, no entities, no network) into one dict:
     identifier, sender, sent, sent_utc, status, msg_type, scope, references, infos[...],
-    plus ``valid``, ``errors`` and ``warnings``."""
-    alert_json, _records = _wis2mon.decode_cap(data)
+    plus ``valid``, ``errors`` and ``warnings``. A document wrapping several alerts (an
+    EDXL-DE envelope) gives its first, with a warning: decode_cap_document gives them all.
+    ``strict``: a time without its zone offset is an error, not a warning."""
+    alert_json, _records = _wis2mon.decode_cap(data, strict)
     return _json.loads(alert_json)
 
 
-def decode_cap_records(data: Bytes) -> List[Dict[str, Any]]:
-    """The flat records of a CAP alert: cap_alerts (one per info) and cap_areas (one per area)
-    rows, each with a ``table`` key."""
-    _alert, records = _wis2mon.decode_cap(data)
+def decode_cap_document(data: Bytes, strict: bool = False) -> Dict[str, Any]:
+    """Every alert of one XML document, as a dict: ``alerts`` (one dict per alert, as
+    decode_cap gives it, with its ``position`` in the envelope: 1, 2, ...; 0 when the
+    document is the alert), ``container`` (the envelope's root element, "" when none),
+    ``valid`` (every alert valid), and the document's own ``errors`` and ``warnings``."""
+    document_json, _records = _wis2mon.decode_cap_document(data, strict)
+    return _json.loads(document_json)
+
+
+def decode_cap_records(data: Bytes, strict: bool = False) -> List[Dict[str, Any]]:
+    """The flat records of every alert of a CAP document: cap_alerts (one per info) and
+    cap_areas (one per area) rows, each with a ``table`` key. An empty alert gives none."""
+    _document, records = _wis2mon.decode_cap_document(data, strict)
     return records
 
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "wis2mon/export.hpp"
+#include "wis2mon/notification.hpp"
 #include "wis2mon/record.hpp"
 #include "wis2mon/time.hpp"
 
@@ -25,6 +26,10 @@ namespace wis2mon {
 struct CapOptions {
   std::size_t max_input_bytes = 2u * 1024u * 1024u;  ///< larger documents are refused
   int max_depth = 32;                                ///< deeper element nesting is refused
+  /// strict: CAP 1.2 to the letter, so a date-time without its zone offset
+  /// ("2025-11-23T10:00:00") is an error. lenient (the default): real CAP 1.1 feeds send
+  /// them; it is a warning and the time is read as UTC.
+  ValidationMode mode = ValidationMode::lenient;
 };
 
 /// A valueName/value pair (eventCode, parameter, geocode).
@@ -75,6 +80,11 @@ struct WIS2MON_API CapResult {
   CapAlert alert;
   std::string cap_version;  ///< "1.2", "1.1" or "1.0"; "" when no CAP alert was found
   bool is_signed = false;   ///< an XML-DSig <Signature> is present (it is not verified)
+  /// 1-based position of this alert among the alerts of its document when it is wrapped (an
+  /// EDXL-DE distribution, a feed); 0 when the alert is the document's root element.
+  int position = 0;
+  /// The <alert> element holds nothing: an error, and no records.
+  bool empty = false;
   std::vector<std::string> errors;
   std::vector<std::string> warnings;
 
@@ -93,8 +103,29 @@ struct WIS2MON_API CapResult {
 WIS2MON_API const RecordSchemaPtr& cap_alerts_schema();
 WIS2MON_API const RecordSchemaPtr& cap_areas_schema();
 
-/// Parses one CAP document from memory. A non-standard wrapper (several alerts under one
-/// root, an EDXL-DE envelope) yields the first alert found, with a warning.
+/// Every alert of one XML document: the document itself when it is an alert, or each alert
+/// embedded in an envelope (EDXL-DE's contentObject/xmlContent/embeddedXMLContent, or any
+/// other container), in document order.
+struct WIS2MON_API CapDocument {
+  std::vector<CapResult> alerts;      ///< one per alert found; position 1, 2, ... when wrapped
+  std::string container;              ///< the root element's name when the alerts are wrapped
+  std::vector<std::string> errors;    ///< the document as a whole: not XML, no alert, refused
+  std::vector<std::string> warnings;  ///< the document as a whole (external loads refused)
+
+  /// No document error and every alert valid.
+  bool valid() const noexcept;
+  /// Every alert's records (CapResult::to_records), in document order.
+  std::vector<Record> to_records() const;
+  /// {"container", "valid", "errors", "warnings", "alerts": [CapResult::to_json() objects]}
+  std::string to_json() const;
+};
+
+/// Parses one XML document from memory and decodes every CAP alert in it.
+WIS2MON_API CapDocument decode_cap_document(std::string_view xml, const CapOptions& options = {});
+
+/// Parses one CAP document from memory and gives its first alert. A document error (not
+/// XML, no alert) is in the result's errors. When the document wraps several alerts, a
+/// warning says how many were not decoded: use decode_cap_document for them.
 WIS2MON_API CapResult decode_cap(std::string_view xml, const CapOptions& options = {});
 
 }  // namespace wis2mon
