@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
   std::string message =
       R"({"id":"31e9d66a-cd83-4174-9429-b932f1abcdef","version":"v04","type":"Feature","geometry":null,)"
       R"("properties":{"pubtime":"2022-11-20T16:40:37.123456789Z","datetime":"2022-11-11T11:11:11Z",)"
-      R"("data_id":"data/data-123/items/abc","metadata_id":"urn:wmo:md:test:x"},)"
+      R"("data_id":"data/data-123/items/abc","metadata_id":"urn:wmo:md:test:x",)"
+      R"("integrity":{"method":"sha256","value":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}},)"
       R"("links":[{"href":"https://example.org/abc.txt","rel":"canonical"}]})";
   if (argc > 1) {
     std::ifstream in(argv[1], std::ios::binary);
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
       std::cout << "  warning " << w.path << " [" << w.rule << "] " << w.message << "\n";
     if (parsed.json_ok) std::cout << "  data_id " << parsed.notification.data_id() << "\n";
   }
-  // The built-in message is valid when lenient (with warnings) and invalid when strict.
+  // The built-in message is valid when lenient (with warnings: the deprecated version, a hex
+  // digest) and invalid when strict (the standard wants the digest in base64).
   return argc > 1 ? 0 : (wis2mon::Notification::parse(message).valid() ? 0 : 1);
 }

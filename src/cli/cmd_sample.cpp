@@ -61,7 +61,7 @@ void add_sample_command(CLI::App& app, Action& action) {
   cmd->add_option("--invalid", args->invalid, "Share of messages with a deliberate defect")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--deviations", args->deviations,
-                  "Share of the other messages with a real-traffic deviation (v04, hex digest, nanoseconds)")
+                  "Share of the other messages with a real-traffic deviation (hex or placeholder digest)")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--out", args->out, "Output file ('-' for stdout)");
   cmd->add_option("--topics-out", args->topics_out, "Also write each message's topic, one a line");

@@ -26,7 +26,6 @@ namespace {
 using rapidjson::Value;
 constexpr std::size_t kMaxMessageBytes = 8192;  // REQ message_size
 constexpr std::size_t kMaxContentBytes = 4096;  // REQ content
-constexpr int kStrictFractionDigits = 6;        // beyond microseconds is a lenient deviation
 
 // What the views of a Notification point into: one block holding the message (parsed in
 // situ: strings unescaped in place, then a NUL) followed by the compact JSON of the extra
@@ -196,6 +195,11 @@ std::string link_path(rapidjson::SizeType i, std::string_view member = {}) {
 }  // namespace
 
 // Friend of Notification: fills the private fields while validating.
+//
+// Strict mode is the standard (WNM 1.x, Manual on WIS Vol II Appendix E, and its bundled
+// schema), no stricter: where both allow something, strict allows it. What only the
+// standard's text requires is an error too (UTC times, base64 digests, link schemes);
+// docs/validation.md gives each rule's source.
 struct NotificationBuilder {
   Notification& n;
   ValidationReport& report;
@@ -209,6 +213,10 @@ struct NotificationBuilder {
   bool strict() const { return options.mode == ValidationMode::strict; }
   void error(std::string_view path, const char* rule, std::string message) {
     report.add_error(std::string(path), rule, std::move(message));
+  }
+  // Allowed by the standard but worth a word: a warning in both modes.
+  void note(std::string_view path, const char* rule, std::string message) {
+    report.add_warning(std::string(path), rule, std::move(message));
   }
   // Something real traffic does that the standard does not allow: a warning when lenient.
   void deviation(std::string_view path, const char* rule, std::string message) {
@@ -324,8 +332,8 @@ struct NotificationBuilder {
       if (!take_string(*version, "/version", n.version_)) return;
       if (n.version_ != "v04")
         error("/version", "version.value", "version must be 'v04', got " + quoted(n.version_));
-      else
-        deviation("/version", "version.deprecated", "'version: v04' is deprecated; WNM 1.x declares conformsTo");
+      else  // the schema allows it (a oneOf branch); Appendix E 1.6 deprecates it
+        note("/version", "version.deprecated", "'version: v04' is deprecated; WNM 1.x declares conformsTo");
     } else {
       missing("/conformsTo");
     }
@@ -334,10 +342,14 @@ struct NotificationBuilder {
   // Reads a GeoJSON position; `path` builds its JSON pointer, only when there is an error.
   template <typename PathFn>
   bool position(const Value& v, PathFn&& path, Position& out) {
-    if (!v.IsArray() || v.Size() < 2 || v.Size() > 3) {
+    if (!v.IsArray() || v.Size() < 2) {
       error(path(), "geometry.coordinates", "a position is an array of 2 or 3 numbers");
       return false;
     }
+    // RFC 7946 3.1.1: positions SHOULD NOT have more than three elements (not MUST NOT).
+    if (v.Size() > 3)
+      note(path(), "geometry.position_extra",
+           "a position of " + std::to_string(v.Size()) + " numbers; the elements after the third are ignored");
     for (const auto& c : v.GetArray())
       if (!c.IsNumber()) {
         error(path(), "geometry.coordinates", "a position holds numbers only");
@@ -376,9 +388,12 @@ struct NotificationBuilder {
         n.geometry_.type = Geometry::Type::point;
       return;
     }
-    if (!c.IsArray() || c.Empty())
+    if (!c.IsArray())
       return error("/geometry/coordinates", "geometry.coordinates",
-                   "a Polygon's coordinates are a non-empty array of linear rings");
+                   "a Polygon's coordinates are an array of linear rings");
+    // The schema allows no ring at all; RFC 7946 3.1 lets a reader take it as null.
+    if (c.Empty())
+      return note("/geometry/coordinates", "geometry.empty", "a Polygon without rings; read as a null geometry");
     bool ok = true;
     for (rapidjson::SizeType r = 0; r < c.Size(); ++r) {
       const auto ring_path = [r] { return "/geometry/coordinates/" + std::to_string(r); };
@@ -418,11 +433,8 @@ struct NotificationBuilder {
       error(path, "time.rfc3339", quoted(sv(v)) + " is not an RFC 3339 date-time");
       return std::nullopt;
     }
+    // RFC 3339 allows any number of fractional digits (the standard's own example has 9).
     if (!d.utc) error(path, "time.utc", quoted(sv(v)) + " is not in UTC (use 'Z')");
-    if (d.fraction_digits > kStrictFractionDigits)
-      deviation(path, "time.precision",
-                quoted(sv(v)) + " has " + std::to_string(d.fraction_digits) +
-                    " fractional digits; at most microseconds are expected");
     return t;
   }
 
@@ -492,10 +504,16 @@ struct NotificationBuilder {
     control_free(n.data_id_, "/properties/data_id", "data_id.characters");
     control_free(n.metadata_id_, "/properties/metadata_id", "metadata_id.characters");
 
-    // Temporal extent: datetime (string or null) xor start_datetime + end_datetime.
-    if (datetime && (start || end))
+    // Temporal extent: datetime (string or null) xor start_datetime + end_datetime (the
+    // schema's oneOf: both forms at once match both branches). datetime with half an extent
+    // matches one branch: allowed, with a word.
+    if (datetime && start && end)
       error("/properties/datetime", "temporal.exclusive",
             "give either datetime or start_datetime/end_datetime, not both");
+    else if (datetime && (start || end))
+      note(start ? "/properties/start_datetime" : "/properties/end_datetime", "temporal.exclusive",
+           std::string(start ? "start_datetime" : "end_datetime") +
+               " without its pair next to datetime; the temporal description is datetime");
     if (!datetime && !(start && end))
       error(start ? "/properties/end_datetime"
             : end ? "/properties/start_datetime"
@@ -504,8 +522,10 @@ struct NotificationBuilder {
     if (datetime && !datetime->IsNull()) n.datetime_ = check_time(*datetime, "/properties/datetime");
     if (start) n.start_datetime_ = check_time(*start, "/properties/start_datetime");
     if (end) n.end_datetime_ = check_time(*end, "/properties/end_datetime");
+    // Neither the schema nor the text orders them: an extent that ends before it starts is
+    // worth a word, not a rejection.
     if (n.start_datetime_ && n.end_datetime_ && *n.end_datetime_ < *n.start_datetime_)
-      error("/properties/end_datetime", "temporal.order", "end_datetime is before start_datetime");
+      note("/properties/end_datetime", "temporal.order", "end_datetime is before start_datetime");
 
     std::size_t digest_len = 0;
     if (integrity) digest_len = check_integrity(*integrity);
@@ -573,9 +593,14 @@ struct NotificationBuilder {
       missing("/properties/content/size"), ok = false;
     else if (auto s = as_integer(size->value)) {
       out.size = *s;
-      if (*s < 0 || *s > static_cast<std::int64_t>(kMaxContentBytes)) {
-        error("/properties/content/size", "content.size_max", "size must be between 0 and 4096");
+      if (*s < 0) {
+        error("/properties/content/size", "content.size_max", "size must not be negative");
         ok = false;
+      } else if (*s > static_cast<std::int64_t>(kMaxContentBytes)) {
+        // The schema caps size at 4096; Appendix E 1.15 makes it the unencoded size, "not
+        // directly compared with the size limit" (gzip content can hold more).
+        deviation("/properties/content/size", "content.size_max",
+                  "size " + std::to_string(*s) + " is above the schema's maximum of 4096");
       }
     } else
       wrong_type("/properties/content/size", size->value, "integer"), ok = false;
@@ -695,17 +720,18 @@ struct NotificationBuilder {
       }
       n.links_.push_back(link);
     }
-    const int total = canonical + update + deletion;
-    if (total == 0)
+    // /req/core/links E, F, G: a new item has at least one canonical link, an update at least
+    // one update link, a deletion at least one deletion link. More than one of a kind is
+    // allowed; links of several kinds are too (nothing forbids it), and the message is then
+    // read as the strongest: deletion, then update, then new (Notification::operation).
+    const int kinds = (canonical > 0) + (update > 0) + (deletion > 0);
+    if (kinds == 0)
       error("/links", "links.relation", "one link must have rel canonical, update or deletion");
-    else if (total > 1) {
-      if (canonical == 1 && update == 1 && deletion == 0)
-        deviation("/links", "links.canonical_update",
-                  "both a canonical and an update link; the standard wants exactly one of them");
-      else
-        error("/links", "links.relation",
-              "exactly one link may have rel canonical, update or deletion; found " + std::to_string(total));
-    }
+    else if (kinds > 1)
+      note("/links", "links.mixed_relations",
+           "links of more than one operation (canonical " + std::to_string(canonical) + ", update " +
+               std::to_string(update) + ", deletion " + std::to_string(deletion) + "); read as " +
+               (deletion ? "a deletion" : "an update"));
   }
 
   // A deletion of discovery metadata must say which record (metadata_id). A message is about
@@ -726,8 +752,11 @@ struct NotificationBuilder {
       const std::string_view id = n.data_id_;
       metadata = id.rfind("metadata/", 0) == 0 || id.find("/metadata/") != std::string_view::npos;
     }
+    // Neither the standard nor its schema requires it; a Global Discovery Catalogue cannot
+    // tell which record to delete without it (the GDC tests count it as a failure).
     if (metadata)
-      error("/properties/metadata_id", "metadata_id.deletion", "a metadata deletion must carry metadata_id");
+      note("/properties/metadata_id", "metadata_id.deletion",
+           "a metadata deletion without metadata_id; a Global Discovery Catalogue cannot tell which record it deletes");
   }
 };
 

@@ -17,7 +17,8 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 constexpr std::array<const char*, 8> kCentres = {"de-dwd",      "fr-meteo-france", "jp-jma", "br-inmet",
                                                  "ca-eccc-msc", "ke-kmd",          "au-bom", "ar-smn"};
-constexpr std::array<const char*, 3> kDeviations = {"version.deprecated", "integrity.hex", "time.precision"};
+// Real-traffic habits the standard does not allow (docs/validation.md: deviations).
+constexpr std::array<const char*, 2> kDeviations = {"integrity.hex", "integrity.value"};
 constexpr std::array<const char*, 8> kDefects = {"id.uuid",      "required",       "time.utc",     "integrity.mismatch",
                                                  "links.scheme", "geometry.range", "content.size", "json.syntax"};
 
@@ -84,6 +85,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     compute_digest("sha512", payload.data(), payload.size(), digest);
     std::string integrity = base64_encode({reinterpret_cast<char*>(digest), 64});
     if (deviation == "integrity.hex") integrity = hex_encode({reinterpret_cast<char*>(digest), 64});
+    if (deviation == "integrity.value") integrity = integrity.substr(0, 8) + "...";  // a placeholder
     if (defect == "integrity.mismatch") integrity[0] = integrity[0] == 'A' ? 'B' : 'A';
 
     rapidjson::StringBuffer buf;
@@ -91,15 +93,10 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     w.StartObject();
     w.Key("id");
     str(w, defect == "id.uuid" ? "WIGOS_" + station : random_uuid(rng));
-    if (deviation == "version.deprecated") {
-      w.Key("version");
-      w.String("v04");
-    } else {
-      w.Key("conformsTo");
-      w.StartArray();
-      w.String("http://wis.wmo.int/spec/wnm/1/conf/core");
-      w.EndArray();
-    }
+    w.Key("conformsTo");
+    w.StartArray();
+    w.String("http://wis.wmo.int/spec/wnm/1/conf/core");
+    w.EndArray();
     w.Key("type");
     w.String("Feature");
     w.Key("geometry");
@@ -127,7 +124,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
                             : "dataset-" + std::to_string(i % 97)));
     if (defect != "required") {
       w.Key("pubtime");
-      str(w, format_rfc3339(pub, deviation == "time.precision" ? 9 : 6));
+      str(w, format_rfc3339(pub, 6));
     }
     w.Key("datetime");
     std::string dt = format_rfc3339(obs);

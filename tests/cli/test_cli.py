@@ -63,9 +63,18 @@ def test_validate_stdin_and_modes(wis2mon):
     assert out["source"] == "-:1"
     assert [w["rule"] for w in out["warnings"]] == ["version.deprecated"]
     assert wis2mon("validate", "--lenient", "-", stdin=text).returncode == 0
+    # The schema allows version v04: deprecated in both modes, not an error in strict.
+    strict = wis2mon("validate", "--strict", "--format", "json", "-", stdin=text)
+    assert strict.returncode == 0
+    assert [w["rule"] for w in json_lines(strict.stdout)[0]["warnings"]] == ["version.deprecated"]
+    # A hex digest is a deviation: a warning when lenient, an error when strict.
+    hexed = dict(VALID, properties=dict(VALID["properties"], integrity={"method": "sha256", "value": "ab" * 32}))
+    hexed["properties"].pop("content", None)
+    text = json.dumps(hexed) + "\n"
+    assert wis2mon("validate", "--lenient", "-", stdin=text).returncode == 0
     strict = wis2mon("validate", "--strict", "--format", "json", "-", stdin=text)
     assert strict.returncode == 1
-    assert json_lines(strict.stdout)[0]["errors"][0]["rule"] == "version.deprecated"
+    assert json_lines(strict.stdout)[0]["errors"][0]["rule"] == "integrity.hex"
 
 
 def test_validate_topic_option(wis2mon, tmp_path):
