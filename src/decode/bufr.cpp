@@ -303,6 +303,7 @@ enum Column : int {
   cSubsetIndex,
   cMasterTable,
   cTemplate,
+  cWarning,
   kColumnCount
 };
 
@@ -335,6 +336,7 @@ constexpr ColumnName kColumns[] = {
     {cSubsetIndex, "subset_index"},
     {cMasterTable, "master_table_version"},
     {cTemplate, "template"},
+    {cWarning, "warning"},
 };
 static_assert(std::size(kColumns) == kColumnCount && listed_in_order(kColumns),
               "kColumns: one entry per Column, in order");
@@ -803,7 +805,15 @@ struct MessageInfo {
   int index = 0;
   std::string template_text;
   long master_table = 0;
+  long category = -1;                    // section 1's dataCategory (BUFR Table A); -1 when absent
+  std::optional<Timestamp> typical;      // section 1's typical date/time
+  mutable std::size_t typical_used = 0;  // subsets that took it (no date/time of their own)
+  mutable std::size_t identified = 0;    // subsets with a station or platform identification
 };
+
+// The record's note when observed_at came from section 1 (docs/decoders.md).
+constexpr const char* kTypicalTimeWarning =
+    "observed_at is section 1's typical date/time: the data section has no date/time for this subset";
 
 // Appends one surface_obs record made from a subset's values (SubsetValues or Columns::Row).
 // The first slot holding a value: the preferred key, then its fallbacks (docs/decoders.md).
@@ -857,6 +867,7 @@ void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long su
     if (std::isnan(precipitation.amount) && !std::isnan(v.number(slot))) precipitation = {v.number(slot), hours};
   const double gust = v.gust();
 
+  if (wsi || has_block || has_station || name || platform) ++info.identified;
   RowWriter put(batch.next_row());
   put.text(cWsi, std::move(wsi));
   put.integer(cBlock, has_block, block);
@@ -865,7 +876,15 @@ void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long su
   put.number(cLatitude, v.number(kLatitude));
   put.number(cLongitude, v.number(kLongitude));
   put.number(cHeight, first_of(v, {kHeight, kHeightOfStation}));
-  put.time(cObservedAt, has_time ? timestamp_from_utc(year, month, day, hour, minute, second) : std::nullopt);
+  // No date/time in the data section: section 1's typical one, said so on the record.
+  std::optional<Timestamp> observed =
+      has_time ? timestamp_from_utc(year, month, day, hour, minute, second) : std::nullopt;
+  const bool typical = !has_time && info.typical;
+  if (typical) {
+    observed = info.typical;
+    ++info.typical_used;
+  }
+  put.time(cObservedAt, observed);
   put.number(cAirTemperature, first_of(v, {kAirTemperature, kAirTemperatureAt2M}));
   put.number(cDewpoint, first_of(v, {kDewpoint, kDewpointAt2M}));
   put.number(cRelativeHumidity, v.number(kRelativeHumidity));
@@ -882,6 +901,7 @@ void add_record(RecordBatch& batch, std::vector<Record>& out, Values& v, long su
   put.integer(cSubsetIndex, true, subset + 1);
   put.integer(cMasterTable, true, info.master_table);
   put.text(cTemplate, info.template_text);
+  put.text(cWarning, typical ? std::optional<std::string>(kTypicalTimeWarning) : std::nullopt);
   put.check_complete();
   batch.finish_row(out);
 }
@@ -944,7 +964,62 @@ std::optional<std::string> replication_problem(const std::vector<long>& d) {
   return std::nullopt;
 }
 
-void decode_message(const char* data, std::size_t size, int index, const BufrOptions& options, BufrResult& out) {
+// BUFR Table A categories that never hold station or platform observations at the surface:
+// soundings, upper-air single level, radar, satellite data, oceanographic profiles, images.
+const char* non_surface_category(long category) {
+  switch (category) {
+    case 2:
+      return "vertical soundings (other than satellite)";
+    case 3:
+      return "vertical soundings (satellite)";
+    case 4:
+      return "single level upper-air data (other than satellite)";
+    case 5:
+      return "single level upper-air data (satellite)";
+    case 6:
+      return "radar data";
+    case 12:
+      return "surface data (satellite)";
+    case 21:
+    case 22:
+    case 23:
+    case 24:
+    case 25:
+    case 26:
+    case 27:
+    case 28:
+    case 29:
+    case 30:
+      return "satellite data";
+    case 31:
+      return "oceanographic data";
+    case 101:
+      return "image data (satellite)";
+    default:
+      return nullptr;
+  }
+}
+
+std::string not_surface_observation(const MessageInfo& info) {
+  std::string m = "not a surface observation (category " + std::to_string(info.category);
+  if (const char* what = non_surface_category(info.category)) m += std::string(": ") + what;
+  return m + ", template " + (info.template_text.empty() ? std::string("unknown") : info.template_text) + ")";
+}
+
+// Section 1's typical date/time (ecCodes computes typicalYear for edition 3 too).
+std::optional<Timestamp> typical_time(codes_handle* h) {
+  long parts[6] = {0, 0, 0, 0, 0, 0};
+  const char* keys[6] = {"typicalYear", "typicalMonth", "typicalDay", "typicalHour", "typicalMinute", "typicalSecond"};
+  for (int i = 0; i < 6; ++i)
+    if (codes_get_long(h, keys[i], &parts[i]) != 0) {
+      if (i < 5) return std::nullopt;
+      parts[i] = 0;  // edition 3 has no seconds
+    }
+  return timestamp_from_utc(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5]);
+}
+
+void decode_subsets(const char* data, std::size_t size, int index, const BufrOptions& options, BufrResult& out,
+                    MessageInfo& info) {
   std::string log;
   t_log_capture = &log;
   struct Reset {
@@ -955,10 +1030,11 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
   HandlePtr h(codes_handle_new_from_message(nullptr, data, size));
   if (!h) return fail("read: not a decodable BUFR message" + (log.empty() ? std::string() : " (" + log + ")"));
 
-  MessageInfo info;
   info.index = index;
   long nsubsets = 0, compressed = 0;
   codes_get_long(h.get(), "masterTablesVersionNumber", &info.master_table);
+  codes_get_long(h.get(), "dataCategory", &info.category);
+  info.typical = typical_time(h.get());
   if (int err = codes_get_long(h.get(), "numberOfSubsets", &nsubsets); err != 0)
     return fail(ecc_error("header", err, log));
   codes_get_long(h.get(), "compressedData", &compressed);
@@ -984,6 +1060,9 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
       }
     }
   }
+
+  // Soundings, satellite swaths and the like are not unpacked at all (docs/decoders.md).
+  if (non_surface_category(info.category)) return fail(not_surface_observation(info));
 
   const int newest = library().newest_master_table;
   if (newest > 0 && info.master_table > newest) {
@@ -1048,6 +1127,27 @@ void decode_message(const char* data, std::size_t size, int index, const BufrOpt
     SubsetValues values(h.get(), plan_from_keys(keys, begin, end));
     add_record(batch, out.records, values, s, info);
   }
+}
+
+// One message: its surface_obs records, or one error entry. A message of a category that may
+// hold anything (not 0 land or 1 sea surface) is a surface observation only when a subset
+// names its station or platform; else its records (a position and a time each) are dropped.
+void decode_message(const char* data, std::size_t size, int index, const BufrOptions& options, BufrResult& out) {
+  const std::size_t first = out.records.size();
+  MessageInfo info;
+  decode_subsets(data, size, index, options, out, info);
+  if (out.records.size() == first) return;
+  if (info.category != 0 && info.category != 1 && info.identified == 0) {
+    out.records.erase(out.records.begin() + static_cast<std::ptrdiff_t>(first), out.records.end());
+    out.errors.push_back({index, not_surface_observation(info)});
+    return;
+  }
+  if (info.typical_used > 0)
+    out.warnings.push_back({index, std::to_string(info.typical_used) + " of " +
+                                       std::to_string(out.records.size() - first) +
+                                       " subsets have no date/time in the data section: observed_at is section "
+                                       "1's typical date/time, " +
+                                       format_rfc3339(*info.typical)});
 }
 
 std::uint32_t be24(const unsigned char* p) noexcept {

@@ -5,7 +5,7 @@ SURFACE_OBS_FIELDS = [
     "wigos_station_identifier", "block_number", "station_number", "station_name", "latitude", "longitude",
     "station_height", "observed_at", "air_temperature", "dewpoint_temperature", "relative_humidity",
     "station_pressure", "msl_pressure", "wind_direction", "wind_speed", "wind_gust", "visibility", "precipitation",
-    "precipitation_period", "message_index", "subset_index", "template",
+    "precipitation_period", "message_index", "subset_index", "template", "warning",
 ]
 
 ALERT = """<?xml version="1.0" encoding="UTF-8"?>

@@ -42,6 +42,10 @@ class BufrBuilder {
     check(codes_set_double(h_, key.c_str(), v), key);
     return *this;
   }
+  BufrBuilder& set_long(const std::string& key, long v) {
+    check(codes_set_long(h_, key.c_str(), v), key);
+    return *this;
+  }
   BufrBuilder& set(const std::string& key, const std::vector<double>& v) {
     check(codes_set_double_array(h_, key.c_str(), v.data(), v.size()), key);
     return *this;
@@ -335,11 +339,14 @@ TEST_CASE("bufr: everything missing gives nulls, never sentinel values") {
   const auto& rec = r.records[0];
   for (const auto& name :
        {"wigos_station_identifier", "block_number", "station_number", "station_name", "latitude", "longitude",
-        "station_height", "observed_at", "air_temperature", "station_pressure", "msl_pressure", "wind_direction",
-        "wind_speed", "wind_gust", "visibility", "precipitation", "precipitation_period"}) {
+        "station_height", "air_temperature", "station_pressure", "msl_pressure", "wind_direction", "wind_speed",
+        "wind_gust", "visibility", "precipitation", "precipitation_period"}) {
     INFO(name);
     CHECK(is_null(rec, name));
   }
+  // The time falls back to section 1's (the sample's typical date), and the record says so.
+  CHECK(time_text(rec, "observed_at") == "2012-10-31T00:02:00Z");
+  CHECK(text(rec, "warning").find("section 1's typical date/time") != std::string::npos);
   const auto json = rec.to_json();
   CHECK(json.find("MISSING") == std::string::npos);
   CHECK(json.find("2147483647") == std::string::npos);
@@ -547,8 +554,9 @@ void check_value(const Record& rec, const std::string& key, const std::string& v
 
 void check_time(const Record& rec, const std::map<std::string, std::string>& first) {
   if (!first.count("year")) return;
-  if (first.at("year") == "MISSING") {
-    CHECK(is_null(rec, "observed_at"));
+  if (first.at("year") == "MISSING") {  // section 1's typical date/time, said on the record
+    CHECK_FALSE(is_null(rec, "observed_at"));
+    CHECK(text(rec, "warning").find("typical date/time") != std::string::npos);
     return;
   }
   char want[32];
@@ -631,10 +639,11 @@ TEST_CASE("bufr: reference traps") {
   // WIGOS id with every part missing: null, not "MISSING-MISSING-MISSING-".
   auto nowsi = decode_bufr_file((dir / "pdbufr_synop_invalid_wigos_id.bufr").string());
   CHECK(is_null(nowsi.records.at(0), "wigos_station_identifier"));
-  // A local-table message is an error for that message only.
+  // An aircraft report with local descriptors (its unpack fails in ecCodes 2.28) is upper-air
+  // data: refused by its category before any unpack, an error for that message only.
   auto local = decode_bufr_file((dir / "wreport_C06006.bufr").string());
   REQUIRE(local.errors.size() == 1);
-  CHECK(local.errors[0].message.find("unpack") == 0);
+  CHECK(local.errors[0].message.find("not a surface observation (category 4: single level upper-air data") == 0);
 }
 
 TEST_CASE("bufr: the registered decoder emits surface_obs_schema(): one layout, with its hints") {
@@ -741,4 +750,77 @@ TEST_CASE("bufr: where both are present the preferred key wins, and a missing on
   CHECK(real(r.records[1], "air_temperature") == 270.1);
   CHECK(real(r.records[1], "precipitation") == 7.5);
   CHECK(integer(r.records[1], "precipitation_period") == -24);
+}
+
+TEST_CASE("bufr: a subset without a date/time takes section 1's typical date/time, with a warning") {
+  for (const bool compressed : {false, true}) {
+    CAPTURE(compressed);
+    BufrBuilder b(2, compressed, {1001, 1002, 4001, 4002, 4003, 4004, 4005, 5001, 6001, 12101});
+    b.set_long("typicalYear", 2026).set_long("typicalMonth", 11).set_long("typicalDay", 30);
+    b.set_long("typicalHour", 6).set_long("typicalMinute", 0).set_long("typicalSecond", 0);
+    b.set("blockNumber", 6.0).set("stationNumber", std::vector<double>{660, 670});
+    b.set("year", std::vector<double>{2026, kMissing}).set("month", std::vector<double>{11, kMissing});
+    b.set("day", std::vector<double>{30, kMissing}).set("hour", std::vector<double>{5, kMissing});
+    b.set("minute", std::vector<double>{50, kMissing});
+    b.set("latitude", 47.38).set("longitude", 8.57).set("airTemperature", std::vector<double>{271.6, 272.1});
+    const auto r = decode_bufr(b.pack());
+    REQUIRE(r.ok());
+    REQUIRE(r.records.size() == 2);
+    // Its own time: unchanged, no warning.
+    CHECK(time_text(r.records[0], "observed_at") == "2026-11-30T05:50:00Z");
+    CHECK(is_null(r.records[0], "warning"));
+    // None: section 1's, said on the record and once for the message.
+    CHECK(time_text(r.records[1], "observed_at") == "2026-11-30T06:00:00Z");
+    CHECK(text(r.records[1], "warning") ==
+          "observed_at is section 1's typical date/time: the data section has no date/time for this subset");
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].message_index == 1);
+    CHECK(r.warnings[0].message ==
+          "1 of 2 subsets have no date/time in the data section: observed_at is section 1's typical date/time, "
+          "2026-11-30T06:00:00Z");
+  }
+}
+
+TEST_CASE("bufr: messages that are not surface observations give no records and say which they are") {
+  const std::vector<long> position_and_time = {4001, 4002, 4003, 4004, 4005, 5001, 6001, 12101};
+  const auto message = [&](long category, bool with_station) {
+    auto descriptors = position_and_time;
+    if (with_station) descriptors.insert(descriptors.begin(), {1001, 1002});
+    BufrBuilder b(3, true, descriptors);
+    b.set_long("dataCategory", category);
+    if (with_station) b.set("blockNumber", 6.0).set("stationNumber", std::vector<double>{660, 670, 680});
+    b.set("year", 2026).set("month", 11).set("day", 30).set("hour", 6).set("minute", 0);
+    b.set("latitude", std::vector<double>{47.1, 47.2, 47.3}).set("longitude", 8.5);
+    b.set("airTemperature", std::vector<double>{271.6, 272.1, 270.2});
+    return b.pack();
+  };
+  // Soundings, satellite data and the like: by their category, whatever they hold.
+  for (const auto& [category, name] :
+       {std::pair{2L, "vertical soundings (other than satellite)"}, std::pair{3L, "vertical soundings (satellite)"},
+        std::pair{21L, "satellite data"}, std::pair{31L, "oceanographic data"}}) {
+    CAPTURE(category);
+    const auto r = decode_bufr(message(category, true));
+    CHECK(r.records.empty());
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].message == "not a surface observation (category " + std::to_string(category) + ": " + name +
+                                     ", template 001001,001002,004001,004002,004003,004004,004005,005001,006001,"
+                                     "012101)");
+  }
+  // Another category: a surface observation when a subset names its station or platform.
+  const auto anonymous = decode_bufr(message(7, false));
+  CHECK(anonymous.records.empty());
+  REQUIRE(anonymous.errors.size() == 1);
+  CHECK(anonymous.errors[0].message ==
+        "not a surface observation (category 7, template 004001,004002,004003,004004,004005,005001,006001,012101)");
+  CHECK(decode_bufr(message(7, true)).records.size() == 3);
+  // Land and sea surface categories decode as before, named or not.
+  CHECK(decode_bufr(message(0, false)).records.size() == 3);
+  CHECK(decode_bufr(message(1, true)).records.size() == 3);
+  // In one input, the surface message still gives its records.
+  const auto both = decode_bufr(message(2, true) + message(0, true));
+  CHECK(both.messages == 2);
+  REQUIRE(both.records.size() == 3);
+  CHECK(integer(both.records[0], "message_index") == 2);
+  REQUIRE(both.errors.size() == 1);
+  CHECK(both.errors[0].message_index == 1);
 }
