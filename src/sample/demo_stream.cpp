@@ -22,8 +22,7 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-constexpr std::array<const char*, 8> kCentres = {"de-dwd",      "fr-meteo-france", "jp-jma", "br-inmet",
-                                                 "ca-eccc-msc", "ke-kmd",          "au-bom", "ar-smn"};
+const auto& kCentres = sample_centre_ids();
 
 // Plain element descriptors: station identification, time, position, and the usual
 // surface elements (the same set decode_bufr's tests use).
@@ -127,10 +126,12 @@ std::string notification_json(const NotificationSpec& s) {
   return {buf.GetString(), buf.GetSize()};
 }
 
+}  // namespace
+
 // A CAP 1.2 alert with one info and one area, written with libxml2's writer.
-std::string cap_xml(const std::string& identifier, const std::string& sender, const std::string& sent,
-                    const std::string& event, const std::string& severity, const std::string& area,
-                    const std::string& polygon) {
+std::string make_cap_xml(const std::string& identifier, const std::string& sender, const std::string& sent,
+                         const std::string& event, const std::string& severity, const std::string& area,
+                         const std::string& polygon) {
   xmlBufferPtr buffer = xmlBufferCreate();
   xmlTextWriterPtr w = xmlNewTextWriterMemory(buffer, 0);
   const auto el = [w](const char* name, const std::string& text) {
@@ -164,7 +165,29 @@ std::string cap_xml(const std::string& identifier, const std::string& sender, co
   return out;
 }
 
-}  // namespace
+SynopValues random_synop(std::mt19937_64& rng, int block, int station, const std::string& name, Timestamp at) {
+  std::uniform_real_distribution<double> unit(0, 1);
+  const std::string when = format_rfc3339(at);
+  SynopValues v;
+  v.block = block;
+  v.station = station;
+  v.name = name;
+  v.lat = std::round((-60 + unit(rng) * 130) * 1e5) / 1e5;
+  v.lon = std::round((-180 + unit(rng) * 360) * 1e5) / 1e5;
+  v.height = std::floor(unit(rng) * 2000);
+  v.year = std::stoi(when.substr(0, 4));
+  v.month = std::stoi(when.substr(5, 2));
+  v.day = std::stoi(when.substr(8, 2));
+  v.hour = std::stoi(when.substr(11, 2));
+  v.minute = std::stoi(when.substr(14, 2));
+  v.air_temperature = std::round((250 + unit(rng) * 60) * 100) / 100;
+  v.dewpoint = v.air_temperature - std::round(unit(rng) * 1000) / 100;
+  v.pressure = std::round(90000 + unit(rng) * 12000);
+  v.msl_pressure = std::round(98000 + unit(rng) * 5000);
+  v.wind_direction = std::round(unit(rng) * 359);
+  v.wind_speed = std::round(unit(rng) * 250) / 10;
+  return v;
+}
 
 std::string encode_synop_bufr(const SynopValues& v) {
   CodesHandle h{codes_bufr_handle_new_from_samples(nullptr, "BUFR4")};
@@ -215,23 +238,8 @@ DemoStream make_demo_stream(const DemoStreamOptions& o) {
   // Surface observations: BUFR at the origin, announced by the origin and each cache.
   for (std::size_t i = 0; i < o.stations; ++i) {
     const std::string centre = kCentres[i % kCentres.size()];
-    SynopValues v;
-    v.block = static_cast<int>(10 + i / 900);
-    v.station = static_cast<int>(1 + i % 900);
-    v.name = "STATION " + std::to_string(i + 1);
-    v.lat = -60 + unit(rng) * 130;
-    v.lon = -180 + unit(rng) * 360;
-    v.height = std::floor(unit(rng) * 2000);
-    v.year = std::stoi(obs_text.substr(0, 4));
-    v.month = std::stoi(obs_text.substr(5, 2));
-    v.day = std::stoi(obs_text.substr(8, 2));
-    v.hour = std::stoi(obs_text.substr(11, 2));
-    v.air_temperature = std::round((250 + unit(rng) * 60) * 100) / 100;
-    v.dewpoint = v.air_temperature - std::round(unit(rng) * 1000) / 100;
-    v.pressure = std::round(90000 + unit(rng) * 12000);
-    v.msl_pressure = std::round(98000 + unit(rng) * 5000);
-    v.wind_direction = std::round(unit(rng) * 359);
-    v.wind_speed = std::round(unit(rng) * 250) / 10;
+    const SynopValues v = random_synop(rng, static_cast<int>(10 + i / 900), static_cast<int>(1 + i % 900),
+                                       "STATION " + std::to_string(i + 1), obs_time);
     const std::string bufr = encode_synop_bufr(v);
     char wsi[32];
     std::snprintf(wsi, sizeof wsi, "0-20000-0-%02d%03d", v.block, v.station);
@@ -272,9 +280,9 @@ DemoStream make_demo_stream(const DemoStreamOptions& o) {
     const std::string centre = kCentres[i % kCentres.size()];
     const std::string identifier = "urn:oid:2.49.0.1." + std::to_string(1000 + i);
     const std::string xml =
-        cap_xml(identifier, "cap@" + centre + ".example", format_rfc3339(Timestamp{obs_time.seconds + 60, 0}),
-                kEvents[i % kEvents.size()], kSeverity[i % kSeverity.size()], "District " + std::to_string(i + 1),
-                "10.0,20.0 10.5,20.0 10.5,20.5 10.0,20.5 10.0,20.0");
+        make_cap_xml(identifier, "cap@" + centre + ".example", format_rfc3339(Timestamp{obs_time.seconds + 60, 0}),
+                     kEvents[i % kEvents.size()], kSeverity[i % kSeverity.size()], "District " + std::to_string(i + 1),
+                     "10.0,20.0 10.5,20.0 10.5,20.5 10.0,20.5 10.0,20.0");
     const std::string path = centre + "/data/core/weather/advisories-warnings/" + std::to_string(1000 + i) + ".xml";
     out.objects["/origin/" + path] = xml;
     NotificationSpec s;

@@ -7,8 +7,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
+
+#include "wis2mon/time.hpp"
 
 namespace wis2mon::detail {
 
@@ -49,6 +52,14 @@ struct SynopValues {
   double air_temperature = 0, dewpoint = 0, pressure = 0, msl_pressure = 0, wind_direction = 0, wind_speed = 0;
 };
 std::string encode_synop_bufr(const SynopValues& v);
+
+/// Plausible values for one station at one time, drawn from rng.
+SynopValues random_synop(std::mt19937_64& rng, int block, int station, const std::string& name, Timestamp at);
+
+/// A CAP 1.2 alert with one info and one area, written with libxml2's writer.
+std::string make_cap_xml(const std::string& identifier, const std::string& sender, const std::string& sent,
+                         const std::string& event, const std::string& severity, const std::string& area,
+                         const std::string& polygon);
 
 DemoStream make_demo_stream(const DemoStreamOptions& options);
 

@@ -3,11 +3,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <array>
+#include <cmath>
 #include <random>
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
+#include "sample/demo_stream.hpp"
 #include "wis2mon/time.hpp"
 
 namespace wis2mon::detail {
@@ -15,18 +16,65 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
-constexpr std::array<const char*, 8> kCentres = {"de-dwd",      "fr-meteo-france", "jp-jma", "br-inmet",
-                                                 "ca-eccc-msc", "ke-kmd",          "au-bom", "ar-smn"};
 // Real-traffic habits the standard does not allow (docs/validation.md: deviations).
 constexpr std::array<const char*, 2> kDeviations = {"integrity.hex", "integrity.value"};
 constexpr std::array<const char*, 8> kDefects = {"id.uuid",      "required",       "time.utc",     "integrity.mismatch",
                                                  "links.scheme", "geometry.range", "content.size", "json.syntax"};
+constexpr std::array<const char*, 4> kEvents = {"Thunderstorm", "Heavy rain", "Strong wind", "Heat"};
+constexpr std::array<const char*, 3> kSeverities = {"Moderate", "Severe", "Extreme"};
 
 void str(Writer& w, const std::string& s) {
   w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
 }
 
+// CAP wants its date-times with a zone offset, not "Z".
+std::string cap_time(Timestamp t) {
+  return format_rfc3339(t).substr(0, 19) + "+00:00";
+}
+
+// A small WCMP2-style discovery metadata record (GeoJSON), as a metadata notification carries.
+std::string metadata_record(const std::string& id, const std::string& centre, Timestamp updated) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  w.StartObject();
+  w.Key("id");
+  str(w, id);
+  w.Key("type");
+  w.String("Feature");
+  w.Key("conformsTo");
+  w.StartArray();
+  w.String("http://wis.wmo.int/spec/wcmp/2/conf/core");
+  w.EndArray();
+  w.Key("geometry");
+  w.Null();
+  w.Key("properties");
+  w.StartObject();
+  w.Key("type");
+  w.String("dataset");
+  w.Key("title");
+  str(w, "Surface weather observations from " + centre);
+  w.Key("description");
+  str(w, "Hourly SYNOP observations published by " + centre + " (generated sample).");
+  w.Key("wmo:dataPolicy");
+  w.String("core");
+  w.Key("updated");
+  str(w, format_rfc3339(updated));
+  w.EndObject();
+  w.Key("links");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  return {buf.GetString(), buf.GetSize()};
+}
+
 }  // namespace
+
+const std::array<const char*, 8>& sample_centre_ids() {
+  // Each is in the WIS2 Topic Hierarchy's centre-id table (a test checks it against the table).
+  static const std::array<const char*, 8> ids = {"de-dwd",      "fr-meteofrance", "jp-jma", "br-inmet",
+                                                 "ca-eccc-msc", "ke-meteo",       "au-bom", "ar-smn"};
+  return ids;
+}
 
 std::string random_uuid(std::mt19937_64& rng) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -42,47 +90,66 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
   std::uniform_real_distribution<double> unit(0, 1);
   std::vector<SampleMessage> out;
   out.reserve(o.count);
+  const auto& centres = sample_centre_ids();
   const Timestamp base{1767225600, 0};  // 2026-01-01T00:00:00Z
   for (std::size_t i = 0; i < o.count; ++i) {
-    const std::string centre = kCentres[i % kCentres.size()];
+    const std::string centre = centres[i % centres.size()];
     const int kind = static_cast<int>(i % 10);  // 0-6 surface obs, 7-8 CAP, 9 metadata
     const Timestamp obs{base.seconds + static_cast<std::int64_t>(i / 50) * 600, 0};
     const Timestamp pub{obs.seconds + 130 + static_cast<std::int64_t>(rng() % 60),
                         static_cast<std::int32_t>(rng() % 1000000) * 1000};
-    const std::string station = "0-20000-0-" + std::to_string(10000 + (i * 7919) % 89999);
     std::string defect;
     if (unit(rng) < o.invalid_fraction) defect = kDefects[rng() % kDefects.size()];
     std::string deviation;
     if (defect.empty() && unit(rng) < o.deviation_fraction) deviation = kDeviations[rng() % kDeviations.size()];
 
     SampleMessage m;
-    std::string data_id, href, type, disc_topic;
+    std::string data_id, type, encoding, metadata_id;
+    double lon = 0, lat = 0;
+    std::string station;
+    const std::string obs_text = format_rfc3339(obs);
     if (kind <= 6) {
-      disc_topic = "weather/surface-based-observations/synop";
+      // One of 1,800 stations (blocks 10 and 11), a real BUFR edition 4 SYNOP.
+      const std::size_t index = (i * 7919) % 1800;
+      const SynopValues v = random_synop(rng, static_cast<int>(10 + index / 900), static_cast<int>(1 + index % 900),
+                                         "SAMPLE STATION " + std::to_string(index + 1), obs);
+      m.data = encode_synop_bufr(v);
+      char wsi[32];
+      std::snprintf(wsi, sizeof wsi, "0-20000-0-%02d%03d", v.block, v.station);
+      station = wsi;
+      lon = v.lon;
+      lat = v.lat;
       data_id = centre + "/data/core/weather/surface-based-observations/synop/WIGOS_" + station + "_" +
-                format_rfc3339(obs).substr(0, 16);
-      href = "https://" + centre + ".example.org/data/" + station + "/" + std::to_string(obs.seconds) + ".bufr4";
+                obs_text.substr(0, 4) + obs_text.substr(5, 2) + obs_text.substr(8, 5) + obs_text.substr(14, 2) + "00";
+      m.path = data_id + ".bufr4";
       type = "application/bufr";
+      encoding = "base64";
+      metadata_id = "urn:wmo:md:" + centre + ":surface-weather-observations";
+      m.topic = "origin/a/wis2/" + centre + "/data/core/weather/surface-based-observations/synop";
     } else if (kind <= 8) {
-      disc_topic = "weather/advisories-warnings";
-      data_id = centre + "/data/core/weather/advisories-warnings/" + random_uuid(rng) + ".xml";
-      href = "https://" + centre + ".example.org/cap/" + std::to_string(i) + ".xml";
+      const std::string identifier = "urn:oid:2.49.0.1." + std::to_string(100000 + i);
+      m.data = make_cap_xml(identifier, "cap@" + centre + ".example", cap_time(obs), kEvents[i % kEvents.size()],
+                            kSeverities[i % kSeverities.size()], "District " + std::to_string(i % 97 + 1),
+                            "10.0,20.0 10.5,20.0 10.5,20.5 10.0,20.5 10.0,20.0");
+      data_id = centre + "/data/core/weather/advisories-warnings/" + identifier;
+      m.path = centre + "/data/core/weather/advisories-warnings/" + std::to_string(100000 + i) + ".xml";
       type = "application/cap+xml";
+      encoding = "utf-8";
+      metadata_id = "urn:wmo:md:" + centre + ":cap-alerts";
+      m.topic = "origin/a/wis2/" + centre + "/data/core/weather/advisories-warnings";
     } else {
-      data_id = centre + "/metadata/urn:wmo:md:" + centre + ":dataset-" + std::to_string(i % 97);
-      href = "https://" + centre + ".example.org/metadata/dataset-" + std::to_string(i % 97) + ".json";
+      const std::string record_id = "urn:wmo:md:" + centre + ":dataset-" + std::to_string(i % 97);
+      m.data = metadata_record(record_id, centre, obs);
+      data_id = centre + "/metadata/" + record_id;
+      m.path = centre + "/metadata/dataset-" + std::to_string(i % 97) + ".json";
       type = "application/geo+json";
+      encoding = "utf-8";
+      metadata_id = record_id;
+      m.topic = "origin/a/wis2/" + centre + "/metadata";
     }
-    m.topic =
-        kind == 9 ? "origin/a/wis2/" + centre + "/metadata" : "origin/a/wis2/" + centre + "/data/core/" + disc_topic;
 
-    // A synthetic observation payload: "BUFR" framing around pseudo-random bytes.
-    std::string payload = "BUFR";
-    const std::size_t len = kind <= 6 ? 200 + rng() % 100 : 900 + rng() % 400;
-    while (payload.size() < len - 4) payload += static_cast<char>(rng() & 0xff);
-    payload += "7777";
     unsigned char digest[64];
-    compute_digest("sha512", payload.data(), payload.size(), digest);
+    compute_digest("sha512", m.data.data(), m.data.size(), digest);
     std::string integrity = base64_encode({reinterpret_cast<char*>(digest), 64});
     if (deviation == "integrity.hex") integrity = hex_encode({reinterpret_cast<char*>(digest), 64});
     if (deviation == "integrity.value") integrity = integrity.substr(0, 8) + "...";  // a placeholder
@@ -92,7 +159,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     Writer w(buf);
     w.StartObject();
     w.Key("id");
-    str(w, defect == "id.uuid" ? "WIGOS_" + station : random_uuid(rng));
+    str(w, defect == "id.uuid" ? "WIGOS_" + station + std::to_string(i) : random_uuid(rng));
     w.Key("conformsTo");
     w.StartArray();
     w.String("http://wis.wmo.int/spec/wnm/1/conf/core");
@@ -106,8 +173,8 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
       w.String("Point");
       w.Key("coordinates");
       w.StartArray();
-      w.Double(defect == "geometry.range" ? 190.5 : -180 + unit(rng) * 360);
-      w.Double(-90 + unit(rng) * 180);
+      w.Double(defect == "geometry.range" ? 190.5 : lon);
+      w.Double(lat);
       w.EndArray();
       w.EndObject();
     } else {
@@ -118,18 +185,13 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     w.Key("data_id");
     str(w, data_id);
     w.Key("metadata_id");
-    str(w, "urn:wmo:md:" + centre + ":" +
-               (kind <= 6   ? "synop"
-                : kind <= 8 ? "cap"
-                            : "dataset-" + std::to_string(i % 97)));
+    str(w, metadata_id);
     if (defect != "required") {
       w.Key("pubtime");
       str(w, format_rfc3339(pub, 6));
     }
     w.Key("datetime");
-    std::string dt = format_rfc3339(obs);
-    if (defect == "time.utc") dt = dt.substr(0, dt.size() - 1) + "+02:00";
-    str(w, dt);
+    str(w, defect == "time.utc" ? obs_text.substr(0, obs_text.size() - 1) + "+02:00" : obs_text);
     w.Key("integrity");
     w.StartObject();
     w.Key("method");
@@ -137,15 +199,15 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     w.Key("value");
     str(w, integrity);
     w.EndObject();
-    if (kind <= 6 && o.inline_content) {
+    if (o.inline_content) {
       w.Key("content");
       w.StartObject();
       w.Key("encoding");
-      w.String("base64");
+      str(w, encoding);
       w.Key("value");
-      str(w, base64_encode(payload));
+      str(w, encoding == "base64" ? base64_encode(m.data) : m.data);
       w.Key("size");
-      w.Uint64(defect == "content.size" ? payload.size() + 3 : payload.size());
+      w.Uint64(defect == "content.size" ? m.data.size() + 3 : m.data.size());
       w.EndObject();
     }
     if (kind <= 6) {
@@ -157,22 +219,24 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     w.StartArray();
     w.StartObject();
     w.Key("href");
-    str(w, defect == "links.scheme" ? "file:///etc/" + std::to_string(i) : href);
+    str(w, defect == "links.scheme" ? "file:///etc/" + std::to_string(i) : o.data_url + "/" + m.path);
     w.Key("rel");
     w.String("canonical");
     w.Key("type");
     str(w, type);
     w.Key("length");
-    w.Uint64(payload.size());
+    w.Uint64(m.data.size());
     w.EndObject();
     w.EndArray();
+    // Where it was published: `wis2mon replay` routes by it.
+    w.Key("topic");
+    str(w, m.topic);
     w.EndObject();
     m.json.assign(buf.GetString(), buf.GetSize());
     if (defect == "json.syntax") m.json.resize(m.json.size() / 2);
-    if (defect == "content.size" && !(kind <= 6 && o.inline_content)) defect.clear();
+    // Without inline content a wrong size or digest only shows when the data is downloaded.
+    if ((defect == "content.size" || defect == "integrity.mismatch") && !o.inline_content) defect.clear();
     if (defect == "geometry.range" && kind > 6) defect.clear();
-    // Without inline content a wrong digest only shows when the data is downloaded.
-    if (defect == "integrity.mismatch" && !(kind <= 6 && o.inline_content)) defect.clear();
     m.defect = std::move(defect);
     m.deviation = std::move(deviation);
     out.push_back(std::move(m));

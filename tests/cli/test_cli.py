@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import sqlite3
 import subprocess
 
 from conftest import json_lines
@@ -184,6 +185,81 @@ def test_sample_then_validate_counts_match(wis2mon, tmp_path):
     assert len(lines) == 500
     assert sum(not l["valid"] for l in lines) == defects
     assert v.returncode == (1 if defects else 0)
+
+
+def test_sample_makes_real_traffic_that_replay_decodes_offline(wis2mon, tmp_path):
+    sample = tmp_path / "s.ndjson"
+    r = wis2mon("sample", "--count", 600, "--seed", 9, "--out", sample)
+    assert r.returncode == 0, r.stderr
+    assert "links point to http://127.0.0.1:8000" in r.stderr
+    lines = sample.read_text().splitlines()
+    docs = []
+    for line in lines:
+        try:
+            docs.append(json.loads(line))
+        except ValueError:
+            pass  # a deliberately broken message (json.syntax)
+    # Every line says where it was published; links never leave the machine.
+    assert all(d["topic"].startswith("origin/a/wis2/") for d in docs)
+    assert all(link["href"].startswith(("http://127.0.0.1:8000/", "file:///etc/"))
+               for d in docs for link in d["links"])
+    surface = [d for d in docs if "surface-based-observations" in d["topic"]]
+    alerts = [d for d in docs if d["topic"].endswith("advisories-warnings")]
+    assert len(surface) > 300 and len(alerts) > 80
+    # The inline BUFR is real: ecCodes decodes it, and the station matches the notification.
+    import base64
+    bufr = tmp_path / "one.bufr4"
+    bufr.write_bytes(base64.b64decode(surface[0]["properties"]["content"]["value"]))
+    (obs,) = json_lines(wis2mon("decode", "bufr", bufr).stdout)
+    assert obs["wigos_station_identifier"] == surface[0]["properties"]["wigos_station_identifier"]
+    assert obs["observed_at"] == surface[0]["properties"]["datetime"]
+    assert 250 <= obs["air_temperature"] <= 310
+    # Replayed with the default pipelines: the BUFR and CAP pipelines decode it all, and
+    # nothing is downloaded (a replay offline must not spend minutes retrying).
+    db = tmp_path / "replay.db"
+    r = wis2mon("replay", "--db", db, sample)
+    assert r.returncode == 0, r.stderr
+    assert "(0 failed)" in r.stdout + r.stderr, r.stdout + r.stderr
+    valid = wis2mon("validate", "--format", "json", sample)
+    verdicts = {v["source"]: v["valid"] for v in json_lines(valid.stdout)}
+    valid_lines = {int(k.rsplit(":", 1)[1]) for k, ok in verdicts.items() if ok}
+    valid_surface = sum(1 for i, line in enumerate(lines, 1)
+                        if i in valid_lines and "surface-based-observations" in line)
+    valid_alerts = sum(1 for i, line in enumerate(lines, 1) if i in valid_lines and "advisories-warnings" in line)
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM surface_obs").fetchone()[0] == valid_surface
+    assert con.execute("SELECT count(*) FROM surface_obs WHERE air_temperature IS NULL").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM cap_alerts WHERE valid = 1").fetchone()[0] == valid_alerts
+
+
+def test_sample_data_url_and_data_dir_serve_the_objects(wis2mon, tmp_path, serve):
+    root, base = serve()
+    sample = tmp_path / "s.ndjson"
+    r = wis2mon("sample", "--count", 60, "--invalid", 0, "--data-url", base, "--data-dir", root, "--out", sample)
+    assert r.returncode == 0, r.stderr
+    import base64
+    import hashlib
+    for d in json_lines(sample.read_text()):
+        assert "content" not in d["properties"]  # fetched from the data URL instead
+        href = d["links"][0]["href"]
+        assert href.startswith(base + "/")
+        data = (root / href[len(base) + 1:]).read_bytes()
+        assert len(data) == d["links"][0]["length"]
+        assert base64.b64encode(hashlib.sha512(data).digest()).decode() == d["properties"]["integrity"]["value"]
+    db = tmp_path / "replay.db"
+    r = wis2mon("replay", "--db", db, sample)
+    assert r.returncode == 0 and "(0 failed)" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM surface_obs").fetchone()[0] == 42
+    assert wis2mon("sample", "--data-url", "ftp://x", "--out", sample).returncode != 0
+
+
+def test_sample_centre_ids_are_in_the_official_table(wis2mon, tmp_path, refdata):
+    table = (refdata / "wis2/topic-hierarchy/topic-hierarchy/centre-id.csv").read_text().splitlines()
+    official = {row.split(",", 1)[0] for row in table[1:]}
+    sample = tmp_path / "s.ndjson"
+    assert wis2mon("sample", "--count", 16, "--invalid", 0, "--out", sample).returncode == 0
+    centres = {d["topic"].split("/")[3] for d in json_lines(sample.read_text())}
+    assert len(centres) == 8 and centres <= official, centres - official
 
 
 def test_sample_deviations_warn_when_lenient_and_fail_when_strict(wis2mon, tmp_path):
