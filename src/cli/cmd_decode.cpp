@@ -85,7 +85,7 @@ int decode_cap_files(const std::vector<std::string>& files, bool strict) {
       CapResult none;
       none.errors = doc.errors;
       none.warnings = doc.warnings;
-      std::cout << with_source(file, none.to_json()) << "\n";
+      std::cout << with_source(file, "{\"container\":\"\"," + none.to_json().substr(1)) << "\n";
     }
     for (auto& alert : doc.alerts) {
       for (const auto& w : doc.warnings) alert.warnings.push_back(w);

@@ -98,6 +98,7 @@ def test_decode_cap_output_and_exit_codes(wis2mon, tmp_path):
     assert [line["valid"] for line in lines] == [True, False, False]
     assert any("scope" in e for e in lines[1]["errors"])
     assert any("DOCTYPE" in e for e in lines[2]["errors"])
+    assert all("container" in line and "position" in line for line in lines)
     assert "root:" not in r.stdout
     assert wis2mon("decode", "cap").returncode == 2
 
