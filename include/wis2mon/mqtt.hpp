@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "wis2mon/export.hpp"
@@ -94,6 +95,39 @@ class WIS2MON_API MqttSubscriber {
 
   const BrokerOptions& options() const noexcept;
   BrokerStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Publishes to one broker, connection options as the subscriber's (3.1.1/5, TLS, credentials,
+/// reconnection with backoff; `subscriptions` are ignored). publish() returns once the broker
+/// acknowledged the message (QoS 1: its PUBACK), so a caller can drop its own copy then: the
+/// monitor's MQTT sink answers Delivered only after that, and the spool keeps the entry until.
+/// Thread-safe.
+class WIS2MON_API MqttPublisher {
+ public:
+  /// Checks the options (throws Error(invalid_argument)); does not connect yet.
+  explicit MqttPublisher(BrokerOptions options);
+  ~MqttPublisher();  ///< stop()
+  MqttPublisher(const MqttPublisher&) = delete;
+  MqttPublisher& operator=(const MqttPublisher&) = delete;
+
+  void start();  ///< starts connecting in the background (and reconnecting)
+  void stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  bool wait_connected(std::chrono::milliseconds timeout);
+
+  /// Publishes at the options' QoS and waits for the acknowledgement. Returns "" when the
+  /// broker acknowledged it, else why not (not connected, refused, no answer in time).
+  std::string publish(std::string_view topic, std::string_view payload,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+  /// Sends all, then waits for every answer (one string per message, "" = acknowledged).
+  std::vector<std::string> publish_many(const std::vector<std::pair<std::string_view, std::string_view>>& messages,
+                                        std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+
+  const BrokerOptions& options() const noexcept;
+  BrokerStats stats() const;  ///< messages: acknowledged publications
 
  private:
   struct Impl;

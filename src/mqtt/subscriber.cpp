@@ -1,4 +1,4 @@
-// MqttSubscriber on paho's MQTTAsync. See wis2mon/mqtt.hpp.
+// MqttSubscriber and MqttPublisher on paho's MQTTAsync. See wis2mon/mqtt.hpp.
 //
 // Acknowledgement: paho acknowledges a QoS 1 message (PUBACK) after the message-arrived
 // callback returns 1. The callback returns 1 only once the handler stored the message, so a
@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -73,7 +74,12 @@ BrokerAddress parse_broker_url(const std::string& url) {
   return a;
 }
 
-struct MqttSubscriber::Impl {
+namespace detail {
+
+// One broker connection: connecting with backoff, TLS, logging, and (for a subscriber) the
+// subscriptions and messages; for a publisher, acknowledged publishing. MqttSubscriber and
+// MqttPublisher each own one.
+struct MqttSession {
   using Clock = std::chrono::steady_clock;
 
   BrokerOptions options;
@@ -168,11 +174,11 @@ struct MqttSubscriber::Impl {
     c.connectTimeout = 10;
     c.context = this;
     if (v5) {
-      c.onSuccess5 = &Impl::on_connect5;
-      c.onFailure5 = &Impl::on_connect_failure5;
+      c.onSuccess5 = &MqttSession::on_connect5;
+      c.onFailure5 = &MqttSession::on_connect_failure5;
     } else {
-      c.onSuccess = &Impl::on_connect;
-      c.onFailure = &Impl::on_connect_failure;
+      c.onSuccess = &MqttSession::on_connect;
+      c.onFailure = &MqttSession::on_connect_failure;
     }
     if (!options.username.empty()) c.username = options.username.c_str();
     if (!options.password.empty()) c.password = options.password.c_str();
@@ -223,7 +229,7 @@ struct MqttSubscriber::Impl {
   }
 
   static int on_ssl_error(const char* text, std::size_t len, void* ctx) {
-    auto* self = static_cast<Impl*>(ctx);
+    auto* self = static_cast<MqttSession*>(ctx);
     std::string line(text, len);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     std::lock_guard lock(self->mu);
@@ -252,7 +258,12 @@ struct MqttSubscriber::Impl {
     if (lost_session)
       log("session lost: the broker no longer had this client's session, so messages published while it was "
           "away are gone from this broker");
-    if (!stopping) subscribe();
+    if (!stopping) {
+      if (filters.empty())
+        mark_subscribed();  // a publisher: ready once connected
+      else
+        subscribe();
+    }
     if (options.on_connected) {
       try {
         options.on_connected(session_present && !options.clean_start);
@@ -262,20 +273,20 @@ struct MqttSubscriber::Impl {
     }
   }
   static void on_connect(void* ctx, MQTTAsync_successData* r) {
-    static_cast<Impl*>(ctx)->connected(r && r->alt.connect.sessionPresent);
+    static_cast<MqttSession*>(ctx)->connected(r && r->alt.connect.sessionPresent);
   }
   static void on_connect5(void* ctx, MQTTAsync_successData5* r) {
-    static_cast<Impl*>(ctx)->connected(r && r->alt.connect.sessionPresent);
+    static_cast<MqttSession*>(ctx)->connected(r && r->alt.connect.sessionPresent);
   }
   static void on_connect_failure(void* ctx, MQTTAsync_failureData* f) {
-    static_cast<Impl*>(ctx)->attempt_failed(failure_text("connect", f));
+    static_cast<MqttSession*>(ctx)->attempt_failed(failure_text("connect", f));
   }
   static void on_connect_failure5(void* ctx, MQTTAsync_failureData5* f) {
-    static_cast<Impl*>(ctx)->attempt_failed(failure_text("connect", f));
+    static_cast<MqttSession*>(ctx)->attempt_failed(failure_text("connect", f));
   }
 
   static void on_connection_lost(void* ctx, char* cause) {
-    auto* self = static_cast<Impl*>(ctx);
+    auto* self = static_cast<MqttSession*>(ctx);
     const std::string why = std::string("connection lost") + (cause ? std::string(": ") + cause : "");
     {
       std::lock_guard lock(self->mu);
@@ -295,14 +306,19 @@ struct MqttSubscriber::Impl {
   // MQTT 5: the broker closed the connection and said why (e.g. "Session taken over" when
   // another client connects with the same client id).
   static void on_disconnected(void* ctx, MQTTProperties*, enum MQTTReasonCodes code) {
-    auto* self = static_cast<Impl*>(ctx);
+    auto* self = static_cast<MqttSession*>(ctx);
     const std::string why = std::string("the broker closed the connection: ") + MQTTReasonCode_toString(code);
     self->set_error(why);
     if (!self->stopping) self->log(why);
   }
 
   static int on_message(void* ctx, char* topic, int topic_len, MQTTAsync_message* m) {
-    auto* self = static_cast<Impl*>(ctx);
+    auto* self = static_cast<MqttSession*>(ctx);
+    if (!self->handler) {  // a publisher subscribes to nothing; nothing to hand over
+      MQTTAsync_freeMessage(&m);
+      MQTTAsync_free(topic);
+      return 1;
+    }
     const std::size_t len = topic_len > 0 ? static_cast<std::size_t>(topic_len) : std::char_traits<char>::length(topic);
     MqttMessage msg{self->options.name, std::string_view(topic, len),
                     std::string_view(static_cast<const char*>(m->payload), static_cast<std::size_t>(m->payloadlen)),
@@ -345,9 +361,9 @@ struct MqttSubscriber::Impl {
     set_error(why);
     log(why);
   }
-  static void on_subscribed(void* ctx, MQTTAsync_successData*) { static_cast<Impl*>(ctx)->mark_subscribed(); }
+  static void on_subscribed(void* ctx, MQTTAsync_successData*) { static_cast<MqttSession*>(ctx)->mark_subscribed(); }
   static void on_subscribed5(void* ctx, MQTTAsync_successData5* r) {
-    auto* self = static_cast<Impl*>(ctx);
+    auto* self = static_cast<MqttSession*>(ctx);
     // MQTT 5 reports a reason code per filter; 0..2 are the granted QoS.
     if (r) {
       const int n = r->alt.sub.reasonCodeCount;
@@ -363,10 +379,10 @@ struct MqttSubscriber::Impl {
     self->mark_subscribed();
   }
   static void on_subscribe_failure(void* ctx, MQTTAsync_failureData* f) {
-    static_cast<Impl*>(ctx)->subscription_failed(failure_text("subscribe", f));
+    static_cast<MqttSession*>(ctx)->subscription_failed(failure_text("subscribe", f));
   }
   static void on_subscribe_failure5(void* ctx, MQTTAsync_failureData5* f) {
-    static_cast<Impl*>(ctx)->subscription_failed(failure_text("subscribe", f));
+    static_cast<MqttSession*>(ctx)->subscription_failed(failure_text("subscribe", f));
   }
 
   void mark_subscribed() {
@@ -381,99 +397,234 @@ struct MqttSubscriber::Impl {
     MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
     r.context = this;
     if (options.mqtt_version == 5) {
-      r.onSuccess5 = &Impl::on_subscribed5;
-      r.onFailure5 = &Impl::on_subscribe_failure5;
+      r.onSuccess5 = &MqttSession::on_subscribed5;
+      r.onFailure5 = &MqttSession::on_subscribe_failure5;
     } else {
-      r.onSuccess = &Impl::on_subscribed;
-      r.onFailure = &Impl::on_subscribe_failure;
+      r.onSuccess = &MqttSession::on_subscribed;
+      r.onFailure = &MqttSession::on_subscribe_failure;
     }
     const int rc = MQTTAsync_subscribeMany(client, static_cast<int>(filters.size()), filters.data(), qos.data(), &r);
     if (rc != MQTTASYNC_SUCCESS) subscription_failed(failure_text("subscribe", rc, MQTTAsync_strerror(rc)));
   }
+
+  // ---- publishing (MqttPublisher) ----
+
+  // One message waiting for the broker's answer; paho's context for its callbacks. Owned by
+  // `waits` until the answer comes (a wait that timed out stays until then or destroy).
+  struct PublishWait {
+    MqttSession* session = nullptr;
+    std::uint64_t key = 0;
+    bool done = false;
+    bool abandoned = false;
+    std::string error;  // empty: acknowledged
+  };
+  std::map<std::uint64_t, std::unique_ptr<PublishWait>> waits;
+  std::uint64_t next_key = 0;
+  std::condition_variable answered;
+
+  static void finish(void* ctx, std::string error) {
+    auto* wait = static_cast<PublishWait*>(ctx);
+    MqttSession* self = wait->session;
+    const std::uint64_t key = wait->key;
+    {
+      std::lock_guard lock(self->mu);
+      const auto it = self->waits.find(key);
+      if (it == self->waits.end()) return;
+      if (error.empty()) {
+        ++self->stats.messages;
+      }
+      if (it->second->abandoned) {
+        self->waits.erase(it);  // nobody waits for it any more
+      } else {
+        it->second->done = true;
+        it->second->error = std::move(error);
+      }
+    }
+    self->answered.notify_all();
+  }
+  static void on_published(void* ctx, MQTTAsync_successData*) { finish(ctx, ""); }
+  static void on_published5(void* ctx, MQTTAsync_successData5* r) {
+    // A PUBACK with a reason code of 0x80 or more is a refusal (not authorized, quota, ...).
+    if (r && r->reasonCode >= MQTTREASONCODE_UNSPECIFIED_ERROR)
+      finish(ctx, std::string("refused by the broker: ") + MQTTReasonCode_toString(r->reasonCode));
+    else
+      finish(ctx, "");
+  }
+  static void on_publish_failure(void* ctx, MQTTAsync_failureData* f) { finish(ctx, failure_text("publish", f)); }
+  static void on_publish_failure5(void* ctx, MQTTAsync_failureData5* f) { finish(ctx, failure_text("publish", f)); }
+
+  // Sends every message, then waits for each answer until the deadline. One answer per
+  // message: "" when the broker acknowledged it (QoS 1: PUBACK; QoS 0: written out).
+  std::vector<std::string> publish_all(const std::vector<std::pair<std::string_view, std::string_view>>& messages,
+                                       int message_qos, bool retain, std::chrono::milliseconds timeout) {
+    std::vector<std::string> out(messages.size());
+    std::vector<std::uint64_t> keys(messages.size(), 0);
+    const auto deadline = Clock::now() + timeout;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      PublishWait* wait = nullptr;
+      {
+        std::lock_guard lock(mu);
+        if (!stats.connected) {
+          out[i] = "not connected" + (stats.last_error.empty() ? std::string() : " (" + stats.last_error + ")");
+          continue;
+        }
+        keys[i] = ++next_key;
+        auto made = std::make_unique<PublishWait>();
+        made->session = this;
+        made->key = keys[i];
+        wait = made.get();
+        waits.emplace(keys[i], std::move(made));
+      }
+      MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
+      r.context = wait;
+      if (options.mqtt_version == 5) {
+        r.onSuccess5 = &MqttSession::on_published5;
+        r.onFailure5 = &MqttSession::on_publish_failure5;
+      } else {
+        r.onSuccess = &MqttSession::on_published;
+        r.onFailure = &MqttSession::on_publish_failure;
+      }
+      MQTTAsync_message m = MQTTAsync_message_initializer;
+      m.payload = const_cast<char*>(messages[i].second.data());  // paho copies it
+      m.payloadlen = static_cast<int>(messages[i].second.size());
+      m.qos = message_qos;
+      m.retained = retain ? 1 : 0;
+      const std::string topic(messages[i].first);
+      // The broker's receive maximum bounds what may be in flight (mosquitto: 20); beyond it
+      // paho refuses the send, so wait for answers and send again.
+      int rc = MQTTAsync_sendMessage(client, topic.c_str(), &m, &r);
+      while (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES && Clock::now() < deadline) {
+        {
+          std::unique_lock lock(mu);
+          answered.wait_for(lock, std::chrono::milliseconds(20));
+        }
+        rc = MQTTAsync_sendMessage(client, topic.c_str(), &m, &r);
+      }
+      if (rc != MQTTASYNC_SUCCESS) {
+        std::lock_guard lock(mu);
+        waits.erase(keys[i]);  // paho will not call back for it
+        keys[i] = 0;
+        out[i] = failure_text("publish", rc, MQTTAsync_strerror(rc));
+      }
+    }
+    std::unique_lock lock(mu);
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      if (keys[i] == 0) continue;
+      const auto it = waits.find(keys[i]);
+      answered.wait_until(lock, deadline, [&] { return it->second->done; });
+      if (it->second->done) {
+        out[i] = std::move(it->second->error);
+        waits.erase(it);
+      } else {
+        it->second->abandoned = true;  // its callback removes it later
+        out[i] = "no acknowledgement from the broker within " + std::to_string(timeout.count()) + " ms";
+      }
+    }
+    return out;
+  }
+
+  // Checks and takes the options; creates the paho client (does not connect).
+  void init(BrokerOptions given, MqttHandler message_handler, const char* who) {
+    const auto bad = [who](const std::string& why) {
+      throw Error(ErrorCode::invalid_argument, std::string(who) + ": " + why);
+    };
+    if (given.mqtt_version != 3 && given.mqtt_version != 5) bad("mqtt_version must be 3 (3.1.1) or 5");
+    if (given.qos < 0 || given.qos > 2) bad("qos must be 0, 1 or 2");
+    address = parse_broker_url(given.url);
+    if (given.name.empty()) given.name = address.host;
+    if (given.client_id.empty()) {
+      std::random_device rd;
+      given.client_id = "wis2mon-" + std::to_string(rd()) + std::to_string(rd());
+    }
+    if (given.username.empty()) given.username = address.username;
+    if (given.password.empty()) given.password = address.password;
+    for (const auto& f : given.subscriptions)
+      if (f.rfind("$share/", 0) == 0 && given.mqtt_version != 5) bad("shared subscriptions need MQTT 5: " + f);
+    options = std::move(given);
+    // paho takes char* const*; it does not write through them.
+    for (auto& f : options.subscriptions) {
+      filters.push_back(f.data());
+      qos.push_back(options.qos);
+    }
+    handler = std::move(message_handler);
+    if (address.tls) {
+      if (!options.ca_file.empty()) ssl.trustStore = options.ca_file.c_str();
+      ssl.enableServerCertAuth = options.verify_tls ? 1 : 0;
+      ssl.verify = options.verify_tls ? 1 : 0;  // the host name too
+      ssl.ssl_error_cb = &MqttSession::on_ssl_error;
+      ssl.ssl_error_context = this;
+    }
+    MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
+    create.MQTTVersion = options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    const int rc = MQTTAsync_createWithOptions(&client, address.server_uri.c_str(), options.client_id.c_str(),
+                                               MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
+    if (rc != MQTTASYNC_SUCCESS)
+      bad("cannot create a client for " + address.server_uri + ": " + MQTTAsync_strerror(rc));
+    MQTTAsync_setCallbacks(client, this, &MqttSession::on_connection_lost, &MqttSession::on_message, nullptr);
+    if (options.mqtt_version == 5) MQTTAsync_setDisconnected(client, this, &MqttSession::on_disconnected);
+  }
+
+  void start() {
+    if (connector.joinable()) return;  // started already
+    stopping = false;
+    {
+      std::lock_guard lock(mu);
+      want_connect = true;
+      next_attempt = Clock::now();
+      backoff = std::max(options.reconnect_min, std::chrono::seconds(1));
+    }
+    connector = std::thread([this] {
+      detail::name_this_thread("wis2mon-connect");
+      run_connector();
+    });
+  }
+
+  void stop(std::chrono::milliseconds timeout) {
+    if (!client || stopping.exchange(true)) return;
+    {
+      std::lock_guard lock(mu);
+      want_connect = false;
+    }
+    wake.notify_all();
+    if (connector.joinable()) connector.join();
+    MQTTAsync_disconnectOptions o5 = MQTTAsync_disconnectOptions_initializer5;
+    MQTTAsync_disconnectOptions o3 = MQTTAsync_disconnectOptions_initializer;
+    MQTTAsync_disconnectOptions& o = options.mqtt_version == 5 ? o5 : o3;
+    o.timeout = static_cast<int>(timeout.count());
+    MQTTAsync_disconnect(client, &o);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (MQTTAsync_isConnected(client) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::lock_guard lock(mu);
+    stats.connected = false;
+    subscribed = false;
+  }
+
+  ~MqttSession() {
+    stop(std::chrono::milliseconds(2000));
+    if (client) MQTTAsync_destroy(&client);  // no callback after this: `waits` can go
+  }
 };
 
+}  // namespace detail
+
+struct MqttSubscriber::Impl : detail::MqttSession {};
+struct MqttPublisher::Impl : detail::MqttSession {};
+
 MqttSubscriber::MqttSubscriber(BrokerOptions options, MqttHandler handler) : impl_(std::make_unique<Impl>()) {
-  auto& d = *impl_;
-  const auto bad = [](const std::string& why) { throw Error(ErrorCode::invalid_argument, "MQTT subscriber: " + why); };
-  if (options.mqtt_version != 3 && options.mqtt_version != 5) bad("mqtt_version must be 3 (3.1.1) or 5");
-  if (options.subscriptions.empty()) bad("no subscriptions");
-  if (options.qos < 0 || options.qos > 2) bad("qos must be 0, 1 or 2");
-  if (!handler) bad("no message handler");
-  d.address = parse_broker_url(options.url);
-  if (options.name.empty()) options.name = d.address.host;
-  if (options.client_id.empty()) {
-    std::random_device rd;
-    options.client_id = "wis2mon-" + std::to_string(rd()) + std::to_string(rd());
-  }
-  if (options.username.empty()) options.username = d.address.username;
-  if (options.password.empty()) options.password = d.address.password;
-  for (const auto& f : options.subscriptions)
-    if (f.rfind("$share/", 0) == 0 && options.mqtt_version != 5) bad("shared subscriptions need MQTT 5: " + f);
-  d.options = std::move(options);
-  // paho takes char* const*; it does not write through them.
-  for (auto& f : d.options.subscriptions) {
-    d.filters.push_back(f.data());
-    d.qos.push_back(d.options.qos);
-  }
-  d.handler = std::move(handler);
-  if (d.address.tls) {
-    if (!d.options.ca_file.empty()) d.ssl.trustStore = d.options.ca_file.c_str();
-    d.ssl.enableServerCertAuth = d.options.verify_tls ? 1 : 0;
-    d.ssl.verify = d.options.verify_tls ? 1 : 0;  // the host name too
-    d.ssl.ssl_error_cb = &Impl::on_ssl_error;
-    d.ssl.ssl_error_context = &d;
-  }
-  MQTTAsync_createOptions create = MQTTAsync_createOptions_initializer;
-  create.MQTTVersion = d.options.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-  const int rc = MQTTAsync_createWithOptions(&d.client, d.address.server_uri.c_str(), d.options.client_id.c_str(),
-                                             MQTTCLIENT_PERSISTENCE_NONE, nullptr, &create);
-  if (rc != MQTTASYNC_SUCCESS)
-    bad("cannot create a client for " + d.address.server_uri + ": " + MQTTAsync_strerror(rc));
-  MQTTAsync_setCallbacks(d.client, &d, &Impl::on_connection_lost, &Impl::on_message, nullptr);
-  if (d.options.mqtt_version == 5) MQTTAsync_setDisconnected(d.client, &d, &Impl::on_disconnected);
+  if (options.subscriptions.empty()) throw Error(ErrorCode::invalid_argument, "MQTT subscriber: no subscriptions");
+  if (!handler) throw Error(ErrorCode::invalid_argument, "MQTT subscriber: no message handler");
+  impl_->init(std::move(options), std::move(handler), "MQTT subscriber");
 }
 
-MqttSubscriber::~MqttSubscriber() {
-  stop();
-  if (impl_->client) MQTTAsync_destroy(&impl_->client);
-}
+MqttSubscriber::~MqttSubscriber() = default;
 
 void MqttSubscriber::start() {
-  auto& d = *impl_;
-  if (d.connector.joinable()) return;  // started already
-  d.stopping = false;
-  {
-    std::lock_guard lock(d.mu);
-    d.want_connect = true;
-    d.next_attempt = Impl::Clock::now();
-    d.backoff = std::max(d.options.reconnect_min, std::chrono::seconds(1));
-  }
-  d.connector = std::thread([&d] {
-    detail::name_this_thread("wis2mon-connect");
-    d.run_connector();
-  });
+  impl_->start();
 }
 
 void MqttSubscriber::stop(std::chrono::milliseconds timeout) {
-  auto& d = *impl_;
-  if (!d.client || d.stopping.exchange(true)) return;
-  {
-    std::lock_guard lock(d.mu);
-    d.want_connect = false;
-  }
-  d.wake.notify_all();
-  if (d.connector.joinable()) d.connector.join();
-  MQTTAsync_disconnectOptions o5 = MQTTAsync_disconnectOptions_initializer5;
-  MQTTAsync_disconnectOptions o3 = MQTTAsync_disconnectOptions_initializer;
-  MQTTAsync_disconnectOptions& o = d.options.mqtt_version == 5 ? o5 : o3;
-  o.timeout = static_cast<int>(timeout.count());
-  MQTTAsync_disconnect(d.client, &o);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (MQTTAsync_isConnected(d.client) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  std::lock_guard lock(d.mu);
-  d.stats.connected = false;
-  d.subscribed = false;
+  impl_->stop(timeout);
 }
 
 bool MqttSubscriber::wait_subscribed(std::chrono::milliseconds timeout) {
@@ -486,6 +637,45 @@ const BrokerOptions& MqttSubscriber::options() const noexcept {
 }
 
 BrokerStats MqttSubscriber::stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+MqttPublisher::MqttPublisher(BrokerOptions options) : impl_(std::make_unique<Impl>()) {
+  options.subscriptions.clear();
+  impl_->init(std::move(options), nullptr, "MQTT publisher");
+}
+
+MqttPublisher::~MqttPublisher() = default;
+
+void MqttPublisher::start() {
+  impl_->start();
+}
+
+void MqttPublisher::stop(std::chrono::milliseconds timeout) {
+  impl_->stop(timeout);
+}
+
+bool MqttPublisher::wait_connected(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu);
+  return impl_->changed.wait_for(lock, timeout, [&] { return impl_->subscribed; });
+}
+
+std::string MqttPublisher::publish(std::string_view topic, std::string_view payload,
+                                   std::chrono::milliseconds timeout) {
+  return impl_->publish_all({{topic, payload}}, impl_->options.qos, false, timeout).front();
+}
+
+std::vector<std::string> MqttPublisher::publish_many(
+    const std::vector<std::pair<std::string_view, std::string_view>>& messages, std::chrono::milliseconds timeout) {
+  return impl_->publish_all(messages, impl_->options.qos, false, timeout);
+}
+
+const BrokerOptions& MqttPublisher::options() const noexcept {
+  return impl_->options;
+}
+
+BrokerStats MqttPublisher::stats() const {
   std::lock_guard lock(impl_->mu);
   return impl_->stats;
 }

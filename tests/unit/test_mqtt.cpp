@@ -359,3 +359,75 @@ TEST_CASE("mqtt: messages go into the spool before they are acknowledged") {
   CHECK(entries[0].source == "local");
   CHECK(entries[0].topic == "origin/a/wis2/x/data");
 }
+
+TEST_CASE("mqtt publisher: each message is acknowledged, then arrives once and in order; MQTT 5 and 3.1.1") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  for (const int version : {5, 3}) {
+    INFO("MQTT version " << version);
+    Inbox inbox;
+    MqttSubscriber sub(options_for(broker, {"cache/a/wis2/#"}, version), inbox.handler());
+    sub.start();
+    REQUIRE(sub.wait_subscribed(10s));
+    auto po = options_for(broker, {}, version);
+    po.name = "out";
+    MqttPublisher pub(po);
+    pub.start();
+    REQUIRE(pub.wait_connected(10s));
+    const auto texts = payloads(0, 300);
+    std::vector<std::pair<std::string_view, std::string_view>> batch;
+    for (const auto& t : texts) batch.emplace_back("cache/a/wis2/de-dwd/data/core/weather", t);
+    const auto answers = pub.publish_many(batch);
+    CHECK(answers == std::vector<std::string>(300, ""));
+    CHECK(pub.publish("cache/a/wis2/de-dwd/metadata", "{\"n\":300}").empty());
+    CHECK(pub.stats().messages == 301);
+    REQUIRE(inbox.wait_for(301));
+    std::this_thread::sleep_for(200ms);
+    auto expected = texts;
+    expected.push_back("{\"n\":300}");
+    CHECK(inbox.payloads == expected);
+    CHECK(inbox.topics.back() == "cache/a/wis2/de-dwd/metadata");
+    pub.stop();
+    sub.stop();
+  }
+}
+
+TEST_CASE("mqtt publisher: without a connection it answers at once, and publishes again once reconnected") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  Inbox inbox;
+  MqttSubscriber sub(options_for(broker, {"out/#"}), inbox.handler());
+  sub.start();
+  REQUIRE(sub.wait_subscribed(10s));
+  std::vector<std::string> lines;
+  std::mutex lines_mu;
+  auto po = options_for(broker, {});
+  po.log = [&](std::string_view l) {
+    std::lock_guard lock(lines_mu);
+    lines.emplace_back(l);
+  };
+  MqttPublisher pub(po);
+  // Not started: not connected, said at once.
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(pub.publish("out/x", "early").rfind("not connected", 0) == 0);
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+  pub.start();
+  REQUIRE(pub.wait_connected(10s));
+  CHECK(pub.publish("out/x", "one").empty());
+  broker.stop();
+  const auto down = std::chrono::steady_clock::now() + 10s;
+  while (pub.stats().connected && std::chrono::steady_clock::now() < down) std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(pub.publish("out/x", "lost?").empty());  // refused, so the caller keeps it
+  broker.start();
+  const auto up = std::chrono::steady_clock::now() + 20s;
+  while (!pub.stats().connected && std::chrono::steady_clock::now() < up) std::this_thread::sleep_for(20ms);
+  REQUIRE(pub.stats().connected);
+  CHECK(pub.publish("out/x", "two").empty());
+  REQUIRE(inbox.wait_for(2));
+  std::this_thread::sleep_for(200ms);
+  CHECK(inbox.payloads == std::vector<std::string>{"one", "two"});
+  CHECK(pub.stats().connection_losses >= 1);
+  std::lock_guard lock(lines_mu);
+  CHECK(std::any_of(lines.begin(), lines.end(),
+                    [](const std::string& l) { return l.find("connection lost") != std::string::npos; }));
+}
