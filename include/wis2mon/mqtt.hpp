@@ -124,7 +124,8 @@ class WIS2MON_API MqttPublisher {
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   /// Sends all, then waits for every answer (one string per message, "" = acknowledged).
   std::vector<std::string> publish_many(const std::vector<std::pair<std::string_view, std::string_view>>& messages,
-                                        std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+                                        std::chrono::milliseconds timeout = std::chrono::milliseconds(10000),
+                                        bool retain = false);
 
   const BrokerOptions& options() const noexcept;
   BrokerStats stats() const;  ///< messages: acknowledged publications

@@ -411,9 +411,13 @@ struct MqttSession {
 
   // One message waiting for the broker's answer; paho's context for its callbacks. Owned by
   // `waits` until the answer comes (a wait that timed out stays until then or destroy).
+  struct CallAnswers {
+    std::size_t answered = 0;  // answers to one publish_all call's messages (under mu)
+  };
   struct PublishWait {
     MqttSession* session = nullptr;
     std::uint64_t key = 0;
+    std::shared_ptr<CallAnswers> call;
     bool done = false;
     bool abandoned = false;
     std::string error;  // empty: acknowledged
@@ -430,9 +434,8 @@ struct MqttSession {
       std::lock_guard lock(self->mu);
       const auto it = self->waits.find(key);
       if (it == self->waits.end()) return;
-      if (error.empty()) {
-        ++self->stats.messages;
-      }
+      if (error.empty()) ++self->stats.messages;
+      if (it->second->call) ++it->second->call->answered;
       if (it->second->abandoned) {
         self->waits.erase(it);  // nobody waits for it any more
       } else {
@@ -460,10 +463,16 @@ struct MqttSession {
     std::vector<std::string> out(messages.size());
     std::vector<std::uint64_t> keys(messages.size(), 0);
     const auto deadline = Clock::now() + timeout;
+    // At most kWindow messages of this call in flight: paho queues what goes past the broker's
+    // receive maximum (mosquitto: 20) and then sends it slowly (MQTT 5: ~50 ms a message).
+    constexpr std::size_t kWindow = 16;
+    auto call = std::make_shared<CallAnswers>();
+    std::size_t sent = 0;
     for (std::size_t i = 0; i < messages.size(); ++i) {
       PublishWait* wait = nullptr;
       {
-        std::lock_guard lock(mu);
+        std::unique_lock lock(mu);
+        answered.wait_until(lock, deadline, [&] { return sent - call->answered < kWindow; });
         if (!stats.connected) {
           out[i] = "not connected" + (stats.last_error.empty() ? std::string() : " (" + stats.last_error + ")");
           continue;
@@ -472,6 +481,8 @@ struct MqttSession {
         auto made = std::make_unique<PublishWait>();
         made->session = this;
         made->key = keys[i];
+        made->call = call;
+        ++sent;
         wait = made.get();
         waits.emplace(keys[i], std::move(made));
       }
@@ -490,20 +501,17 @@ struct MqttSession {
       m.qos = message_qos;
       m.retained = retain ? 1 : 0;
       const std::string topic(messages[i].first);
-      // The broker's receive maximum bounds what may be in flight (mosquitto: 20); beyond it
-      // paho refuses the send, so wait for answers and send again.
+      // Should paho still refuse (another caller's messages in flight), send again shortly.
       int rc = MQTTAsync_sendMessage(client, topic.c_str(), &m, &r);
       while (rc == MQTTASYNC_MAX_BUFFERED_MESSAGES && Clock::now() < deadline) {
-        {
-          std::unique_lock lock(mu);
-          answered.wait_for(lock, std::chrono::milliseconds(20));
-        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
         rc = MQTTAsync_sendMessage(client, topic.c_str(), &m, &r);
       }
       if (rc != MQTTASYNC_SUCCESS) {
         std::lock_guard lock(mu);
         waits.erase(keys[i]);  // paho will not call back for it
         keys[i] = 0;
+        --sent;
         out[i] = failure_text("publish", rc, MQTTAsync_strerror(rc));
       }
     }
@@ -667,8 +675,9 @@ std::string MqttPublisher::publish(std::string_view topic, std::string_view payl
 }
 
 std::vector<std::string> MqttPublisher::publish_many(
-    const std::vector<std::pair<std::string_view, std::string_view>>& messages, std::chrono::milliseconds timeout) {
-  return impl_->publish_all(messages, impl_->options.qos, false, timeout);
+    const std::vector<std::pair<std::string_view, std::string_view>>& messages, std::chrono::milliseconds timeout,
+    bool retain) {
+  return impl_->publish_all(messages, impl_->options.qos, retain, timeout);
 }
 
 const BrokerOptions& MqttPublisher::options() const noexcept {

@@ -5,6 +5,7 @@
 #include "wis2mon/error.hpp"
 #include "wis2mon/sink.hpp"
 #include "wis2mon/sinks/influxdb.hpp"
+#include "wis2mon/sinks/mqtt.hpp"
 #include "wis2mon/sinks/ndjson.hpp"
 #include "wis2mon/sinks/sqlite.hpp"
 
@@ -129,6 +130,29 @@ const ConfigBinding<InfluxSinkOptions>& influxdb_binding() {
   return b;
 }
 
+const ConfigBinding<MqttSinkOptions>& mqtt_binding() {
+  static const auto b =
+      ConfigBinding<MqttSinkOptions>("mqtt")
+          .add("url", &MqttSinkOptions::url, "broker: mqtt://, mqtts://, ws://, wss:// (user:password@ allowed)",
+               ConfigLimits::needed())
+          .add("username", &MqttSinkOptions::username, "overrides the URL's")
+          .add("password", &MqttSinkOptions::password, "overrides the URL's; ${ENV} reads the environment")
+          .add("client_id", &MqttSinkOptions::client_id, "empty: a random one")
+          .add("mqtt_version", &MqttSinkOptions::mqtt_version, "5, or 3 for 3.1.1", ConfigLimits::between(3, 5))
+          .add("qos", &MqttSinkOptions::qos, "1: delivered once the broker acknowledged it; 0: once sent",
+               ConfigLimits::between(0, 1))
+          .add("ca_file", &MqttSinkOptions::ca_file, "CA bundle for mqtts/wss (empty: the system's)")
+          .add("verify_tls", &MqttSinkOptions::verify_tls, "check the broker's certificate and name")
+          .add("topic_field", &MqttSinkOptions::topic_field, "record field holding each message's topic")
+          .add("topic", &MqttSinkOptions::topic, "topic of the records without that field (empty: they are rejected)")
+          .add("payload_field", &MqttSinkOptions::payload_field,
+               "record field holding the payload text (empty: the record as JSON)")
+          .add("retain", &MqttSinkOptions::retain, "publish retained messages")
+          .add("timeout", &MqttSinkOptions::timeout, "wait this long for a batch's acknowledgements, then Retry",
+               ConfigLimits::at_least(1));
+  return b;
+}
+
 // A factory from a binding: the validated values onto a default options struct.
 template <class Options, class SinkType>
 SinkKind bound_kind(const char* name, const char* description, const ConfigBinding<Options>& binding) {
@@ -165,7 +189,9 @@ KindRegistry& kinds() {
                                                                sqlite_binding()),
                      bound_kind<NdjsonSinkOptions, NdjsonSink>(
                          "ndjson", "NDJSON files per table, rotated, optionally gzipped", ndjson_binding()),
-                     influx_kind()})
+                     influx_kind(),
+                     bound_kind<MqttSinkOptions, MqttSink>(
+                         "mqtt", "MQTT publish, one message per record (acknowledged at QoS 1)", mqtt_binding())})
       made->kinds.emplace(k.name, std::make_unique<const SinkKind>(k));
     return made;
   }();

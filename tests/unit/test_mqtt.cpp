@@ -14,6 +14,7 @@
 #include "support.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/mqtt.hpp"
+#include "wis2mon/sink.hpp"
 #include "wis2mon/spool.hpp"
 
 using namespace wis2mon;
@@ -430,4 +431,65 @@ TEST_CASE("mqtt publisher: without a connection it answers at once, and publishe
   std::lock_guard lock(lines_mu);
   CHECK(std::any_of(lines.begin(), lines.end(),
                     [](const std::string& l) { return l.find("connection lost") != std::string::npos; }));
+}
+
+TEST_CASE(
+    "mqtt sink: a record is Delivered once the broker acknowledged it; bad topics are Rejected, a down broker Retry") {
+  if (!have_mosquitto()) return;
+  testing::MosquittoServer broker;
+  Inbox inbox;
+  MqttSubscriber sub(options_for(broker, {"cache/#"}), inbox.handler());
+  sub.start();
+  REQUIRE(sub.wait_subscribed(10s));
+  const auto sink = make_sink(
+      "mqtt", "republish",
+      sink_config_table("mqtt").validate({{"url", broker.url()}, {"payload_field", "message"}, {"timeout", "3s"}}));
+  CHECK(sink->healthcheck().ok);
+  const auto schema =
+      std::make_shared<const RecordSchema>("outbox", std::vector<std::string>{"topic", "message", "note"});
+  const auto record = [&](FieldValue topic, FieldValue message) {
+    return Record(schema, {std::move(topic), std::move(message), std::string("x")});
+  };
+  std::vector<Record> batch;
+  for (int i = 0; i < 50; ++i)
+    batch.push_back(record(std::string("cache/a/wis2/de-dwd/data/core/weather"), "{\"n\":" + std::to_string(i) + "}"));
+  batch.push_back(record(FieldValue(), std::string("no topic")));
+  batch.push_back(record(std::string("cache/a/wis2/+/data"), std::string("a wildcard")));
+  batch.push_back(record(std::string("cache/a/wis2/de-dwd/metadata"), FieldValue()));
+  const auto answers = sink->write(batch);
+  REQUIRE(answers.size() == 53);
+  for (int i = 0; i < 50; ++i) CHECK(answers[i].status == DeliveryStatus::delivered);
+  for (int i = 50; i < 53; ++i) CHECK(answers[i].status == DeliveryStatus::rejected);
+  CHECK(answers[50].reason == "no publishable topic in field 'topic'");
+  CHECK(answers[51].reason == "no publishable topic in field 'topic' (\"cache/a/wis2/+/data\")");
+  CHECK(answers[52].reason == "no text in payload field 'message'");
+  REQUIRE(inbox.wait_for(50));
+  std::this_thread::sleep_for(200ms);
+  CHECK(inbox.payloads == payloads(0, 50));
+  // Without payload_field the record goes as JSON.
+  const auto as_json = make_sink("mqtt", "json", sink_config_table("mqtt").validate({{"url", broker.url()}}));
+  CHECK(as_json->healthcheck().ok);  // waits for the connection (a write before it answers Retry)
+  CHECK(as_json->write({record(std::string("cache/x"), std::string("m"))})[0].status == DeliveryStatus::delivered);
+  REQUIRE(inbox.wait_for(51));
+  CHECK(inbox.payloads.back() == R"({"topic":"cache/x","message":"m","note":"x"})");
+  // The broker goes away: Retry with the reason, and unhealthy; back: delivered again.
+  broker.stop();
+  const auto down = std::chrono::steady_clock::now() + 10s;
+  while (sink->healthcheck().ok && std::chrono::steady_clock::now() < down) std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(sink->healthcheck().ok);
+  CHECK(sink->healthcheck().message.find("not connected to tcp://127.0.0.1:") == 0);
+  const auto retry = sink->write({record(std::string("cache/y"), std::string("later"))});
+  CHECK(retry[0].status == DeliveryStatus::retry);
+  CHECK(retry[0].reason.rfind("not connected", 0) == 0);
+  broker.start();
+  const auto up = std::chrono::steady_clock::now() + 20s;
+  while (!sink->healthcheck().ok && std::chrono::steady_clock::now() < up) std::this_thread::sleep_for(20ms);
+  CHECK(sink->write({record(std::string("cache/y"), std::string("later"))})[0].status == DeliveryStatus::delivered);
+  REQUIRE(inbox.wait_for(52));
+  CHECK(inbox.payloads.back() == "later");
+  sink->close();
+  CHECK(sink->write({record(std::string("cache/z"), std::string("closed"))})[0].status == DeliveryStatus::retry);
+  // The options are checked when the sink is made.
+  CHECK_THROWS_AS(make_sink("mqtt", "bad", sink_config_table("mqtt").validate({{"url", "http://x"}})), Error);
+  CHECK_THROWS_AS(sink_config_table("mqtt").validate({{"url", broker.url()}, {"qos", "2"}}), Error);
 }
