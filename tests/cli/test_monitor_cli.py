@@ -185,3 +185,31 @@ def test_demo_numbers_match(wis2mon, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "all numbers match what was published" in r.stdout
     assert rows(tmp_path / "demo" / "wis2mon.db", "SELECT count(*) FROM surface_obs")[0][0] == 40
+
+
+def test_publish_sends_each_line_on_its_topic_acknowledged(wis2mon, tmp_path, mosquitto):
+    sample = tmp_path / "s.ndjson"
+    assert wis2mon("sample", "--count", 40, "--invalid", 0, "--out", sample).returncode == 0
+    lines = sample.read_text().splitlines()
+    reader = subprocess.Popen(["mosquitto_sub", "-p", str(mosquitto), "-q", "1", "-t", "origin/#", "-t", "mine/#",
+                               "-v", "-C", str(len(lines) + 1), "-W", "30"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # subscribed
+    r = wis2mon("publish", "--broker", f"mqtt://127.0.0.1:{mosquitto}", sample)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"published {len(lines)} messages to tcp://127.0.0.1:{mosquitto} (0 failed)\n"
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps(message(1)))
+    r = wis2mon("publish", "--broker", f"mqtt://127.0.0.1:{mosquitto}", "--topic", "mine/x", "--mqtt-version", 3, one)
+    assert r.returncode == 0, r.stderr
+    out, _ = reader.communicate(timeout=40)
+    got = [line.split(" ", 1) for line in out.splitlines()]
+    assert got[:-1] == [[json.loads(line)["topic"], line] for line in lines]  # in order, on each line's topic
+    assert got[-1] == ["mine/x", one.read_text()]
+    # A message without a topic is not published, and said; without a broker nothing is.
+    bare = tmp_path / "bare.ndjson"
+    bare.write_text(json.dumps(message(2)) + "\n" + lines[0] + "\n")
+    r = wis2mon("publish", "--broker", f"mqtt://127.0.0.1:{mosquitto}", bare)
+    assert r.returncode == 1
+    assert "bare.ndjson:1: no topic" in r.stderr and "(1 failed)" in r.stdout
+    r = wis2mon("publish", "--broker", f"mqtt://127.0.0.1:{free_port()}", "--timeout", 2, bare)
+    assert r.returncode == 2 and "cannot connect to" in r.stderr
