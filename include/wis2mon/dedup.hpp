@@ -92,6 +92,11 @@ class WIS2MON_API Deduplicator {
                std::chrono::seconds max_pubtime_skew = std::chrono::seconds(600));
 
   DedupPolicy policy() const noexcept { return policy_; }
+  /// data_id_pubtime: by default a newer pubtime is an update only when the message says so
+  /// (an update or deletion link). On: any newer pubtime is new data, as a Global Cache
+  /// compares them (WIS2 Guide 2.7.4.2: "comparing the pubtime value ... with the list of
+  /// data_id values").
+  void set_newer_pubtime_is_update(bool on) noexcept { newer_pubtime_is_update_ = on; }
   /// What the notification is, given what was recorded so far. Does not record.
   DedupVerdict check(const Notification& n, Timestamp now = Timestamp::now());
   /// Records the notification as done; call after it was processed successfully.
@@ -103,6 +108,7 @@ class WIS2MON_API Deduplicator {
   DedupPolicy policy_;
   std::shared_ptr<DedupStore> store_;
   std::chrono::seconds max_pubtime_skew_;
+  bool newer_pubtime_is_update_ = false;
 };
 
 }  // namespace wis2mon

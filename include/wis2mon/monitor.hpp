@@ -62,7 +62,22 @@ struct PipelineOptions {
   /// Enrichment: the "enrich" config table's keys (source, key_field, ...); empty: none.
   std::map<std::string, std::string> enrich;
   std::vector<std::string> sinks;  ///< names of MonitorOptions::sinks entries
+  /// This cache's centre-id (e.g. "xx-example-global-cache"): the pipeline is a WIS2 Global
+  /// Cache (docs/global-cache.md; WIS2 Guide 2.7.4). It ignores recommended data, downloads
+  /// each new or updated core item once (dedup data_id_pubtime is implied), verifies it, keeps
+  /// it under global_cache_store, and emits one `cache_messages` record per item: the message
+  /// to republish (new id, canonical href under global_cache_base_url, properties.global-cache)
+  /// and its cache/a/wis2/... topic, for an mqtt sink (topic_field topic, payload_field
+  /// message). Items with "cache": false, or larger than global_cache_max_object_bytes, are
+  /// republished with only a new id.
+  std::string global_cache;
+  std::string global_cache_base_url;             ///< where global_cache_store is served
+  std::filesystem::path global_cache_store;      ///< the objects, at storage_path_for(data_id)
+  std::uint64_t global_cache_max_object_bytes = 0;  ///< larger items are declined (0: no limit)
 };
+
+/// The schema of a Global Cache pipeline's records: topic, message, data_id, pubtime, cached.
+WIS2MON_API const RecordSchemaPtr& cache_messages_schema();
 
 struct SinkSpec {
   std::string name;

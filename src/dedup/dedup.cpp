@@ -128,7 +128,8 @@ DedupVerdict Deduplicator::check(const Notification& n, Timestamp now) {
   if (!seen) return DedupVerdict::new_item;
   if (policy_ == DedupPolicy::message_id) return DedupVerdict::duplicate;
   const Operation op = n.operation();
-  if (n.pubtime() && *seen < *n.pubtime() && (op == Operation::update || op == Operation::deletion))
+  if (n.pubtime() && *seen < *n.pubtime() &&
+      (newer_pubtime_is_update_ || op == Operation::update || op == Operation::deletion))
     return DedupVerdict::update;
   return DedupVerdict::duplicate;
 }

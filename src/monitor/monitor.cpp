@@ -28,6 +28,8 @@
 #include "monitor/metrics_server.hpp"
 #include "monitor/polled_sink.hpp"
 #include "monitor/replay_service.hpp"
+#include "wis2mon/cache.hpp"
+#include "wis2mon/download.hpp"
 #include "wis2mon/enrich.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/spool.hpp"
@@ -172,7 +174,8 @@ struct Monitor::Impl {
 
   // Stats (pipeline thread writes; anyone reads).
   std::atomic<std::uint64_t> received{0}, valid{0}, invalid{0}, duplicates{0}, unrouted{0}, downloads{0},
-      download_failures{0}, decode_failures{0}, decode_part_errors{0}, records{0}, dead_letters{0};
+      download_failures{0}, decode_failures{0}, decode_part_errors{0}, records{0}, dead_letters{0}, gc_cached{0},
+      gc_uncached{0};
   mutable std::mutex table_mu;
   std::map<std::string, std::uint64_t> per_table;
 
@@ -367,9 +370,86 @@ struct Monitor::Impl {
     return r;
   }
 
+  // ---- the Global Cache (WIS2 Guide 2.7.4.2) -----------------------------------------------
+
+  // "cache": false, or an item this cache declines (announced larger than its limit).
+  static bool cacheable(const Pipeline& p, const Notification& n) {
+    if (!n.cache()) return false;
+    const Link* link = n.data_link();
+    const auto limit = p.o.global_cache_max_object_bytes;
+    return limit == 0 || !link || !link->length || *link->length < 0 ||
+           static_cast<std::uint64_t>(*link->length) <= limit;
+  }
+
+  Record cache_record(const SpoolEntry& e, const Notification& n, std::string message, bool cached) {
+    Record r(cache_messages_schema());
+    r.set("topic", cache_topic_for(e.topic));
+    r.set("message", std::move(message));
+    r.set("data_id", std::string(n.data_id()));
+    r.set("pubtime", std::string(n.pubtime_text()));
+    r.set("cached", cached);
+    return r;
+  }
+
+  std::string cache_id(const Pipeline& p, const Notification& n) {
+    return cache_message_id(p.o.global_cache, n.data_id(), n.pubtime_text());
+  }
+
+  // Not cached: republished with a new id and nothing else changed.
+  void republish_uncached(Pipeline& p, const SpoolEntry& e, const Notification& n, const Ticket& ticket) {
+    if (!n.cache()) ++gc_uncached;
+    std::vector<Record> out{cache_record(e, n, rewrite_for_cache(e.payload, {cache_id(p, n), {}, {}}), false)};
+    submit_records(p, out, ticket);
+  }
+
+  // Downloaded and verified: into the store (readers never see half an object), then the
+  // message pointing at the copy.
+  void cache_object(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
+                    std::string_view centre_id, const std::string& data, const Ticket& ticket) {
+    const std::string_view item = n.data_id().empty() ? n.id() : n.data_id();
+    const std::string path = storage_path_for(item);
+    try {
+      store_object(p.o.global_cache_store, item, data);
+    } catch (const std::exception& ex) {  // disk full, permissions: not cached, not remembered
+      ++download_failures;
+      ticket.fail(index);
+      dead_letter_message(e, "download", std::string("storage_error: ") + ex.what(), p.o.name);
+      return;
+    }
+    std::string base = p.o.global_cache_base_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    const Labels labels{{"centre_id", std::string(centre_id)},
+                                                    {"report_by", p.o.global_cache}};
+    metrics.counter("wmo_wis2_gc_downloaded_total", labels).inc();
+    metrics.gauge("wmo_wis2_gc_last_download_timestamp_seconds", labels)
+        .set(static_cast<double>(Timestamp::now().seconds));
+    metrics.gauge("wmo_wis2_gc_dataserver_status_flag", labels).set(1);
+    if (Topic(e.topic).notification_type() == "metadata")
+      metrics.gauge("wmo_wis2_gc_last_metadata_timestamp_seconds", labels)
+          .set(static_cast<double>(Timestamp::now().seconds));
+    ++gc_cached;
+    std::vector<Record> out{
+        cache_record(e, n, rewrite_for_cache(e.payload, {cache_id(p, n), base + "/" + path, p.o.global_cache}), true)};
+    submit_records(p, out, ticket);
+  }
+
+  void cache_download_failed(const Pipeline& p, std::string_view centre_id, DownloadStatus status) {
+    const Labels labels{{"centre_id", std::string(centre_id)},
+                                                    {"report_by", p.o.global_cache}};
+    metrics.counter("wmo_wis2_gc_downloaded_errors_total", labels).inc();
+    if (status == DownloadStatus::integrity_failed || status == DownloadStatus::size_mismatch)
+      metrics.counter("wmo_wis2_gc_integrity_failed_total", labels).inc();
+    // The data server of the centre did not answer as it should.
+    if (status == DownloadStatus::timeout || status == DownloadStatus::connection_error ||
+        status == DownloadStatus::http_error)
+      metrics.gauge("wmo_wis2_gc_dataserver_status_flag", labels).set(0);
+  }
+
   // Data in hand (downloaded or inline): keep, decode, enrich, submit.
-  void handle_data(Pipeline& p, const SpoolEntry& e, const Notification& n, const ValidationReport& report,
-                   std::string_view centre_id, const std::string& data, const Ticket& ticket) {
+  void handle_data(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
+                   const ValidationReport& report, std::string_view centre_id, const std::string& data,
+                   const Ticket& ticket) {
+    if (!p.o.global_cache.empty()) return cache_object(p, index, e, n, centre_id, data, ticket);
     if (!p.o.store_dir.empty()) {
       try {
         store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data);
@@ -465,6 +545,8 @@ struct Monitor::Impl {
         parsed = &*strict;
       }
       const Notification& n = parsed->notification;
+      // Guide 2.7.4.2: a Global Cache ignores recommended data (and any non-WIS2 topic).
+      if (!p.o.global_cache.empty() && cache_topic_rule(e.topic) == CacheTopicRule::ignore) continue;
       const bool keep_invalid = !parsed->valid() && p.o.keep_invalid && !p.fetch();
       if (!parsed->valid() && !keep_invalid) continue;
       if (p.dedup) {
@@ -494,6 +576,10 @@ struct Monitor::Impl {
         }
       }
       ++handled;
+      if (!p.o.global_cache.empty() && !cacheable(p, n)) {
+        republish_uncached(p, e, n, ticket);
+        continue;
+      }
       if (!p.fetch()) {
         std::vector<Record> out{notification_record(e, n, parsed->report, centre_id)};
         submit_records(p, out, ticket);
@@ -513,7 +599,7 @@ struct Monitor::Impl {
       auto inline_data = decode_inline_content(n, opt.download.lenient_integrity, opt.download.max_object_bytes);
       if (inline_data.status == DownloadStatus::ok) {
         ++downloads;
-        handle_data(p, e, n, report, centre_id, inline_data.data, ticket);
+        handle_data(p, index, e, n, report, centre_id, inline_data.data, ticket);
         return;
       }
       // Bad inline content: fall back to the link, as a Global Cache does.
@@ -537,9 +623,10 @@ struct Monitor::Impl {
     downloader->submit(std::move(req), [this, &p, index, e, n, report, centre_id, ticket](DownloadResult r) {
       if (r.status == DownloadStatus::ok) {
         ++downloads;
-        handle_data(p, e, n, report, centre_id, r.data, ticket);
+        handle_data(p, index, e, n, report, centre_id, r.data, ticket);
       } else {
         ++download_failures;
+        if (!p.o.global_cache.empty()) cache_download_failed(p, centre_id, r.status);
         ticket.fail(index);
         dead_letter_message(e, "download", std::string(to_string(r.status)) + ": " + r.error, p.o.name);
       }
@@ -930,6 +1017,15 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
   for (const auto& po : m.opt.pipelines) {
     auto p = std::make_unique<Impl::Pipeline>();
     p->o = po;
+    if (!po.global_cache.empty()) {  // a Global Cache: new or updated items, downloaded once
+      if (po.global_cache_base_url.empty() || po.global_cache_store.empty())
+        throw Error(ErrorCode::invalid_argument,
+                    "pipeline '" + po.name + "': a Global Cache needs global_cache_base_url and global_cache_store");
+      if (po.decoder != "none" && !po.decoder.empty())
+        throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': a Global Cache pipeline has no decoder");
+      p->o.dedup = DedupPolicy::data_id_pubtime;
+      p->o.fetch = true;
+    }
     for (const auto& s : po.sinks)
       if (!sink_names.count(s))
         throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sink named '" + s + "'");
@@ -939,7 +1035,8 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
         throw Error(ErrorCode::invalid_argument,
                     "pipeline '" + po.name + "': no decoder named '" + po.decoder + "' (register_decoder)");
     }
-    if (po.dedup) p->dedup.emplace(*po.dedup, m.dedup_store, m.opt.max_pubtime_skew);
+    if (p->o.dedup) p->dedup.emplace(*p->o.dedup, m.dedup_store, m.opt.max_pubtime_skew);
+    if (p->dedup && !po.global_cache.empty()) p->dedup->set_newer_pubtime_is_update(true);
     if (!po.enrich.empty()) p->enricher.emplace(make_enricher(enrich_config_table().validate(po.enrich)));
     for (const auto& f : po.filters) {
       m.router.add(f);  // throws for an invalid filter
@@ -1138,6 +1235,13 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   m.health_watch.reset();
   m.spool->close();  // the spool's lock goes with the stop, not with the object
   if (was_running) m.log("stopped: " + m.status());
+}
+
+const RecordSchemaPtr& cache_messages_schema() {
+  // Appended as they come (no key): each is one message to republish.
+  static const RecordSchemaPtr schema = std::make_shared<const RecordSchema>(
+      "cache_messages", std::vector<std::string>{"topic", "message", "data_id", "pubtime", "cached"});
+  return schema;
 }
 
 std::string to_json(const MonitorStats& s) {

@@ -139,7 +139,14 @@ const ConfigBinding<PipelineOptions>& pipeline_binding() {
           .add("fetch", &PipelineOptions::fetch, "download the data (implied by a decoder)")
           .add("store_dir", &PipelineOptions::store_dir, "keep each verified object under this directory")
           .add("sinks", &PipelineOptions::sinks,
-               "names of the sinks the records go to (none: only callback sinks added from code)");
+               "names of the sinks the records go to (none: only callback sinks added from code)")
+          .add("global_cache", &PipelineOptions::global_cache,
+               "this cache's centre-id: the pipeline is a WIS2 Global Cache (docs/global-cache.md)")
+          .add("global_cache_base_url", &PipelineOptions::global_cache_base_url,
+               "the URL global_cache_store is served at (republished hrefs start with it)")
+          .add("global_cache_store", &PipelineOptions::global_cache_store, "directory of the cached objects")
+          .add("global_cache_max_object_bytes", &PipelineOptions::global_cache_max_object_bytes,
+               "items announced larger are declined: republished uncached (0: no limit)");
   return b;
 }
 
@@ -498,6 +505,13 @@ MonitorConfig build(const Node& root, const std::string& origin) {
     if (!pipeline_names.insert(p.name).second) problems.push_back(where + ": a second pipeline named '" + p.name + "'");
     for (const auto& f : p.filters)
       if (std::string why; !is_valid_filter(f, &why)) problems.push_back(where + ".filters: '" + f + "' " + why);
+    if (!p.global_cache.empty()) {
+      if (p.global_cache_base_url.empty()) problems.push_back(where + ".global_cache_base_url: needed by a Global Cache");
+      if (p.global_cache_store.empty()) problems.push_back(where + ".global_cache_store: needed by a Global Cache");
+      if (p.decoder != "none") problems.push_back(where + ".decoder: a Global Cache pipeline has none");
+      p.dedup = DedupPolicy::data_id_pubtime;  // Guide 2.7.4.2: new or updated data only
+      p.fetch = true;
+    }
     if (p.decoder != "none" && !find_decoder(p.decoder)) {
       std::string known = "none";
       for (const auto& d : registered_decoders()) known += ", " + d->name();

@@ -1,0 +1,237 @@
+// A Global Cache pipeline (WIS2 Guide 2.7.4.2) with real parts: a data server on loopback
+// (cpp-httplib, with a missing object), the monitor, an mqtt sink publishing to a real
+// mosquitto, and a subscriber there reading what the cache republished.
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "common/digest.hpp"
+#include "common/encoding.hpp"
+#include "fault_server.hpp"
+#include "mosquitto_server.hpp"
+#include "support.hpp"
+#include "wis2mon/cache.hpp"
+#include "wis2mon/download.hpp"
+#include "wis2mon/monitor.hpp"
+#include "wis2mon/mqtt.hpp"
+
+using namespace wis2mon;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kCentre = "xx-test-global-cache";
+const std::string kSynop = "origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop";
+
+std::string sha512_b64(std::string_view data) {
+  unsigned char d[64];
+  detail::compute_digest("sha512", data.data(), data.size(), d);
+  return detail::base64_encode({reinterpret_cast<char*>(d), 64});
+}
+
+struct Item {
+  std::string id, data_id, pubtime, href, integrity, extra;
+  long long length = -1;
+  bool cache = true;
+};
+
+// A notification the way publishers write it (pretty enough, numbers with their own text).
+std::string message(const Item& i) {
+  std::string m = "{\"id\": \"" + i.id +
+                  "\", \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"],"
+                  " \"type\": \"Feature\", \"geometry\": {\"type\": \"Point\", \"coordinates\": [8.50, 47.38, 1E2]},"
+                  " \"properties\": {\"data_id\": \"" +
+                  i.data_id + "\", \"pubtime\": \"" + i.pubtime + "\", \"datetime\": \"2026-11-30T06:00:00Z\"";
+  if (!i.integrity.empty()) m += ", \"integrity\": {\"method\": \"sha512\", \"value\": \"" + i.integrity + "\"}";
+  if (!i.cache) m += ", \"cache\": false";
+  m += i.extra + "}, \"links\": [{\"href\": \"" + i.href + "\", \"rel\": \"canonical\", \"type\": \"application/bufr\"";
+  if (i.length >= 0) m += ", \"length\": " + std::to_string(i.length);
+  return m + "}]}";
+}
+
+rapidjson::Document parse(const std::string& s) {
+  rapidjson::Document d;
+  d.Parse(s.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  return d;
+}
+
+struct Inbox {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> got;  // topic, payload
+  std::size_t size() {
+    std::lock_guard lock(mu);
+    return got.size();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed items, as the Guide says") {
+  if (testing::MosquittoServer::binary().empty()) {
+    MESSAGE("mosquitto is not installed (Debian package mosquitto): skipped");
+    return;
+  }
+  testing::TempDir dir;
+  testing::MosquittoServer broker;  // the cache's own broker
+  testing::FaultServer origin;      // the centres' data server
+  const std::string a1 = "BUFR first version of A 7777", a2 = "BUFR second version of A, longer 7777",
+                    d = "BUFR item D 7777";
+  origin.put("a1", a1);
+  origin.put("a2", a2);
+  origin.put("d", d);
+
+  Inbox inbox;
+  BrokerOptions so;
+  so.url = broker.url();
+  so.subscriptions = {"#"};
+  MqttSubscriber reader(so, [&](const MqttMessage& m) {
+    std::lock_guard lock(inbox.mu);
+    inbox.got.emplace_back(std::string(m.topic), std::string(m.payload));
+    return true;
+  });
+  reader.start();
+  REQUIRE(reader.wait_subscribed(10s));
+
+  MonitorOptions o;
+  o.spool = dir.path / "spool.db";
+  o.status_interval = 0ms;
+  o.log = [](std::string_view) {};
+  o.sinks = {{"out", "mqtt", {{"url", broker.url()}, {"payload_field", "message"}, {"batch_max_age", "50ms"}}}};
+  PipelineOptions p;
+  p.name = "gc";
+  p.filters = {"origin/a/wis2/#", "cache/a/wis2/#"};
+  p.global_cache = kCentre;
+  p.global_cache_base_url = "https://gc.example.org/data/";
+  p.global_cache_store = dir.path / "store";
+  p.global_cache_max_object_bytes = 10000;
+  p.sinks = {"out"};
+  o.pipelines = {p};
+  Monitor monitor(o);
+  monitor.start();
+
+  const std::string id_a = "a1000000-0000-4000-8000-000000000001";
+  const Item a{id_a,
+               "de-dwd/data/core/weather/synop/A.bufr4",
+               "2026-11-30T06:02:00Z",
+               origin.url("/ok/a1"),
+               sha512_b64(a1),
+               ", \"note\": 1.50"};
+  Item a_again = a;  // another Global Cache's copy of the same item
+  a_again.id = "a1000000-0000-4000-8000-000000000002";
+  a_again.href = "https://other-gc.example.org/A.bufr4";
+  Item a_update = a;  // a newer pubtime: new data
+  a_update.id = "a1000000-0000-4000-8000-000000000003";
+  a_update.pubtime = "2026-11-30T06:09:00Z";
+  a_update.href = origin.url("/ok/a2");
+  a_update.integrity = sha512_b64(a2);
+  const Item b{"b1000000-0000-4000-8000-000000000001",
+               "de-dwd/data/core/weather/synop/B.bufr4",
+               "2026-11-30T06:02:00Z",
+               origin.url("/ok/not-to-be-fetched"),
+               "",
+               "",
+               10,
+               false};
+  const Item c{"c1000000-0000-4000-8000-000000000001",
+               "de-dwd/data/recommended/x/C.bufr4",
+               "2026-11-30T06:02:00Z",
+               origin.url("/ok/d"),
+               sha512_b64(d),
+               ""};
+  Item d_bad{"d1000000-0000-4000-8000-000000000001",
+             "de-dwd/data/core/weather/synop/D.bufr4",
+             "2026-11-30T06:02:00Z",
+             origin.url("/ok/d"),
+             sha512_b64("something else"),
+             ""};
+  Item e_big{"e1000000-0000-4000-8000-000000000001",
+             "de-dwd/data/core/weather/synop/E.bufr4",
+             "2026-11-30T06:02:00Z",
+             origin.url("/ok/not-to-be-fetched-either"),
+             "",
+             "",
+             20000};
+  const Item f_missing{"f1000000-0000-4000-8000-000000000001",
+                       "de-dwd/data/core/weather/synop/F.bufr4",
+                       "2026-11-30T06:02:00Z",
+                       origin.url("/ok/missing"),
+                       "",
+                       ""};
+
+  monitor.push(kSynop, message(a));
+  monitor.push(kSynop, message(b));
+  monitor.push("origin/a/wis2/de-dwd/data/recommended/weather/x", message(c));
+  monitor.push(kSynop, message(d_bad));
+  monitor.push(kSynop, message(e_big));
+  monitor.push(kSynop, message(f_missing));
+  REQUIRE(monitor.drain(30s));
+  monitor.push("cache/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop", message(a_again));
+  REQUIRE(monitor.drain(30s));
+  monitor.push(kSynop, message(a_update));
+  REQUIRE(monitor.drain(30s));
+
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (inbox.size() < 4 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  std::this_thread::sleep_for(500ms);  // nothing more comes
+  std::lock_guard lock(inbox.mu);
+  REQUIRE(inbox.got.size() == 4);  // A, B, E, A's update; not C (recommended), D (integrity), F (404), A again
+  const std::string cache_topic = "cache/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop";
+  for (const auto& [topic, payload] : inbox.got) CHECK(topic == cache_topic);
+
+  // A: cached. New id (stable: from the cache's centre-id, data_id and pubtime), the href on
+  // the cache's server, properties.global-cache; nothing else changed.
+  // Uncached items go out at once, cached ones once downloaded: find each by data_id and pubtime.
+  const auto find = [&](const Item& i) {
+    for (const auto& g : inbox.got) {
+      const auto doc = parse(g.second);
+      if (doc["properties"]["data_id"].GetString() == i.data_id &&
+          doc["properties"]["pubtime"].GetString() == i.pubtime)
+        return g.second;
+    }
+    FAIL("no republication of " << i.data_id << " " << i.pubtime);
+    return std::string();
+  };
+  const std::string m0 = find(a);
+  auto got = parse(m0);
+  CHECK(std::string(got["id"].GetString()) == cache_message_id(kCentre, a.data_id, a.pubtime));
+  const std::string path = storage_path_for(a.data_id);
+  CHECK(std::string(got["links"][0]["href"].GetString()) == "https://gc.example.org/data/" + path);
+  CHECK(std::string(got["properties"]["global-cache"].GetString()) == kCentre);
+  CHECK(m0.find("1E2") != std::string::npos);
+  CHECK(m0.find("1.50") != std::string::npos);
+  auto want = parse(message(a));
+  got["id"].CopyFrom(want["id"], got.GetAllocator());
+  got["links"][0]["href"].CopyFrom(want["links"][0]["href"], got.GetAllocator());
+  got["properties"].RemoveMember("global-cache");
+  CHECK(got == want);
+  // B: cache false: only the id changed, nothing was downloaded for it.
+  auto b_got = parse(find(b));
+  CHECK(std::string(b_got["id"].GetString()) == cache_message_id(kCentre, b.data_id, b.pubtime));
+  auto b_want = parse(message(b));
+  b_got["id"].CopyFrom(b_want["id"], b_got.GetAllocator());
+  CHECK(b_got == b_want);
+  // E: announced larger than the cache takes: declined, republished uncached.
+  auto e_got = parse(find(e_big));
+  CHECK(std::string(e_got["links"][0]["href"].GetString()) == e_big.href);
+  CHECK_FALSE(e_got["properties"].HasMember("global-cache"));
+  // A's update: cached again, the object replaced.
+  auto u_got = parse(find(a_update));
+  CHECK(std::string(u_got["id"].GetString()) == cache_message_id(kCentre, a.data_id, a_update.pubtime));
+  CHECK(std::string(u_got["links"][0]["href"].GetString()) == "https://gc.example.org/data/" + path);
+  CHECK(testing::read_file(dir.path / "store" / path) == a2);
+  // Nothing fetched for B, C and E.
+  CHECK(origin.requests() == 4);  // a1, d, missing, a2
+  // The Guide's metrics.
+  const Labels labels{{"centre_id", "de-dwd"}, {"report_by", kCentre}};
+  CHECK(monitor.metrics().value("wmo_wis2_gc_downloaded_total", labels) == 2);
+  CHECK(monitor.metrics().value("wmo_wis2_gc_downloaded_errors_total", labels) == 2);
+  CHECK(monitor.metrics().value("wmo_wis2_gc_integrity_failed_total", labels) == 1);
+  CHECK(monitor.metrics().value("wmo_wis2_gc_last_download_timestamp_seconds", labels) > 1.7e9);
+  monitor.stop();
+}
