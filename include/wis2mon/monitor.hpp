@@ -74,6 +74,9 @@ struct PipelineOptions {
   std::string global_cache_base_url;             ///< where global_cache_store is served
   std::filesystem::path global_cache_store;      ///< the objects, at storage_path_for(data_id)
   std::uint64_t global_cache_max_object_bytes = 0;  ///< larger items are declined (0: no limit)
+  /// Objects last written longer ago are deleted (and answer 404), by a background thread in
+  /// steps; at least 24 hours (WIS2 Guide 2.7.4.2).
+  std::chrono::seconds global_cache_retention{std::chrono::hours(24)};
 };
 
 /// The schema of a Global Cache pipeline's records: topic, message, data_id, pubtime, cached.

@@ -1,14 +1,13 @@
 #include "monitor/metrics_server.hpp"
 
 #include <microhttpd.h>
-#include <netdb.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
 
+#include "common/http_daemon.hpp"
 #include "wis2mon/error.hpp"
 
 namespace wis2mon::detail {
@@ -21,23 +20,6 @@ constexpr unsigned kIdleTimeoutSeconds = 10;
 constexpr unsigned kMaxConnections = 4096;
 // Threads answering requests; the event loop (epoll) never waits on one connection.
 constexpr unsigned kThreads = 2;
-
-// The address to listen on (a host name or a numeric address), with the port in it.
-bool resolve(const std::string& host, int port, sockaddr_storage& out, std::string& why) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(port < 0 ? 0 : port);
-  if (const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    why = ::gai_strerror(rc);
-    return false;
-  }
-  std::memcpy(&out, found->ai_addr, std::min<std::size_t>(found->ai_addrlen, sizeof out));
-  ::freeaddrinfo(found);
-  return true;
-}
 
 }  // namespace
 
@@ -89,24 +71,12 @@ MetricsServer::MetricsServer(const std::string& host, int port, std::function<st
   auto& d = *impl_;
   d.metrics = std::move(metrics);
   d.health = std::move(health);
-  const auto fail = [&](const std::string& reason) {
-    throw Error(ErrorCode::io, "metrics endpoint: cannot listen on " + host + ":" + std::to_string(port) + ": " +
-                                   reason + " (is another monitor or program using that port?)");
-  };
-  sockaddr_storage addr{};
-  std::string why;
-  if (!resolve(host, port, addr, why)) fail(why);
-  // MHD's own listening socket: SO_REUSEADDR (its POSIX default) and not SO_REUSEPORT, so a
-  // second process on the same port fails instead of sharing it with this one.
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
-  if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-  d.daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, &Impl::on_request, &d, MHD_OPTION_SOCK_ADDR,
-                              reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE, kThreads,
-                              MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds, MHD_OPTION_CONNECTION_LIMIT,
-                              kMaxConnections, MHD_OPTION_END);
-  if (!d.daemon) fail(std::strerror(errno));
-  const MHD_DaemonInfo* info = MHD_get_daemon_info(d.daemon, MHD_DAEMON_INFO_BIND_PORT);
-  d.port = info ? info->port : port;
+  try {
+    d.daemon = start_http_daemon("metrics endpoint", host, port, &Impl::on_request, &d,
+                                 {kThreads, kIdleTimeoutSeconds, kMaxConnections}, d.port);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::io, std::string(e.what()) + " (is another monitor or program using that port?)");
+  }
 }
 
 MetricsServer::~MetricsServer() {

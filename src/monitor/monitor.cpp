@@ -165,6 +165,30 @@ struct Monitor::Impl {
   std::unique_ptr<Downloader> replay_http;  // made when first needed; closed by stop()
   std::atomic<std::uint64_t> backfilled{0};
 
+  // Global Cache pipelines: their stores' expiry, in its own thread (ingest never waits on it).
+  std::thread expirer;
+  std::mutex expiry_mu;
+  std::condition_variable expiry_cv;
+  bool stop_expiry = false;
+
+  void run_expiry() {
+    std::unique_lock lock(expiry_mu);
+    while (!stop_expiry) {
+      lock.unlock();
+      for (const auto& p : pipelines) {
+        if (p->o.global_cache.empty()) continue;
+        try {
+          const auto gone = expire_cache_objects(p->o.global_cache_store, p->o.global_cache_retention);
+          if (gone > 0) log("global cache " + p->o.name + ": " + std::to_string(gone) + " expired objects deleted");
+        } catch (const std::exception& ex) {
+          log("global cache " + p->o.name + ": expiry: " + ex.what());
+        }
+      }
+      lock.lock();
+      expiry_cv.wait_for(lock, std::chrono::minutes(1), [this] { return stop_expiry; });
+    }
+  }
+
   std::thread worker;
   std::mutex lifecycle_mu;  // start(), stop(), add_sink_type(), add_callback_sink()
   std::mutex service_mu;    // one thread at a time runs callback sinks
@@ -409,6 +433,9 @@ struct Monitor::Impl {
     const std::string_view item = n.data_id().empty() ? n.id() : n.data_id();
     const std::string path = storage_path_for(item);
     try {
+      // The data server answers with the link's media type (kept before the object appears).
+      if (const Link* link = n.data_link(); link && !link->type.empty())
+        write_cache_content_type(p.o.global_cache_store / path, link->type);
       store_object(p.o.global_cache_store, item, data);
     } catch (const std::exception& ex) {  // disk full, permissions: not cached, not remembered
       ++download_failures;
@@ -418,8 +445,7 @@ struct Monitor::Impl {
     }
     std::string base = p.o.global_cache_base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
-    const Labels labels{{"centre_id", std::string(centre_id)},
-                                                    {"report_by", p.o.global_cache}};
+    const Labels labels{{"centre_id", std::string(centre_id)}, {"report_by", p.o.global_cache}};
     metrics.counter("wmo_wis2_gc_downloaded_total", labels).inc();
     metrics.gauge("wmo_wis2_gc_last_download_timestamp_seconds", labels)
         .set(static_cast<double>(Timestamp::now().seconds));
@@ -434,8 +460,7 @@ struct Monitor::Impl {
   }
 
   void cache_download_failed(const Pipeline& p, std::string_view centre_id, DownloadStatus status) {
-    const Labels labels{{"centre_id", std::string(centre_id)},
-                                                    {"report_by", p.o.global_cache}};
+    const Labels labels{{"centre_id", std::string(centre_id)}, {"report_by", p.o.global_cache}};
     metrics.counter("wmo_wis2_gc_downloaded_errors_total", labels).inc();
     if (status == DownloadStatus::integrity_failed || status == DownloadStatus::size_mismatch)
       metrics.counter("wmo_wis2_gc_integrity_failed_total", labels).inc();
@@ -1023,6 +1048,9 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
                     "pipeline '" + po.name + "': a Global Cache needs global_cache_base_url and global_cache_store");
       if (po.decoder != "none" && !po.decoder.empty())
         throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': a Global Cache pipeline has no decoder");
+      if (po.global_cache_retention < std::chrono::hours(24))
+        throw Error(ErrorCode::invalid_argument,
+                    "pipeline '" + po.name + "': global_cache_retention is at least 24 h (WIS2 Guide 2.7.4.2)");
       p->o.dedup = DedupPolicy::data_id_pubtime;
       p->o.fetch = true;
     }
@@ -1137,6 +1165,16 @@ void Monitor::start() {
     detail::name_this_thread("wis2mon-pipeline");
     m.run();
   });
+  if (std::any_of(m.pipelines.begin(), m.pipelines.end(), [](const auto& p) { return !p->o.global_cache.empty(); })) {
+    {
+      std::lock_guard expiry_lock(m.expiry_mu);
+      m.stop_expiry = false;
+    }
+    m.expirer = std::thread([&m] {
+      detail::name_this_thread("wis2mon-expiry");
+      m.run_expiry();
+    });
+  }
   m.start_brokers();
   m.state = Impl::State::running;
   m.serving = true;
@@ -1193,6 +1231,14 @@ void Monitor::stop(std::chrono::milliseconds grace) {
     if (m.replay_http) m.replay_http->close();  // a page in flight ends now
   }
   if (m.backfiller.joinable()) m.backfiller.join();
+  if (m.expirer.joinable()) {
+    {
+      std::lock_guard expiry_lock(m.expiry_mu);
+      m.stop_expiry = true;
+    }
+    m.expiry_cv.notify_all();
+    m.expirer.join();
+  }
   m.spool->interrupt();
   if (m.worker.joinable()) m.worker.join();
   // Entries taken are finished: downloads are waited for (up to grace), sinks flushed.

@@ -146,7 +146,9 @@ const ConfigBinding<PipelineOptions>& pipeline_binding() {
                "the URL global_cache_store is served at (republished hrefs start with it)")
           .add("global_cache_store", &PipelineOptions::global_cache_store, "directory of the cached objects")
           .add("global_cache_max_object_bytes", &PipelineOptions::global_cache_max_object_bytes,
-               "items announced larger are declined: republished uncached (0: no limit)");
+               "items announced larger are declined: republished uncached (0: no limit)")
+          .add("global_cache_retention", &PipelineOptions::global_cache_retention,
+               "cached objects older than this are deleted (at least 24h)", ConfigLimits::at_least(86400000));
   return b;
 }
 

@@ -2,10 +2,12 @@
 // (cpp-httplib, with a missing object), the monitor, an mqtt sink publishing to a real
 // mosquitto, and a subscriber there reading what the cache republished.
 #include <doctest/doctest.h>
+#include <httplib.h>
 #include <rapidjson/document.h>
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -112,6 +114,10 @@ TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed
   p.global_cache_max_object_bytes = 10000;
   p.sinks = {"out"};
   o.pipelines = {p};
+  // An object from a run a day and more ago: the expiry thread deletes it (its first sweep
+  // runs at start, then once a minute).
+  const auto stale = store_object(p.global_cache_store, "de-dwd/data/core/weather/synop/OLD.bufr4", "old");
+  fs::last_write_time(stale, fs::file_time_type::clock::now() - std::chrono::hours(25));
   Monitor monitor(o);
   monitor.start();
 
@@ -227,6 +233,7 @@ TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed
   CHECK(testing::read_file(dir.path / "store" / path) == a2);
   // Nothing fetched for B, C and E.
   CHECK(origin.requests() == 4);  // a1, d, missing, a2
+  CHECK_FALSE(fs::exists(stale));
   // The Guide's metrics.
   const Labels labels{{"centre_id", "de-dwd"}, {"report_by", kCentre}};
   CHECK(monitor.metrics().value("wmo_wis2_gc_downloaded_total", labels) == 2);
@@ -234,4 +241,79 @@ TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed
   CHECK(monitor.metrics().value("wmo_wis2_gc_integrity_failed_total", labels) == 1);
   CHECK(monitor.metrics().value("wmo_wis2_gc_last_download_timestamp_seconds", labels) > 1.7e9);
   monitor.stop();
+}
+
+TEST_CASE("global cache: the data server serves the store and nothing else; expiry removes old objects") {
+  testing::TempDir dir;
+  const auto store = dir.path / "store";
+  const std::string data = "0123456789abcdefghij";
+  const auto object = store_object(store, "de-dwd/data/core/weather/synop/A.bufr4", data);
+  write_cache_content_type(object, "application/bufr");
+  store_object(store, "de-dwd/data/core/weather/synop/untyped.bin", "x");
+  fs::create_directories(dir.path / "outside");
+  std::ofstream(dir.path / "outside" / "secret.txt") << "SECRET";
+  fs::create_symlink(dir.path / "outside" / "secret.txt", store / "de-dwd" / "link.txt");
+  std::ofstream(store / "de-dwd" / ".hidden.bufr4") << "hidden";
+  CacheDataServer server({store, "127.0.0.1", 0});
+  httplib::Client http("127.0.0.1", server.port());
+  const std::string path = "/" + storage_path_for("de-dwd/data/core/weather/synop/A.bufr4");
+
+  auto r = http.Get(path.c_str());
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == data);
+  CHECK(r->get_header_value("Content-Type") == "application/bufr");
+  CHECK(r->get_header_value("Content-Length") == "20");
+  CHECK(r->get_header_value("Accept-Ranges") == "bytes");
+  CHECK(r->get_header_value("Last-Modified").find("GMT") != std::string::npos);
+  const auto etag = r->get_header_value("ETag");
+  CHECK(etag.size() > 4);
+  CHECK(http.Get("/de-dwd/data/core/weather/synop/untyped.bin")->get_header_value("Content-Type") ==
+        "application/octet-stream");
+  // HEAD: the headers, no body.
+  auto head = http.Head(path.c_str());
+  REQUIRE(head);
+  CHECK(head->status == 200);
+  CHECK(head->body.empty());
+  CHECK(head->get_header_value("Content-Length") == "20");
+  // Ranges: one range served, several ignored (the whole object), past the end refused.
+  auto part = http.Get(path.c_str(), {{"Range", "bytes=5-9"}});
+  CHECK(part->status == 206);
+  CHECK(part->body == "56789");
+  CHECK(part->get_header_value("Content-Range") == "bytes 5-9/20");
+  CHECK(http.Get(path.c_str(), {{"Range", "bytes=-3"}})->body == "hij");
+  CHECK(http.Get(path.c_str(), {{"Range", "bytes=15-"}})->body == "fghij");
+  CHECK(http.Get(path.c_str(), {{"Range", "bytes=0-1,4-5"}})->status == 200);
+  auto beyond = http.Get(path.c_str(), {{"Range", "bytes=20-30"}});
+  CHECK(beyond->status == 416);
+  CHECK(beyond->get_header_value("Content-Range") == "bytes */20");
+  // Revalidation.
+  CHECK(http.Get(path.c_str(), {{"If-None-Match", etag}})->status == 304);
+  // Nothing else: folders (no listing), hidden files, escapes, links out, other methods.
+  for (const char* p :
+       {"/", "/de-dwd", "/de-dwd/", "/de-dwd/.hidden.bufr4", "/de-dwd/link.txt", "/../outside/secret.txt",
+        "/de-dwd/../../outside/secret.txt", "/%2e%2e/outside/secret.txt", "/nothing.bufr4"}) {
+    CAPTURE(p);
+    auto miss = http.Get(p);
+    REQUIRE(miss);
+    CHECK(miss->status == 404);
+    CHECK(miss->body.find("SECRET") == std::string::npos);
+  }
+  CHECK(http.Post(path.c_str(), "x", "text/plain")->status == 405);
+
+  // Expiry: an object older than the retention goes (with its type file and emptied folders)
+  // and the server answers 404; a fresh one stays.
+  const auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(25);
+  fs::last_write_time(object, old_time);
+  const auto fresh = store_object(store, "de-dwd/data/core/weather/synop/B.bufr4", "fresh");
+  CHECK(expire_cache_objects(store, std::chrono::hours(24)) == 1);
+  CHECK_FALSE(fs::exists(object));
+  CHECK_FALSE(fs::exists(object.parent_path() / ".A.bufr4.type"));
+  CHECK(fs::exists(fresh));
+  CHECK(http.Get(path.c_str())->status == 404);
+  fs::last_write_time(fresh, old_time);
+  fs::last_write_time(store / "de-dwd" / "data" / "core" / "weather" / "synop" / "untyped.bin", old_time);
+  CHECK(expire_cache_objects(store, std::chrono::hours(24)) == 2);
+  CHECK_FALSE(fs::exists(store / "de-dwd" / "data"));      // emptied folders go too
+  CHECK(fs::exists(dir.path / "outside" / "secret.txt"));  // a link's target is never touched
 }
