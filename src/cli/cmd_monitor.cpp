@@ -35,6 +35,36 @@ void apply_db_override(MonitorOptions& o, const std::string& db) {
   }
 }
 
+namespace {
+sigset_t stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+}  // namespace
+
+void block_stop_signals() {
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+void wait_for_stop(const char* who, double duration) {
+  const sigset_t signals = stop_signals();
+  const auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    timespec tick{0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      std::cerr << "wis2mon " << who << ": " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping\n";
+      return;
+    }
+    if (duration > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= duration)
+      return;
+  }
+}
+
 std::string summary_text(const MonitorStats& s) {
   std::string out = std::to_string(s.received) + " messages: " + std::to_string(s.valid) + " valid, " +
                     std::to_string(s.invalid) + " invalid, " + std::to_string(s.duplicates) + " duplicates, " +
@@ -105,29 +135,14 @@ int run_run(const RunArgs& a) {
     throw Error(ErrorCode::invalid_argument, "no broker: give --broker URL or list brokers in the config file");
 
   // Signals are taken by this thread only (blocked before any other thread starts).
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  block_stop_signals();
 
   refuse_problems(config);
   Monitor monitor(config);
   monitor.start();
   std::cerr << "wis2mon run: " << o.brokers.size() << " broker(s), " << o.pipelines.size() << " pipeline(s), spool "
             << o.spool.string() << "; Ctrl-C stops\n";
-  const auto started = std::chrono::steady_clock::now();
-  for (;;) {
-    timespec tick{0, 200 * 1000 * 1000};
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
-    if (sig == SIGINT || sig == SIGTERM) {
-      std::cerr << "wis2mon run: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping\n";
-      break;
-    }
-    if (a.duration > 0 &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= a.duration)
-      break;
-  }
+  wait_for_stop("run", a.duration);
   monitor.stop();
   std::cout << summary_text(monitor.stats());
   // A run that never reached a broker did nothing it was asked to: say why, and fail.

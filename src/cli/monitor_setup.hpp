@@ -11,6 +11,11 @@ namespace wis2mon::cli {
 MonitorConfig load_config_or_default(const std::string& file);
 /// --db: every sqlite sink writes there, and the default spool moves next to it.
 void apply_db_override(MonitorOptions& o, const std::string& db);
+/// Blocks SIGINT and SIGTERM for the whole process (call before any thread starts), so that
+/// wait_for_stop() alone receives them.
+void block_stop_signals();
+/// Waits for SIGINT, SIGTERM or the end of `duration` seconds (0: no end); says which on stderr.
+void wait_for_stop(const char* who, double duration);
 /// "N messages: ... valid, ... invalid, ..." and "records: table n ..." lines.
 std::string summary_text(const MonitorStats& s);
 

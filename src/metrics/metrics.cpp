@@ -61,6 +61,9 @@ const std::vector<MetricInfo>& metric_catalog() {
       {"wmo_wis2_gc_last_download_timestamp_seconds", MetricType::gauge, "Unix time of the last successful download"},
       // Named by issue #3 though not (yet) in the wis2-metric-hierarchy tables.
       {"wmo_wis2_gc_dataserver_status_flag", MetricType::gauge, "1 when the data server answered last time, else 0"},
+      // The WIS2 Guide's 2.7.4.2 names it (a Global Cache pipeline sets it).
+      {"wmo_wis2_gc_last_metadata_timestamp_seconds", MetricType::gauge,
+       "Unix time of the last metadata resource cached, per centre"},
       {"wis2mon_downloads_total", MetricType::counter, "Download attempts, per data server"},
       {"wis2mon_download_errors_total", MetricType::counter, "Failed download attempts, per data server and status"},
       {"wis2mon_download_bytes_total", MetricType::counter, "Verified bytes downloaded, per data server"},

@@ -429,7 +429,7 @@ struct Monitor::Impl {
   // Downloaded and verified: into the store (readers never see half an object), then the
   // message pointing at the copy.
   void cache_object(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
-                    std::string_view centre_id, const std::string& data, const Ticket& ticket) {
+                    std::string_view centre_id, const std::string& data, bool inline_data, const Ticket& ticket) {
     const std::string_view item = n.data_id().empty() ? n.id() : n.data_id();
     const std::string path = storage_path_for(item);
     try {
@@ -445,11 +445,15 @@ struct Monitor::Impl {
     }
     std::string base = p.o.global_cache_base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
-    const Labels labels{{"centre_id", std::string(centre_id)}, {"report_by", p.o.global_cache}};
-    metrics.counter("wmo_wis2_gc_downloaded_total", labels).inc();
-    metrics.gauge("wmo_wis2_gc_last_download_timestamp_seconds", labels)
-        .set(static_cast<double>(Timestamp::now().seconds));
-    metrics.gauge("wmo_wis2_gc_dataserver_status_flag", labels).set(1);
+    // Downloads over HTTP are counted by the downloader (wmo_wis2_gc_downloaded_total and its
+    // kin, per centre); content taken from the message is counted here (Guide 2.7.4.2:
+    // "download ... or extract the data from the message content").
+    const Labels labels{{"centre_id", std::string(centre_id)}};
+    if (inline_data) {
+      metrics.counter("wmo_wis2_gc_downloaded_total", labels).inc();
+      metrics.gauge("wmo_wis2_gc_last_download_timestamp_seconds", labels)
+          .set(static_cast<double>(Timestamp::now().seconds));
+    }
     if (Topic(e.topic).notification_type() == "metadata")
       metrics.gauge("wmo_wis2_gc_last_metadata_timestamp_seconds", labels)
           .set(static_cast<double>(Timestamp::now().seconds));
@@ -459,22 +463,11 @@ struct Monitor::Impl {
     submit_records(p, out, ticket);
   }
 
-  void cache_download_failed(const Pipeline& p, std::string_view centre_id, DownloadStatus status) {
-    const Labels labels{{"centre_id", std::string(centre_id)}, {"report_by", p.o.global_cache}};
-    metrics.counter("wmo_wis2_gc_downloaded_errors_total", labels).inc();
-    if (status == DownloadStatus::integrity_failed || status == DownloadStatus::size_mismatch)
-      metrics.counter("wmo_wis2_gc_integrity_failed_total", labels).inc();
-    // The data server of the centre did not answer as it should.
-    if (status == DownloadStatus::timeout || status == DownloadStatus::connection_error ||
-        status == DownloadStatus::http_error)
-      metrics.gauge("wmo_wis2_gc_dataserver_status_flag", labels).set(0);
-  }
-
   // Data in hand (downloaded or inline): keep, decode, enrich, submit.
   void handle_data(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
                    const ValidationReport& report, std::string_view centre_id, const std::string& data,
-                   const Ticket& ticket) {
-    if (!p.o.global_cache.empty()) return cache_object(p, index, e, n, centre_id, data, ticket);
+                   bool inline_data, const Ticket& ticket) {
+    if (!p.o.global_cache.empty()) return cache_object(p, index, e, n, centre_id, data, inline_data, ticket);
     if (!p.o.store_dir.empty()) {
       try {
         store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data);
@@ -624,7 +617,7 @@ struct Monitor::Impl {
       auto inline_data = decode_inline_content(n, opt.download.lenient_integrity, opt.download.max_object_bytes);
       if (inline_data.status == DownloadStatus::ok) {
         ++downloads;
-        handle_data(p, index, e, n, report, centre_id, inline_data.data, ticket);
+        handle_data(p, index, e, n, report, centre_id, inline_data.data, true, ticket);
         return;
       }
       // Bad inline content: fall back to the link, as a Global Cache does.
@@ -648,10 +641,17 @@ struct Monitor::Impl {
     downloader->submit(std::move(req), [this, &p, index, e, n, report, centre_id, ticket](DownloadResult r) {
       if (r.status == DownloadStatus::ok) {
         ++downloads;
-        handle_data(p, index, e, n, report, centre_id, r.data, ticket);
+        // On the pipeline thread, inside the downloader's poll: what throws here must end as
+        // this entry's dead letter, never as the process's end.
+        try {
+          handle_data(p, index, e, n, report, centre_id, r.data, false, ticket);
+        } catch (const std::exception& ex) {
+          ticket.fail(index);
+          log("entry " + std::to_string(e.id) + ": " + ex.what());
+          dead_letter_message(e, "internal", ex.what(), p.o.name);
+        }
       } else {
         ++download_failures;
-        if (!p.o.global_cache.empty()) cache_download_failed(p, centre_id, r.status);
         ticket.fail(index);
         dead_letter_message(e, "download", std::string(to_string(r.status)) + ": " + r.error, p.o.name);
       }

@@ -234,8 +234,8 @@ TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed
   // Nothing fetched for B, C and E.
   CHECK(origin.requests() == 4);  // a1, d, missing, a2
   CHECK_FALSE(fs::exists(stale));
-  // The Guide's metrics.
-  const Labels labels{{"centre_id", "de-dwd"}, {"report_by", kCentre}};
+  // The Guide's metrics (downloads over HTTP are counted by the downloader, per centre).
+  const Labels labels{{"centre_id", "de-dwd"}};
   CHECK(monitor.metrics().value("wmo_wis2_gc_downloaded_total", labels) == 2);
   CHECK(monitor.metrics().value("wmo_wis2_gc_downloaded_errors_total", labels) == 2);
   CHECK(monitor.metrics().value("wmo_wis2_gc_integrity_failed_total", labels) == 1);
