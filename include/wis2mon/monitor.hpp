@@ -71,8 +71,8 @@ struct PipelineOptions {
   /// message). Items with "cache": false, or larger than global_cache_max_object_bytes, are
   /// republished with only a new id.
   std::string global_cache;
-  std::string global_cache_base_url;             ///< where global_cache_store is served
-  std::filesystem::path global_cache_store;      ///< the objects, at storage_path_for(data_id)
+  std::string global_cache_base_url;                ///< where global_cache_store is served
+  std::filesystem::path global_cache_store;         ///< the objects, at storage_path_for(data_id)
   std::uint64_t global_cache_max_object_bytes = 0;  ///< larger items are declined (0: no limit)
   /// Objects last written longer ago are deleted (and answer 404), by a background thread in
   /// steps; at least 24 hours (WIS2 Guide 2.7.4.2).

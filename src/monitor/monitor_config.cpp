@@ -508,7 +508,8 @@ MonitorConfig build(const Node& root, const std::string& origin) {
     for (const auto& f : p.filters)
       if (std::string why; !is_valid_filter(f, &why)) problems.push_back(where + ".filters: '" + f + "' " + why);
     if (!p.global_cache.empty()) {
-      if (p.global_cache_base_url.empty()) problems.push_back(where + ".global_cache_base_url: needed by a Global Cache");
+      if (p.global_cache_base_url.empty())
+        problems.push_back(where + ".global_cache_base_url: needed by a Global Cache");
       if (p.global_cache_store.empty()) problems.push_back(where + ".global_cache_store: needed by a Global Cache");
       if (p.decoder != "none") problems.push_back(where + ".decoder: a Global Cache pipeline has none");
       p.dedup = DedupPolicy::data_id_pubtime;  // Guide 2.7.4.2: new or updated data only
