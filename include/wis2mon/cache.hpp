@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <string_view>
 
 #include "wis2mon/export.hpp"
+#include "wis2mon/time.hpp"
 
 namespace wis2mon {
 
@@ -47,6 +49,36 @@ struct CacheRewrite {
 /// The message with those changes. Every other member keeps its value: numbers keep their
 /// exact text, members their order. Throws Error(parse) when the message is not a JSON object.
 WIS2MON_API std::string rewrite_for_cache(std::string_view message, const CacheRewrite& changes);
+
+/// Why a cache declines to cache a core item (Guide 2.7.4.1: "if the data are considered too
+/// large, or if a WIS2 Node publishes an excessive number of small files").
+enum class CacheDeclineReason {
+  too_large,      ///< the link announces more than the cache's object limit
+  too_many_items  ///< the centre published more items in a minute than the cache's limit
+};
+
+/// What a declined item's WIS2 Monitoring Event tells.
+struct CacheDeclinedItem {
+  std::string cache_centre_id;  ///< this cache (the event's source)
+  std::string centre_id;        ///< the originating centre (the event's subject)
+  std::string topic;            ///< the topic the notification came on
+  std::string data_id;
+  std::string pubtime;
+  std::string href;  ///< the canonical link's href (what was not cached)
+  CacheDeclineReason reason = CacheDeclineReason::too_large;
+  std::uint64_t announced = 0;  ///< too_large: the link's length; too_many_items: items this minute
+  std::uint64_t limit = 0;      ///< the cache's limit it exceeded
+};
+
+/// The WIS2 Monitoring Event (WME: CloudEvents 1.0 JSON, type int.wmo.wis.wme.event, subtype
+/// gc-declined, severity WARNING) a Global Cache publishes when it declines an item (Guide
+/// 2.7.4.1: it "shall send a WME ... message on the monitor topic hierarchy to inform other
+/// WIS centres about it"). Its id is stable for an item (from the cache, data_id and pubtime),
+/// so a repeat after a crash is recognisable; `time` is the given instant.
+WIS2MON_API std::string cache_declined_event(const CacheDeclinedItem& item, Timestamp time);
+
+/// The topic a cache's event about a centre goes to: monitor/a/wis2/<centre-id>.
+WIS2MON_API std::string cache_monitor_topic(std::string_view centre_id);
 
 /// The Global Cache's data server: serves the objects of a store directory over HTTP (WIS2
 /// Guide 2.7.4.1: "a highly available data server"), on libmicrohttpd (epoll; the Guide asks

@@ -224,7 +224,9 @@ WIS2MON_API std::string storage_path_for(std::string_view data_id);
 /// Writes verified bytes to dir/storage_path_for(data_id): into a temporary file in the same
 /// folder first, renamed into place when complete, so readers never see half an object.
 /// Returns the final path. Throws Error(io) on failure (and leaves no temporary file).
+/// fsync_object: flush the object and its folder to disk first (survives power loss; one
+/// disk flush per object). Without it a crashed process still never leaves half an object.
 WIS2MON_API std::filesystem::path store_object(const std::filesystem::path& dir, std::string_view data_id,
-                                               std::string_view bytes);
+                                               std::string_view bytes, bool fsync_object = false);
 
 }  // namespace wis2mon

@@ -68,12 +68,20 @@ struct PipelineOptions {
   /// it under global_cache_store, and emits one `cache_messages` record per item: the message
   /// to republish (new id, canonical href under global_cache_base_url, properties.global-cache)
   /// and its cache/a/wis2/... topic, for an mqtt sink (topic_field topic, payload_field
-  /// message). Items with "cache": false, or larger than global_cache_max_object_bytes, are
-  /// republished with only a new id.
+  /// message). Items with "cache": false, or declined (larger than global_cache_max_object_bytes,
+  /// or over global_cache_max_items_per_minute), are republished with only a new id; a declined
+  /// item also gives a WIS2 Monitoring Event record on monitor/a/wis2/<its centre-id>.
   std::string global_cache;
   std::string global_cache_base_url;                ///< where global_cache_store is served
   std::filesystem::path global_cache_store;         ///< the objects, at storage_path_for(data_id)
   std::uint64_t global_cache_max_object_bytes = 0;  ///< larger items are declined (0: no limit)
+  /// More core items than this from one centre in a minute are declined for the rest of that
+  /// minute (Guide 2.7.4.1: "an excessive number of small files"; 0: no limit).
+  std::uint64_t global_cache_max_items_per_minute = 0;
+  /// fsync each stored object (and its folder) before it is announced: survives power loss,
+  /// at the cost of one disk flush per object. Off: the object is renamed into place whole
+  /// (a crashed process never leaves half an object), and the kernel writes it back.
+  bool store_fsync = false;
   /// Objects last written longer ago are deleted (and answer 404), by a background thread in
   /// steps; at least 24 hours (WIS2 Guide 2.7.4.2).
   std::chrono::seconds global_cache_retention{std::chrono::hours(24)};
@@ -209,6 +217,10 @@ struct MonitorStats {
   std::uint64_t records = 0;             ///< handed to sinks
   std::uint64_t dead_letters = 0;        ///< new dead letters: messages (per stage) and records sinks gave up on
   std::uint64_t backfilled = 0;          ///< notifications fetched from the replay service and spooled
+  /// Global Cache pipelines: items stored and republished pointing at the copy; items
+  /// republished uncached ("cache": false or declined); of those, declined by this cache
+  /// (each also announced by a WIS2 Monitoring Event).
+  std::uint64_t gc_cached = 0, gc_uncached = 0, gc_declined = 0;
   std::map<std::string, std::uint64_t> records_per_table;
   /// Per sink: what its engine delivered, gave up on (rejected, out_of_retries) and holds.
   std::map<std::string, SinkEngineStats> sinks;

@@ -184,4 +184,65 @@ std::string rewrite_for_cache(std::string_view message, const CacheRewrite& chan
   return {out.GetString(), out.GetSize()};
 }
 
+std::string cache_monitor_topic(std::string_view centre_id) {
+  return "monitor/a/wis2/" + std::string(centre_id);
+}
+
+std::string cache_declined_event(const CacheDeclinedItem& item, Timestamp time) {
+  rapidjson::StringBuffer out;
+  rapidjson::Writer<rapidjson::StringBuffer> w(out);
+  const auto str = [&w](std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); };
+  const auto member = [&](const char* key, std::string_view v) {
+    w.Key(key);
+    str(v);
+  };
+  const bool large = item.reason == CacheDeclineReason::too_large;
+  const std::string title = large ? "Data not cached: " + std::to_string(item.announced) +
+                                        " bytes announced, over the cache's limit of " + std::to_string(item.limit)
+                                  : "Data not cached: " + std::to_string(item.announced) + " items from " +
+                                        item.centre_id + " in a minute, over the cache's limit of " +
+                                        std::to_string(item.limit);
+  const std::string description =
+      item.cache_centre_id + " republished " + item.data_id + " (pubtime " + item.pubtime +
+      ") on cache/a/wis2/ without caching it; its link still points at the original source. "
+      "Please contact the Global Cache operator to remedy this (WIS2 Guide 2.7.4.1).";
+  w.StartObject();
+  // The same item declined again (after a crash) gets the same event id.
+  member("id", cache_message_id(item.cache_centre_id, "declined\n" + item.data_id, item.pubtime));
+  member("specversion", "1.0");
+  member("type", "int.wmo.wis.wme.event");  // the one type the WME schema (1.0) allows
+  member("source", item.cache_centre_id);
+  member("subject", item.centre_id);
+  member("time", format_rfc3339(Timestamp{time.seconds, 0}));
+  member("datacontenttype", "application/json");
+  member("dataschema", "https://schemas.wmo.int/wme/1.0.0/schemas/wis2-event-message-bundled.json");
+  w.Key("data");
+  w.StartObject();
+  w.Key("conformsTo");
+  w.StartArray();
+  str("http://wis.wmo.int/spec/wme/1/conf/monitoring-event-message-core");
+  w.EndArray();
+  member("subtype", "gc-declined");
+  member("severity", "WARNING");
+  w.Key("content");
+  w.StartObject();
+  member("channel", item.topic);
+  member("title", title);
+  member("description", description);
+  w.EndObject();
+  if (!item.href.empty()) {
+    w.Key("links");
+    w.StartArray();
+    w.StartObject();
+    member("href", item.href);
+    member("rel", "via");
+    member("channel", item.topic);
+    w.EndObject();
+    w.EndArray();
+  }
+  w.EndObject();
+  w.EndObject();
+  return {out.GetString(), out.GetSize()};
+}
+
 }  // namespace wis2mon

@@ -86,6 +86,9 @@ std::string summary_text(const MonitorStats& s) {
   }
   if (out.back() == ';') out.pop_back();
   out += "\n";
+  if (s.gc_cached + s.gc_uncached > 0)
+    out += "global cache: " + std::to_string(s.gc_cached) + " cached, " + std::to_string(s.gc_uncached) +
+           " republished uncached (" + std::to_string(s.gc_declined) + " declined)\n";
   if (s.backfilled > 0) out += "backfill: " + std::to_string(s.backfilled) + " notifications from the replay service\n";
   return out;
 }

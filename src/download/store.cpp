@@ -75,7 +75,7 @@ std::string storage_path_for(std::string_view data_id) {
   return path;
 }
 
-fs::path store_object(const fs::path& dir, std::string_view data_id, std::string_view bytes) {
+fs::path store_object(const fs::path& dir, std::string_view data_id, std::string_view bytes, bool fsync_object) {
   const fs::path target = dir / storage_path_for(data_id);
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
@@ -91,12 +91,19 @@ fs::path store_object(const fs::path& dir, std::string_view data_id, std::string
   } catch (const Error&) {
     ok = false;
   }
-  ok = ::fsync(fd) == 0 && ok;
+  // Without fsync the rename still shows readers only whole objects; fsync is for power loss.
+  if (fsync_object) ok = ::fsync(fd) == 0 && ok;
   ok = ::close(fd) == 0 && ok;
   if (ok) fs::rename(tmp, target, ec);
   if (!ok || ec) {
     fs::remove(tmp, ec);
     throw Error(ErrorCode::io, "cannot write " + target.string());
+  }
+  if (fsync_object) {  // the folder entry too, or the renamed name may be lost
+    const int dfd = ::open(target.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const bool synced = dfd >= 0 && ::fsync(dfd) == 0;
+    if (dfd >= 0) ::close(dfd);
+    if (!synced) throw Error(ErrorCode::io, "cannot sync " + target.parent_path().string());
   }
   return target;
 }

@@ -102,6 +102,9 @@ struct Monitor::Impl {
     std::optional<Deduplicator> dedup;
     std::optional<Enricher> enricher;
     std::vector<SinkEngine*> sinks;
+    // Global Cache: items per centre in the current minute (global_cache_max_items_per_minute).
+    std::mutex gc_rate_mu;
+    std::map<std::string, std::pair<std::int64_t, std::uint64_t>> gc_rate;
     bool fetch() const { return o.fetch || decoder != nullptr; }
   };
   using Ticket = detail::CompletionLedger::Ticket;
@@ -199,7 +202,7 @@ struct Monitor::Impl {
   // Stats (pipeline thread writes; anyone reads).
   std::atomic<std::uint64_t> received{0}, valid{0}, invalid{0}, duplicates{0}, unrouted{0}, downloads{0},
       download_failures{0}, decode_failures{0}, decode_part_errors{0}, records{0}, dead_letters{0}, gc_cached{0},
-      gc_uncached{0};
+      gc_uncached{0}, gc_declined{0};
   mutable std::mutex table_mu;
   std::map<std::string, std::uint64_t> per_table;
 
@@ -396,13 +399,36 @@ struct Monitor::Impl {
 
   // ---- the Global Cache (WIS2 Guide 2.7.4.2) -----------------------------------------------
 
-  // "cache": false, or an item this cache declines (announced larger than its limit).
-  static bool cacheable(const Pipeline& p, const Notification& n) {
-    if (!n.cache()) return false;
+  // Guide 2.7.4.1: a cache "may decide not to cache data ... too large, or if a WIS2 Node
+  // publishes an excessive number of small files"; it then behaves as though cache were false.
+  std::optional<CacheDeclinedItem> declined(Pipeline& p, const SpoolEntry& e, const Notification& n,
+                                            std::string_view centre_id) {
     const Link* link = n.data_link();
-    const auto limit = p.o.global_cache_max_object_bytes;
-    return limit == 0 || !link || !link->length || *link->length < 0 ||
-           static_cast<std::uint64_t>(*link->length) <= limit;
+    CacheDeclinedItem d;
+    if (const auto limit = p.o.global_cache_max_object_bytes;
+        limit > 0 && link && link->length && *link->length > 0 && static_cast<std::uint64_t>(*link->length) > limit) {
+      d.reason = CacheDeclineReason::too_large;
+      d.announced = static_cast<std::uint64_t>(*link->length);
+      d.limit = limit;
+    } else if (const auto per_minute = p.o.global_cache_max_items_per_minute; per_minute > 0) {
+      const std::int64_t minute = Timestamp::now().seconds / 60;
+      std::lock_guard lock(p.gc_rate_mu);
+      auto& [at, count] = p.gc_rate[std::string(centre_id)];
+      if (at != minute) at = minute, count = 0;
+      if (++count <= per_minute) return std::nullopt;
+      d.reason = CacheDeclineReason::too_many_items;
+      d.announced = count;
+      d.limit = per_minute;
+    } else {
+      return std::nullopt;
+    }
+    d.cache_centre_id = p.o.global_cache;
+    d.centre_id = std::string(centre_id);
+    d.topic = e.topic;
+    d.data_id = std::string(n.data_id());
+    d.pubtime = std::string(n.pubtime_text());
+    if (link) d.href = std::string(link->href);
+    return d;
   }
 
   Record cache_record(const SpoolEntry& e, const Notification& n, std::string message, bool cached) {
@@ -419,10 +445,21 @@ struct Monitor::Impl {
     return cache_message_id(p.o.global_cache, n.data_id(), n.pubtime_text());
   }
 
-  // Not cached: republished with a new id and nothing else changed.
-  void republish_uncached(Pipeline& p, const SpoolEntry& e, const Notification& n, const Ticket& ticket) {
-    if (!n.cache()) ++gc_uncached;
+  // Not cached: republished with a new id and nothing else changed. A declined item also
+  // gives its WIS2 Monitoring Event, through the same sinks (so it is as durable as the
+  // republication: both records settle the entry together).
+  void republish_uncached(Pipeline& p, const SpoolEntry& e, const Notification& n, const Ticket& ticket,
+                          const std::optional<CacheDeclinedItem>& decline) {
+    ++gc_uncached;
     std::vector<Record> out{cache_record(e, n, rewrite_for_cache(e.payload, {cache_id(p, n), {}, {}}), false)};
+    if (decline) {
+      ++gc_declined;
+      Record event = cache_record(e, n, cache_declined_event(*decline, Timestamp::now()), false);
+      event.set("topic", cache_monitor_topic(decline->centre_id));
+      out.push_back(std::move(event));
+      log("global cache: declined " + decline->data_id + " from " + decline->centre_id + " (" +
+          (decline->reason == CacheDeclineReason::too_large ? "too large" : "too many items") + ")");
+    }
     submit_records(p, out, ticket);
   }
 
@@ -431,12 +468,12 @@ struct Monitor::Impl {
   void cache_object(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
                     std::string_view centre_id, const std::string& data, bool inline_data, const Ticket& ticket) {
     const std::string_view item = n.data_id().empty() ? n.id() : n.data_id();
-    const std::string path = storage_path_for(item);
+    const std::string path = storage_path_for(item);  // what store_object writes to, under the store
     try {
       // The data server answers with the link's media type (kept before the object appears).
       if (const Link* link = n.data_link(); link && !link->type.empty())
         write_cache_content_type(p.o.global_cache_store / path, link->type);
-      store_object(p.o.global_cache_store, item, data);
+      store_object(p.o.global_cache_store, item, data, p.o.store_fsync);
     } catch (const std::exception& ex) {  // disk full, permissions: not cached, not remembered
       ++download_failures;
       ticket.fail(index);
@@ -470,7 +507,7 @@ struct Monitor::Impl {
     if (!p.o.global_cache.empty()) return cache_object(p, index, e, n, centre_id, data, inline_data, ticket);
     if (!p.o.store_dir.empty()) {
       try {
-        store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data);
+        store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data, p.o.store_fsync);
       } catch (const std::exception& ex) {
         log(std::string("store_dir: ") + ex.what());
       }
@@ -594,9 +631,15 @@ struct Monitor::Impl {
         }
       }
       ++handled;
-      if (!p.o.global_cache.empty() && !cacheable(p, n)) {
-        republish_uncached(p, e, n, ticket);
-        continue;
+      if (!p.o.global_cache.empty()) {
+        if (!n.cache()) {
+          republish_uncached(p, e, n, ticket, std::nullopt);
+          continue;
+        }
+        if (auto decline = declined(p, e, n, centre_id)) {
+          republish_uncached(p, e, n, ticket, decline);
+          continue;
+        }
       }
       if (!p.fetch()) {
         std::vector<Record> out{notification_record(e, n, parsed->report, centre_id)};
@@ -1310,6 +1353,9 @@ std::string to_json(const MonitorStats& s) {
   count("records", s.records);
   count("dead_letters", s.dead_letters);
   count("backfilled", s.backfilled);
+  count("gc_cached", s.gc_cached);
+  count("gc_uncached", s.gc_uncached);
+  count("gc_declined", s.gc_declined);
   count("spool_stored", s.spool_stored);
   count("in_progress", s.in_progress);
   w.Key("records_per_table");
@@ -1349,6 +1395,9 @@ MonitorStats Monitor::stats() const {
   s.records = m.records;
   s.dead_letters = m.dead_letters;
   s.backfilled = m.backfilled;
+  s.gc_cached = m.gc_cached;
+  s.gc_uncached = m.gc_uncached;
+  s.gc_declined = m.gc_declined;
   {
     std::lock_guard lock(m.table_mu);
     s.records_per_table = m.per_table;

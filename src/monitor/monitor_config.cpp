@@ -138,6 +138,8 @@ const ConfigBinding<PipelineOptions>& pipeline_binding() {
                "none: notifications records; or a registered decoder (bufr: surface_obs; cap: cap_alerts, cap_areas)")
           .add("fetch", &PipelineOptions::fetch, "download the data (implied by a decoder)")
           .add("store_dir", &PipelineOptions::store_dir, "keep each verified object under this directory")
+          .add("store_fsync", &PipelineOptions::store_fsync,
+               "fsync each object kept (store_dir, global_cache_store) before going on: survives power loss, slower")
           .add("sinks", &PipelineOptions::sinks,
                "names of the sinks the records go to (none: only callback sinks added from code)")
           .add("global_cache", &PipelineOptions::global_cache,
@@ -146,7 +148,9 @@ const ConfigBinding<PipelineOptions>& pipeline_binding() {
                "the URL global_cache_store is served at (republished hrefs start with it)")
           .add("global_cache_store", &PipelineOptions::global_cache_store, "directory of the cached objects")
           .add("global_cache_max_object_bytes", &PipelineOptions::global_cache_max_object_bytes,
-               "items announced larger are declined: republished uncached (0: no limit)")
+               "items announced larger are declined: republished uncached, with a WME (0: no limit)")
+          .add("global_cache_max_items_per_minute", &PipelineOptions::global_cache_max_items_per_minute,
+               "more items from one centre in a minute are declined, with a WME (0: no limit)")
           .add("global_cache_retention", &PipelineOptions::global_cache_retention,
                "cached objects older than this are deleted (at least 24h)", ConfigLimits::at_least(86400000));
   return b;

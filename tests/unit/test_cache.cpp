@@ -124,3 +124,45 @@ TEST_CASE("cache: the rewrite changes id, canonical href and global-cache, and n
   CHECK_THROWS_AS(rewrite_for_cache("[1, 2]", c), Error);
   CHECK_THROWS_AS(rewrite_for_cache("{\"id\": ", c), Error);
 }
+
+TEST_CASE("cache: a declined item's monitoring event names the item, the centre and the reason") {
+  CacheDeclinedItem item;
+  item.cache_centre_id = "xx-test-global-cache";
+  item.centre_id = "ch-meteoswiss";
+  item.topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop";
+  item.data_id = "ch-meteoswiss/data/core/weather/surface-based-observations/synop/x1";
+  item.pubtime = "2026-01-01T00:02:11Z";
+  item.href = "https://example.org/data/x1.bufr4";
+  item.announced = 200000000;
+  item.limit = 104857600;
+  const auto at = *parse_rfc3339("2026-11-30T12:00:00.250Z");
+  const auto e = parse(cache_declined_event(item, at));
+  // CloudEvents 1.0 with the WME members (the WME schema itself is checked by the CLI test).
+  CHECK(std::string(e["specversion"].GetString()) == "1.0");
+  CHECK(std::string(e["type"].GetString()) == "int.wmo.wis.wme.event");
+  CHECK(std::string(e["source"].GetString()) == "xx-test-global-cache");
+  CHECK(std::string(e["subject"].GetString()) == "ch-meteoswiss");
+  CHECK(std::string(e["time"].GetString()) == "2026-11-30T12:00:00Z");
+  CHECK(std::string(e["data"]["conformsTo"][0].GetString()) ==
+        "http://wis.wmo.int/spec/wme/1/conf/monitoring-event-message-core");
+  CHECK(std::string(e["data"]["severity"].GetString()) == "WARNING");
+  CHECK(std::string(e["data"]["content"]["channel"].GetString()) == item.topic);
+  const std::string title = e["data"]["content"]["title"].GetString();
+  CHECK(title.find("200000000 bytes") != std::string::npos);
+  CHECK(title.find("104857600") != std::string::npos);
+  CHECK(std::string(e["data"]["links"][0]["href"].GetString()) == item.href);
+  // Stable for the item, different from the republished message's id and another item's.
+  const std::string id = e["id"].GetString();
+  CHECK(id == parse(cache_declined_event(item, Timestamp::now()))["id"].GetString());
+  CHECK(id != cache_message_id(item.cache_centre_id, item.data_id, item.pubtime));
+  auto other = item;
+  other.pubtime = "2026-01-01T00:03:00Z";
+  CHECK(id != std::string(parse(cache_declined_event(other, at))["id"].GetString()));
+  // Too many items: the count and the limit.
+  other.reason = CacheDeclineReason::too_many_items;
+  other.announced = 1201;
+  other.limit = 1200;
+  const std::string many = parse(cache_declined_event(other, at))["data"]["content"]["title"].GetString();
+  CHECK(many.find("1201 items from ch-meteoswiss in a minute") != std::string::npos);
+  CHECK(cache_monitor_topic("ch-meteoswiss") == "monitor/a/wis2/ch-meteoswiss");
+}

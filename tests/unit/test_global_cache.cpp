@@ -184,12 +184,34 @@ TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed
   REQUIRE(monitor.drain(30s));
 
   const auto until = std::chrono::steady_clock::now() + 20s;
-  while (inbox.size() < 4 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  while (inbox.size() < 5 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
   std::this_thread::sleep_for(500ms);  // nothing more comes
   std::lock_guard lock(inbox.mu);
-  REQUIRE(inbox.got.size() == 4);  // A, B, E, A's update; not C (recommended), D (integrity), F (404), A again
+  // A, B, E, A's update and E's monitoring event; not C (recommended), D (integrity), F (404),
+  // A again.
+  REQUIRE(inbox.got.size() == 5);
   const std::string cache_topic = "cache/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop";
-  for (const auto& [topic, payload] : inbox.got) CHECK(topic == cache_topic);
+  std::vector<std::string> events;
+  for (const auto& [topic, payload] : inbox.got) {
+    if (topic == "monitor/a/wis2/de-dwd")
+      events.push_back(payload);
+    else
+      CHECK(topic == cache_topic);
+  }
+  // E declined: a WIS2 Monitoring Event to its centre, from this cache (Guide 2.7.4.1).
+  REQUIRE(events.size() == 1);
+  const auto event = parse(events[0]);
+  CHECK(std::string(event["type"].GetString()) == "int.wmo.wis.wme.event");
+  CHECK(std::string(event["source"].GetString()) == kCentre);
+  CHECK(std::string(event["subject"].GetString()) == "de-dwd");
+  CHECK(std::string(event["data"]["subtype"].GetString()) == "gc-declined");
+  CHECK(std::string(event["data"]["links"][0]["href"].GetString()) == e_big.href);
+  CHECK(std::string(event["data"]["content"]["title"].GetString()).find("20000 bytes") != std::string::npos);
+  CHECK(std::string(event["data"]["content"]["description"].GetString()).find(e_big.data_id) != std::string::npos);
+  const auto stats = monitor.stats();
+  CHECK(stats.gc_cached == 2);    // A and its update
+  CHECK(stats.gc_uncached == 2);  // B (cache false) and E (declined)
+  CHECK(stats.gc_declined == 1);
 
   // A: cached. New id (stable: from the cache's centre-id, data_id and pubtime), the href on
   // the cache's server, properties.global-cache; nothing else changed.
@@ -197,6 +219,7 @@ TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed
   const auto find = [&](const Item& i) {
     for (const auto& g : inbox.got) {
       const auto doc = parse(g.second);
+      if (!doc.HasMember("properties")) continue;  // the monitoring event
       if (doc["properties"]["data_id"].GetString() == i.data_id &&
           doc["properties"]["pubtime"].GetString() == i.pubtime)
         return g.second;
@@ -319,4 +342,62 @@ TEST_CASE("global cache: the data server serves the store and nothing else; expi
   CHECK(expire_cache_objects(store, std::chrono::hours(24)) == 2);
   CHECK_FALSE(fs::exists(store / "de-dwd" / "data"));      // emptied folders go too
   CHECK(fs::exists(dir.path / "outside" / "secret.txt"));  // a link's target is never touched
+}
+
+TEST_CASE("global cache: more items from a centre in a minute than the limit are declined, each with its event") {
+  testing::TempDir dir;
+  testing::FaultServer origin;
+  MonitorOptions o;
+  o.spool = dir.path / "spool.db";
+  o.status_interval = 0ms;
+  o.log = [](std::string_view) {};
+  o.sinks.clear();
+  PipelineOptions p;
+  p.name = "gc";
+  p.filters = {"origin/a/wis2/#"};
+  p.global_cache = kCentre;
+  p.global_cache_base_url = "https://gc.example.org/data";
+  p.global_cache_store = dir.path / "store";
+  p.global_cache_max_items_per_minute = 3;
+  o.pipelines = {p};
+  Monitor monitor(o);
+  std::vector<std::pair<std::string, std::string>> got;  // topic, message
+  monitor.add_callback_sink("cb", [&](const std::vector<Record>& batch) {
+    for (const auto& r : batch)
+      got.emplace_back(std::get<std::string>(*r.get("topic")), std::get<std::string>(*r.get("message")));
+    return std::vector<Delivery>(batch.size());
+  });
+  monitor.start();
+  const auto minute = Timestamp::now().seconds / 60;
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "obj" + std::to_string(i);
+    origin.put(name, "BUFR " + name + " 7777");
+    monitor.push(kSynop, message({"a100000" + std::to_string(i) + "-0000-4000-8000-000000000001",
+                                  "de-dwd/data/core/weather/synop/" + name + ".bufr4", "2026-11-30T06:02:00Z",
+                                  origin.url("/ok/" + name), "", ""}));
+  }
+  REQUIRE(monitor.drain(30s));
+  monitor.stop();
+  if (Timestamp::now().seconds / 60 != minute) {  // a new minute began: the count restarted
+    MESSAGE("the minute changed during the test: not checked");
+    return;
+  }
+  const auto stats = monitor.stats();
+  CHECK(stats.gc_cached == 3);
+  CHECK(stats.gc_uncached == 2);
+  CHECK(stats.gc_declined == 2);
+  int events = 0, uncached = 0;
+  for (const auto& [topic, payload] : got) {
+    const auto doc = parse(payload);
+    if (topic == "monitor/a/wis2/de-dwd") {
+      ++events;
+      CHECK(std::string(doc["data"]["content"]["title"].GetString()).find("items from de-dwd in a minute") !=
+            std::string::npos);
+    } else if (!doc["properties"].HasMember("global-cache")) {
+      ++uncached;
+      CHECK(std::string(doc["links"][0]["href"].GetString()).find(origin.url("/ok/obj")) == 0);
+    }
+  }
+  CHECK(events == 2);
+  CHECK(uncached == 2);
 }
