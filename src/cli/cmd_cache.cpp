@@ -16,6 +16,32 @@
 #include "wis2mon/monitor.hpp"
 
 namespace wis2mon::cli {
+
+// Without a config file: one Global Cache pipeline publishing to the cache's broker; the
+// spool and the dedup keys in files, so a restart neither loses nor downloads again.
+MonitorConfig default_cache_config() {
+  MonitorConfig c;
+  auto& o = c.options;
+  o.spool = "wis2mon-cache-spool.db";
+  o.dedup_store = "wis2mon-cache-dedup.db";
+  o.dedup_ttl = std::chrono::hours(48);
+  o.sinks = {{"cache-broker",
+              "mqtt",
+              // A republication waits at most 100 ms for its batch (the engine's default is 1 s).
+              {{"url", "mqtt://127.0.0.1:1883"},
+               {"topic_field", "topic"},
+               {"payload_field", "message"},
+               {"batch_max_age", "100ms"}}}};
+  PipelineOptions p;
+  p.name = "global-cache";
+  p.filters = {"origin/a/wis2/#", "cache/a/wis2/#"};  // Guide 2.7.4.2
+  p.global_cache = "xx-wis2mon-global-cache";
+  p.global_cache_store = "global-cache";
+  p.sinks = {"cache-broker"};
+  o.pipelines = {p};
+  return c;
+}
+
 namespace {
 
 struct CacheArgs {
@@ -30,27 +56,6 @@ struct CacheArgs {
   int metrics_port = -2;
   double duration = 0;
 };
-
-// Without a config file: one Global Cache pipeline publishing to the cache's broker; the
-// spool and the dedup keys in files, so a restart neither loses nor downloads again.
-MonitorConfig default_cache_config() {
-  MonitorConfig c;
-  auto& o = c.options;
-  o.spool = "wis2mon-cache-spool.db";
-  o.dedup_store = "wis2mon-cache-dedup.db";
-  o.dedup_ttl = std::chrono::hours(48);
-  o.sinks = {{"cache-broker",
-              "mqtt",
-              {{"url", "mqtt://127.0.0.1:1883"}, {"topic_field", "topic"}, {"payload_field", "message"}}}};
-  PipelineOptions p;
-  p.name = "global-cache";
-  p.filters = {"origin/a/wis2/#", "cache/a/wis2/#"};  // Guide 2.7.4.2
-  p.global_cache = "xx-wis2mon-global-cache";
-  p.global_cache_store = "global-cache";
-  p.sinks = {"cache-broker"};
-  o.pipelines = {p};
-  return c;
-}
 
 int run_cache(const CacheArgs& a) {
   auto config = a.config.empty() ? default_cache_config() : load_config_or_default(a.config);

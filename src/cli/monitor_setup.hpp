@@ -16,6 +16,9 @@ void apply_db_override(MonitorOptions& o, const std::string& db);
 void block_stop_signals();
 /// Waits for SIGINT, SIGTERM or the end of `duration` seconds (0: no end); says which on stderr.
 void wait_for_stop(const char* who, double duration);
+/// `wis2mon cache` without a config file: one Global Cache pipeline republishing to an mqtt
+/// sink on 127.0.0.1:1883, spool and dedup keys in files of the working directory.
+MonitorConfig default_cache_config();
 /// "N messages: ... valid, ... invalid, ..." and "records: table n ..." lines.
 std::string summary_text(const MonitorStats& s);
 

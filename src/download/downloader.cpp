@@ -441,6 +441,7 @@ struct Downloader::Impl {
     const Labels server{{"server", detail::url_host(t.request.urls[t.url_index])}};
     Labels centre;
     if (!t.request.centre_id.empty()) centre = {{"centre_id", t.request.centre_id}};
+    if (!t.request.report_by.empty()) centre.emplace_back("report_by", t.request.report_by);
     m->counter("wis2mon_downloads_total", server).inc();
     m->histogram("wis2mon_download_duration_seconds", server)
         .observe(std::chrono::duration<double>(Clock::now() - *t.attempt_started).count());

@@ -485,7 +485,7 @@ struct Monitor::Impl {
     // Downloads over HTTP are counted by the downloader (wmo_wis2_gc_downloaded_total and its
     // kin, per centre); content taken from the message is counted here (Guide 2.7.4.2:
     // "download ... or extract the data from the message content").
-    const Labels labels{{"centre_id", std::string(centre_id)}};
+    const Labels labels{{"centre_id", std::string(centre_id)}, {"report_by", p.o.global_cache}};
     if (inline_data) {
       metrics.counter("wmo_wis2_gc_downloaded_total", labels).inc();
       metrics.gauge("wmo_wis2_gc_last_download_timestamp_seconds", labels)
@@ -679,6 +679,7 @@ struct Monitor::Impl {
     if (const Link* link = n.data_link(); link && link->length && *link->length >= 0)
       req.expected_size = static_cast<std::uint64_t>(*link->length);
     req.centre_id = centre_id;
+    req.report_by = p.o.global_cache;
     req.deadline = std::chrono::minutes(10);
     // The callback holds a share of the entry's work until the download is handled.
     downloader->submit(std::move(req), [this, &p, index, e, n, report, centre_id, ticket](DownloadResult r) {

@@ -380,7 +380,8 @@ def test_cache_with_a_faulty_data_server_republishes_what_it_verified_and_report
 
         def value(name):
             return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                       if line.startswith(name + "{") and 'centre_id="de-dwd"' in line)
+                       if line.startswith(name + "{") and 'centre_id="de-dwd"' in line
+                       and 'report_by="xx-test-global-cache"' in line)  # gc.csv's labels
 
         assert value("wmo_wis2_gc_downloaded_total") >= 12
         assert value("wmo_wis2_gc_integrity_failed_total") >= 1
@@ -394,3 +395,15 @@ def test_cache_with_a_faulty_data_server_republishes_what_it_verified_and_report
         for p in procs:
             p.terminate()
             p.wait()
+
+
+def test_demo_cache_numbers_match(wis2mon, tmp_path):
+    if not shutil.which("mosquitto") and not pathlib.Path("/usr/sbin/mosquitto").exists():
+        pytest.skip("mosquitto not installed")
+    r = wis2mon("demo", "cache", "--stations", "30", "--dir", tmp_path / "demo")
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert "all numbers match what was published" in r.stdout
+    # 30 observations, 20 CAP warnings, 60 metadata records: each republished once, verified.
+    assert "consumer downloads verified   110" in r.stdout, r.stdout
+    files = [f for f in (tmp_path / "demo" / "store").rglob("*") if f.is_file() and not f.name.startswith(".")]
+    assert len(files) == 110

@@ -261,7 +261,7 @@ TEST_CASE("global cache: cached, updated, uncached, declined, ignored and failed
   CHECK_FALSE(fs::exists(stale));
   // The Guide's metrics (downloads over HTTP are counted by the downloader, per centre; retries
   // after a timeout on a slow machine add to the counts, so lower bounds).
-  const Labels labels{{"centre_id", "de-dwd"}};
+  const Labels labels{{"centre_id", "de-dwd"}, {"report_by", kCentre}};  // gc.csv's labels
   CHECK(monitor.metrics().value("wmo_wis2_gc_downloaded_total", labels) >= 2);
   CHECK(monitor.metrics().value("wmo_wis2_gc_downloaded_errors_total", labels) >= 2);
   CHECK(monitor.metrics().value("wmo_wis2_gc_integrity_failed_total", labels) >= 1);
