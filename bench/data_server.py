@@ -7,6 +7,7 @@ Usage: data_server.py [--delay-ms 100] [--size 10240]"""
 import argparse
 import asyncio
 import hashlib
+import resource
 
 
 def object_bytes(n, size):
@@ -43,4 +44,6 @@ if __name__ == "__main__":
     p.add_argument("--delay-ms", type=float, default=100)
     p.add_argument("--size", type=int, default=10240)
     a = p.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # one descriptor per connection
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     asyncio.run(main(a.delay_ms / 1000, a.size))
