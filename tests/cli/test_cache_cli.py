@@ -259,7 +259,7 @@ def notification(n, name, href, body, pubtime="2026-11-30T06:02:00Z", topic=SYNO
     if not cache:
         props["cache"] = False
     return {"id": f"00000000-0000-4000-8000-{n:012d}", "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"],
-            "type": "Feature", "geometry": {"type": "Point", "coordinates": [8.5, 47.38]}, "properties": props,
+            "type": "Feature", "geometry": {"type": "Point", "coordinates": [8.5, 47.38, 100]}, "properties": props,
             "links": [{"href": href, "rel": "canonical", "type": "application/bufr",
                        "length": length if length is not None else len(body)}],
             "topic": topic}
@@ -293,8 +293,13 @@ def test_cache_with_a_faulty_data_server_republishes_what_it_verified_and_report
         ]
         # An update of ok0 (newer pubtime, new bytes), published once the rest is through.
         update = notification(26, "ok0", f"{b}/ok/ok0v2", bodies["ok0v2"], pubtime="2026-11-30T06:09:00Z")
-        (tmp_path / "stream.ndjson").write_text("".join(json.dumps(m) + "\n" for m in stream))
-        (tmp_path / "update.ndjson").write_text(json.dumps(update) + "\n")
+        # Numbers as publishers write them (Python would reformat them): their text must come
+        # back unchanged.
+        def lines(messages):
+            return "".join(json.dumps(m).replace("[8.5, 47.38, 100]", "[8.50, 47.380, 1E2]") + "\n" for m in messages)
+
+        (tmp_path / "stream.ndjson").write_text(lines(stream))
+        (tmp_path / "update.ndjson").write_text(lines([update]))
         config = cache_config(tmp_path, f"mqtt://127.0.0.1:{p3}", tmp_path / "store", "http://127.0.0.1:1",
                               extra="    global_cache_max_object_bytes: 1000000\n")
         http_port, metrics_port = free_port(), free_port()
@@ -332,6 +337,8 @@ def test_cache_with_a_faulty_data_server_republishes_what_it_verified_and_report
         got = wait_for(15)
         time.sleep(2)  # nothing more comes
         got = received()
+        raw = [line.split(" ", 1)[1] for line in got_file.read_text().splitlines() if line.startswith("cache/")]
+        assert raw and all('"coordinates":[8.50,47.380,1E2]' in r for r in raw), raw[:2]
         republished = [(t, m) for t, m in got if t.startswith("cache/")]
         events = [(t, m) for t, m in got if t.startswith("monitor/")]
         names = [m["properties"]["data_id"].rsplit("/", 1)[1][: -len(".bufr4")] for _, m in republished]
