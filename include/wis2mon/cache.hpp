@@ -106,8 +106,19 @@ class WIS2MON_API CacheDataServer {
   std::unique_ptr<Impl> impl_;
 };
 
-/// The Content-Type the data server answers for an object: written by the cache next to the
-/// object (a hidden file, never served) before the object appears.
+/// Stores a verified object for the data server as store_object does (a temporary file renamed
+/// into place), with its Content-Type attached before it appears: as the object's extended
+/// attribute user.wis2mon.content_type (no second file per object), or, on a filesystem
+/// without user extended attributes, in a hidden file next to it (write_cache_content_type).
+/// An empty content_type attaches none (the server answers application/octet-stream).
+/// Returns the object's path; throws Error(io).
+WIS2MON_API std::filesystem::path store_cache_object(const std::filesystem::path& root, std::string_view data_id,
+                                                     std::string_view bytes, std::string_view content_type,
+                                                     bool fsync_object = false);
+
+/// The Content-Type the data server answers for an object, as a hidden file next to it (never
+/// served), written before the object appears. store_cache_object uses it when the
+/// filesystem has no user extended attributes.
 WIS2MON_API void write_cache_content_type(const std::filesystem::path& object, std::string_view content_type);
 
 /// Deletes, in steps of at most `step` files, the objects under root last written more than

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/http_daemon.hpp"
+#include "download/object_store.hpp"
 #include "wis2mon/cache.hpp"
 #include "wis2mon/error.hpp"
 
@@ -24,9 +26,21 @@ constexpr unsigned kIdleTimeoutSeconds = 30;
 constexpr unsigned kMaxConnections = 8192;  // the Guide: at least 1,000 simultaneous downloads
 constexpr unsigned kThreads = 4;
 
+// An object's content type: the extended attribute, else the hidden file next to it.
+constexpr const char* kTypeAttribute = "user.wis2mon.content_type";
+
 // The hidden file holding an object's content type: ".<name>.type" next to it.
 fs::path type_file(const fs::path& object) {
   return object.parent_path() / ("." + object.filename().string() + ".type");
+}
+
+std::string content_type_of(int fd, const fs::path& object) {
+  char buf[256];
+  const auto n = ::fgetxattr(fd, kTypeAttribute, buf, sizeof buf);
+  if (n > 0) return std::string(buf, static_cast<std::size_t>(n));
+  std::string type = "application/octet-stream";
+  if (std::ifstream t(type_file(object)); t) std::getline(t, type);
+  return type;
 }
 
 // A request path the store can hold: segments of safe characters, none hidden, no "..".
@@ -125,8 +139,7 @@ struct CacheDataServer::Impl {
     std::snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(size),
                   static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ull +
                       static_cast<unsigned long long>(st.st_mtim.tv_nsec));
-    std::string type = "application/octet-stream";
-    if (std::ifstream t(type_file(real)); t) std::getline(t, type);
+    const std::string type = content_type_of(fd, real);
     const auto common = [&](MHD_Response* r) {
       MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type.c_str());
       MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
@@ -204,6 +217,21 @@ CacheDataServer::~CacheDataServer() {
 
 int CacheDataServer::port() const noexcept {
   return impl_->port;
+}
+
+fs::path store_cache_object(const fs::path& root, std::string_view data_id, std::string_view bytes,
+                            std::string_view content_type, bool fsync_object) {
+  return detail::store_object_file(root, data_id, bytes, fsync_object, [&](int fd, const fs::path& target) {
+    if (content_type.empty()) return;
+    if (::fsetxattr(fd, kTypeAttribute, content_type.data(), content_type.size(), 0) == 0) {
+      std::error_code ec;
+      fs::remove(type_file(target), ec);  // an older object's type file would otherwise win
+      return;
+    }
+    if (errno != ENOTSUP && errno != EPERM)
+      throw Error(ErrorCode::io, std::string("setxattr: ") + std::strerror(errno));
+    write_cache_content_type(target, content_type);
+  });
 }
 
 void write_cache_content_type(const fs::path& object, std::string_view content_type) {

@@ -1,10 +1,31 @@
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/version.hpp"
 
+namespace {
+
+// A download is a socket: a cache or monitor with hundreds of downloads in flight needs more
+// descriptors than the usual soft limit of 1024. The program (not the library) raises its soft
+// limit toward the hard one.
+void raise_descriptor_limit() {
+  rlimit l{};
+  if (::getrlimit(RLIMIT_NOFILE, &l) != 0) return;
+  const rlim_t wanted = l.rlim_max == RLIM_INFINITY ? 65536 : std::min<rlim_t>(l.rlim_max, 65536);
+  if (l.rlim_cur < wanted) {
+    l.rlim_cur = wanted;
+    ::setrlimit(RLIMIT_NOFILE, &l);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  raise_descriptor_limit();
   CLI::App app{"wis2mon: validate and monitor WIS2 notifications"};
   app.set_version_flag("--version", std::string("wis2mon ") + wis2mon::version_string);
   app.require_subcommand(1);

@@ -10,6 +10,7 @@
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
 #include "common/file.hpp"
+#include "download/object_store.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/error.hpp"
 
@@ -75,7 +76,9 @@ std::string storage_path_for(std::string_view data_id) {
   return path;
 }
 
-fs::path store_object(const fs::path& dir, std::string_view data_id, std::string_view bytes, bool fsync_object) {
+fs::path detail::store_object_file(const fs::path& dir, std::string_view data_id, std::string_view bytes,
+                                   bool fsync_object,
+                                   const std::function<void(int fd, const fs::path& target)>& before_rename) {
   const fs::path target = dir / storage_path_for(data_id);
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
@@ -86,10 +89,13 @@ fs::path store_object(const fs::path& dir, std::string_view data_id, std::string
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) throw Error(ErrorCode::io, "cannot create " + tmp.string());
   bool ok = true;
+  std::string failure;
   try {
     detail::write_all(fd, bytes, tmp);
-  } catch (const Error&) {
+    if (before_rename) before_rename(fd, target);
+  } catch (const std::exception& e) {
     ok = false;
+    failure = e.what();
   }
   // Without fsync the rename still shows readers only whole objects; fsync is for power loss.
   if (fsync_object) ok = ::fsync(fd) == 0 && ok;
@@ -97,7 +103,7 @@ fs::path store_object(const fs::path& dir, std::string_view data_id, std::string
   if (ok) fs::rename(tmp, target, ec);
   if (!ok || ec) {
     fs::remove(tmp, ec);
-    throw Error(ErrorCode::io, "cannot write " + target.string());
+    throw Error(ErrorCode::io, "cannot write " + target.string() + (failure.empty() ? "" : ": " + failure));
   }
   if (fsync_object) {  // the folder entry too, or the renamed name may be lost
     const int dfd = ::open(target.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -106,6 +112,10 @@ fs::path store_object(const fs::path& dir, std::string_view data_id, std::string
     if (!synced) throw Error(ErrorCode::io, "cannot sync " + target.parent_path().string());
   }
   return target;
+}
+
+fs::path store_object(const fs::path& dir, std::string_view data_id, std::string_view bytes, bool fsync_object) {
+  return detail::store_object_file(dir, data_id, bytes, fsync_object, {});
 }
 
 }  // namespace wis2mon

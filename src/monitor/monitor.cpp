@@ -468,12 +468,14 @@ struct Monitor::Impl {
   void cache_object(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
                     std::string_view centre_id, const std::string& data, bool inline_data, const Ticket& ticket) {
     const std::string_view item = n.data_id().empty() ? n.id() : n.data_id();
-    const std::string path = storage_path_for(item);  // what store_object writes to, under the store
+    std::string path;
     try {
-      // The data server answers with the link's media type (kept before the object appears).
-      if (const Link* link = n.data_link(); link && !link->type.empty())
-        write_cache_content_type(p.o.global_cache_store / path, link->type);
-      store_object(p.o.global_cache_store, item, data, p.o.store_fsync);
+      // The data server answers with the link's media type (attached before the object appears).
+      const Link* link = n.data_link();
+      const std::filesystem::path stored =
+          store_cache_object(p.o.global_cache_store, item, data,
+                             link ? std::string_view(link->type) : std::string_view(), p.o.store_fsync);
+      path = stored.lexically_relative(p.o.global_cache_store).generic_string();
     } catch (const std::exception& ex) {  // disk full, permissions: not cached, not remembered
       ++download_failures;
       ticket.fail(index);

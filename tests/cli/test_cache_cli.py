@@ -414,3 +414,24 @@ def test_demo_cache_numbers_match(wis2mon, tmp_path):
     assert "consumer downloads verified   110" in r.stdout, r.stdout
     files = [f for f in (tmp_path / "demo" / "store").rglob("*") if f.is_file() and not f.name.startswith(".")]
     assert len(files) == 110
+
+
+def test_the_program_raises_its_descriptor_limit_for_many_downloads(pytestconfig, tmp_path):
+    import resource
+    exe = str(pathlib.Path(pytestconfig.getoption("--wis2mon")).resolve())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 512:
+        pytest.skip(f"hard descriptor limit {hard}: nothing to raise to")
+    proc = subprocess.Popen([exe, "cache", "--broker", "mqtt://127.0.0.1:1", "--http-port", "0", "--metrics-port",
+                             "0", "--duration", "5"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)))
+    try:
+        time.sleep(1)
+        limits = pathlib.Path(f"/proc/{proc.pid}/limits").read_text()
+        line = next(l for l in limits.splitlines() if l.startswith("Max open files"))
+        raised = int(line.split()[3])
+        assert raised == (65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)), line
+    finally:
+        proc.terminate()
+        proc.wait()

@@ -2,8 +2,11 @@
 // (cpp-httplib, with a missing object), the monitor, an mqtt sink publishing to a real
 // mosquitto, and a subscriber there reading what the cache republished.
 #include <doctest/doctest.h>
+#include <sys/xattr.h>
+
 #include <httplib.h>
 #include <rapidjson/document.h>
+#include <cerrno>
 
 #include <chrono>
 #include <filesystem>
@@ -327,6 +330,21 @@ TEST_CASE("global cache: the data server serves the store and nothing else; expi
   }
   CHECK(http.Post(path.c_str(), "x", "text/plain")->status == 405);
 
+  // store_cache_object: the type travels with the object (an extended attribute where the
+  // filesystem has them: no second file), and replaces an older object's type file.
+  const auto typed =
+      store_cache_object(store, "de-dwd/data/core/weather/synop/C.grib2", "GRIB 7777", "application/grib;edition=2");
+  CHECK(http.Get("/de-dwd/data/core/weather/synop/C.grib2")->get_header_value("Content-Type") ==
+        "application/grib;edition=2");
+  write_cache_content_type(typed, "text/stale");
+  store_cache_object(store, "de-dwd/data/core/weather/synop/C.grib2", "GRIB2 7777", "application/x-grib2");
+  CHECK(http.Get("/de-dwd/data/core/weather/synop/C.grib2")->get_header_value("Content-Type") == "application/x-grib2");
+  char probe[8];
+  if (::getxattr(typed.c_str(), "user.wis2mon.content_type", probe, sizeof probe) >= 0 || errno == ERANGE)
+    CHECK_FALSE(fs::exists(typed.parent_path() / ".C.grib2.type"));
+  else
+    MESSAGE("no user extended attributes on this filesystem: the type file was used");
+
   // Expiry: an object older than the retention goes (with its type file and emptied folders)
   // and the server answers 404; a fresh one stays.
   const auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(25);
@@ -339,7 +357,8 @@ TEST_CASE("global cache: the data server serves the store and nothing else; expi
   CHECK(http.Get(path.c_str())->status == 404);
   fs::last_write_time(fresh, old_time);
   fs::last_write_time(store / "de-dwd" / "data" / "core" / "weather" / "synop" / "untyped.bin", old_time);
-  CHECK(expire_cache_objects(store, std::chrono::hours(24)) == 2);
+  fs::last_write_time(typed, old_time);
+  CHECK(expire_cache_objects(store, std::chrono::hours(24)) == 3);
   CHECK_FALSE(fs::exists(store / "de-dwd" / "data"));      // emptied folders go too
   CHECK(fs::exists(dir.path / "outside" / "secret.txt"));  // a link's target is never touched
 }
