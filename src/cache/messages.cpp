@@ -7,12 +7,15 @@
 #include <rapidjson/writer.h>
 
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "common/digest.hpp"
+#include "common/encoding.hpp"
 #include "notification/relations.hpp"
 #include "wis2mon/cache.hpp"
 #include "wis2mon/error.hpp"
+#include "wis2mon/wme.hpp"
 
 namespace wis2mon {
 namespace {
@@ -144,12 +147,9 @@ std::string cache_message_id(std::string_view centre_id, std::string_view data_i
   name.append(pubtime);
   unsigned char d[64];
   detail::compute_digest("sha256", name.data(), name.size(), d);
-  d[6] = static_cast<unsigned char>((d[6] & 0x0f) | 0x80);  // version 8
-  d[8] = static_cast<unsigned char>((d[8] & 0x3f) | 0x80);  // variant 10
-  char out[37];
-  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", d[0], d[1],
-                d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
-  return out;
+  unsigned char first[16];
+  std::memcpy(first, d, 16);
+  return detail::uuid_text(first, 8);
 }
 
 std::string rewrite_for_cache(std::string_view message, const CacheRewrite& changes) {
@@ -189,60 +189,25 @@ std::string cache_monitor_topic(std::string_view centre_id) {
 }
 
 std::string cache_declined_event(const CacheDeclinedItem& item, Timestamp time) {
-  rapidjson::StringBuffer out;
-  rapidjson::Writer<rapidjson::StringBuffer> w(out);
-  const auto str = [&w](std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); };
-  const auto member = [&](const char* key, std::string_view v) {
-    w.Key(key);
-    str(v);
-  };
   const bool large = item.reason == CacheDeclineReason::too_large;
-  const std::string title = large ? "Data not cached: " + std::to_string(item.announced) +
-                                        " bytes announced, over the cache's limit of " + std::to_string(item.limit)
-                                  : "Data not cached: " + std::to_string(item.announced) + " items from " +
-                                        item.centre_id + " in a minute, over the cache's limit of " +
-                                        std::to_string(item.limit);
-  const std::string description =
-      item.cache_centre_id + " republished " + item.data_id + " (pubtime " + item.pubtime +
-      ") on cache/a/wis2/ without caching it; its link still points at the original source. "
-      "Please contact the Global Cache operator to remedy this (WIS2 Guide 2.7.4.1).";
-  w.StartObject();
+  WmeEvent e;
   // The same item declined again (after a crash) gets the same event id.
-  member("id", cache_message_id(item.cache_centre_id, "declined\n" + item.data_id, item.pubtime));
-  member("specversion", "1.0");
-  member("type", "int.wmo.wis.wme.event");  // the one type the WME schema (1.0) allows
-  member("source", item.cache_centre_id);
-  member("subject", item.centre_id);
-  member("time", format_rfc3339(Timestamp{time.seconds, 0}));
-  member("datacontenttype", "application/json");
-  member("dataschema", "https://schemas.wmo.int/wme/1.0.0/schemas/wis2-event-message-bundled.json");
-  w.Key("data");
-  w.StartObject();
-  w.Key("conformsTo");
-  w.StartArray();
-  str("http://wis.wmo.int/spec/wme/1/conf/monitoring-event-message-core");
-  w.EndArray();
-  member("subtype", "gc-declined");
-  member("severity", "WARNING");
-  w.Key("content");
-  w.StartObject();
-  member("channel", item.topic);
-  member("title", title);
-  member("description", description);
-  w.EndObject();
-  if (!item.href.empty()) {
-    w.Key("links");
-    w.StartArray();
-    w.StartObject();
-    member("href", item.href);
-    member("rel", "via");
-    member("channel", item.topic);
-    w.EndObject();
-    w.EndArray();
-  }
-  w.EndObject();
-  w.EndObject();
-  return {out.GetString(), out.GetSize()};
+  e.id = cache_message_id(item.cache_centre_id, "declined\n" + item.data_id, item.pubtime);
+  e.source = item.cache_centre_id;
+  e.subject = item.centre_id;
+  e.time = time;
+  e.subtype = "gc-declined";
+  e.severity = "WARNING";
+  e.channel = item.topic;
+  e.title = large ? "Data not cached: " + std::to_string(item.announced) +
+                        " bytes announced, over the cache's limit of " + std::to_string(item.limit)
+                  : "Data not cached: " + std::to_string(item.announced) + " items from " + item.centre_id +
+                        " in a minute, over the cache's limit of " + std::to_string(item.limit);
+  e.description = item.cache_centre_id + " republished " + item.data_id + " (pubtime " + item.pubtime +
+                  ") on cache/a/wis2/ without caching it; its link still points at the original source. "
+                  "Please contact the Global Cache operator to remedy this (WIS2 Guide 2.7.4.1).";
+  if (!item.href.empty()) e.links.push_back({item.href, "via", "", "", item.topic});
+  return to_json(e);
 }
 
 }  // namespace wis2mon

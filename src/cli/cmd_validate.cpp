@@ -1,4 +1,6 @@
 // wis2mon validate [--strict|--lenient] [--format text|json] [--topic TOPIC] FILE...
+// Notifications (WNM) and WIS2 Monitoring Events (WME), told apart by the CloudEvents
+// specversion member.
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -9,6 +11,7 @@
 #include "wis2mon/error.hpp"
 #include "wis2mon/notification.hpp"
 #include "wis2mon/topic.hpp"
+#include "wis2mon/wme.hpp"
 
 namespace wis2mon::cli {
 namespace {
@@ -38,15 +41,22 @@ int run_validate(const ValidateArgs& a) {
     try {
       const std::size_t before = total;
       for_each_message(file, [&](std::size_t line, std::string_view text) {
-        auto parsed = Notification::parse(text, options);
-        // Findings about the topic the messages arrived on belong to every message.
-        for (const auto& e : topic_report.errors()) parsed.report.add_error("", e.rule, "topic: " + e.message);
-        for (const auto& w : topic_report.warnings()) parsed.report.add_warning("", w.rule, "topic: " + w.message);
+        // A WIS2 Monitoring Event (a CloudEvent: it has specversion) is validated as one; its
+        // monitor/a/wis2/... topic is not a notification topic.
+        ValidationReport report;
+        if (looks_like_wme(text)) {
+          report = validate_wme(text, options.mode);
+        } else {
+          report = Notification::parse(text, options).report;
+          // Findings about the topic the messages arrived on belong to every message.
+          for (const auto& e : topic_report.errors()) report.add_error("", e.rule, "topic: " + e.message);
+          for (const auto& w : topic_report.warnings()) report.add_warning("", w.rule, "topic: " + w.message);
+        }
         const std::string source = file + ":" + std::to_string(line);
         ++total;
-        invalid += !parsed.valid();
-        warned += !parsed.report.warnings().empty();
-        out = json ? to_json(parsed.report, "source", source) + "\n" : report_text(source, parsed.report);
+        invalid += !report.valid();
+        warned += !report.warnings().empty();
+        out = json ? to_json(report, "source", source) + "\n" : report_text(source, report);
         std::cout << out;
         if (total % 4096 == 0) {
           const auto now = std::chrono::steady_clock::now();
@@ -83,7 +93,8 @@ int run_validate(const ValidateArgs& a) {
 
 void add_validate_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<ValidateArgs>();
-  auto* cmd = app.add_subcommand("validate", "Validate WIS2 notification messages (JSON or NDJSON files)");
+  auto* cmd = app.add_subcommand("validate",
+                                 "Validate WIS2 notification messages and monitoring events (JSON or NDJSON files)");
   auto* strict = cmd->add_flag("--strict", args->strict, "The WNM standard to the letter");
   cmd->add_flag("--lenient", args->lenient, "Accept what real traffic sends, with warnings (default)")
       ->excludes(strict);

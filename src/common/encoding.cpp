@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cstdio>
+#include <cstring>
 
 namespace wis2mon::detail {
 namespace {
@@ -159,6 +161,17 @@ std::string to_valid_utf8(std::string_view text) {
       out += static_cast<char>(0x80 | (b & 0x3F));
     }
   }
+  return out;
+}
+
+std::string uuid_text(const unsigned char (&bytes)[16], unsigned version) {
+  unsigned char b[16];
+  std::memcpy(b, bytes, 16);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | ((version & 0x0f) << 4));
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // variant 10
+  char out[37];
+  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
   return out;
 }
 

@@ -23,6 +23,10 @@ bool base64_decode_into(std::string_view text, std::string& out);
 /// Encodes bytes as base64 with padding.
 std::string base64_encode(std::string_view bytes);
 
+/// A UUID's text form (RFC 9562) of 16 bytes, with the version nibble set to `version` and
+/// the variant to 10: version 4 from random bytes, 8 from a hash.
+std::string uuid_text(const unsigned char (&bytes)[16], unsigned version);
+
 /// True when text is only hex digits (either case) and has an even length.
 bool is_hex(std::string_view text) noexcept;
 

@@ -17,6 +17,7 @@
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
+#include "common/text.hpp"
 #include "notification/relations.hpp"
 #include "wis2mon/notification.hpp"
 
@@ -74,19 +75,6 @@ std::optional<std::int64_t> as_integer(const Value& v) {
     if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<std::int64_t>(d);
   }
   return std::nullopt;
-}
-
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // Nesting depth of a value, iteratively: hostile input must not exhaust our stack.
@@ -282,7 +270,7 @@ struct NotificationBuilder {
 
     if (!id)
       missing("/id");
-    else if (take_string(*id, "/id", n.id_) && !is_uuid(n.id_))
+    else if (take_string(*id, "/id", n.id_) && !detail::is_uuid(n.id_))
       error("/id", "id.uuid", "id " + quoted(n.id_) + " is not a UUID (RFC 4122)");
 
     check_conformance(conforms, version);

@@ -87,6 +87,39 @@ def test_validate_topic_option(wis2mon, tmp_path):
     assert json_lines(bad.stdout)[0]["errors"][0]["rule"] == "topic.discipline"
 
 
+WME = {"id": "6e1c7f9f-dd6c-48d9-bbc4-aef0625f1fb8", "specversion": "1.0", "type": "int.wmo.wis.wme.event",
+       "source": "xx-test-global-cache", "subject": "de-dwd", "time": "2026-11-30T12:00:00Z",
+       "datacontenttype": "application/json",
+       "dataschema": "https://schemas.wmo.int/wme/1.0.0/schemas/wis2-event-message-bundled.json",
+       "data": {"conformsTo": ["http://wis.wmo.int/spec/wme/1/conf/monitoring-event-message-core"],
+                "severity": "ERROR", "content": {"title": "Cannot download data granule"}}}
+
+
+def test_validate_tells_monitoring_events_from_notifications(wis2mon, tmp_path):
+    finer = dict(WME, type="int.wmo.wis.wme.event.item.download")
+    no_severity = dict(WME, data={k: v for k, v in WME["data"].items() if k != "severity"})
+    f = write(tmp_path, "mixed.ndjson", "\n".join(json.dumps(m) for m in (WME, VALID, finer, no_severity)) + "\n")
+    r = wis2mon("validate", "--format", "json", f)
+    assert r.returncode == 1
+    got = json_lines(r.stdout)
+    assert [g["valid"] for g in got] == [True, True, True, False]
+    assert got[2]["warnings"][0]["rule"] == "wme.type.finer"
+    assert got[3]["errors"][0]["rule"] == "wme.severity"
+    strict = json_lines(wis2mon("validate", "--strict", "--format", "json", f).stdout)
+    assert [g["valid"] for g in strict] == [True, True, False, False]
+
+
+def test_validate_gives_pywis_pubsub_wme_test_messages_their_verdicts(wis2mon, refdata):
+    ets = refdata / "wis2/ets/pywis-pubsub"
+    verdicts = {"test_wmem_valid_scgc_logs.json": (0, None), "test_wmem_invalid.json": (1, "wme.severity"),
+                "test_wmem_invalid_type.json": (1, "wme.type")}
+    for name, (code, rule) in verdicts.items():
+        r = wis2mon("validate", "--format", "json", ets / name)
+        assert r.returncode == code, (name, r.stdout)
+        if rule:
+            assert [e["rule"] for e in json_lines(r.stdout)[0]["errors"]] == [rule], r.stdout
+
+
 def test_validate_empty_file_is_not_all_valid(wis2mon, tmp_path):
     empty = tmp_path / "empty.ndjson"
     empty.write_text("")

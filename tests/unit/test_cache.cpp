@@ -9,6 +9,7 @@
 #include "wis2mon/cache.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/notification.hpp"
+#include "wis2mon/wme.hpp"
 
 using namespace wis2mon;
 
@@ -165,4 +166,10 @@ TEST_CASE("cache: a declined item's monitoring event names the item, the centre 
   const std::string many = parse(cache_declined_event(other, at))["data"]["content"]["title"].GetString();
   CHECK(many.find("1201 items from ch-meteoswiss in a minute") != std::string::npos);
   CHECK(cache_monitor_topic("ch-meteoswiss") == "monitor/a/wis2/ch-meteoswiss");
+  // Valid as the WME schema has it, in strict mode, both kinds.
+  for (const auto& declined : {item, other}) {
+    const auto report = validate_wme(cache_declined_event(declined, at), ValidationMode::strict);
+    CHECK(report.valid());
+    CHECK(report.warnings().empty());
+  }
 }
