@@ -95,6 +95,9 @@ struct DownloadRequest {
   std::chrono::milliseconds deadline{0};
   std::uint64_t tag = 0;  ///< yours, copied into the result
   std::string centre_id;  ///< the data's centre, for the centre_id label of the metrics
+  /// Only ask whether the object is there (HTTP HEAD): no body, no size or digest check; the
+  /// result is ok for a 2xx answer (http_code says which). A Sensor Centre's link check.
+  bool head_only = false;
   /// The Global Cache downloading it (its centre-id), for the report_by label of the
   /// wmo_wis2_gc_* metrics (WIS2 Metric Hierarchy, gc.csv); empty: no such label.
   std::string report_by;

@@ -39,6 +39,7 @@
 #include "wis2mon/metrics.hpp"
 #include "wis2mon/mqtt.hpp"
 #include "wis2mon/notification.hpp"
+#include "wis2mon/sensor.hpp"
 #include "wis2mon/sink.hpp"
 
 namespace wis2mon {
@@ -85,7 +86,17 @@ struct PipelineOptions {
   /// Objects last written longer ago are deleted (and answer 404), by a background thread in
   /// steps; at least 24 hours (WIS2 Guide 2.7.4.2).
   std::chrono::seconds global_cache_retention{std::chrono::hours(24)};
+  /// scgc.centre_id set: the pipeline is a Sensor Centre for Global Caches (WIS2 Guide 3.3.3;
+  /// docs/sensor-centre.md). Origin notifications open watches, cache notifications are
+  /// checked with an HTTP HEAD of their link and timed (no dedup, nothing downloaded); the
+  /// wmo_wis2_scgc_* metrics go on /metrics, and each completed hour gives a
+  /// `monitor_events` record (topic monitor/a/wis2/<centre-id>, the WME announcing the log)
+  /// for the pipeline's sinks.
+  ScgcOptions scgc;
 };
+
+/// The schema of the events a pipeline emits for publication: topic, message.
+WIS2MON_API const RecordSchemaPtr& monitor_events_schema();
 
 /// The schema of a Global Cache pipeline's records: topic, message, data_id, pubtime, cached.
 WIS2MON_API const RecordSchemaPtr& cache_messages_schema();

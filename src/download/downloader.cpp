@@ -338,6 +338,7 @@ struct Downloader::Impl {
       t->check.emplace(t->request.integrity->method);
     const std::string protocols = options.allow_ftp ? "http,https,ftp,sftp" : "http,https";
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+    if (t->request.head_only) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
@@ -402,6 +403,7 @@ struct Downloader::Impl {
     }
     if (code == 404 || code == 410) return DownloadStatus::not_found;
     if (code >= 400 || (code >= 300 && code < 400)) return DownloadStatus::http_error;
+    if (t.request.head_only) return DownloadStatus::ok;  // nothing was downloaded to check
     if (t.request.expected_size && t.received != *t.request.expected_size) {
       t.result.error = "received " + std::to_string(t.received) + " bytes, the notification says " +
                        std::to_string(*t.request.expected_size);
@@ -447,6 +449,7 @@ struct Downloader::Impl {
         .observe(std::chrono::duration<double>(Clock::now() - *t.attempt_started).count());
     // The server answered (even 404 or bad data) unless the transfer itself failed.
     m->gauge("wmo_wis2_gc_dataserver_status_flag", server).set(code > 0 ? 1 : 0);
+    if (t.request.head_only) return;  // a link check, not a download of the centre's data
     if (status == DownloadStatus::ok) {
       m->counter("wis2mon_download_bytes_total", server).inc(static_cast<double>(t.received));
       m->counter("wmo_wis2_gc_downloaded_total", centre).inc();

@@ -102,6 +102,7 @@ struct Monitor::Impl {
     std::optional<Deduplicator> dedup;
     std::optional<Enricher> enricher;
     std::vector<SinkEngine*> sinks;
+    std::unique_ptr<ScgcTracker> scgc;  // a Sensor Centre for Global Caches
     // Global Cache: items per centre in the current minute (global_cache_max_items_per_minute).
     std::mutex gc_rate_mu;
     std::map<std::string, std::pair<std::int64_t, std::uint64_t>> gc_rate;
@@ -502,6 +503,54 @@ struct Monitor::Impl {
     submit_records(p, out, ticket);
   }
 
+  // ---- the Sensor Centre for Global Caches (WIS2 Guide 3.3.3.1) ----------------------------
+
+  // Origin messages open watches; a cache's message is timed once the HEAD of its link
+  // answered (200 required), the entry held until then.
+  void watch_for_scgc(Pipeline& p, const SpoolEntry& e, const Notification& n, const Ticket& ticket) {
+    const std::string_view channel = Topic(e.topic).channel();
+    if (channel == "origin") {
+      p.scgc->on_origin(e.topic, e.payload, e.received);
+      return;
+    }
+    if (channel != "cache" || n.global_cache().empty()) return;
+    const Link* link = n.data_link();
+    if (!link || link->href.empty()) {
+      p.scgc->on_cache(e.topic, e.payload, false, e.received);
+      return;
+    }
+    DownloadRequest req;
+    req.urls = {std::string(link->href)};
+    req.head_only = true;
+    req.deadline = std::chrono::seconds(60);
+    downloader->submit(std::move(req), [this, &p, e, ticket](DownloadResult r) {
+      try {
+        p.scgc->on_cache(e.topic, e.payload, r.status == DownloadStatus::ok && r.http_code == 200, e.received);
+      } catch (const std::exception& ex) {
+        ticket.fail_all();
+        log("sensor centre " + p.o.name + ": " + ex.what());
+      }
+    });
+  }
+
+  // Closes due watches and publishes each completed hour's event (on the pipeline thread).
+  void advance_scgc(Pipeline& p) {
+    try {
+      std::vector<Record> out;
+      for (auto& hour : p.scgc->advance(Timestamp::now())) {
+        Record r(monitor_events_schema());
+        r.set("topic", std::move(hour.topic));
+        r.set("message", std::move(hour.event));
+        out.push_back(std::move(r));
+        log("sensor centre " + p.o.name + ": hourly log " + hour.file.string() + ", " + std::to_string(hour.entries) +
+            " items");
+      }
+      if (!out.empty()) submit_records(p, out, Ticket{});
+    } catch (const std::exception& ex) {
+      log("sensor centre " + p.o.name + ": " + ex.what());
+    }
+  }
+
   // Data in hand (downloaded or inline): keep, decode, enrich, submit.
   void handle_data(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
                    const ValidationReport& report, std::string_view centre_id, const std::string& data,
@@ -602,6 +651,11 @@ struct Monitor::Impl {
         parsed = &*strict;
       }
       const Notification& n = parsed->notification;
+      if (p.scgc) {
+        ++handled;
+        watch_for_scgc(p, e, n, ticket);
+        continue;
+      }
       // Guide 2.7.4.2: a Global Cache ignores recommended data (and any non-WIS2 topic).
       if (!p.o.global_cache.empty() && cache_topic_rule(e.topic) == CacheTopicRule::ignore) continue;
       const bool keep_invalid = !parsed->valid() && p.o.keep_invalid && !p.fetch();
@@ -708,7 +762,13 @@ struct Monitor::Impl {
 
   void run() {
     auto last_status = Clock::now();
+    auto last_advance = Clock::now();
     while (!stopping) {
+      if (Clock::now() - last_advance >= std::chrono::seconds(1)) {
+        last_advance = Clock::now();
+        for (auto& p : pipelines)
+          if (p->scgc) advance_scgc(*p);
+      }
       const bool busy_downloads = downloader && downloader->pending() > 0;
       std::vector<SpoolEntry> batch;
       try {
@@ -842,7 +902,7 @@ struct Monitor::Impl {
   // Start's steps, under lifecycle_mu.
   void start_engines() {
     for (const auto& p : pipelines)
-      if (p->o.sinks.empty())
+      if (p->o.sinks.empty() && !p->scgc)  // a Sensor Centre's figures are its metrics; events need a sink
         throw Error(ErrorCode::invalid_argument,
                     "pipeline '" + p->o.name + "': no sinks (name one, or add a callback sink)");
     for (const auto& spec : opt.sinks) {
@@ -1100,6 +1160,14 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
       p->o.dedup = DedupPolicy::data_id_pubtime;
       p->o.fetch = true;
     }
+    if (!po.scgc.centre_id.empty()) {  // a Sensor Centre for Global Caches: every copy counts
+      if (!po.global_cache.empty() || (po.decoder != "none" && !po.decoder.empty()) || po.fetch)
+        throw Error(ErrorCode::invalid_argument,
+                    "pipeline '" + po.name + "': a Sensor Centre pipeline neither caches, decodes nor fetches");
+      p->o.dedup.reset();
+      p->scgc = std::make_unique<ScgcTracker>(po.scgc, &m.metrics);
+      any_fetch = true;  // the HEAD checks of the caches' links
+    }
     for (const auto& s : po.sinks)
       if (!sink_names.count(s))
         throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sink named '" + s + "'");
@@ -1327,6 +1395,12 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   m.health_watch.reset();
   m.spool->close();  // the spool's lock goes with the stop, not with the object
   if (was_running) m.log("stopped: " + m.status());
+}
+
+const RecordSchemaPtr& monitor_events_schema() {
+  static const RecordSchemaPtr schema =
+      std::make_shared<const RecordSchema>("monitor_events", std::vector<std::string>{"topic", "message"});
+  return schema;
 }
 
 const RecordSchemaPtr& cache_messages_schema() {

@@ -152,7 +152,38 @@ const ConfigBinding<PipelineOptions>& pipeline_binding() {
           .add("global_cache_max_items_per_minute", &PipelineOptions::global_cache_max_items_per_minute,
                "more items from one centre in a minute are declined, with a WME (0: no limit)")
           .add("global_cache_retention", &PipelineOptions::global_cache_retention,
-               "cached objects older than this are deleted (at least 24h)", ConfigLimits::at_least(86400000));
+               "cached objects older than this are deleted (at least 24h)", ConfigLimits::at_least(86400000))
+          .add("scgc", &PipelineOptions::scgc, &ScgcOptions::centre_id,
+               "this Sensor Centre's centre-id: the pipeline is a Sensor Centre for Global Caches "
+               "(docs/sensor-centre.md)")
+          .add("scgc_global_caches", &PipelineOptions::scgc, &ScgcOptions::global_caches,
+               "Global Caches expected to cache every item (others are learned from their messages)")
+          .bind(
+              ConfigKey("scgc_delay_thresholds", ConfigType::list, "",
+                        "delay thresholds of wmo_wis2_scgc_messages_cached_delay_total; a watch closes at the "
+                        "highest (WIS2 Guide 3.3.3.1: 120s, 300s, 600s)",
+                        false),
+              [](const PipelineOptions& p) {
+                std::vector<std::string> out;
+                for (const auto t : p.scgc.delay_thresholds)
+                  out.push_back(detail::config_duration_text(static_cast<std::int64_t>(t.count()) * 1000));
+                return detail::config_list_text(out);
+              },
+              [](PipelineOptions& p, const std::string& s) {
+                p.scgc.delay_thresholds.clear();
+                for (const auto& t : detail::config_list(s))
+                  p.scgc.delay_thresholds.push_back(std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::milliseconds(detail::config_duration_ms(t))));
+              })
+          .add("scgc_duplicate_window", &PipelineOptions::scgc, &ScgcOptions::duplicate_window,
+               "a data_id again within this time without rel=update is a duplicate")
+          .add("scgc_state", &PipelineOptions::scgc, &ScgcOptions::state,
+               "SQLite file keeping the watches across restarts (empty: in memory)")
+          .add("scgc_log_dir", &PipelineOptions::scgc, &ScgcOptions::log_dir, "directory of the hourly logs")
+          .add("scgc_log_base_url", &PipelineOptions::scgc, &ScgcOptions::log_base_url,
+               "URL scgc_log_dir is served at (the hourly event links the log there)")
+          .add("scgc_log_event_type", &PipelineOptions::scgc, &ScgcOptions::log_event_type,
+               "type of the hourly event (the WME schema 1.0.0 allows int.wmo.wis.wme.event)");
   return b;
 }
 
@@ -638,7 +669,7 @@ std::vector<std::string> check_monitor_config(const MonitorConfig& config) {
   std::vector<std::string> problems;
   const auto& o = config.options;
   for (const auto& p : o.pipelines) {
-    if (p.sinks.empty())
+    if (p.sinks.empty() && p.scgc.centre_id.empty())  // a Sensor Centre may report by metrics alone
       problems.push_back("pipeline '" + p.name + "': no sinks (only a program can add a callback sink)");
     if (!p.enrich.empty()) {
       try {

@@ -84,6 +84,20 @@ TEST_CASE("a verified download, and every fault with its status") {
       CHECK(dl.fetch(r).get().status == DownloadStatus::ok);
     }
   }
+  SUBCASE("head_only asks whether the object is there: no body, no digest check") {
+    DownloadRequest r;
+    r.urls = {server.url("/ok/a")};
+    r.head_only = true;
+    r.integrity = ExpectedDigest{"sha512", sha512_b64("something else")};  // not checked: nothing came
+    const auto there = dl.fetch(r).get();
+    CHECK(there.status == DownloadStatus::ok);
+    CHECK(there.http_code == 200);
+    CHECK(there.data.empty());
+    r.urls = {server.url("/ok/missing")};
+    const auto gone = dl.fetch(r).get();
+    CHECK(gone.status == DownloadStatus::not_found);
+    CHECK(gone.http_code == 404);
+  }
   SUBCASE("404 is not_found, not retried") {
     const auto r = dl.fetch(request({server.url("/ok/missing")}, a)).get();
     CHECK(r.status == DownloadStatus::not_found);

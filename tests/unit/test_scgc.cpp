@@ -8,8 +8,11 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 
+#include "fault_server.hpp"
 #include "support.hpp"
+#include "wis2mon/monitor.hpp"
 #include "wis2mon/sensor.hpp"
 #include "wis2mon/wme.hpp"
 
@@ -219,4 +222,49 @@ TEST_CASE("scgc: options are checked") {
   CHECK_THROWS(ScgcTracker(o));
   o.delay_thresholds = {std::chrono::seconds(0)};
   CHECK_THROWS(ScgcTracker(o));
+}
+
+TEST_CASE("scgc: a Sensor Centre pipeline checks each cache's link with a HEAD and times its copy") {
+  testing::TempDir dir;
+  testing::FaultServer caches;  // both caches' data servers
+  caches.put("A", "A data");
+  caches.put("B", "B data");
+  caches.put("C", "C data");  // the origin's own copy of C
+  MonitorOptions o;
+  o.spool = dir.path / "spool.db";
+  o.status_interval = std::chrono::milliseconds(0);
+  o.log = [](std::string_view) {};
+  PipelineOptions p;
+  p.name = "scgc";
+  p.filters = {"origin/a/wis2/#", "cache/a/wis2/#"};
+  p.dedup = DedupPolicy::message_id;  // ignored: every copy counts
+  p.scgc = options(dir.path);
+  p.scgc.delay_thresholds = {std::chrono::seconds(2), std::chrono::seconds(4)};
+  o.pipelines = {p};
+  Monitor monitor(o);
+  monitor.start();
+  monitor.push(kOrigin, wnm("A", origin_href("A")));
+  monitor.push(kOrigin, wnm("B", origin_href("B")));
+  monitor.push(kOrigin, wnm("C", caches.url("/ok/C")));
+  monitor.push(kCacheTopic, wnm("A", caches.url("/ok/A"), kA));
+  monitor.push(kCacheTopic, wnm("A", caches.url("/ok/A"), kB));
+  monitor.push(kCacheTopic, wnm("B", caches.url("/ok/B"), kA));
+  monitor.push(kCacheTopic, wnm("B", caches.url("/ok/gone"), kB));  // HEAD 404: discarded, a miss
+  monitor.push(kCacheTopic, wnm("C", caches.url("/ok/C"), kA));     // the origin's link: an override
+  REQUIRE(monitor.drain(std::chrono::seconds(20)));
+  // The watches close 4 s after the origin messages; the pipeline advances every second.
+  const auto& m = monitor.metrics();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (m.value("wmo_wis2_scgc_messages_missed_all_total", l()) < 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  monitor.stop();
+  CHECK(caches.requests() >= 5);  // a HEAD per cache link
+  CHECK(m.value("wmo_wis2_scgc_messages_published_total", l()) == 3);
+  CHECK(m.value("wmo_wis2_scgc_messages_cached_total", l(kA)) == 2);
+  CHECK(m.value("wmo_wis2_scgc_messages_cached_total", l(kB)) == 1);
+  CHECK(m.value("wmo_wis2_scgc_messages_cache_override_total", l(kA)) == 1);
+  CHECK(m.value("wmo_wis2_scgc_messages_missed_total", l(kA)) == 0);
+  CHECK(m.value("wmo_wis2_scgc_messages_missed_total", l(kB)) == 2);    // B (404), C
+  CHECK(m.value("wmo_wis2_scgc_messages_missed_all_total", l()) == 1);  // C
+  CHECK(m.value("wmo_wis2_scgc_messages_duplicates_total", l()) == 0);
 }
