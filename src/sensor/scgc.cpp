@@ -47,17 +47,31 @@ struct Seen {
   int kind = kCached;
 };
 
+// Strings many watches share (centre-ids, topics, cache names) are kept once: a watch holds
+// pointers into Impl::strings, a node-based set whose elements never move.
+using Name = const std::string*;
+
 struct Watch {
-  std::string centre_id, topic, message, links;
+  Name centre_id = nullptr, topic = nullptr;
+  std::string message;      // until written to the state file
+  std::uint64_t links = 0;  // hash of the links array (the override comparison)
   std::int64_t opened = 0;
-  std::map<std::string, Seen> seen;  // per Global Cache
+  std::vector<std::pair<Name, Seen>> seen;  // per Global Cache
   bool closed = false;
-  bool dirty = true;
+  bool stored = false;        // its row is in the state file
+  bool dirty = false;         // listed in Impl::dirty
+  std::vector<Name> unsaved;  // caches whose entry is not in the state file yet
+
+  Seen* find(Name cache) {
+    for (auto& [name, s] : seen)
+      if (name == cache) return &s;
+    return nullptr;
+  }
 };
 
 // Two links arrays are "identical" (Guide 3.3.3.1, cache override) when every link has the
-// same href, rel, type and length, in order.
-std::string links_signature(const Notification& n) {
+// same href, rel, type and length, in order; compared by a 64-bit hash of those.
+std::uint64_t links_signature(const Notification& n) {
   std::string s;
   for (const auto& l : n.links()) {
     s.append(l.href).push_back('\x1f');
@@ -65,7 +79,7 @@ std::string links_signature(const Notification& n) {
     s.append(l.type).push_back('\x1f');
     s.append(l.length ? std::to_string(*l.length) : "").push_back('\x1e');
   }
-  return s;
+  return std::hash<std::string>{}(s);
 }
 
 bool has_update_link(const Notification& n) {
@@ -91,11 +105,27 @@ struct ScgcTracker::Impl {
   mutable std::mutex mu;
   std::unordered_map<std::string, Watch> watches;          // open, and closed but not yet flushed
   std::deque<std::pair<std::int64_t, std::string>> order;  // (opened, data_id), oldest first
+  std::set<std::string> strings;                           // see Name
   std::set<std::string> caches;
   std::set<std::string> new_caches;  // not yet in the state file
   std::optional<std::int64_t> last_hour_done;
   std::int64_t latest = 0;                                   // the latest time given, in ms
   std::map<std::int64_t, std::vector<std::string>> pending;  // hour -> log lines not yet on disk
+  std::vector<std::string> dirty;                            // watches changed since the last flush
+
+  void touch(const std::string& data_id, Watch& w) {
+    if (!w.dirty) dirty.push_back(data_id);
+    w.dirty = true;
+  }
+  void set_seen(const std::string& data_id, Watch& w, Name cache, Seen s) {
+    if (Seen* had = w.find(cache))
+      *had = s;
+    else
+      w.seen.emplace_back(cache, s);
+    w.unsaved.push_back(cache);
+    touch(data_id, w);
+  }
+  Name intern(std::string_view text) { return &*strings.emplace(text).first; }
 
   Impl(ScgcOptions options, MetricsRegistry* m) : o(std::move(options)), metrics(m) {
     if (o.centre_id.empty()) throw Error(ErrorCode::invalid_argument, "ScgcTracker: centre_id is required");
@@ -127,12 +157,12 @@ struct ScgcTracker::Impl {
         "ORDER BY opened");
     while (w.step()) {
       Watch x;
-      x.centre_id = w.column_text(1);
-      x.topic = w.column_text(2);
-      x.message = w.column_text(3);
-      x.links = w.column_text(4);
+      x.centre_id = intern(w.column_text(1));
+      x.topic = intern(w.column_text(2));
+      // x.message stays in the file (read back when the watch closes).
+      x.links = static_cast<std::uint64_t>(w.column_int64(4));
       x.opened = w.column_int64(5);
-      x.dirty = false;
+      x.stored = true;
       order.emplace_back(x.opened, w.column_text(0));
       watches.emplace(w.column_text(0), std::move(x));
     }
@@ -142,7 +172,8 @@ struct ScgcTracker::Impl {
         " WHERE w.closed = 0");
     while (s.step())
       if (auto it = watches.find(s.column_text(0)); it != watches.end())
-        it->second.seen[s.column_text(1)] = Seen{s.column_int64(2), static_cast<int>(s.column_int64(3))};
+        it->second.seen.emplace_back(intern(s.column_text(1)),
+                                     Seen{s.column_int64(2), static_cast<int>(s.column_int64(3))});
     detail::SqliteStatement c(db->handle(), "SELECT cache FROM scgc_cache");
     while (c.step()) caches.insert(c.column_text(0));
     detail::SqliteStatement m(db->handle(), "SELECT value FROM scgc_meta WHERE key = 'last_hour_done'");
@@ -198,12 +229,16 @@ struct ScgcTracker::Impl {
       update = true;
     }
     Watch w;
-    w.centre_id = centre;
-    w.topic = std::string(topic);
+    w.centre_id = intern(centre);
+    w.topic = intern(topic);
     w.message = std::string(message);
     w.links = links_signature(n);
     w.opened = at;
-    watches[data_id] = std::move(w);
+    // An update replaces the watch row (its old copies go with it, see flush).
+    const bool listed = watches.count(data_id) && watches[data_id].dirty;
+    Watch& placed = watches[data_id] = std::move(w);
+    placed.dirty = listed;
+    touch(data_id, placed);
     order.emplace_back(at, data_id);
     count("wmo_wis2_scgc_messages_published_total", labels(centre));
     return update ? ScgcOrigin::updated : ScgcOrigin::watched;
@@ -224,27 +259,28 @@ struct ScgcTracker::Impl {
     }
     Watch& w = it->second;
     if (w.closed || at - w.opened >= static_cast<std::int64_t>(highest.count()) * 1000) return ScgcCache::late;
-    if (auto s = w.seen.find(cache); s != w.seen.end() && s->second.kind != kLinkFailed) return ScgcCache::repeated;
-    w.dirty = true;
+    const Name name = intern(cache);
+    if (const Seen* had = w.find(name); had && had->kind != kLinkFailed) return ScgcCache::repeated;
+    const std::string& data_id = it->first;
     if (!link_reachable) {
-      w.seen[cache] = Seen{at, kLinkFailed};
+      set_seen(data_id, w, name, Seen{at, kLinkFailed});
       return ScgcCache::link_failed;
     }
     // Guide 3.3.3.1: identical links mean the cache decided not to cache the data.
     if (links_signature(n) == w.links) {
-      w.seen[cache] = Seen{at, kOverride};
-      count("wmo_wis2_scgc_messages_cache_override_total", labels(w.centre_id, cache));
+      set_seen(data_id, w, name, Seen{at, kOverride});
+      count("wmo_wis2_scgc_messages_cache_override_total", labels(*w.centre_id, cache));
       return ScgcCache::cache_override;
     }
-    w.seen[cache] = Seen{at, kCached};
+    set_seen(data_id, w, name, Seen{at, kCached});
     const double delay = static_cast<double>(at - w.opened) / 1000.0;
     if (metrics) {
-      metrics->gauge("wmo_wis2_scgc_cache_delay_seconds", labels(w.centre_id, cache)).set(delay);
-      metrics->counter("wmo_wis2_scgc_messages_cached_total", labels(w.centre_id, cache)).inc();
+      metrics->gauge("wmo_wis2_scgc_cache_delay_seconds", labels(*w.centre_id, cache)).set(delay);
+      metrics->counter("wmo_wis2_scgc_messages_cached_total", labels(*w.centre_id, cache)).inc();
       // Cumulative, as "less than 120 s, less than 300 s, less than 600 s" reads.
       for (const auto t : o.delay_thresholds)
         if (delay < static_cast<double>(t.count())) {
-          Labels l = labels(w.centre_id, cache);
+          Labels l = labels(*w.centre_id, cache);
           l.emplace_back("delay_threshold", threshold_label(t));
           metrics->counter("wmo_wis2_scgc_messages_cached_delay_total", l).inc();
         }
@@ -253,26 +289,33 @@ struct ScgcTracker::Impl {
   }
 
   // The watch's log line: the origin's message as published and each cache's time.
-  std::string log_line(const std::string& data_id, const Watch& w) const {
+  std::string log_line(const std::string& data_id, Watch& w) {
     rapidjson::StringBuffer b;
     rapidjson::Writer<rapidjson::StringBuffer> out(b);
     out.StartObject();
     out.Key("centre_id");
-    out.String(w.centre_id.c_str());
+    out.String(w.centre_id->c_str());
     out.Key("topic");
-    out.String(w.topic.c_str());
+    out.String(w.topic->c_str());
     out.Key("data_id");
     out.String(data_id.c_str());
     out.Key("origin_time");
     out.Int64(w.opened);
     out.Key("message");
-    out.RawValue(w.message.data(), w.message.size(), rapidjson::kObjectType);
+    std::string message = w.message;
+    if (message.empty()) {
+      detail::SqliteStatement q(db->handle(), "SELECT message FROM scgc_watch WHERE data_id = ?1");
+      q.bind(1, data_id);
+      if (q.step()) message = q.column_text(0);
+    }
+    if (message.empty()) message = "null";
+    out.RawValue(message.data(), message.size(), rapidjson::kObjectType);
     out.Key("global_caches");
     out.StartObject();
     for (const auto& cache : caches) {
-      const auto s = w.seen.find(cache);
+      const Seen* s = w.find(intern(cache));
       out.Key(cache.c_str());
-      out.Int64(s == w.seen.end() || s->second.kind == kLinkFailed ? kNever : s->second.at);
+      out.Int64(!s || s->kind == kLinkFailed ? kNever : s->at);
     }
     out.EndObject();
     out.EndObject();
@@ -281,17 +324,17 @@ struct ScgcTracker::Impl {
 
   void close(const std::string& data_id, Watch& w) {
     w.closed = true;
-    w.dirty = true;
+    touch(data_id, w);
     bool any = false;
     for (const auto& cache : caches) {
-      const auto s = w.seen.find(cache);
-      const bool cached = s != w.seen.end() && s->second.kind == kCached;
-      const bool chose_not = s != w.seen.end() && s->second.kind == kOverride;
+      const Seen* s = w.find(intern(cache));
+      const bool cached = s && s->kind == kCached;
+      const bool chose_not = s && s->kind == kOverride;
       any = any || cached;
       // Guide 3.3.3.1: nothing after the highest threshold, or a link that was not valid.
-      if (!cached && !chose_not) count("wmo_wis2_scgc_messages_missed_total", labels(w.centre_id, cache));
+      if (!cached && !chose_not) count("wmo_wis2_scgc_messages_missed_total", labels(*w.centre_id, cache));
     }
-    if (!any) count("wmo_wis2_scgc_messages_missed_all_total", labels(w.centre_id));
+    if (!any) count("wmo_wis2_scgc_messages_missed_all_total", labels(*w.centre_id));
     if (!o.log_dir.empty()) pending[hour_of(w.opened)].push_back(log_line(data_id, w));
   }
 
@@ -375,26 +418,47 @@ struct ScgcTracker::Impl {
       detail::SqliteStatement put(db->handle(),
                                   "INSERT OR REPLACE INTO scgc_watch VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
       detail::SqliteStatement clear(db->handle(), "DELETE FROM scgc_seen WHERE data_id = ?1");
-      detail::SqliteStatement seen(db->handle(), "INSERT INTO scgc_seen VALUES (?1, ?2, ?3, ?4)");
-      for (auto it = watches.begin(); it != watches.end();) {
-        auto& [data_id, w] = *it;
-        if (w.dirty) {
-          put.bind(1, data_id).bind(2, w.centre_id).bind(3, w.topic).bind(4, w.message).bind(5, w.links);
+      // A closed watch keeps only what duplicate detection needs (its message went to the log).
+      detail::SqliteStatement close_row(db->handle(),
+                                        "UPDATE scgc_watch SET closed = 1, message = NULL WHERE data_id = ?1");
+      detail::SqliteStatement seen(db->handle(), "INSERT OR REPLACE INTO scgc_seen VALUES (?1, ?2, ?3, ?4)");
+      // Only what changed since the last flush: a new (or updated) watch's row once, each
+      // cache's entry once, the closing as a flag.
+      for (const auto& data_id : dirty) {
+        const auto it = watches.find(data_id);
+        if (it == watches.end() || !it->second.dirty) continue;
+        Watch& w = it->second;
+        if (!w.stored) {
+          put.bind(1, data_id).bind(2, *w.centre_id).bind(3, *w.topic).bind(4, w.message);
+          put.bind(5, static_cast<sqlite3_int64>(w.links));
           put.bind(6, static_cast<sqlite3_int64>(w.opened)).bind(7, static_cast<sqlite3_int64>(w.closed));
           put.step();
           put.reset();
-          clear.bind(1, data_id).step();
+          clear.bind(1, data_id).step();  // an update's earlier copies
           clear.reset();
-          for (const auto& [cache, s] : w.seen) {
-            seen.bind(1, data_id).bind(2, cache).bind(3, static_cast<sqlite3_int64>(s.at));
-            seen.bind(4, static_cast<sqlite3_int64>(s.kind)).step();
-            seen.reset();
-          }
-          w.dirty = false;
+          w.stored = true;
+          // The message is read back for the log when the watch closes: memory holds only
+          // what the bookkeeping needs.
+          std::string().swap(w.message);
+        } else if (w.closed) {
+          close_row.bind(1, data_id).step();
+          close_row.reset();
+          clear.bind(1, data_id).step();  // what each cache sent is in the log now
+          clear.reset();
+          w.unsaved.clear();
         }
+        for (const Name cache : w.unsaved) {
+          const Seen& entry = *w.find(cache);
+          seen.bind(1, data_id).bind(2, *cache).bind(3, static_cast<sqlite3_int64>(entry.at));
+          seen.bind(4, static_cast<sqlite3_int64>(entry.kind)).step();
+          seen.reset();
+        }
+        w.unsaved.clear();
+        w.dirty = false;
         // Closed watches live on in the file only (for the duplicate window).
-        it = w.closed ? watches.erase(it) : std::next(it);
+        if (w.closed) watches.erase(it);
       }
+      dirty.clear();
       detail::SqliteStatement cache(db->handle(), "INSERT OR IGNORE INTO scgc_cache VALUES (?1)");
       for (const auto& c : new_caches) {
         cache.bind(1, c).step();
