@@ -109,6 +109,7 @@ struct ScgcTracker::Impl {
   std::set<std::string> caches;
   std::set<std::string> new_caches;  // not yet in the state file
   std::optional<std::int64_t> last_hour_done;
+  std::optional<std::int64_t> saved_hour;                    // last_hour_done as the state file has it
   std::int64_t latest = 0;                                   // the latest time given, in ms
   std::map<std::int64_t, std::vector<std::string>> pending;  // hour -> log lines not yet on disk
   std::vector<std::string> dirty;                            // watches changed since the last flush
@@ -178,6 +179,7 @@ struct ScgcTracker::Impl {
     while (c.step()) caches.insert(c.column_text(0));
     detail::SqliteStatement m(db->handle(), "SELECT value FROM scgc_meta WHERE key = 'last_hour_done'");
     if (m.step()) last_hour_done = m.column_int64(0);
+    saved_hour = last_hour_done;
   }
 
   void note_time(std::int64_t ms) {
@@ -413,6 +415,8 @@ struct ScgcTracker::Impl {
 
   void flush() {
     std::lock_guard lock(mu);
+    // Nothing changed (a quiet second): no write at all. Old closed rows go with the next change.
+    if (dirty.empty() && new_caches.empty() && last_hour_done == saved_hour) return;
     db->exec("BEGIN");
     try {
       detail::SqliteStatement put(db->handle(),
@@ -466,15 +470,12 @@ struct ScgcTracker::Impl {
       }
       new_caches.clear();
       const std::int64_t gone = latest - static_cast<std::int64_t>(o.duplicate_window.count()) * 1000;
-      detail::SqliteStatement purge_seen(
-          db->handle(),
-          "DELETE FROM scgc_seen WHERE data_id IN (SELECT data_id FROM scgc_watch WHERE closed = 1 AND opened < ?1)");
-      purge_seen.bind(1, static_cast<sqlite3_int64>(gone)).step();
       detail::SqliteStatement purge(db->handle(), "DELETE FROM scgc_watch WHERE closed = 1 AND opened < ?1");
       purge.bind(1, static_cast<sqlite3_int64>(gone)).step();
-      if (last_hour_done) {
+      if (last_hour_done != saved_hour) {
         detail::SqliteStatement meta(db->handle(), "INSERT OR REPLACE INTO scgc_meta VALUES ('last_hour_done', ?1)");
         meta.bind(1, static_cast<sqlite3_int64>(*last_hour_done)).step();
+        saved_hour = last_hour_done;
       }
       db->exec("COMMIT");
     } catch (...) {
