@@ -108,4 +108,43 @@ class WIS2MON_API ScgcTracker {
   std::unique_ptr<Impl> impl_;
 };
 
+// ---- Sensor Centre for Global Brokers (SCGB, Guide 3.3.2) --------------------------------
+
+struct ScgbOptions {
+  /// This Sensor Centre's centre-id (`{tld}-{centre-name}-sensor-centre-global-broker`): the
+  /// metrics' report_by label.
+  std::string centre_id;
+  /// A message (by its id) seen on one Global Broker is expected on every other within this
+  /// time; after it, each broker that did not deliver it counts it missing.
+  std::chrono::seconds window{std::chrono::minutes(5)};
+};
+
+/// The SCGB's bookkeeping: per Global Broker (named by its centre-id) the Guide's metrics
+/// (wmo_wis2_scgb_connected_flag, ..._messages_received_total and ..._last_message_timestamp_seconds
+/// per subscription topic, as scgb.csv labels them), and the comparison the role exists for:
+/// per origin centre, each message seen on any broker (the union) and, per broker, those it
+/// did not deliver within the window (wis2mon_scgb_messages_union_total{centre_id},
+/// wis2mon_scgb_messages_missing_total{global_broker, centre_id}). Time comes from the caller.
+/// Thread-safe.
+class WIS2MON_API ScgbTracker {
+ public:
+  ScgbTracker(ScgbOptions options, std::vector<std::string> global_brokers, MetricsRegistry* metrics);
+  ~ScgbTracker();
+  ScgbTracker(const ScgbTracker&) = delete;
+  ScgbTracker& operator=(const ScgbTracker&) = delete;
+
+  void on_connection(std::string_view global_broker, bool connected);
+  /// A message from a Global Broker on an origin/, cache/ or monitor/a/wis2/... topic.
+  /// Returns false when it has no id (not counted in the comparison).
+  bool on_message(std::string_view global_broker, std::string_view topic, std::string_view message, Timestamp received);
+  /// Closes the messages first seen more than the window ago; returns how many closed.
+  std::size_t advance(Timestamp now);
+  /// Messages still inside the window.
+  std::size_t pending() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace wis2mon

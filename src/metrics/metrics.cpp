@@ -64,6 +64,19 @@ const std::vector<MetricInfo>& metric_catalog() {
       // The WIS2 Guide's 2.7.4.2 names it (a Global Cache pipeline sets it).
       {"wmo_wis2_gc_last_metadata_timestamp_seconds", MetricType::gauge,
        "Unix time of the last metadata resource cached, per centre"},
+      // Sensor Centre for Global Brokers (WIS2 Guide 3.3.2; scgb.csv names the counter
+      // messages_published_total, the Guide messages_received_total: both are kept).
+      {"wmo_wis2_scgb_connected_flag", MetricType::gauge, "1 while connected to the Global Broker, else 0"},
+      {"wmo_wis2_scgb_messages_received_total", MetricType::counter,
+       "Messages received from the Global Broker, per subscription topic (WIS2 Guide 3.3.2.1)"},
+      {"wmo_wis2_scgb_messages_published_total", MetricType::counter,
+       "Messages the Global Broker published to us, per subscription topic (scgb.csv)"},
+      {"wmo_wis2_scgb_last_message_timestamp_seconds", MetricType::gauge,
+       "Unix time of the last message from the Global Broker, per subscription topic"},
+      {"wis2mon_scgb_messages_union_total", MetricType::counter,
+       "Distinct messages (by id) seen on any Global Broker, per origin centre"},
+      {"wis2mon_scgb_messages_missing_total", MetricType::counter,
+       "Messages a Global Broker did not deliver within the window while another did, per origin centre"},
       // Sensor Centre for Global Caches (WIS2 Guide 3.3.3; wis2-metric-hierarchy scgc.csv).
       {"wmo_wis2_scgc_messages_published_total", MetricType::counter,
        "Cacheable core data items published on origin, per centre"},
