@@ -33,8 +33,9 @@ std::string id_of(std::string_view message) {
   rapidjson::Document d;
   d.Parse(message.data(), message.size());
   if (d.HasParseError() || !d.IsObject()) return {};
-  const auto it = d.FindMember("id");
-  if (it == d.MemberEnd() || !it->value.IsString()) return {};
+  const rapidjson::Value& root = d;
+  const auto it = root.FindMember("id");
+  if (it == root.MemberEnd() || !it->value.IsString()) return {};
   return {it->value.GetString(), it->value.GetStringLength()};
 }
 
