@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -30,5 +31,16 @@ inline std::vector<std::string> read_lines(const std::string& file) {
     if (!line.empty()) out.push_back(line);
   return out;
 }
+
+// This process's resident set (VmRSS), in KiB; 0 where /proc is missing.
+inline long rss_kb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
+
+inline double rss_mb() { return static_cast<double>(rss_kb()) / 1024.0; }
 
 }  // namespace bench

@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "bench_common.hpp"
 #include "local_broker.hpp"
 #include "sample/generator.hpp"
 #include "wis2mon/monitor.hpp"
@@ -31,14 +32,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-long rss_kb() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  return 0;
-}
 
 // CPU seconds (user + system, all threads) a process has used so far.
 double cpu_seconds(int pid) {
@@ -116,7 +109,7 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
     first.stop();
   }
   publish_all();
-  const long rss_before = rss_kb();
+  const long rss_before = bench::rss_kb();
   long rss_peak = rss_before;
   wis2mon::Monitor monitor(config);
   const double cpu_before = cpu_seconds(getpid()), broker_before = cpu_seconds(process.pid());
@@ -124,7 +117,7 @@ pipelines: [{name: notifications, filters: ["#"], dedup: message_id, sinks: [db]
   monitor.start();
   while (monitor.stats().received < count || !monitor.drain(0ms)) {
     std::this_thread::sleep_for(20ms);
-    rss_peak = std::max(rss_peak, rss_kb());
+    rss_peak = std::max(rss_peak, bench::rss_kb());
     if (Clock::now() - t0 > 600s) throw std::runtime_error("monitor: timed out");
   }
   const double mon_seconds = std::chrono::duration<double>(Clock::now() - t0).count();

@@ -7,7 +7,6 @@
 // (the watch window full) and at the end, to show it is bounded by the watch window.
 //
 //   bench_scgc DIR [--items N]      (prints one JSON object)
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -25,13 +24,6 @@ namespace fs = std::filesystem;
 using namespace wis2mon;
 
 namespace {
-
-double rss_mb() {
-  std::ifstream f("/proc/self/statm");
-  long pages = 0, resident = 0;
-  f >> pages >> resident;
-  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
 
 std::string message(std::size_t i, const std::string& href, const std::string& cache) {
   char id[40];
@@ -106,7 +98,7 @@ int main(int argc, char** argv) {
   o.global_caches = {caches[0], caches[1], caches[2]};
   o.state = dir / "scgc.db";
   o.log_dir = dir / "logs";
-  const double rss_before = rss_mb();  // the stream's own events are not the tracker's
+  const double rss_before = bench::rss_mb();  // the stream's own events are not the tracker's
   MetricsRegistry metrics;
   ScgcTracker sc(o, &metrics);
   double rss_early = 0;
@@ -117,7 +109,7 @@ int main(int argc, char** argv) {
     while (e.at_ms >= next_second) {  // the monitor advances once a second
       logs += sc.advance(at(next_second)).size();
       next_second += 1000;
-      if (next_second == 15 * 60 * 1000) rss_early = rss_mb();
+      if (next_second == 15 * 60 * 1000) rss_early = bench::rss_mb();
     }
     if (e.cache < 0)
       sc.on_origin(topic, text(e), at(e.at_ms));
@@ -126,7 +118,7 @@ int main(int argc, char** argv) {
   }
   logs += sc.advance(at(events.back().at_ms + 601000)).size();
   const double tracker_s = bench::seconds_since(s0);
-  const double rss_end = rss_mb();
+  const double rss_end = bench::rss_mb();
   const double per_s = static_cast<double>(items) / tracker_s;
   const Labels c_labels{{"global_cache", caches[2]}, {"centre_id", "de-dwd"}, {"report_by", o.centre_id}};
   std::cout << "{\"origin_items\": " << items << ", \"messages\": " << events.size()

@@ -23,6 +23,8 @@
 
 namespace wis2mon {
 
+class Notification;
+
 struct ScgcOptions {
   /// This Sensor Centre's centre-id, `{tld}-{centre-name}-sensor-centre-global-cache` by
   /// convention (Guide 3.3.3): the metrics' report_by label, the events' source and subject.
@@ -91,6 +93,11 @@ class WIS2MON_API ScgcTracker {
   /// A notification received on a cache/a/wis2/... topic; link_reachable: whether the HEAD
   /// of its canonical (or update) link answered 200 (Guide 3.3.3.1).
   ScgcCache on_cache(std::string_view topic, std::string_view message, bool link_reachable, Timestamp received);
+  /// The same for a message its caller already parsed (its JSON well-formed): parsed once.
+  ScgcOrigin on_origin(std::string_view topic, std::string_view message, const Notification& parsed,
+                       Timestamp received);
+  ScgcCache on_cache(std::string_view topic, std::string_view message, const Notification& parsed,
+                     bool link_reachable, Timestamp received);
   /// Closes the watches whose highest threshold has passed (each cache's misses, missed by
   /// all), writes the hours whose watches are all closed, and persists. Returns those hours'
   /// logs, each with the event to publish. The first hour logged is the one the tracker was

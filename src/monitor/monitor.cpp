@@ -510,13 +510,13 @@ struct Monitor::Impl {
   void watch_for_scgc(Pipeline& p, const SpoolEntry& e, const Notification& n, const Ticket& ticket) {
     const std::string_view channel = Topic(e.topic).channel();
     if (channel == "origin") {
-      p.scgc->on_origin(e.topic, e.payload, e.received);
+      p.scgc->on_origin(e.topic, e.payload, n, e.received);
       return;
     }
     if (channel != "cache" || n.global_cache().empty()) return;
     const Link* link = n.data_link();
     if (!link || link->href.empty()) {
-      p.scgc->on_cache(e.topic, e.payload, false, e.received);
+      p.scgc->on_cache(e.topic, e.payload, n, false, e.received);
       return;
     }
     DownloadRequest req;

@@ -208,14 +208,20 @@ struct ScgcTracker::Impl {
     return std::nullopt;
   }
 
-  ScgcOrigin on_origin(std::string_view topic, std::string_view message, Timestamp received) {
+  // n: message parsed (its JSON well-formed), or null to parse it here.
+  ScgcOrigin on_origin(std::string_view topic, std::string_view message, const Notification* n_in,
+                       Timestamp received) {
     const Topic t(topic);
     // Guide 3.3.3.1: recommended data is discarded (it is not cached); so are items the
     // origin marked "cache": false and the metadata topics.
     if (t.notification_type() != "data" || t.data_policy() != "core") return ScgcOrigin::ignored;
-    const auto parsed = Notification::parse(message);
-    const Notification& n = parsed.notification;
-    if (!parsed.json_ok || n.data_id().empty() || !n.cache()) return ScgcOrigin::ignored;
+    std::optional<ParsedNotification> parsed;
+    if (!n_in) {
+      parsed = Notification::parse(message);
+      if (!parsed->json_ok) return ScgcOrigin::ignored;
+    }
+    const Notification& n = n_in ? *n_in : parsed->notification;
+    if (n.data_id().empty() || !n.cache()) return ScgcOrigin::ignored;
     const std::int64_t at = to_ms(received);
     std::lock_guard lock(mu);
     note_time(at);
@@ -246,10 +252,14 @@ struct ScgcTracker::Impl {
     return update ? ScgcOrigin::updated : ScgcOrigin::watched;
   }
 
-  ScgcCache on_cache(std::string_view message, bool link_reachable, Timestamp received) {
-    const auto parsed = Notification::parse(message);
-    const Notification& n = parsed.notification;
-    if (!parsed.json_ok || n.data_id().empty() || n.global_cache().empty()) return ScgcCache::ignored;
+  ScgcCache on_cache(std::string_view message, const Notification* n_in, bool link_reachable, Timestamp received) {
+    std::optional<ParsedNotification> parsed;
+    if (!n_in) {
+      parsed = Notification::parse(message);
+      if (!parsed->json_ok) return ScgcCache::ignored;
+    }
+    const Notification& n = n_in ? *n_in : parsed->notification;
+    if (n.data_id().empty() || n.global_cache().empty()) return ScgcCache::ignored;
     const std::int64_t at = to_ms(received);
     const std::string cache(n.global_cache());
     std::lock_guard lock(mu);
@@ -496,11 +506,21 @@ ScgcTracker::~ScgcTracker() {
 }
 
 ScgcOrigin ScgcTracker::on_origin(std::string_view topic, std::string_view message, Timestamp received) {
-  return impl_->on_origin(topic, message, received);
+  return impl_->on_origin(topic, message, nullptr, received);
+}
+
+ScgcOrigin ScgcTracker::on_origin(std::string_view topic, std::string_view message, const Notification& parsed,
+                                  Timestamp received) {
+  return impl_->on_origin(topic, message, &parsed, received);
 }
 
 ScgcCache ScgcTracker::on_cache(std::string_view, std::string_view message, bool link_reachable, Timestamp received) {
-  return impl_->on_cache(message, link_reachable, received);
+  return impl_->on_cache(message, nullptr, link_reachable, received);
+}
+
+ScgcCache ScgcTracker::on_cache(std::string_view, std::string_view, const Notification& parsed, bool link_reachable,
+                                Timestamp received) {
+  return impl_->on_cache({}, &parsed, link_reachable, received);
 }
 
 std::vector<ScgcHourLog> ScgcTracker::advance(Timestamp now) {
