@@ -154,6 +154,14 @@ struct MonitorOptions {
   std::size_t batch = 512;                           ///< spool entries taken at once
   /// Where log lines go; default: stderr with a UTC time stamp.
   std::function<void(std::string_view)> log;
+  /// scgb.centre_id set: the monitor is also a Sensor Centre for Global Brokers (WIS2 Guide
+  /// 3.3.2; docs/sensor-centre.md): every message from each broker (named by its
+  /// global_broker) is counted before any dedup, wmo_wis2_scgb_* metrics and, per origin
+  /// centre, the messages a broker did not deliver while another did.
+  ScgbOptions scgb;
+  /// The time arrivals are stamped with and the Sensor Centres run on; empty: the system
+  /// clock. Tests drive it to make delays and hours exact.
+  std::function<Timestamp()> clock;
 };
 
 /// How far a backfill got (Monitor::backfill).

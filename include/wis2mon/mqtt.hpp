@@ -23,6 +23,9 @@ namespace wis2mon {
 
 struct BrokerOptions {
   std::string name;  ///< label for logs and metrics; empty: the host
+  /// The centre-id of the Global Broker this connection reaches, for a Sensor Centre for
+  /// Global Brokers (MonitorOptions::scgb); empty: the name.
+  std::string global_broker;
   /// mqtt://[user:pass@]host[:port] (1883), mqtts://... (8883), ws://host[:port]/path,
   /// wss://host[:port]/path (443).
   std::string url;

@@ -199,6 +199,11 @@ struct Monitor::Impl {
   std::atomic<State> state{State::configured};
   std::atomic<bool> stopping{false};
   std::atomic<bool> serving{false};  // the endpoint's handlers may read engines and subscribers
+  // A Sensor Centre for Global Brokers, and the Global Broker each broker (by name) reaches.
+  std::unique_ptr<ScgbTracker> scgb;
+  std::map<std::string, std::string, std::less<>> global_broker_of;
+
+  Timestamp now() const { return opt.clock ? opt.clock() : Timestamp::now(); }
 
   // Stats (pipeline thread writes; anyone reads).
   std::atomic<std::uint64_t> received{0}, valid{0}, invalid{0}, duplicates{0}, unrouted{0}, downloads{0},
@@ -537,7 +542,7 @@ struct Monitor::Impl {
   void advance_scgc(Pipeline& p) {
     try {
       std::vector<Record> out;
-      for (auto& hour : p.scgc->advance(Timestamp::now())) {
+      for (auto& hour : p.scgc->advance(now())) {
         Record r(monitor_events_schema());
         r.set("topic", std::move(hour.topic));
         r.set("message", std::move(hour.event));
@@ -549,6 +554,15 @@ struct Monitor::Impl {
     } catch (const std::exception& ex) {
       log("sensor centre " + p.o.name + ": " + ex.what());
     }
+  }
+
+  // The SCGB's second: each broker's connection state, and the messages whose window closed.
+  void advance_scgb() {
+    if (serving)  // the subscribers are all in place
+      for (const auto& sub : subscribers)
+        if (const auto gb = global_broker_of.find(sub->options().name); gb != global_broker_of.end())
+          scgb->on_connection(gb->second, sub->stats().connected);
+    scgb->advance(now());
   }
 
   // Data in hand (downloaded or inline): keep, decode, enrich, submit.
@@ -594,6 +608,9 @@ struct Monitor::Impl {
   // The pipeline thread's work on one entry; `ticket` is its share of the entry's work.
   void process(const SpoolEntry& e, const Ticket& ticket) {
     ++received;
+    if (scgb)  // every broker's copy counts, before any dedup (Guide 3.3.2.1)
+      if (const auto gb = global_broker_of.find(e.source); gb != global_broker_of.end())
+        scgb->on_message(gb->second, e.topic, e.payload, e.received);
     const Topic topic(e.topic);
     std::string centre_id(topic.centre_id());
     ParseOptions po;
@@ -768,6 +785,7 @@ struct Monitor::Impl {
         last_advance = Clock::now();
         for (auto& p : pipelines)
           if (p->scgc) advance_scgc(*p);
+        if (scgb) advance_scgb();
       }
       const bool busy_downloads = downloader && downloader->pending() > 0;
       std::vector<SpoolEntry> batch;
@@ -943,12 +961,12 @@ struct Monitor::Impl {
       }
       bo.on_connected = [this, &gap_state](bool session_present) { broker_connected(gap_state, session_present); };
       Spool* s = spool.get();
-      auto sub = std::make_unique<MqttSubscriber>(bo, [s, &gap_state](const MqttMessage& msg) {
+      auto sub = std::make_unique<MqttSubscriber>(bo, [this, s, &gap_state](const MqttMessage& msg) {
         // Backpressure: above the high-water mark the broker's messages wait (unacknowledged).
         if (!s->wait_for_room(std::chrono::seconds(1))) return false;
-        const auto now = Timestamp::now();
-        s->append(msg.broker, msg.topic, msg.payload, now);
-        gap_state.last = now.seconds;
+        const auto at = now();
+        s->append(msg.broker, msg.topic, msg.payload, at);
+        gap_state.last = at.seconds;
         return true;
       });
       gap_state.name = sub->options().name;  // before start(): no callback runs yet
@@ -1187,6 +1205,22 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
     any_fetch = any_fetch || p->fetch();
     m.pipelines.push_back(std::move(p));
   }
+  if (!m.opt.scgb.centre_id.empty()) {  // a Sensor Centre for Global Brokers
+    std::vector<std::string> global_brokers;
+    for (auto& b : m.opt.brokers) {
+      if (b.name.empty()) b.name = b.global_broker;  // arrivals carry the name
+      if (b.name.empty())
+        throw Error(ErrorCode::invalid_argument,
+                    "a Sensor Centre for Global Brokers needs each broker's name or global_broker (" + b.url + ")");
+      const std::string& gb = b.global_broker.empty() ? b.name : b.global_broker;
+      if (std::find(global_brokers.begin(), global_brokers.end(), gb) == global_brokers.end())
+        global_brokers.push_back(gb);
+      m.global_broker_of[b.name] = gb;
+    }
+    if (global_brokers.empty())
+      throw Error(ErrorCode::invalid_argument, "a Sensor Centre for Global Brokers needs at least one broker");
+    m.scgb = std::make_unique<ScgbTracker>(m.opt.scgb, std::move(global_brokers), &m.metrics);
+  }
   if (any_fetch) {
     auto d = m.opt.download;
     d.metrics = &m.metrics;
@@ -1300,7 +1334,7 @@ void Monitor::push(std::string_view topic, std::string_view payload, std::string
   m.require(m.state != Impl::State::stopped, "push()");
   while (!m.spool->wait_for_room(std::chrono::seconds(1)))
     m.require(m.state != Impl::State::stopped && !m.stopping, "push()");
-  m.spool->append(source, topic, payload);
+  m.spool->append(source, topic, payload, m.now());
 }
 
 BackfillProgress Monitor::backfill(const BackfillRequest& request) {

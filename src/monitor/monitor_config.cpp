@@ -50,7 +50,13 @@ const ConfigBinding<MonitorOptions>& monitor_binding() {
           .add("status_interval", &MonitorOptions::status_interval, "how often a status line is logged (0: never)")
           .add("health_interval", &MonitorOptions::health_interval,
                "how often each sink's healthcheck runs (0: only at start)")
-          .add("batch", &MonitorOptions::batch, "spool entries taken at once", ConfigLimits::at_least(1));
+          .add("batch", &MonitorOptions::batch, "spool entries taken at once", ConfigLimits::at_least(1))
+          .add("scgb", &MonitorOptions::scgb, &ScgbOptions::centre_id,
+               "this Sensor Centre's centre-id: the monitor is also a Sensor Centre for Global Brokers, each broker "
+               "one Global Broker (docs/sensor-centre.md)")
+          .add("scgb_window", &MonitorOptions::scgb, &ScgbOptions::window,
+               "a message one Global Broker delivered is missing on another that has not delivered it within this "
+               "time");
   return b;
 }
 
@@ -91,6 +97,8 @@ const ConfigBinding<BrokerOptions>& broker_binding() {
   static const auto b =
       ConfigBinding<BrokerOptions>("broker")
           .add("name", &BrokerOptions::name, "label in logs and metrics (empty: the host)")
+          .add("global_broker", &BrokerOptions::global_broker,
+               "centre-id of the Global Broker it reaches, for the scgb role (empty: the name)")
           .add("url", &BrokerOptions::url, "mqtt://[user:pass@]host[:port], mqtts://..., ws://.../path, wss://.../path",
                ConfigLimits::needed())
           .add("client_id", &BrokerOptions::client_id,

@@ -1,5 +1,7 @@
 #include "mosquitto_server.hpp"
 
+#include <doctest/doctest.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,6 +14,12 @@
 #include <thread>
 
 namespace testing {
+
+bool have_mosquitto() {
+  if (!MosquittoServer::binary().empty() && !find_program("mosquitto_pub").empty()) return true;
+  MESSAGE("mosquitto / mosquitto_pub are not installed (Debian packages mosquitto, mosquitto-clients): skipped");
+  return false;
+}
 
 namespace {
 

@@ -10,6 +10,9 @@
 
 namespace testing {
 
+/// Whether mosquitto and mosquitto_pub are installed; says so (doctest MESSAGE) when not.
+bool have_mosquitto();
+
 class MosquittoServer {
  public:
   /// Path of mosquitto, or empty when not installed.

@@ -1,8 +1,10 @@
 // Helpers shared by the unit tests.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -33,6 +35,9 @@ std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& 
 /// The first column of the first row of a query on a SQLite file opened read-only; -1 when the
 /// file or table is not there (yet).
 std::int64_t sqlite_int(const std::filesystem::path& db, const std::string& sql);
+
+/// Polls `done` every 20 ms until it holds or `timeout` passed; its last answer.
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 /// A fresh temporary directory, removed when the object goes.
 struct TempDir {

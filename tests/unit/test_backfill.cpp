@@ -117,15 +117,6 @@ MonitorOptions options_in(const fs::path& dir) {
   return o;
 }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("monitor: backfill() fetches a window page by page, keeps to the filters, and lands each item once") {
@@ -218,7 +209,7 @@ TEST_CASE("monitor + mosquitto: a broker that lost the session: the gap is fetch
     monitor.start();
     REQUIRE(monitor.wait_connected(10s));
     REQUIRE(broker.publish(kTopic, {stream.begin(), stream.begin() + 10}));
-    REQUIRE(wait_for([&] { return rows() == 10; }, 20s));
+    REQUIRE(testing::wait_for([&] { return rows() == 10; }, 20s));
     monitor.stop();
   }
   CHECK(grep.windows().empty());
@@ -241,8 +232,8 @@ TEST_CASE("monitor + mosquitto: a broker that lost the session: the gap is fetch
     Monitor monitor(o);
     monitor.start();
     REQUIRE(monitor.wait_connected(10s));
-    REQUIRE(wait_for([&] { return rows() == 30; }, 20s));  // the replay service has all 30
-    REQUIRE(wait_for([&] { return logged("backfill of"); }, 10s));
+    REQUIRE(testing::wait_for([&] { return rows() == 30; }, 20s));  // the replay service has all 30
+    REQUIRE(testing::wait_for([&] { return logged("backfill of"); }, 10s));
     REQUIRE(grep.windows().size() == 1);
     // From the last message (minus the margin) to now (plus the margin), on pubtime.
     const auto window = grep.windows().at(0);
@@ -261,15 +252,15 @@ TEST_CASE("monitor + mosquitto: a broker that lost the session: the gap is fetch
     // (its four attempts: the downloader's own retries), so the monitor tries again later.
     grep.fail_next(4);
     broker.restart_forgetting();
-    REQUIRE(wait_for([&] { return grep.windows().size() >= 6; }, 30s));
-    REQUIRE(wait_for([&] { return monitor.stats().backfilled == 60; }, 20s));
+    REQUIRE(testing::wait_for([&] { return grep.windows().size() >= 6; }, 30s));
+    REQUIRE(testing::wait_for([&] { return monitor.stats().backfilled == 60; }, 20s));
     // The first gap was closed by its backfill: the second starts from that connection.
     const auto second = grep.windows().back();
     CHECK(parse_rfc3339(second.substr(0, second.find('/')))->seconds > last - 120);
     CHECK(logged("backfill failed: "));
     CHECK(logged("trying again in 5 s"));
     REQUIRE(broker.publish(kTopic, {stream.begin() + 20, stream.end()}));  // live again
-    REQUIRE(wait_for([&] { return monitor.broker_stats().at(0).messages == 10; }, 20s));
+    REQUIRE(testing::wait_for([&] { return monitor.broker_stats().at(0).messages == 10; }, 20s));
     REQUIRE(monitor.drain(10s));
     monitor.stop();
   }
@@ -283,7 +274,8 @@ TEST_CASE("monitor + mosquitto: a broker that lost the session: the gap is fetch
     Monitor monitor(o);
     monitor.start();
     REQUIRE(monitor.wait_connected(10s));
-    REQUIRE(wait_for([&] { return logged("is missing here (monitor.replay_url names a replay service"); }, 10s));
+    REQUIRE(
+        testing::wait_for([&] { return logged("is missing here (monitor.replay_url names a replay service"); }, 10s));
     monitor.stop();
   }
 }

@@ -27,12 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool have_mosquitto() {
-  if (!testing::MosquittoServer::binary().empty() && !testing::find_program("mosquitto_pub").empty()) return true;
-  MESSAGE("mosquitto / mosquitto_pub are not installed (Debian packages mosquitto, mosquitto-clients): skipped");
-  return false;
-}
-
 std::set<std::string> query_set(const fs::path& db, const std::string& sql) {
   sqlite3* h = nullptr;
   std::set<std::string> out;
@@ -47,15 +41,6 @@ std::set<std::string> query_set(const fs::path& db, const std::string& sql) {
   }
   sqlite3_close(h);
   return out;
-}
-
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < until) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
 }
 
 // The origin and cache data server of a demo stream.
@@ -266,7 +251,7 @@ TEST_CASE("monitor: a failed download is not remembered, so a later copy of the 
 }
 
 TEST_CASE("monitor + mosquitto: exact counts, a broker restart mid-stream loses nothing, /metrics and /health") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::TempDir dir;
   detail::DemoStreamOptions so;
   so.stations = 80;
@@ -285,12 +270,12 @@ TEST_CASE("monitor + mosquitto: exact counts, a broker restart mid-stream loses 
   REQUIRE(monitor.wait_connected(10s));
   const auto& msgs = data.stream.messages;
   publish(broker, msgs, 0, msgs.size() / 2);
-  REQUIRE(wait_for([&] { return monitor.stats().received >= msgs.size() / 2; }, 30s));
+  REQUIRE(testing::wait_for([&] { return monitor.stats().received >= msgs.size() / 2; }, 30s));
   broker.stop();
   broker.start();
-  REQUIRE(wait_for([&] { return monitor.broker_stats().at(0).connected; }, 20s));
+  REQUIRE(testing::wait_for([&] { return monitor.broker_stats().at(0).connected; }, 20s));
   publish(broker, msgs, msgs.size() / 2);
-  REQUIRE(wait_for([&] { return monitor.stats().received >= msgs.size(); }, 60s));
+  REQUIRE(testing::wait_for([&] { return monitor.stats().received >= msgs.size(); }, 60s));
   REQUIRE(monitor.drain(60s));
 
   httplib::Client http("127.0.0.1", monitor.metrics_port());
@@ -315,7 +300,7 @@ TEST_CASE("monitor + mosquitto: exact counts, a broker restart mid-stream loses 
 }
 
 TEST_CASE("monitor + mosquitto: two brokers carrying the same stream give each record once") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::TempDir dir;
   detail::DemoStreamOptions so;
   so.stations = 40;
@@ -336,7 +321,7 @@ TEST_CASE("monitor + mosquitto: two brokers carrying the same stream give each r
   publish(gb1, data.stream.messages);
   publish(gb2, data.stream.messages);
   const auto total = 2 * data.stream.messages.size();
-  REQUIRE(wait_for([&] { return monitor.stats().received >= total; }, 60s));
+  REQUIRE(testing::wait_for([&] { return monitor.stats().received >= total; }, 60s));
   REQUIRE(monitor.drain(60s));
   monitor.stop();
   const auto s = monitor.stats();
@@ -350,7 +335,7 @@ TEST_CASE("monitor + mosquitto: two brokers carrying the same stream give each r
 
 #ifdef WIS2MON_CLI
 TEST_CASE("wis2mon run: killed with SIGKILL mid-stream and restarted, nothing acknowledged is lost") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::TempDir dir;
   detail::DemoStreamOptions so;
   so.stations = 150;
@@ -362,7 +347,7 @@ TEST_CASE("wis2mon run: killed with SIGKILL mid-stream and restarted, nothing ac
   const std::vector<std::string> argv = {WIS2MON_CLI, "run", "--broker", broker.url(), "--db", db.string()};
   auto monitor = std::make_unique<testing::ChildProcess>(argv, dir.path / "run1.log");
   // Subscribed once the persistent session exists: wait for its first record.
-  REQUIRE(wait_for(
+  REQUIRE(testing::wait_for(
       [&] {
         broker.publish(data.stream.messages[0].topic, {data.stream.messages[0].payload}, 1);
         return testing::sqlite_int(db, "SELECT count(*) FROM notifications") > 0;
@@ -370,14 +355,14 @@ TEST_CASE("wis2mon run: killed with SIGKILL mid-stream and restarted, nothing ac
       20s));
   const auto& msgs = data.stream.messages;
   std::thread publisher([&] { publish(broker, msgs, 1); });
-  REQUIRE(wait_for([&] { return testing::sqlite_int(db, "SELECT count(*) FROM notifications") >= 60; }, 30s));
+  REQUIRE(testing::wait_for([&] { return testing::sqlite_int(db, "SELECT count(*) FROM notifications") >= 60; }, 30s));
   monitor->signal(SIGKILL);
   monitor.reset();
   publisher.join();
   // Everything published while it was down waits in its persistent session at the broker;
   // what it had spooled waits in its spool.
   monitor = std::make_unique<testing::ChildProcess>(argv, dir.path / "run2.log");
-  const bool complete = wait_for(
+  const bool complete = testing::wait_for(
       [&] {
         return testing::sqlite_int(db, "SELECT count(*) FROM surface_obs") == static_cast<std::int64_t>(so.stations) &&
                testing::sqlite_int(db, "SELECT count(*) FROM notifications") ==
@@ -385,7 +370,7 @@ TEST_CASE("wis2mon run: killed with SIGKILL mid-stream and restarted, nothing ac
       },
       60s);
   monitor->signal(SIGTERM);
-  CHECK(wait_for([&] { return !monitor->running(); }, 20s));
+  CHECK(testing::wait_for([&] { return !monitor->running(); }, 20s));
   INFO(testing::slurp(dir.path / "run2.log"));
   CHECK(complete);
   check_rows(db, data.stream);
@@ -393,7 +378,7 @@ TEST_CASE("wis2mon run: killed with SIGKILL mid-stream and restarted, nothing ac
 }
 
 TEST_CASE("wis2mon run: two processes on one shared subscription split the stream, nothing lost or doubled") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::TempDir dir;
   detail::DemoStreamOptions so;
   so.stations = 120;
@@ -417,7 +402,7 @@ TEST_CASE("wis2mon run: two processes on one shared subscription split the strea
   // Probes: plain notifications of their own data ids.
   const auto plain = detail::make_demo_stream({0, 0, 1, 0, 0, 0, "http://x", 99}).messages.at(0);
   int probe = 0;
-  REQUIRE(wait_for(
+  REQUIRE(testing::wait_for(
       [&] {
         std::string payload = plain.payload;
         const auto at = payload.find("dataset-0\"");
@@ -445,7 +430,7 @@ TEST_CASE("wis2mon run: two processes on one shared subscription split the strea
     for (const auto& id : expected) found += a.count(id) + b.count(id);
     return found >= expected.size();
   };
-  CHECK(wait_for(collect, 60s));
+  CHECK(testing::wait_for(collect, 60s));
   std::size_t doubled = 0, lost = 0, in_a = 0;
   for (const auto& id : expected) {
     doubled += a.count(id) && b.count(id);
@@ -460,7 +445,7 @@ TEST_CASE("wis2mon run: two processes on one shared subscription split the strea
             testing::sqlite_int(dir.path / "m1.db", "SELECT count(*) FROM surface_obs") ==
         static_cast<std::int64_t>(so.stations));
   for (auto& m : monitors) m->signal(SIGTERM);
-  for (auto& m : monitors) CHECK(wait_for([&] { return !m->running(); }, 20s));
+  for (auto& m : monitors) CHECK(testing::wait_for([&] { return !m->running(); }, 20s));
 }
 #endif
 

@@ -22,12 +22,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool have_mosquitto() {
-  if (!testing::MosquittoServer::binary().empty() && !testing::find_program("mosquitto_pub").empty()) return true;
-  MESSAGE("mosquitto / mosquitto_pub are not installed (Debian packages mosquitto, mosquitto-clients): skipped");
-  return false;
-}
-
 std::vector<std::string> payloads(int from, int to) {
   std::vector<std::string> out;
   for (int i = from; i < to; ++i) out.push_back("{\"n\":" + std::to_string(i) + "}");
@@ -93,7 +87,7 @@ TEST_CASE("broker URLs: schemes, default ports, credentials out of the URL") {
 }
 
 TEST_CASE("mqtt: every message arrives once and in order, MQTT 5 and 3.1.1") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   for (const int version : {5, 3}) {
     INFO("MQTT version " << version);
@@ -117,7 +111,7 @@ TEST_CASE("mqtt: every message arrives once and in order, MQTT 5 and 3.1.1") {
 }
 
 TEST_CASE("mqtt: a persistent session gets what was published while away; a broker restart loses nothing") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   auto o = options_for(broker, {"origin/a/wis2/#"});
   o.client_id = "wis2mon-test-persistent";
@@ -166,7 +160,7 @@ TEST_CASE("mqtt: a persistent session gets what was published while away; a brok
 }
 
 TEST_CASE("mqtt: a broker that is down at start is tried again until it is up") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   broker.stop();
   Inbox inbox;
@@ -244,7 +238,7 @@ TEST_CASE("mqtt: connection trouble is logged with its reason: refused, unknown 
     REQUIRE(unknown.wait_for("connect failed"));
   }
 
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   LogLines tls;
   o.url = "mqtts://127.0.0.1:" + std::to_string(broker.port());  // TLS to a plain MQTT port
@@ -259,7 +253,7 @@ TEST_CASE("mqtt: connection trouble is logged with its reason: refused, unknown 
 }
 
 TEST_CASE("mqtt: connects, lost connections and a lost session are logged") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   auto o = options_for(broker, {"t/#"});
   o.client_id = "wis2mon-test-sessions";
@@ -285,7 +279,7 @@ TEST_CASE("mqtt: connects, lost connections and a lost session are logged") {
 }
 
 TEST_CASE("mqtt: a message the handler cannot store is offered again, not lost") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   std::mutex mu;
   std::vector<std::string> got;
@@ -319,7 +313,7 @@ TEST_CASE("mqtt: a message the handler cannot store is offered again, not lost")
 }
 
 TEST_CASE("mqtt: two subscribers on one shared subscription split the stream") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   Inbox a, b;
   MqttSubscriber sa(options_for(broker, {"$share/monitors/origin/a/wis2/#"}), a.handler());
@@ -341,7 +335,7 @@ TEST_CASE("mqtt: two subscribers on one shared subscription split the stream") {
 }
 
 TEST_CASE("mqtt: messages go into the spool before they are acknowledged") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   testing::TempDir dir;
   Spool spool({dir.path / "spool.db"});
@@ -362,7 +356,7 @@ TEST_CASE("mqtt: messages go into the spool before they are acknowledged") {
 }
 
 TEST_CASE("mqtt publisher: each message is acknowledged, then arrives once and in order; MQTT 5 and 3.1.1") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   for (const int version : {5, 3}) {
     INFO("MQTT version " << version);
@@ -394,7 +388,7 @@ TEST_CASE("mqtt publisher: each message is acknowledged, then arrives once and i
 }
 
 TEST_CASE("mqtt publisher: without a connection it answers at once, and publishes again once reconnected") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   Inbox inbox;
   MqttSubscriber sub(options_for(broker, {"out/#"}), inbox.handler());
@@ -435,7 +429,7 @@ TEST_CASE("mqtt publisher: without a connection it answers at once, and publishe
 
 TEST_CASE(
     "mqtt sink: a record is Delivered once the broker acknowledged it; bad topics are Rejected, a down broker Retry") {
-  if (!have_mosquitto()) return;
+  if (!testing::have_mosquitto()) return;
   testing::MosquittoServer broker;
   Inbox inbox;
   MqttSubscriber sub(options_for(broker, {"cache/#"}), inbox.handler());

@@ -195,15 +195,6 @@ SpoolOptions flushing_every(const testing::TempDir& dir, std::chrono::millisecon
   return o;
 }
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("spool: the journal: a crash image gives back every whole record and drops a torn one") {
@@ -248,7 +239,7 @@ TEST_CASE("spool: the flusher moves what is pending into the table and empties t
     const auto first = spool.take(3);
     spool.done(ids_of(first));
     CHECK(!journal_of(o.path).empty());
-    REQUIRE(wait_until([&] { return journal_of(o.path).empty(); }, std::chrono::seconds(10)));
+    REQUIRE(testing::wait_for([&] { return journal_of(o.path).empty(); }, std::chrono::seconds(10)));
     CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 7);
     CHECK(testing::sqlite_int(o.path, "SELECT min(id) FROM spool") == 4);
     // Now in the table: taken, finished and given back from there.
@@ -279,7 +270,7 @@ TEST_CASE("spool: a backlog larger than the memory budget is read back from the 
   Spool spool(o);
   const auto big = [](int i) { return std::string(1 << 20, static_cast<char>('a' + i % 26)) + std::to_string(i); };
   for (int i = 1; i <= 80; ++i) spool.append("gb", "t", big(i));  // 80 MiB, beyond the 64 MiB kept in memory
-  REQUIRE(wait_until([&] { return journal_of(o.path).empty(); }, std::chrono::seconds(30)));
+  REQUIRE(testing::wait_for([&] { return journal_of(o.path).empty(); }, std::chrono::seconds(30)));
   for (int round = 0; round < 8; ++round) {
     const auto got = spool.take(10);
     REQUIRE(got.size() == 10);
@@ -302,13 +293,13 @@ TEST_CASE("spool: a table that refuses (a full disk) keeps entries in the journa
   };
   sql("CREATE TRIGGER refuse BEFORE INSERT ON spool BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
   for (int i = 1; i <= 5; ++i) spool.append("gb", "t", payload_of(i));
-  REQUIRE(wait_until([&] { return spool.stats().flush_error.find("disk is full") != std::string::npos; },
-                     std::chrono::seconds(10)));
+  REQUIRE(testing::wait_for([&] { return spool.stats().flush_error.find("disk is full") != std::string::npos; },
+                            std::chrono::seconds(10)));
   CHECK_FALSE(journal_of(o.path).empty());
   CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 0);
   sql("DROP TRIGGER refuse");
-  REQUIRE(wait_until([&] { return spool.stats().flush_error.empty() && journal_of(o.path).empty(); },
-                     std::chrono::seconds(10)));
+  REQUIRE(testing::wait_for([&] { return spool.stats().flush_error.empty() && journal_of(o.path).empty(); },
+                            std::chrono::seconds(10)));
   CHECK(testing::sqlite_int(o.path, "SELECT count(*) FROM spool") == 5);
   const auto got = spool.take(10);
   REQUIRE(ids_of(got) == iota(1, 5));

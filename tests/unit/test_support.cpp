@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
@@ -114,6 +115,15 @@ std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& 
   for (std::size_t p = 0; (p = acks.find("acked ", p)) != std::string::npos; p += 6)
     last_acked = std::stoll(acks.substr(p + 6));
   return last_acked;
+}
+
+bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
 }
 
 std::int64_t sqlite_int(const std::filesystem::path& db, const std::string& sql) {

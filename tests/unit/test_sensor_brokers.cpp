@@ -1,0 +1,315 @@
+// The Sensor Centre roles inside a running monitor, fed by real mosquitto brokers on
+// loopback, with time driven by a test clock (MonitorOptions::clock): every arrival is
+// stamped with the clock, so delays, windows and hours are exact whatever the machine's speed.
+#include <doctest/doctest.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fault_server.hpp"
+#include "mosquitto_server.hpp"
+#include "support.hpp"
+#include "wis2mon/error.hpp"
+#include "wis2mon/monitor.hpp"
+#include "wis2mon/wme.hpp"
+
+using namespace wis2mon;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The test's clock: what the monitor reads as now.
+struct TestClock {
+  std::atomic<std::int64_t> seconds;
+  explicit TestClock(Timestamp t) : seconds(t.seconds) {}
+  void set(Timestamp t) { seconds = t.seconds; }
+  std::function<Timestamp()> fn() {
+    return [this] { return Timestamp{seconds.load(), 0}; };
+  }
+};
+
+const Timestamp kT0 = *parse_rfc3339("2026-11-30T06:00:10Z");
+Timestamp at(int s) {
+  return Timestamp{kT0.seconds + s, 0};
+}
+
+// A notification of `centre`'s item `name` (message id n), its link at `href`.
+std::string wnm(int n, const std::string& centre, const std::string& name, const std::string& href,
+                const std::string& global_cache = "") {
+  char id[40];
+  std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
+  std::string props = R"("data_id": ")" + centre + "/data/core/weather/surface-based-observations/synop/" + name +
+                      R"(", "pubtime": "2026-11-30T06:00:00Z", "datetime": "2026-11-30T06:00:00Z")";
+  if (!global_cache.empty()) props += R"(, "global-cache": ")" + global_cache + "\"";
+  return R"({"id": ")" + std::string(id) +
+         R"(", "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"], "type": "Feature", "geometry": null, )"
+         R"("properties": {)" +
+         props + R"(}, "links": [{"href": ")" + href +
+         R"(", "rel": "canonical", "type": "application/bufr", "length": 100}]})";
+}
+
+std::string topic_of(const std::string& channel, const std::string& centre) {
+  return channel + "/a/wis2/" + centre + "/data/core/weather/surface-based-observations/synop";
+}
+
+MonitorOptions base_options(const fs::path& dir, TestClock& clock) {
+  MonitorOptions o;
+  o.spool = dir / "spool.db";
+  o.status_interval = 0ms;
+  o.log = [](std::string_view) {};
+  o.clock = clock.fn();
+  o.sinks.clear();
+  o.pipelines.clear();
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("scgb on real brokers: what one Global Broker dropped is counted missing on it, per centre") {
+  if (!testing::have_mosquitto()) return;
+  testing::TempDir dir;
+  testing::MosquittoServer gb1, gb2;
+  TestClock clock(kT0);
+  auto o = base_options(dir.path, clock);
+  o.subscriptions = {"origin/a/wis2/#", "cache/a/wis2/#"};
+  BrokerOptions b1, b2;
+  b1.name = "gb1";
+  b1.global_broker = "xx-one-global-broker";
+  b1.url = gb1.url();
+  b2.global_broker = "xx-two-global-broker";  // named by its centre-id
+  b2.url = gb2.url();
+  o.brokers = {b1, b2};
+  o.scgb.centre_id = "xx-test-sensor-centre-global-broker";
+  o.scgb.window = 60s;
+  PipelineOptions p;  // an ordinary pipeline beside the role: its dedup does not hide the copies
+  p.name = "all";
+  p.dedup = DedupPolicy::message_id;
+  p.sinks = {"cb"};
+  o.pipelines = {p};
+  o.sinks = {SinkSpec{"cb", "callback", {}}};
+  Monitor monitor(o);
+  std::atomic<int> records{0};
+  monitor.add_callback_sink("cb", [&](const std::vector<Record>& batch) {
+    records += static_cast<int>(batch.size());
+    return std::vector<Delivery>(batch.size());
+  });
+  monitor.start();
+  REQUIRE(monitor.wait_connected(10s));
+
+  // 12 messages of de-dwd and 6 of fr-meteofrance on both brokers, but broker two drops
+  // de-dwd's 3rd, 7th and 11th and fr-meteofrance's 2nd.
+  std::vector<std::string> dwd, fr, dwd_on_2, fr_on_2;
+  for (int i = 0; i < 12; ++i) {
+    dwd.push_back(wnm(i, "de-dwd", "d" + std::to_string(i), "https://de-dwd.example/" + std::to_string(i)));
+    if (i % 4 != 2) dwd_on_2.push_back(dwd.back());
+  }
+  for (int i = 0; i < 6; ++i) {
+    fr.push_back(wnm(100 + i, "fr-meteofrance", "f" + std::to_string(i), "https://fr.example/" + std::to_string(i)));
+    if (i != 1) fr_on_2.push_back(fr.back());
+  }
+  REQUIRE(gb1.publish(topic_of("origin", "de-dwd"), dwd));
+  REQUIRE(gb1.publish(topic_of("origin", "fr-meteofrance"), fr));
+  REQUIRE(gb2.publish(topic_of("origin", "de-dwd"), dwd_on_2));
+  REQUIRE(gb2.publish(topic_of("origin", "fr-meteofrance"), fr_on_2));
+  const std::uint64_t total = dwd.size() + fr.size() + dwd_on_2.size() + fr_on_2.size();
+  REQUIRE(testing::wait_for([&] { return monitor.stats().received >= total; }));
+  REQUIRE(monitor.drain(30s));
+  CHECK(records == 18);  // the pipeline's dedup kept one of each
+
+  const auto& m = monitor.metrics();
+  const std::string by = o.scgb.centre_id;
+  const auto gb = [&](const std::string& name) { return Labels{{"centre_id", name}, {"report_by", by}}; };
+  const auto gbt = [&](const std::string& name) {
+    return Labels{{"centre_id", name}, {"report_by", by}, {"topic", "origin/a/wis2/#"}};
+  };
+  CHECK(
+      testing::wait_for([&] { return m.value("wmo_wis2_scgb_connected_flag", gb("xx-two-global-broker")) == 1; }, 5s));
+  CHECK(m.value("wmo_wis2_scgb_connected_flag", gb("xx-one-global-broker")) == 1);
+  CHECK(m.value("wmo_wis2_scgb_messages_received_total", gbt("xx-one-global-broker")) == 18);
+  CHECK(m.value("wmo_wis2_scgb_messages_received_total", gbt("xx-two-global-broker")) == 14);
+  CHECK(m.value("wmo_wis2_scgb_last_message_timestamp_seconds", gbt("xx-two-global-broker")) ==
+        static_cast<double>(kT0.seconds));
+  CHECK(m.value("wis2mon_scgb_messages_union_total", {{"centre_id", "de-dwd"}}) == 12);
+  CHECK(m.value("wis2mon_scgb_messages_union_total", {{"centre_id", "fr-meteofrance"}}) == 6);
+
+  // Inside the window nothing is missing yet; after it, exactly what broker two dropped.
+  const Labels miss2{{"global_broker", "xx-two-global-broker"}, {"centre_id", "de-dwd"}};
+  clock.set(at(30));
+  std::this_thread::sleep_for(1500ms);  // the monitor advances once a second
+  CHECK(m.value("wis2mon_scgb_messages_missing_total", miss2) == 0);
+  clock.set(at(61));
+  REQUIRE(testing::wait_for([&] { return m.value("wis2mon_scgb_messages_missing_total", miss2) > 0; }, 10s));
+  CHECK(m.value("wis2mon_scgb_messages_missing_total", miss2) == 3);
+  CHECK(m.value("wis2mon_scgb_messages_missing_total",
+                {{"global_broker", "xx-two-global-broker"}, {"centre_id", "fr-meteofrance"}}) == 1);
+  CHECK(m.value("wis2mon_scgb_messages_missing_total",
+                {{"global_broker", "xx-one-global-broker"}, {"centre_id", "de-dwd"}}) == 0);
+
+  // A broker that goes away shows as disconnected.
+  gb2.stop();
+  CHECK(
+      testing::wait_for([&] { return m.value("wmo_wis2_scgb_connected_flag", gb("xx-two-global-broker")) == 0; }, 10s));
+  CHECK(m.value("wmo_wis2_scgb_connected_flag", gb("xx-one-global-broker")) == 1);
+  monitor.stop();
+}
+
+TEST_CASE("scgb: each broker needs a name or a global_broker") {
+  testing::TempDir dir;
+  TestClock clock(kT0);
+  auto o = base_options(dir.path, clock);
+  BrokerOptions b;
+  b.url = "mqtt://127.0.0.1:1";
+  o.brokers = {b};
+  o.scgb.centre_id = "xx-test-sensor-centre-global-broker";
+  CHECK_THROWS_AS(Monitor{o}, Error);
+  o.brokers.clear();
+  CHECK_THROWS_AS(Monitor{o}, Error);
+}
+
+TEST_CASE("scgc on a real broker: two caches with chosen delays, one missing, one overriding; a restart mid-watch") {
+  if (!testing::have_mosquitto()) return;
+  testing::TempDir dir;
+  testing::MosquittoServer gb;   // a Global Broker carrying the origin's and the caches' messages
+  testing::FaultServer servers;  // the origin's and both caches' data servers (HEAD answers)
+  const std::string kA = "xx-a-global-cache", kB = "xx-b-global-cache", centre = "de-dwd";
+  for (int i = 0; i < 6; ++i) {
+    servers.put("a" + std::to_string(i), "A copy");
+    servers.put("b" + std::to_string(i), "B copy");
+    servers.put("o" + std::to_string(i), "origin copy");
+  }
+  TestClock clock(kT0);
+  auto o = base_options(dir.path, clock);
+  BrokerOptions b;
+  b.name = "gb";
+  b.url = gb.url();
+  o.brokers = {b};
+  PipelineOptions p;
+  p.name = "scgc";
+  p.filters = {"origin/a/wis2/#", "cache/a/wis2/#"};
+  p.dedup.reset();
+  p.scgc.centre_id = "xx-test-sensor-centre-global-cache";
+  p.scgc.global_caches = {kA, kB};
+  p.scgc.state = dir.path / "scgc.db";
+  p.scgc.log_dir = dir.path / "logs";
+  p.scgc.log_base_url = "https://sc.example.org/logs";
+  p.sinks = {"events"};
+  o.pipelines = {p};
+  o.sinks = {SinkSpec{"events", "callback", {}}};
+  std::mutex events_mu;
+  std::vector<std::pair<std::string, std::string>> events;  // topic, message
+  const auto run_monitor = [&](const std::function<void(Monitor&)>& body) {
+    Monitor monitor(o);
+    monitor.add_callback_sink("events", [&](const std::vector<Record>& batch) {
+      std::lock_guard lock(events_mu);
+      for (const auto& r : batch)
+        events.emplace_back(std::get<std::string>(*r.get("topic")), std::get<std::string>(*r.get("message")));
+      return std::vector<Delivery>(batch.size());
+    });
+    monitor.start();
+    REQUIRE(monitor.wait_connected(10s));
+    body(monitor);
+    monitor.stop();
+  };
+  const auto send = [&](Monitor& monitor, const std::string& channel, const std::vector<std::string>& messages) {
+    const auto before = monitor.stats().received;
+    REQUIRE(gb.publish(topic_of(channel, centre), messages));
+    REQUIRE(testing::wait_for([&] { return monitor.stats().received >= before + messages.size(); }));
+    REQUIRE(monitor.drain(30s));
+  };
+  const auto item = [](int i) { return std::to_string(i); };
+
+  // 06:00:10: six origin items. 06:00:40: cache A republishes all six (30 s). Then the
+  // Sensor Centre restarts, its watches open.
+  run_monitor([&](Monitor& monitor) {
+    std::vector<std::string> origin, a;
+    for (int i = 0; i < 6; ++i) origin.push_back(wnm(i, centre, item(i), servers.url("/ok/o" + item(i))));
+    send(monitor, "origin", origin);
+    clock.set(at(30));
+    for (int i = 0; i < 6; ++i) a.push_back(wnm(10 + i, centre, item(i), servers.url("/ok/a" + item(i)), kA));
+    send(monitor, "cache", a);
+    const auto& m = monitor.metrics();
+    const Labels la{{"global_cache", kA}, {"centre_id", centre}, {"report_by", p.scgc.centre_id}};
+    REQUIRE(testing::wait_for([&] { return m.value("wmo_wis2_scgc_messages_cached_total", la) == 6; },
+                              10s));  // after HEADs
+    CHECK(m.value("wmo_wis2_scgc_cache_delay_seconds", la) == 30);
+  });
+  // 06:03:30 (200 s), after the restart: cache B sends items 0-3 with its own links, item 4
+  // never, and item 5 with the origin's link (an override).
+  clock.set(at(200));
+  run_monitor([&](Monitor& monitor) {
+    std::vector<std::string> bm;
+    for (int i = 0; i < 4; ++i) bm.push_back(wnm(20 + i, centre, item(i), servers.url("/ok/b" + item(i)), kB));
+    bm.push_back(wnm(25, centre, item(5), servers.url("/ok/o5"), kB));
+    send(monitor, "cache", bm);
+    const auto& m = monitor.metrics();
+    const std::string by = p.scgc.centre_id;
+    const Labels lb{{"global_cache", kB}, {"centre_id", centre}, {"report_by", by}};
+    const Labels la{{"global_cache", kA}, {"centre_id", centre}, {"report_by", by}};
+    const Labels all{{"centre_id", centre}, {"report_by", by}};
+    REQUIRE(testing::wait_for([&] { return m.value("wmo_wis2_scgc_messages_cached_total", lb) == 4; }, 10s));
+    CHECK(m.value("wmo_wis2_scgc_cache_delay_seconds", lb) == 200);
+    CHECK(m.value("wmo_wis2_scgc_messages_cache_override_total", lb) == 1);
+    // The watches close at 600 s: what each cache missed is counted then, not before.
+    CHECK(m.value("wmo_wis2_scgc_messages_missed_total", lb) == 0);
+    clock.set(at(601));
+    REQUIRE(testing::wait_for([&] { return m.value("wmo_wis2_scgc_messages_missed_total", lb) > 0; }, 10s));
+    CHECK(m.value("wmo_wis2_scgc_messages_missed_total", lb) == 1);  // item 4 (an override is an answer)
+    CHECK(m.value("wmo_wis2_scgc_messages_missed_total", la) == 0);
+    CHECK(m.value("wmo_wis2_scgc_messages_missed_all_total", all) == 0);
+    CHECK(m.value("wmo_wis2_scgc_messages_cached_delay_total", [&] {
+      Labels t = lb;
+      t.emplace_back("delay_threshold", "300s");
+      return t;
+    }()) == 4);
+    CHECK(m.value("wmo_wis2_scgc_messages_cached_delay_total", [&] {
+      Labels t = lb;
+      t.emplace_back("delay_threshold", "120s");
+      return t;
+    }()) == 0);
+    // 07:10:11: every watch of the 06 hour has closed: its log is written and announced.
+    clock.set(at(3600 + 601));
+    REQUIRE(testing::wait_for(
+        [&] {
+          monitor.poll(50ms);
+          std::lock_guard lock(events_mu);
+          return !events.empty();
+        },
+        10s));
+  });
+
+  // The hourly log, exactly: one entry per data_id, each cache's time (ms) or 9999999999999.
+  const fs::path log = dir.path / "logs" / "scgc-20261130T06.jsonl";
+  REQUIRE(fs::exists(log));
+  std::ifstream in(log);
+  std::map<std::string, std::map<std::string, std::int64_t>> times;
+  for (std::string line; std::getline(in, line);) {
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    REQUIRE_FALSE(d.HasParseError());
+    auto& caches = times[d["data_id"].GetString()];
+    for (auto it = d["global_caches"].MemberBegin(); it != d["global_caches"].MemberEnd(); ++it)
+      caches[it->name.GetString()] = it->value.GetInt64();
+  }
+  REQUIRE(times.size() == 6);
+  const std::int64_t ms_a = at(30).seconds * 1000, ms_b = at(200).seconds * 1000, never = 9999999999999;
+  for (int i = 0; i < 6; ++i) {
+    const auto& t = times.at(centre + "/data/core/weather/surface-based-observations/synop/" + item(i));
+    CHECK(t.at(kA) == ms_a);
+    CHECK(t.at(kB) == (i == 4 ? never : ms_b));
+  }
+  std::lock_guard lock(events_mu);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].first == "monitor/a/wis2/" + p.scgc.centre_id);
+  const auto report = validate_wme(events[0].second, ValidationMode::strict);
+  CHECK_MESSAGE(report.valid(), events[0].second);
+  CHECK(events[0].second.find("https://sc.example.org/logs/scgc-20261130T06.jsonl") != std::string::npos);
+}
