@@ -35,8 +35,9 @@ class WIS2MON_API MetricSeries {
 
  private:
   friend class MetricsRegistry;
-  explicit MetricSeries(MetricType type) : type_(type) {}
+  MetricSeries(MetricType type, Labels labels) : type_(type), labels_(std::move(labels)) {}
   MetricType type_;
+  Labels labels_;
   std::atomic<double> value_{0};
 };
 
@@ -89,6 +90,8 @@ class WIS2MON_API MetricsRegistry {
 
   /// Current value, or 0 when the series does not exist.
   double value(std::string_view name, const Labels& labels = {}) const;
+  /// Every series of a counter or gauge with its labels and current value (none: empty).
+  std::vector<std::pair<Labels, double>> series_values(std::string_view name) const;
 
   /// Prometheus text exposition format 0.0.4, families and series sorted by name.
   std::string render_prometheus() const;

@@ -145,11 +145,7 @@ std::string cache_message_id(std::string_view centre_id, std::string_view data_i
   name.append(centre_id).push_back('\0');
   name.append(data_id).push_back('\0');
   name.append(pubtime);
-  unsigned char d[64];
-  detail::compute_digest("sha256", name.data(), name.size(), d);
-  unsigned char first[16];
-  std::memcpy(first, d, 16);
-  return detail::uuid_text(first, 8);
+  return detail::name_based_uuid(name);
 }
 
 std::string rewrite_for_cache(std::string_view message, const CacheRewrite& changes) {

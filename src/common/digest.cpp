@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstring>
 #include <memory>
 
 namespace wis2mon::detail {
@@ -94,6 +95,14 @@ std::string StreamingDigest::finish() {
   if (EVP_DigestFinal_ex(ctx_.get(), out, &len) != 1) len = 0;
   ctx_.reset();
   return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string name_based_uuid(std::string_view name) {
+  unsigned char d[64];
+  compute_digest("sha256", name.data(), name.size(), d);
+  unsigned char first[16];
+  std::memcpy(first, d, 16);
+  return uuid_text(first, 8);
 }
 
 }  // namespace wis2mon::detail

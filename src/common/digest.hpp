@@ -19,6 +19,10 @@ std::optional<std::string> decode_digest_value(std::string_view method, std::str
 /// Returns the digest length, or 0 when the method is unknown or OpenSSL fails.
 std::size_t compute_digest(std::string_view method, const void* data, std::size_t size, unsigned char* out) noexcept;
 
+/// A name-based UUID (RFC 9562 version 8 from the SHA-256 of `name`): the same name always
+/// gives the same id, so that an event or message made again after a crash keeps its id.
+std::string name_based_uuid(std::string_view name);
+
 }  // namespace wis2mon::detail
 
 #include <openssl/evp.h>

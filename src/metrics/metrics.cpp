@@ -91,6 +91,21 @@ const std::vector<MetricInfo>& metric_catalog() {
       {"wmo_wis2_scgc_messages_missed_all_total", MetricType::counter, "Items no Global Cache cached"},
       {"wmo_wis2_scgc_messages_cache_override_total", MetricType::counter,
        "Items a Global Cache republished with the origin's links (not cached)"},
+      // Station availability (wis2-metric-hierarchy scobs.csv): counts per closed hour; the
+      // percentages are of the latest closed hour (gauges, though the CSV's names end in _total).
+      {"wmo_wis2_sobs_basecountbystation_total", MetricType::counter, "Expected number of observations from a station"},
+      {"wmo_wis2_sobs_datacountbystation_total", MetricType::counter, "Number of observations from a station received"},
+      {"wmo_wis2_sobs_percentagebystation_total", MetricType::gauge,
+       "Percentage of expected and received per station (latest closed hour)"},
+      {"wmo_wis2_sobs_basecountbycountry_total", MetricType::counter,
+       "Expected number of observations aggregated by country"},
+      {"wmo_wis2_sobs_datacountbycountry_total", MetricType::counter,
+       "Number of observations received aggregated by country"},
+      {"wmo_wis2_sobs_percentagebycountry_total", MetricType::gauge,
+       "Percentage of expected and received per country (latest closed hour)"},
+      {"wis2mon_centre_latency_seconds", MetricType::gauge,
+       "Median latency of a centre's notifications in the latest closed hour, per stage (data_to_pubtime, "
+       "pubtime_to_receipt)"},
       {"wis2mon_downloads_total", MetricType::counter, "Download attempts, per data server"},
       {"wis2mon_download_errors_total", MetricType::counter, "Failed download attempts, per data server and status"},
       {"wis2mon_download_bytes_total", MetricType::counter, "Verified bytes downloaded, per data server"},
@@ -223,7 +238,7 @@ MetricSeries& MetricsRegistry::series(std::string_view name, MetricType type, co
   const std::string key = series_key(labels);
   std::lock_guard lock(impl_->mutex);
   auto& slot = family_of(impl_->families, name, type).series[key];
-  if (!slot) slot.reset(new MetricSeries(type));
+  if (!slot) slot.reset(new MetricSeries(type, labels));
   return *slot;
 }
 
@@ -242,6 +257,14 @@ double MetricsRegistry::value(std::string_view name, const Labels& labels) const
   if (fam == impl_->families.end()) return 0;
   auto s = fam->second.series.find(key);
   return s == fam->second.series.end() ? 0 : s->second->value();
+}
+
+std::vector<std::pair<Labels, double>> MetricsRegistry::series_values(std::string_view name) const {
+  std::vector<std::pair<Labels, double>> out;
+  std::lock_guard lock(impl_->mutex);
+  if (auto fam = impl_->families.find(name); fam != impl_->families.end())
+    for (const auto& [key, s] : fam->second.series) out.emplace_back(s->labels_, s->value());
+  return out;
 }
 
 std::string MetricsRegistry::render_prometheus() const {
