@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "wis2mon/availability.hpp"
 #include "wis2mon/config.hpp"
 #include "wis2mon/decoder.hpp"
 #include "wis2mon/dedup.hpp"
@@ -159,6 +160,15 @@ struct MonitorOptions {
   /// global_broker) is counted before any dedup, wmo_wis2_scgb_* metrics and, per origin
   /// centre, the messages a broker did not deliver while another did.
   ScgbOptions scgb;
+  /// availability.centre_id set: the monitor keeps station availability and findings
+  /// (docs/sensor-centre.md#station-availability): every notification counts for its centre
+  /// (once, as the pipelines' dedup sees it), every surface_obs record for its station; each
+  /// closed hour gives `availability` rows, `findings` rows and WIS2 Monitoring Events. The
+  /// Sensor Centre roles' misses (scgc pipelines, scgb) feed the cache_missing and
+  /// broker_missing findings.
+  AvailabilityOptions availability;
+  std::vector<std::string> availability_sinks;        ///< sinks of the availability and findings rows
+  std::vector<std::string> availability_event_sinks;  ///< sinks of the events (monitor_events: topic, message)
   /// The time arrivals are stamped with and the Sensor Centres run on; empty: the system
   /// clock. Tests drive it to make delays and hours exact.
   std::function<Timestamp()> clock;

@@ -202,6 +202,9 @@ struct Monitor::Impl {
   // A Sensor Centre for Global Brokers, and the Global Broker each broker (by name) reaches.
   std::unique_ptr<ScgbTracker> scgb;
   std::map<std::string, std::string, std::less<>> global_broker_of;
+  // Station availability and findings, and the sinks of their rows and events.
+  std::unique_ptr<AvailabilityTracker> availability;
+  std::vector<SinkEngine*> availability_sinks, availability_event_sinks;
 
   Timestamp now() const { return opt.clock ? opt.clock() : Timestamp::now(); }
 
@@ -565,6 +568,38 @@ struct Monitor::Impl {
     scgb->advance(now());
   }
 
+  // Station availability's second: the Sensor Centres' misses, then the hours due.
+  void advance_availability() {
+    try {
+      for (const auto& [labels, value] : metrics.series_values("wmo_wis2_scgc_messages_missed_total"))
+        availability->note_missing("cache_missing", label_of(labels, "global_cache"), label_of(labels, "centre_id"),
+                                   value);
+      for (const auto& [labels, value] : metrics.series_values("wis2mon_scgb_messages_missing_total"))
+        availability->note_missing("broker_missing", label_of(labels, "global_broker"), label_of(labels, "centre_id"),
+                                   value);
+      auto out = availability->advance(now());
+      for (auto& r : out.rows)
+        for (auto* s : availability_sinks) s->submit(r, Ticket{}.share());
+      for (auto& [topic, event] : out.events) {
+        Record r(monitor_events_schema());
+        r.set("topic", topic);
+        r.set("message", event);
+        for (auto* s : availability_event_sinks) s->submit(r, Ticket{}.share());
+      }
+      if (!out.rows.empty())
+        log("availability: " + std::to_string(out.rows.size()) + " rows, " + std::to_string(out.events.size()) +
+            " events");
+    } catch (const std::exception& ex) {
+      log(std::string("availability: ") + ex.what());
+    }
+  }
+
+  static std::string label_of(const Labels& labels, std::string_view name) {
+    for (const auto& [k, v] : labels)
+      if (k == name) return v;
+    return {};
+  }
+
   // Data in hand (downloaded or inline): keep, decode, enrich, submit.
   void handle_data(Pipeline& p, std::size_t index, const SpoolEntry& e, const Notification& n,
                    const ValidationReport& report, std::string_view centre_id, const std::string& data,
@@ -600,6 +635,17 @@ struct Monitor::Impl {
     } else {
       out.push_back(notification_record(e, n, report, centre_id));
     }
+    if (availability)
+      for (const auto& r : out) {
+        if (r.table() != "surface_obs") continue;
+        const auto* wsi = r.get("wigos_station_identifier");
+        const auto* observed = r.get("observed_at");
+        if (!wsi || !observed || !std::holds_alternative<std::string>(*wsi)) continue;
+        std::optional<Timestamp> at;
+        if (std::holds_alternative<Timestamp>(*observed)) at = std::get<Timestamp>(*observed);
+        if (std::holds_alternative<std::string>(*observed)) at = parse_rfc3339(std::get<std::string>(*observed));
+        if (at) availability->on_observation(std::get<std::string>(*wsi), centre_id, *at, e.received);
+      }
     if (!out.empty()) submit_records(p, out, ticket);
   }
 
@@ -724,6 +770,10 @@ struct Monitor::Impl {
     if (dropped_as_seen > 0 && handled == 0) {
       ++duplicates;
       cs.duplicate->inc();
+    } else if (availability && lenient.json_ok && !centre_id.empty() && topic.channel() != "cache" &&
+               topic.channel() != "monitor") {
+      const Notification& n = lenient.notification;
+      availability->on_message(centre_id, n.datetime() ? n.datetime() : n.start_datetime(), n.pubtime(), e.received);
     }
   }
 
@@ -786,6 +836,7 @@ struct Monitor::Impl {
         for (auto& p : pipelines)
           if (p->scgc) advance_scgc(*p);
         if (scgb) advance_scgb();
+        if (availability) advance_availability();
       }
       const bool busy_downloads = downloader && downloader->pending() > 0;
       std::vector<SpoolEntry> batch;
@@ -940,6 +991,8 @@ struct Monitor::Impl {
     }
     for (auto& p : pipelines)
       for (const auto& s : p->o.sinks) p->sinks.push_back(engines.at(s).get());
+    for (const auto& s : opt.availability_sinks) availability_sinks.push_back(engines.at(s).get());
+    for (const auto& s : opt.availability_event_sinks) availability_event_sinks.push_back(engines.at(s).get());
     std::map<std::string, Sink*> watched;
     for (const auto& [name, engine] : engines) watched[name] = &engine->sink();
     health_watch = std::make_unique<detail::HealthWatch>(std::move(watched), opt.health_interval, log);
@@ -1221,6 +1274,12 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
       throw Error(ErrorCode::invalid_argument, "a Sensor Centre for Global Brokers needs at least one broker");
     m.scgb = std::make_unique<ScgbTracker>(m.opt.scgb, std::move(global_brokers), &m.metrics);
   }
+  if (!m.opt.availability.centre_id.empty()) {
+    for (const auto* list : {&m.opt.availability_sinks, &m.opt.availability_event_sinks})
+      for (const auto& s : *list)
+        if (!sink_names.count(s)) throw Error(ErrorCode::invalid_argument, "availability: no sink named '" + s + "'");
+    m.availability = std::make_unique<AvailabilityTracker>(m.opt.availability, &m.metrics);
+  }
   if (any_fetch) {
     auto d = m.opt.download;
     d.metrics = &m.metrics;
@@ -1309,6 +1368,8 @@ void Monitor::start() {
     m.server.reset();
     throw;
   }
+  // Availability's hours start now (and those a stopped monitor left are closed).
+  if (m.availability) m.advance_availability();
   m.worker = std::thread([&m] {
     detail::name_this_thread("wis2mon-pipeline");
     m.run();

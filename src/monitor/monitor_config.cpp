@@ -54,6 +54,30 @@ const ConfigBinding<MonitorOptions>& monitor_binding() {
           .add("scgb", &MonitorOptions::scgb, &ScgbOptions::centre_id,
                "this Sensor Centre's centre-id: the monitor is also a Sensor Centre for Global Brokers, each broker "
                "one Global Broker (docs/sensor-centre.md)")
+          .add("availability", &MonitorOptions::availability, &AvailabilityOptions::centre_id,
+               "this centre's id: the monitor keeps station availability and findings (docs/sensor-centre.md)")
+          .add("availability_stations", &MonitorOptions::availability, &AvailabilityOptions::stations,
+               "station list CSV (empty: each station's schedule is learned from its reports)")
+          .add("availability_default_schedule", &MonitorOptions::availability, &AvailabilityOptions::default_schedule,
+               "schedule of listed stations without one (hourly, 3-hourly, synoptic, every 10m, at 00:00 12:00)")
+          .add("availability_grace", &MonitorOptions::availability, &AvailabilityOptions::grace,
+               "an hour's figures are final this long after it ends; later reports count as late")
+          .add("availability_state", &MonitorOptions::availability, &AvailabilityOptions::state,
+               "SQLite file keeping the figures, stations and findings across restarts (empty: in memory)")
+          .add("availability_sinks", &MonitorOptions::availability_sinks, "sinks of the availability and findings rows")
+          .add("availability_event_sinks", &MonitorOptions::availability_event_sinks,
+               "sinks of the WIS2 Monitoring Events (monitor_events: topic, message), e.g. an mqtt sink")
+          .add("findings_silent_station_hours", &MonitorOptions::availability,
+               &AvailabilityOptions::silent_station_hours,
+               "a station with no report in this many consecutive hours it was expected in is a finding",
+               ConfigLimits::at_least(1))
+          .add("findings_silent_centre_hours", &MonitorOptions::availability, &AvailabilityOptions::silent_centre_hours,
+               "a centre with no message in this many consecutive hours is a finding", ConfigLimits::at_least(1))
+          .add("findings_missing_hours", &MonitorOptions::availability, &AvailabilityOptions::missing_hours,
+               "a Global Cache or Global Broker missing items in this many consecutive hours is a finding",
+               ConfigLimits::at_least(1))
+          .add("findings_clear_after_hours", &MonitorOptions::availability, &AvailabilityOptions::clear_after_hours,
+               "a finding clears after this many consecutive good hours", ConfigLimits::at_least(1))
           .add("scgb_window", &MonitorOptions::scgb, &ScgbOptions::window,
                "a message one Global Broker delivered is missing on another that has not delivered it within this "
                "time");
@@ -586,6 +610,16 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   for (const auto& p : o.pipelines)
     for (const auto& s : p.sinks)
       if (!sink_names.count(s)) problems.push_back("pipeline '" + p.name + "': no sink named '" + s + "'");
+  for (const auto* list : {&o.availability_sinks, &o.availability_event_sinks})
+    for (const auto& s : *list)
+      if (!sink_names.count(s)) problems.push_back("monitor: availability sinks: no sink named '" + s + "'");
+  if (!o.availability.centre_id.empty()) try {
+      parse_station_schedule(o.availability.default_schedule);
+      if (!o.availability.stations.empty())
+        (void)load_station_list(o.availability.stations, parse_station_schedule(o.availability.default_schedule));
+    } catch (const std::exception& e) {
+      problems.push_back(std::string("monitor: availability: ") + e.what());
+    }
   if (o.pipelines.empty()) problems.push_back("pipelines: at least one pipeline is needed");
 
   if (!problems.empty()) {

@@ -4,18 +4,23 @@
 #include <doctest/doctest.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/digest.hpp"
+#include "common/encoding.hpp"
 #include "fault_server.hpp"
 #include "mosquitto_server.hpp"
+#include "sample/demo_stream.hpp"
 #include "support.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/monitor.hpp"
@@ -61,11 +66,20 @@ std::string topic_of(const std::string& channel, const std::string& centre) {
   return channel + "/a/wis2/" + centre + "/data/core/weather/surface-based-observations/synop";
 }
 
-MonitorOptions base_options(const fs::path& dir, TestClock& clock) {
+// A monitor on the test clock, without sinks or pipelines; with a broker "gb" at broker_url.
+MonitorOptions base_options(const fs::path& dir, TestClock& clock, const std::string& broker_url = "") {
   MonitorOptions o;
+  if (!broker_url.empty()) {
+    BrokerOptions b;
+    b.name = "gb";
+    b.url = broker_url;
+    o.brokers = {b};
+  }
   o.spool = dir / "spool.db";
   o.status_interval = 0ms;
-  o.log = [](std::string_view) {};
+  o.log = [](std::string_view line) {
+    if (getenv("WIS2MON_TEST_LOG")) fprintf(stderr, "%.*s\n", int(line.size()), line.data());
+  };
   o.clock = clock.fn();
   o.sinks.clear();
   o.pipelines.clear();
@@ -95,11 +109,23 @@ TEST_CASE("scgb on real brokers: what one Global Broker dropped is counted missi
   p.dedup = DedupPolicy::message_id;
   p.sinks = {"cb"};
   o.pipelines = {p};
-  o.sinks = {SinkSpec{"cb", "callback", {}}};
+  o.sinks = {SinkSpec{"cb", "callback", {}}, SinkSpec{"findings", "callback", {}}};
+  // Findings beside the role: a broker missing messages in an hour is one.
+  o.availability.centre_id = "xx-test-sensor-centre";
+  o.availability_sinks = {"findings"};
   Monitor monitor(o);
   std::atomic<int> records{0};
   monitor.add_callback_sink("cb", [&](const std::vector<Record>& batch) {
     records += static_cast<int>(batch.size());
+    return std::vector<Delivery>(batch.size());
+  });
+  std::vector<std::string> findings;  // "rule subject centre state"
+  monitor.add_callback_sink("findings", [&](const std::vector<Record>& batch) {
+    for (const auto& r : batch)
+      if (r.table() == "findings")
+        findings.push_back(std::get<std::string>(*r.get("rule")) + " " + std::get<std::string>(*r.get("subject")) +
+                           " " + std::get<std::string>(*r.get("centre_id")) + " " +
+                           std::get<std::string>(*r.get("state")));
     return std::vector<Delivery>(batch.size());
   });
   monitor.start();
@@ -154,6 +180,18 @@ TEST_CASE("scgb on real brokers: what one Global Broker dropped is counted missi
   CHECK(m.value("wis2mon_scgb_messages_missing_total",
                 {{"global_broker", "xx-one-global-broker"}, {"centre_id", "de-dwd"}}) == 0);
 
+  // At the 06 hour's close (06:30 + grace), broker two's misses are findings, one per centre.
+  clock.set(at(3600 + 1800));
+  REQUIRE(testing::wait_for(
+      [&] {
+        monitor.poll(20ms);
+        return findings.size() >= 2;
+      },
+      10s));
+  std::sort(findings.begin(), findings.end());
+  CHECK(findings == std::vector<std::string>{"broker_missing xx-two-global-broker de-dwd raised",
+                                             "broker_missing xx-two-global-broker fr-meteofrance raised"});
+
   // A broker that goes away shows as disconnected.
   gb2.stop();
   CHECK(
@@ -187,11 +225,7 @@ TEST_CASE("scgc on a real broker: two caches with chosen delays, one missing, on
     servers.put("o" + std::to_string(i), "origin copy");
   }
   TestClock clock(kT0);
-  auto o = base_options(dir.path, clock);
-  BrokerOptions b;
-  b.name = "gb";
-  b.url = gb.url();
-  o.brokers = {b};
+  auto o = base_options(dir.path, clock, gb.url());
   PipelineOptions p;
   p.name = "scgc";
   p.filters = {"origin/a/wis2/#", "cache/a/wis2/#"};
@@ -312,4 +346,147 @@ TEST_CASE("scgc on a real broker: two caches with chosen delays, one missing, on
   const auto report = validate_wme(events[0].second, ValidationMode::strict);
   CHECK_MESSAGE(report.valid(), events[0].second);
   CHECK(events[0].second.find("https://sc.example.org/logs/scgc-20261130T06.jsonl") != std::string::npos);
+}
+
+namespace {
+
+// A surface observation of station 0-20000-0-<block><station> at `observed`, its BUFR inline.
+std::string observation_wnm(int n, int block, int station, Timestamp observed, Timestamp pubtime) {
+  std::mt19937_64 rng(static_cast<std::uint64_t>(n));
+  const std::string bufr = detail::encode_synop_bufr(detail::random_synop(rng, block, station, "S", observed));
+  unsigned char d[64];
+  detail::compute_digest("sha512", bufr.data(), bufr.size(), d);
+  char id[40], wsi[32];
+  std::snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", n);
+  std::snprintf(wsi, sizeof wsi, "0-20000-0-%02d%03d", block, station);
+  const std::string obs = format_rfc3339(observed, 0);
+  return R"({"id":")" + std::string(id) +
+         R"(","conformsTo":["http://wis.wmo.int/spec/wnm/1/conf/core"],"type":"Feature","geometry":null,)"
+         R"("properties":{"data_id":"xx-centre/data/core/weather/surface-based-observations/synop/)" +
+         wsi + "_" + obs + R"(","pubtime":")" + format_rfc3339(pubtime, 0) + R"(","datetime":")" + obs +
+         R"(","integrity":{"method":"sha512","value":")" + detail::base64_encode({reinterpret_cast<char*>(d), 64}) +
+         R"("},"content":{"encoding":"base64","value":")" + detail::base64_encode(bufr) + R"(","size":)" +
+         std::to_string(bufr.size()) + R"(}},"links":[{"href":"https://xx.example/)" + wsi +
+         R"(.bufr4","rel":"canonical","type":"application/bufr"}]})";
+}
+
+}  // namespace
+
+TEST_CASE("availability on a real broker: stations on schedule, late and silent; a finding raised and cleared once") {
+  if (!testing::have_mosquitto()) return;
+  testing::TempDir dir;
+  testing::MosquittoServer gb;
+  const Timestamp t6 = *parse_rfc3339("2026-11-30T06:00:00Z");
+  const auto hm = [&](int h, int m) { return Timestamp{t6.seconds + (h - 6) * 3600 + m * 60, 0}; };
+  TestClock clock(hm(6, 0));
+  auto o = base_options(dir.path, clock, gb.url());
+  PipelineOptions p;
+  p.name = "surface_obs";
+  p.filters = {"origin/a/wis2/+/data/core/weather/surface-based-observations/#"};
+  p.decoder = "bufr";
+  p.dedup = DedupPolicy::data_id_pubtime;
+  p.sinks = {"rows"};
+  o.pipelines = {p};
+  o.sinks = {SinkSpec{"rows", "callback", {}}, SinkSpec{"events", "callback", {}}};
+  o.availability.centre_id = "xx-test-sensor-centre";
+  o.availability.stations = dir.path / "stations.csv";
+  o.availability.state = dir.path / "availability.db";
+  o.availability.silent_station_hours = 2;
+  o.availability_sinks = {"rows"};
+  o.availability_event_sinks = {"events"};
+  std::ofstream(o.availability.stations) << "wigos_station_identifier,name,country,latitude,longitude,schedule\n"
+                                            "0-20000-0-10001,On time,XA,52.2,14.1,hourly\n"
+                                            "0-20000-0-10002,Late,XA,50.0,8.6,hourly\n"
+                                            "0-20000-0-10003,Silent,XB,48.1,11.6,hourly\n";
+  Monitor monitor(o);
+  std::map<std::string, Record> rows;  // availability rows by period|kind|unit, latest
+  std::vector<Record> findings, observations;
+  std::vector<std::string> events;
+  monitor.add_callback_sink("rows", [&](const std::vector<Record>& batch) {
+    for (const auto& r : batch) {
+      if (r.table() == "availability")
+        rows.insert_or_assign(std::get<std::string>(*r.get("period_start")) + "|" +
+                                  std::get<std::string>(*r.get("kind")) + "|" + std::get<std::string>(*r.get("unit")),
+                              r);
+      else if (r.table() == "findings")
+        findings.push_back(r);
+      else
+        observations.push_back(r);
+    }
+    return std::vector<Delivery>(batch.size());
+  });
+  monitor.add_callback_sink("events", [&](const std::vector<Record>& batch) {
+    for (const auto& r : batch) events.push_back(std::get<std::string>(*r.get("message")));
+    return std::vector<Delivery>(batch.size());
+  });
+  monitor.start();
+  REQUIRE(monitor.wait_connected(10s));
+  int serial = 0;
+  const std::string topic = topic_of("origin", "xx-centre");
+  // Each station's report for `hour` arriving at `arrives` (the clock is set to it).
+  const auto report = [&](std::vector<int> stations, int hour, Timestamp arrives) {
+    clock.set(arrives);
+    std::vector<std::string> batch;
+    for (int s : stations) batch.push_back(observation_wnm(++serial, 10, s, hm(hour, 0), hm(hour, 1)));
+    const auto before = monitor.stats().records;
+    REQUIRE(gb.publish(topic, batch));
+    REQUIRE(testing::wait_for([&] {
+      monitor.poll(20ms);
+      return monitor.stats().records >= before + batch.size();
+    }));
+  };
+  // Sets the clock past an hour's close and waits for its rows.
+  const auto close_hour = [&](int hour) {
+    clock.set(hm(hour + 1, 31));
+    char key[40];
+    std::snprintf(key, sizeof key, "2026-11-30T%02d:00:00Z|country|XB", hour);
+    REQUIRE(testing::wait_for(
+        [&] {
+          monitor.poll(20ms);
+          return rows.count(key) > 0;
+        },
+        10s));
+  };
+  report({1, 2}, 6, hm(6, 2));
+  close_hour(6);
+  report({1, 2}, 7, hm(7, 32));
+  close_hour(7);  // the silent station's second hour: raised
+  report({1}, 8, hm(8, 2));
+  close_hour(8);
+  report({2}, 8, hm(9, 40));  // the late station's 08:00, after 08's close
+  report({1, 2, 3}, 9, hm(9, 42));
+  close_hour(9);
+  report({1, 2, 3}, 10, hm(10, 2));
+  close_hour(10);  // the silent station's second good hour: cleared
+  REQUIRE(testing::wait_for(
+      [&] {
+        monitor.poll(20ms);
+        return rows.count("2026-11-30T08:00:00Z|station|0-20000-0-10002") &&
+               std::get<std::int64_t>(*rows.at("2026-11-30T08:00:00Z|station|0-20000-0-10002").get("late")) == 1;
+      },
+      10s));
+  monitor.stop();
+
+  const auto figure = [&](const std::string& key, const char* field) {
+    REQUIRE_MESSAGE(rows.count(key), key);
+    const auto* v = rows.at(key).get(field);
+    return v && std::holds_alternative<std::int64_t>(*v) ? std::get<std::int64_t>(*v) : -1;
+  };
+  CHECK(figure("2026-11-30T06:00:00Z|station|0-20000-0-10001", "received") == 1);
+  CHECK(figure("2026-11-30T06:00:00Z|station|0-20000-0-10002", "received") == 1);
+  CHECK(figure("2026-11-30T06:00:00Z|station|0-20000-0-10003", "received") == 0);
+  CHECK(figure("2026-11-30T07:00:00Z|station|0-20000-0-10002", "received") == 1);  // 07:32: before 07's close
+  CHECK(figure("2026-11-30T08:00:00Z|station|0-20000-0-10002", "received") == 0);
+  CHECK(figure("2026-11-30T08:00:00Z|station|0-20000-0-10002", "late") == 1);
+  CHECK(figure("2026-11-30T08:00:00Z|country|XA", "expected") == 2);
+  CHECK(figure("2026-11-30T08:00:00Z|country|XA", "received") == 1);
+  CHECK(figure("2026-11-30T10:00:00Z|country|XB", "received") == 1);
+  CHECK(figure("2026-11-30T09:00:00Z|centre|xx-centre", "messages") == 4);  // the late one and three
+  CHECK(observations.size() == 12);                                         // every report decoded, the late one too
+  std::vector<std::string> log;
+  for (const auto& f : findings)
+    log.push_back(std::get<std::string>(*f.get("subject")) + " " + std::get<std::string>(*f.get("state")));
+  CHECK(log == std::vector<std::string>{"0-20000-0-10003 raised", "0-20000-0-10003 cleared"});
+  CHECK(events.size() == 2 + 5);  // the finding's two, and one diagnostic event per closed hour
+  for (const auto& e : events) CHECK_MESSAGE(validate_wme(e, ValidationMode::strict).valid(), e);
 }
