@@ -34,6 +34,9 @@ struct StationSchedule {
 /// Throws Error(invalid_argument) for anything else.
 WIS2MON_API StationSchedule parse_station_schedule(std::string_view text);
 
+/// Reports a schedule expects in [from, to) (whole minutes).
+WIS2MON_API std::int64_t expected_reports(const StationSchedule& schedule, Timestamp from, Timestamp to);
+
 struct StationInfo {
   std::string wigos_id;  ///< WIGOS station identifier, e.g. 0-20000-0-10393
   std::string name, country;
@@ -120,5 +123,34 @@ class WIS2MON_API AvailabilityTracker {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// What `wis2mon report availability` reads: the hour rows of an `availability` table.
+struct AvailabilityReportOptions {
+  std::string period = "day";         ///< hour, day or week (weeks start on Monday, UTC)
+  std::optional<Timestamp> from, to;  ///< hours starting in [from, to); unset: all
+  /// A station list: its stations with no row at all are reported too (expected from their
+  /// schedule over the range, none received), and its names and countries fill the rows.
+  std::filesystem::path stations;
+  std::string default_schedule = "hourly";
+};
+
+struct AvailabilityReportRow {
+  std::string kind;  ///< station or centre
+  std::string wigos_station_identifier, centre_id, name, country;
+  Timestamp period_start;
+  std::int64_t expected = 0, received = 0, late = 0;
+  std::int64_t messages = 0;         ///< centre rows: notifications received
+  std::optional<double> percentage;  ///< received / expected in %, none when nothing was expected
+  std::optional<double> latency_data_to_pubtime_s, latency_pubtime_to_receipt_s;  ///< centre rows
+  std::string last_seen;     ///< a station's latest report (RFC 3339), "" when none
+  std::string silent_since;  ///< a station whose latest expected hour brought nothing: last_seen, or "never"
+};
+
+/// Reads the availability rows of a SQLite database written by a sqlite sink (the monitor's
+/// availability_sinks) and sums them per period: per station and per centre, worst first
+/// within each period. Throws Error(not_found) when the file or its availability table is
+/// missing, Error(invalid_argument) for a bad option.
+WIS2MON_API std::vector<AvailabilityReportRow> availability_report(const std::filesystem::path& db,
+                                                                   const AvailabilityReportOptions& options = {});
 
 }  // namespace wis2mon

@@ -24,5 +24,6 @@ void add_monitor_commands(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
 void add_publish_command(CLI::App& app, Action& action);
 void add_cache_command(CLI::App& app, Action& action);
+void add_report_command(CLI::App& app, Action& action);
 
 }  // namespace wis2mon::cli

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   wis2mon::cli::add_demo_command(app, action);
   wis2mon::cli::add_publish_command(app, action);
   wis2mon::cli::add_cache_command(app, action);
+  wis2mon::cli::add_report_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -82,13 +82,6 @@ double median(std::vector<double> v) {
   return *mid;
 }
 
-// The expected slots of a schedule inside [hour, hour + 60) minutes since the epoch.
-int slots_in_hour(const StationSchedule& s, std::int64_t hour_minute) {
-  const int from = static_cast<int>(hour_minute % kDay);
-  return static_cast<int>(
-      std::count_if(s.minutes.begin(), s.minutes.end(), [&](int m) { return m >= from && m < from + 60; }));
-}
-
 // The schedule slot (minutes since the epoch) an observation at `minute` counts for: the
 // nearest, within half the interval around it; nullopt when none is that near.
 std::optional<std::int64_t> slot_for(const StationSchedule& s, std::int64_t minute) {
@@ -176,6 +169,17 @@ StationSchedule parse_station_schedule(std::string_view text) {
     throw bad();
   }
   return s;
+}
+
+std::int64_t expected_reports(const StationSchedule& schedule, Timestamp from, Timestamp to) {
+  std::int64_t n = 0;
+  const std::int64_t first = (from.seconds + 59) / 60, end = (to.seconds + 59) / 60;
+  if (end <= first || schedule.minutes.empty()) return 0;
+  const std::int64_t days = (end - first) / kDay;  // whole days, then the rest minute by minute
+  n += days * static_cast<std::int64_t>(schedule.minutes.size());
+  for (std::int64_t m = first + days * kDay; m < end; ++m)
+    n += std::binary_search(schedule.minutes.begin(), schedule.minutes.end(), static_cast<int>(m % kDay)) ? 1 : 0;
+  return n;
 }
 
 std::vector<StationInfo> parse_station_list(std::string_view csv, const StationSchedule& default_schedule,
@@ -594,7 +598,8 @@ struct AvailabilityTracker::Impl {
     q.bind(1, hour / 60).bind(2, hour / 60 + 60).bind(3, close_time(hour) * 1000);
     while (q.step()) out[q.column_text(0)] = Figures{0, q.column_int64(1), q.column_int64(2)};
     for (auto& [id, s] : stations)
-      if (s.has_schedule()) out[id].expected = slots_in_hour(s.info.schedule, hour / 60);
+      if (s.has_schedule())
+        out[id].expected = expected_reports(s.info.schedule, Timestamp{hour, 0}, Timestamp{hour + 3600, 0});
     return out;
   }
 

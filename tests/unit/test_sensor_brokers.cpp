@@ -387,12 +387,13 @@ TEST_CASE("availability on a real broker: stations on schedule, late and silent;
   p.dedup = DedupPolicy::data_id_pubtime;
   p.sinks = {"rows"};
   o.pipelines = {p};
-  o.sinks = {SinkSpec{"rows", "callback", {}}, SinkSpec{"events", "callback", {}}};
+  o.sinks = {SinkSpec{"rows", "callback", {}}, SinkSpec{"events", "callback", {}},
+             SinkSpec{"db", "sqlite", {{"path", (dir.path / "wis2mon.db").string()}, {"batch_max_age", "20ms"}}}};
   o.availability.centre_id = "xx-test-sensor-centre";
   o.availability.stations = dir.path / "stations.csv";
   o.availability.state = dir.path / "availability.db";
   o.availability.silent_station_hours = 2;
-  o.availability_sinks = {"rows"};
+  o.availability_sinks = {"rows", "db"};
   o.availability_event_sinks = {"events"};
   std::ofstream(o.availability.stations) << "wigos_station_identifier,name,country,latitude,longitude,schedule\n"
                                             "0-20000-0-10001,On time,XA,52.2,14.1,hourly\n"
@@ -453,18 +454,18 @@ TEST_CASE("availability on a real broker: stations on schedule, late and silent;
   close_hour(7);  // the silent station's second hour: raised
   report({1}, 8, hm(8, 2));
   close_hour(8);
-  report({2}, 8, hm(9, 40));  // the late station's 08:00, after 08's close
+  report({2}, 8, hm(9, 40));  // the late station's 08:00, after 08's close: its row again, late 1
+  REQUIRE(testing::wait_for(
+      [&] {
+        monitor.poll(20ms);
+        const auto it = rows.find("2026-11-30T08:00:00Z|station|0-20000-0-10002");
+        return it != rows.end() && std::get<std::int64_t>(*it->second.get("late")) == 1;
+      },
+      10s));
   report({1, 2, 3}, 9, hm(9, 42));
   close_hour(9);
   report({1, 2, 3}, 10, hm(10, 2));
   close_hour(10);  // the silent station's second good hour: cleared
-  REQUIRE(testing::wait_for(
-      [&] {
-        monitor.poll(20ms);
-        return rows.count("2026-11-30T08:00:00Z|station|0-20000-0-10002") &&
-               std::get<std::int64_t>(*rows.at("2026-11-30T08:00:00Z|station|0-20000-0-10002").get("late")) == 1;
-      },
-      10s));
   monitor.stop();
 
   const auto figure = [&](const std::string& key, const char* field) {
@@ -489,4 +490,28 @@ TEST_CASE("availability on a real broker: stations on schedule, late and silent;
   CHECK(log == std::vector<std::string>{"0-20000-0-10003 raised", "0-20000-0-10003 cleared"});
   CHECK(events.size() == 2 + 5);  // the finding's two, and one diagnostic event per closed hour
   for (const auto& e : events) CHECK_MESSAGE(validate_wme(e, ValidationMode::strict).valid(), e);
+
+  // The report over the sqlite sink's rows: the day, worst first.
+  const auto day = availability_report(dir.path / "wis2mon.db");
+  std::vector<std::string> lines;
+  for (const auto& r : day)
+    lines.push_back(r.kind + " " + (r.kind == "station" ? r.wigos_station_identifier : r.centre_id) + " " +
+                    std::to_string(r.expected) + " " + std::to_string(r.received) + " " + std::to_string(r.late) + " " +
+                    (r.percentage ? std::to_string(static_cast<int>(*r.percentage * 10)) : "-"));
+  CHECK(lines == std::vector<std::string>{
+                     "station 0-20000-0-10003 5 2 0 400",   // silent 06-08
+                     "station 0-20000-0-10002 5 4 1 800",   // late once
+                     "centre xx-centre 12 11 1 917",        // its stations (the silent one's from 09)
+                     "station 0-20000-0-10001 5 5 0 1000",  // on schedule
+                 });
+  AvailabilityReportOptions by_hour;
+  by_hour.period = "hour";
+  by_hour.from = hm(8, 0);
+  by_hour.to = hm(9, 0);
+  const auto h08 = availability_report(dir.path / "wis2mon.db", by_hour);
+  REQUIRE(h08.size() == 4);
+  CHECK(h08[0].wigos_station_identifier == "0-20000-0-10002");  // 0 %: late
+  CHECK(h08[0].silent_since == "");                             // its late report came after the hour: not silent
+  CHECK(h08[1].wigos_station_identifier == "0-20000-0-10003");
+  CHECK(h08[1].silent_since == "never");
 }
