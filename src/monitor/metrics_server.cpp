@@ -26,6 +26,7 @@ constexpr unsigned kThreads = 2;
 struct MetricsServer::Impl {
   std::function<std::string()> metrics;
   std::function<Health()> health;
+  std::function<std::optional<Reply>(const std::string&)> other;
   MHD_Daemon* daemon = nullptr;
   int port = 0;
 
@@ -55,6 +56,8 @@ struct MetricsServer::Impl {
         const auto h = self->health();
         return reply(c, h.ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, h.json, "application/json");
       }
+      if (self->other)
+        if (const auto r = self->other(url)) return reply(c, r->status, r->body, r->type.c_str());
     } catch (const std::exception& e) {
       return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, std::string(e.what()) + "\n", "text/plain");
     }
@@ -66,11 +69,13 @@ struct MetricsServer::Impl {
 // connections cost a socket each, so a probe is answered at once even with a thousand
 // sockets open and silent (issue #16: eight of them made /health take 9.5 s before).
 MetricsServer::MetricsServer(const std::string& host, int port, std::function<std::string()> metrics,
-                             std::function<Health()> health)
+                             std::function<Health()> health,
+                             std::function<std::optional<Reply>(const std::string&)> other)
     : impl_(std::make_unique<Impl>()) {
   auto& d = *impl_;
   d.metrics = std::move(metrics);
   d.health = std::move(health);
+  d.other = std::move(other);
   try {
     d.daemon = start_http_daemon("metrics endpoint", host, port, &Impl::on_request, &d,
                                  {kThreads, kIdleTimeoutSeconds, kMaxConnections}, d.port);

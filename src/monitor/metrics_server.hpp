@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -14,10 +15,18 @@ class MetricsServer {
     bool ok = true;
     std::string json;
   };
+  /// An answer to a GET of another path.
+  struct Reply {
+    unsigned status = 200;
+    std::string body;
+    std::string type = "text/plain";
+  };
   /// Binds host:port (port -1: any free port) and serves until destroyed. Throws Error(io)
-  /// when the port cannot be bound.
+  /// when the port cannot be bound. `other` answers paths besides /metrics and /health
+  /// (nullopt: 404).
   MetricsServer(const std::string& host, int port, std::function<std::string()> metrics,
-                std::function<Health()> health);
+                std::function<Health()> health,
+                std::function<std::optional<Reply>(const std::string& path)> other = nullptr);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

@@ -23,6 +23,7 @@
 
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
+#include "common/file.hpp"
 #include "monitor/completion_ledger.hpp"
 #include "monitor/health_watch.hpp"
 #include "monitor/metrics_server.hpp"
@@ -556,6 +557,42 @@ struct Monitor::Impl {
       if (!out.empty()) submit_records(p, out, Ticket{});
     } catch (const std::exception& ex) {
       log("sensor centre " + p.o.name + ": " + ex.what());
+    }
+  }
+
+  // GET /scgc/<pipeline>/ (the hourly logs there, a JSON list) and
+  // /scgc/<pipeline>/scgc-YYYYMMDDTHH.jsonl (one log): the Guide's "stored, served"
+  // (3.3.3.1). Only those names, only from the pipeline's scgc_log_dir.
+  std::optional<detail::MetricsServer::Reply> serve_scgc_log(const std::string& path) const {
+    if (path.rfind("/scgc/", 0) != 0) return std::nullopt;
+    const auto slash = path.find('/', 6);
+    if (slash == std::string::npos) return std::nullopt;
+    const std::string name = path.substr(6, slash - 6), file = path.substr(slash + 1);
+    const Pipeline* p = nullptr;
+    for (const auto& q : pipelines)
+      if (q->scgc && q->o.name == name && !q->o.scgc.log_dir.empty()) p = q.get();
+    if (!p) return std::nullopt;
+    const auto is_log_name = [](const std::string& f) {
+      if (f.size() != 22 || f.rfind("scgc-", 0) != 0 || f.compare(16, 6, ".jsonl") != 0 || f[13] != 'T') return false;
+      for (std::size_t i = 5; i < 16; ++i)
+        if (i != 13 && (f[i] < '0' || f[i] > '9')) return false;
+      return true;
+    };
+    if (file.empty()) {  // the list, oldest first
+      std::vector<std::string> names;
+      std::error_code ec;
+      for (const auto& entry : std::filesystem::directory_iterator(p->o.scgc.log_dir, ec))
+        if (is_log_name(entry.path().filename().string())) names.push_back(entry.path().filename().string());
+      std::sort(names.begin(), names.end());
+      std::string body = "[";
+      for (std::size_t i = 0; i < names.size(); ++i) body += (i ? ",\"" : "\"") + names[i] + "\"";
+      return detail::MetricsServer::Reply{200, body + "]\n", "application/json"};
+    }
+    if (!is_log_name(file)) return detail::MetricsServer::Reply{404, "not found\n", "text/plain"};
+    try {
+      return detail::MetricsServer::Reply{200, detail::read_file(p->o.scgc.log_dir / file), "application/x-ndjson"};
+    } catch (const Error&) {
+      return detail::MetricsServer::Reply{404, "not found\n", "text/plain"};
     }
   }
 
@@ -1360,7 +1397,8 @@ void Monitor::start() {
           if (!m.serving) return h;
           const auto health = m.health();
           return detail::MetricsServer::Health{health.ok, health.json};
-        });
+        },
+        [&m](const std::string& path) { return m.serve_scgc_log(path); });
   }
   try {
     m.start_engines();

@@ -1,7 +1,8 @@
 """Every YAML configuration in README.md and docs/*.md is checked by `wis2mon config check`, so
 the docs cannot show a key the program refuses. A block of sinks only gets one pipeline using
 them; environment variables a block names are set to a placeholder, and the enrichment
-tables it names are written (with the key and columns it asks for) in the folder it runs in."""
+tables and station lists it names are written (with the key and columns it asks for) in the
+folder it runs in."""
 import pathlib
 import re
 import subprocess
@@ -35,6 +36,8 @@ def test_docs_configuration_passes_config_check(pytestconfig, tmp_path, monkeypa
     for m in re.finditer(r"source: (\S+\.csv), key: (\w+)(?:, columns: \[([^\]]*)\])?", block):
         columns = [m.group(2)] + [c.strip() for c in (m.group(3) or "").split(",") if c.strip()]
         (tmp_path / m.group(1)).write_text(",".join(columns) + "\n" + ",".join("x" for _ in columns) + "\n")
+    for m in re.finditer(r"availability_stations: (\S+\.csv)", block):
+        (tmp_path / m.group(1)).write_text("wigos_station_identifier,name,country,schedule\n0-20000-0-10393,L,DE,\n")
     config = tmp_path / "docs.yaml"
     config.write_text(block)
     exe = pathlib.Path(pytestconfig.getoption("--wis2mon")).resolve()

@@ -132,3 +132,15 @@ def test_errors(wis2mon, tmp_path, db):
     assert r.returncode == 2
     r = wis2mon("report", "availability", "--db", db, "--from", "2030-01-01")
     assert r.returncode == 0 and "no availability figures" in r.stdout
+
+
+def test_the_documented_json_lines_have_the_real_keys(wis2mon, db):
+    import pathlib
+    import re
+    doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "sensor-centre.md").read_text()
+    block = re.search(r"`--format json` prints one object per line:\n\n```json\n(.*?)```", doc, re.S).group(1)
+    documented = {d["kind"]: set(d) for d in map(json.loads, block.splitlines())}
+    real = {}
+    for x in lines(wis2mon("report", "availability", "--db", db, "--format", "json").stdout):
+        real.setdefault(x["kind"], set()).update(x)
+    assert documented == real

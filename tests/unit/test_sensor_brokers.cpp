@@ -2,6 +2,7 @@
 // loopback, with time driven by a test clock (MonitorOptions::clock): every arrival is
 // stamped with the clock, so delays, windows and hours are exact whatever the machine's speed.
 #include <doctest/doctest.h>
+#include <httplib.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
@@ -279,6 +280,7 @@ TEST_CASE("scgc on a real broker: two caches with chosen delays, one missing, on
   // 06:03:30 (200 s), after the restart: cache B sends items 0-3 with its own links, item 4
   // never, and item 5 with the origin's link (an override).
   clock.set(at(200));
+  o.metrics_port = -1;  // the hourly logs are served there
   run_monitor([&](Monitor& monitor) {
     std::vector<std::string> bm;
     for (int i = 0; i < 4; ++i) bm.push_back(wnm(20 + i, centre, item(i), servers.url("/ok/b" + item(i)), kB));
@@ -318,6 +320,22 @@ TEST_CASE("scgc on a real broker: two caches with chosen delays, one missing, on
           return !events.empty();
         },
         10s));
+    // Served: the list, each log as written, nothing else.
+    httplib::Client http("127.0.0.1", monitor.metrics_port());
+    const auto list = http.Get("/scgc/scgc/");
+    REQUIRE(list);
+    CHECK(list->body == "[\"scgc-20261130T06.jsonl\"]\n");
+    const auto got = http.Get("/scgc/scgc/scgc-20261130T06.jsonl");
+    REQUIRE(got);
+    CHECK(got->status == 200);
+    CHECK(got->get_header_value("Content-Type") == "application/x-ndjson");
+    CHECK(got->body == testing::read_file(dir.path / "logs" / "scgc-20261130T06.jsonl"));
+    for (const char* bad : {"/scgc/scgc/scgc-20261130T07.jsonl", "/scgc/scgc/../scgc.db", "/scgc/other/",
+                            "/scgc/scgc/scgc-2026113xT06.jsonl"}) {
+      const auto r = http.Get(bad);
+      REQUIRE(r);
+      CHECK_MESSAGE(r->status == 404, bad);
+    }
   });
 
   // The hourly log, exactly: one entry per data_id, each cache's time (ms) or 9999999999999.
