@@ -132,6 +132,12 @@ WIS2MON_C_API int wis2mon_topic_validate(const char* topic, int mode, int* valid
  * WIS2MON_EINVAL for an invalid filter. */
 WIS2MON_C_API int wis2mon_topic_match(const char* filter, const char* topic, int* matches);
 
+/* ---- WIS2 Monitoring Events -------------------------------------------------------------- */
+/* Validates a WME (JSON text) against the WME schema and code list (mode as for
+ * notifications: strict accepts only the schema's event type). *valid is 1 or 0;
+ * report_json (may be NULL) as in wis2mon_notification_report_json. */
+WIS2MON_C_API int wis2mon_wme_validate(const char* json, int mode, int* valid, char** report_json);
+
 /* ---- records and decoders --------------------------------------------------------------- */
 /* BUFR bytes (one or more messages, GTS headers allowed) to one surface_obs record per
  * subset. Messages that fail are listed as errors; the others still decode. */

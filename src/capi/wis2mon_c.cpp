@@ -26,6 +26,7 @@
 #include "wis2mon/record.hpp"
 #include "wis2mon/time.hpp"
 #include "wis2mon/topic.hpp"
+#include "wis2mon/wme.hpp"
 #include "wis2mon/version.hpp"
 
 using namespace wis2mon;
@@ -326,6 +327,19 @@ int wis2mon_topic_validate(const char* topic, int mode, int* valid, char** repor
     TopicValidationOptions o;
     o.mode = mode_of(mode);
     const auto r = validate_topic(topic, o);
+    *valid = r.valid() ? 1 : 0;
+    if (report) *report = copy_out(to_json(r));
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_wme_validate(const char* json, int mode, int* valid, char** report) {
+  static constexpr const char* where = "wis2mon_wme_validate";
+  if (report) *report = nullptr;
+  if (!json) return null_argument(where, "json");
+  if (!valid) return null_argument(where, "valid");
+  return guard(where, [&] {
+    const auto r = validate_wme(json, mode_of(mode));
     *valid = r.valid() ? 1 : 0;
     if (report) *report = copy_out(to_json(r));
     return WIS2MON_OK;

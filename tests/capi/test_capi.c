@@ -135,6 +135,28 @@ static void test_topics(void) {
   CHECK_FAILS(wis2mon_topic_validate(topic, 9, &valid, NULL), WIS2MON_EINVAL, "wis2mon_topic_validate");
 }
 
+static void test_wme(void) {
+  const char* event =
+      "{\"id\":\"6e1c7f9f-dd6c-48d9-bbc4-aef0625f1fb8\",\"specversion\":\"1.0\",\"type\":\"int.wmo.wis.wme.event\","
+      "\"source\":\"xx-example\",\"subject\":\"de-dwd\",\"time\":\"2026-11-30T06:00:00Z\","
+      "\"datacontenttype\":\"application/json\","
+      "\"dataschema\":\"https://schemas.wmo.int/wme/1.0.0/schemas/wis2-event-message-bundled.json\","
+      "\"data\":{\"conformsTo\":[\"http://wis.wmo.int/spec/wme/1/conf/monitoring-event-message-core\"],"
+      "\"severity\":\"INFO\",\"content\":{\"title\":\"Availability\"}}}";
+  int valid = -1;
+  char* report = NULL;
+  CHECK(wis2mon_wme_validate(event, WIS2MON_STRICT, &valid, &report) == WIS2MON_OK);
+  CHECK(valid == 1);
+  CHECK(strstr(report, "\"valid\":true") != NULL);
+  wis2mon_free(report);
+  CHECK(wis2mon_wme_validate("{\"specversion\":\"1.0\"}", WIS2MON_LENIENT, &valid, &report) == WIS2MON_OK);
+  CHECK(valid == 0);
+  CHECK(strstr(report, "\"valid\":false") != NULL);
+  wis2mon_free(report);
+  CHECK_FAILS(wis2mon_wme_validate(NULL, WIS2MON_LENIENT, &valid, NULL), WIS2MON_EINVAL, "wis2mon_wme_validate");
+  CHECK_FAILS(wis2mon_wme_validate(event, WIS2MON_LENIENT, NULL, NULL), WIS2MON_EINVAL, "wis2mon_wme_validate");
+}
+
 /* One synoptic report built with ecCodes' own sample. */
 static unsigned char* make_bufr(size_t* size) {
   long descriptors[] = {301150, 307096};
@@ -514,6 +536,7 @@ int main(int argc, char** argv) {
   test_library();
   test_notifications();
   test_topics();
+  test_wme();
   test_decoders();
   test_downloads(argc > 3 ? argv[1] : NULL, argc > 3 ? argv[2] : NULL, argc > 3 ? argv[3] : NULL);
   test_monitor(dir ? dir : ".");

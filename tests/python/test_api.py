@@ -409,3 +409,44 @@ def test_topic_validate_takes_the_official_tables(refdata, monkeypatch):
     assert [w["rule"] for w in wis2mon.topic.validate(unknown).warnings] == ["topic.centre_id_unknown"]
     with pytest.raises(wis2mon.errors.Error):
         wis2mon.topic.validate(unknown, hierarchy=refdata / "nope")
+
+
+def test_validate_wme():
+    event = {
+        "id": "6e1c7f9f-dd6c-48d9-bbc4-aef0625f1fb8", "specversion": "1.0", "type": "int.wmo.wis.wme.event",
+        "source": "xx-example-global-cache", "subject": "de-dwd", "time": "2026-11-30T06:00:00Z",
+        "datacontenttype": "application/json",
+        "dataschema": "https://schemas.wmo.int/wme/1.0.0/schemas/wis2-event-message-bundled.json",
+        "data": {"conformsTo": ["http://wis.wmo.int/spec/wme/1/conf/monitoring-event-message-core"],
+                 "severity": "WARNING", "content": {"title": "Station silent"}}}
+    assert wis2mon.validate_wme(event, mode="strict")["valid"]
+    assert wis2mon.validate_wme(json.dumps(event))["valid"]
+    finer = dict(event, type="int.wmo.wis.wme.event.item.download")
+    assert wis2mon.validate_wme(finer)["valid"] and wis2mon.validate_wme(finer)["warnings"]
+    assert not wis2mon.validate_wme(finer, mode="strict")["valid"]
+    no_severity = dict(event, data={k: v for k, v in event["data"].items() if k != "severity"})
+    r = wis2mon.validate_wme(no_severity)
+    assert not r["valid"] and any("severity" in e["message"] for e in r["errors"])
+
+
+def test_availability_report(tmp_path):
+    db = tmp_path / "wis2mon.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE availability (period_start, period, kind, unit, wigos_station_identifier, centre_id,"
+                " country, name, expected, received, late, messages, latency_data_to_pubtime_s,"
+                " latency_pubtime_to_receipt_s, last_seen)")
+    for hour, got in (("06", 1), ("07", 0)):
+        con.execute("INSERT INTO availability VALUES (?, 'hour', 'station', '0-20000-0-1', '0-20000-0-1', 'xx', 'XA',"
+                    " 'One', 1, ?, 0, 0, NULL, NULL, '2026-11-30T06:02:00Z')", (f"2026-11-30T{hour}:00:00Z", got))
+    con.commit()
+    con.close()
+    [day] = wis2mon.availability_report(db)
+    assert (day["wigos_station_identifier"], day["expected"], day["received"], day["percentage"]) == (
+        "0-20000-0-1", 2, 1, 50.0)
+    assert day["silent_since"] == "2026-11-30T06:02:00Z" and day["period_start"] == "2026-11-30T00:00:00Z"
+    hours = wis2mon.availability_report(str(db), period="hour", since="2026-11-30T07:00:00Z")
+    assert [h["period_start"] for h in hours] == ["2026-11-30T07:00:00Z"]
+    with pytest.raises(wis2mon.NotFoundError):
+        wis2mon.availability_report(tmp_path / "none.db")
+    with pytest.raises(wis2mon.InvalidArgumentError):
+        wis2mon.availability_report(db, period="month")

@@ -11,6 +11,7 @@
 
 #include "convert.hpp"
 #include "sample/demo_stream.hpp"
+#include "wis2mon/availability.hpp"
 #include "wis2mon/decode/bufr.hpp"
 #include "wis2mon/decode/cap.hpp"
 #include "wis2mon/download.hpp"
@@ -19,6 +20,7 @@
 #include "wis2mon/time.hpp"
 #include "wis2mon/topic.hpp"
 #include "wis2mon/version.hpp"
+#include "wis2mon/wme.hpp"
 
 namespace py = pybind11;
 using namespace wis2mon;
@@ -210,6 +212,58 @@ PYBIND11_MODULE(_wis2mon, m) {
       py::arg("filter"), py::arg("topic"));
   m.def(
       "is_valid_filter", [](const std::string& filter) { return is_valid_filter(filter); }, py::arg("filter"));
+
+  // ---- WIS2 Monitoring Events and the Sensor Centres' figures ------------------------------
+  m.def(
+      "validate_wme",
+      [](const std::string& json, const std::string& mode) {
+        const auto r = validate_wme(json, mode_of(mode));
+        return py::make_tuple(r.valid(), issues_to_list(r.errors()), issues_to_list(r.warnings()));
+      },
+      py::arg("json"), py::arg("mode") = "lenient");
+  m.def(
+      "availability_report",
+      [](const std::string& db, const std::string& period, const std::string& since, const std::string& until,
+         const std::string& stations) {
+        AvailabilityReportOptions o;
+        o.period = period;
+        o.stations = stations;
+        for (const auto& [text, slot] : {std::pair{since, &o.from}, std::pair{until, &o.to}}) {
+          if (text.empty()) continue;
+          *slot = parse_rfc3339(text.size() == 10 ? text + "T00:00:00Z" : text);
+          if (!*slot) throw Error(ErrorCode::invalid_argument, "'" + text + "' is not a date or an RFC 3339 time");
+        }
+        std::vector<AvailabilityReportRow> rows;
+        {
+          py::gil_scoped_release release;
+          rows = availability_report(db, o);
+        }
+        py::list out;
+        const auto opt = [](const std::optional<double>& v) { return v ? py::object(py::float_(*v)) : py::none(); };
+        for (const auto& r : rows) {
+          py::dict d;
+          d["kind"] = r.kind;
+          if (r.kind == "station") d["wigos_station_identifier"] = r.wigos_station_identifier;
+          d["centre_id"] = r.centre_id;
+          d["name"] = r.name;
+          d["country"] = r.country;
+          d["period"] = period;
+          d["period_start"] = format_rfc3339(r.period_start, 0);
+          d["expected"] = r.expected;
+          d["received"] = r.received;
+          d["late"] = r.late;
+          d["percentage"] = opt(r.percentage);
+          d["messages"] = r.messages;
+          d["latency_data_to_pubtime_s"] = opt(r.latency_data_to_pubtime_s);
+          d["latency_pubtime_to_receipt_s"] = opt(r.latency_pubtime_to_receipt_s);
+          d["last_seen"] = r.last_seen;
+          d["silent_since"] = r.silent_since;
+          out.append(d);
+        }
+        return out;
+      },
+      py::arg("db"), py::arg("period") = "day", py::arg("since") = "", py::arg("until") = "",
+      py::arg("stations") = "");
 
   // ---- decoders -----------------------------------------------------------------------------
   m.def(

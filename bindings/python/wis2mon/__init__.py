@@ -41,6 +41,8 @@ __all__ = [
     "decode_cap",
     "decode_cap_document",
     "decode_cap_records",
+    "validate_wme",
+    "availability_report",
     "topic",
     "errors",
     "Error",
@@ -107,6 +109,25 @@ def decode_cap_records(data: Bytes, strict: bool = False) -> List[Dict[str, Any]
     cap_areas (one per area) rows, each with a ``table`` key. An empty alert gives none."""
     _document, records = _wis2mon.decode_cap_document(data, strict)
     return records
+
+
+def validate_wme(message: Union[str, Mapping[str, Any]], mode: str = "lenient") -> Dict[str, Any]:
+    """Validates a WIS2 Monitoring Event (a JSON text or a dict) against the WME schema and the
+    event-type code list (docs/validation.md): ``{"valid", "errors", "warnings"}``, each issue a
+    dict with path, rule and message. ``mode="strict"``: only the schema's event type."""
+    text = message if isinstance(message, str) else _json.dumps(message)
+    valid, errs, warnings = _wis2mon.validate_wme(text, mode)
+    return {"valid": valid, "errors": errs, "warnings": warnings}
+
+
+def availability_report(db: Union[str, "_os.PathLike[str]"], period: str = "day", since: Optional[str] = None,
+                        until: Optional[str] = None, stations: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The availability figures a monitor stored (its ``availability_sinks`` writing a SQLite
+    database), summed per ``period`` (hour, day, week) over hours in [since, until) (dates or
+    RFC 3339 times): one dict per station and per centre, worst first within each period, as
+    ``wis2mon report availability --format json`` prints them (docs/sensor-centre.md)."""
+    return _wis2mon.availability_report(_os.fspath(db), period, since or "", until or "",
+                                        _os.fspath(stations) if stations else "")
 
 
 RecordSink = Callable[[Dict[str, Any]], Optional[bool]]
