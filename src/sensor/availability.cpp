@@ -322,6 +322,7 @@ struct Station {
 
 struct CentreHour {
   std::int64_t messages = 0;
+  bool dirty = false;                          // messages not yet in the state file
   std::vector<double> to_pubtime, to_receipt;  // seconds, up to kSamples each
 };
 constexpr std::size_t kSamples = 4096;
@@ -363,7 +364,7 @@ struct AvailabilityTracker::Impl {
   mutable std::mutex mu;
   std::unique_ptr<detail::SqliteDatabase> db;
   bool in_transaction = false;
-  std::map<std::string, Station> stations;                                        // by WIGOS id
+  std::map<std::string, Station, std::less<>> stations;                           // by WIGOS id
   std::map<std::pair<std::string, std::int64_t>, CentreHour> centre_hours;        // (centre, hour start s)
   std::set<std::string> centres;                                                  // every centre seen
   std::map<std::tuple<std::string, std::string, std::string>, Finding> findings;  // rule, subject, centre
@@ -480,6 +481,7 @@ struct AvailabilityTracker::Impl {
     const std::int64_t hour = received.seconds - received.seconds % 3600;
     CentreHour& c = centre_hours[{std::string(centre_id), hour}];
     ++c.messages;
+    c.dirty = true;
     centres.emplace(centre_id);
     if (pubtime) {
       if (datetime && c.to_pubtime.size() < kSamples)
@@ -492,10 +494,13 @@ struct AvailabilityTracker::Impl {
   void on_observation(std::string_view wigos_id, std::string_view centre_id, Timestamp observed, Timestamp received) {
     if (wigos_id.empty()) return;
     std::lock_guard lock(mu);
-    auto [it, fresh] = stations.try_emplace(std::string(wigos_id));
+    auto it = stations.find(wigos_id);
+    if (it == stations.end()) {
+      if (!o.stations.empty()) return;  // a list given: only its stations count
+      it = stations.emplace(std::string(wigos_id), Station{}).first;
+      it->second.info.wigos_id = std::string(wigos_id);
+    }
     Station& s = it->second;
-    if (fresh) s.info.wigos_id = std::string(wigos_id);
-    if (!s.listed && !o.stations.empty()) return;  // a list given: only its stations count
     const std::int64_t minute = observed.seconds / 60;
     s.centre = std::string(centre_id);
     if (!s.centre.empty()) centres.insert(s.centre);
@@ -515,12 +520,13 @@ struct AvailabilityTracker::Impl {
     }
     const auto slot = slot_for(s.info.schedule, minute);
     if (!slot) return;  // between its slots: not one it is expected to send
+    const std::int64_t hour = *slot * 60 - (*slot * 60) % 3600;
+    if (hour < closed_until - 48 * 3600) return;  // older than the figures kept: nothing to update
     begin();
     detail::SqliteStatement q(db->handle(),
                               "INSERT OR IGNORE INTO av_obs (station, slot, received_ms) VALUES (?1, ?2, ?3)");
     q.bind(1, wigos_id).bind(2, *slot).bind(3, to_ms(received));
     q.step();
-    const std::int64_t hour = *slot * 60 - (*slot * 60) % 3600;
     if (db->changes() > 0 && hour < closed_until) late.insert({hour, s.info.wigos_id});
   }
 
@@ -910,11 +916,12 @@ struct AvailabilityTracker::Impl {
     }
     detail::SqliteStatement ch(db->handle(),
                                "INSERT OR REPLACE INTO av_centre_hour (centre, hour, messages) VALUES (?1, ?2, ?3)");
-    for (const auto& [key, c] : centre_hours) {
-      if (key.second < closed_until - 3600) continue;  // settled
+    for (auto& [key, c] : centre_hours) {
+      if (!c.dirty) continue;
       ch.bind(1, key.first).bind(2, key.second).bind(3, c.messages);
       ch.step();
       ch.reset();
+      c.dirty = false;
     }
     detail::SqliteStatement fi(db->handle(),
                                "INSERT OR REPLACE INTO av_finding (rule, subject, centre, bad, good, raised, raised_at,"
