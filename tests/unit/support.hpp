@@ -36,6 +36,11 @@ std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& 
 /// file or table is not there (yet).
 std::int64_t sqlite_int(const std::filesystem::path& db, const std::string& sql);
 
+/// Appends a WIS2 Monitoring Event a test saw the library emit to the file named by
+/// $WIS2MON_WME_DUMP (when set), one per line: tests/cli/test_wme_schema.py validates them all
+/// against the WME schema with Python's jsonschema, a validator independent of ours.
+void record_wme(const std::string& event);
+
 /// Polls `done` every 20 ms until it holds or `timeout` passed; its last answer.
 bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 

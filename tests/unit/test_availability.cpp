@@ -59,6 +59,7 @@ struct Collected {
       CHECK(topic == "monitor/a/wis2/xx-test-sensor-centre");
       const auto report = validate_wme(e, ValidationMode::strict);
       CHECK_MESSAGE(report.valid(), e);
+      testing::record_wme(e);
       events.push_back(e);
     }
   }

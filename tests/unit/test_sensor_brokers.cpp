@@ -361,6 +361,7 @@ TEST_CASE("scgc on a real broker: two caches with chosen delays, one missing, on
   std::lock_guard lock(events_mu);
   REQUIRE(events.size() == 1);
   CHECK(events[0].first == "monitor/a/wis2/" + p.scgc.centre_id);
+  testing::record_wme(events[0].second);
   const auto report = validate_wme(events[0].second, ValidationMode::strict);
   CHECK_MESSAGE(report.valid(), events[0].second);
   CHECK(events[0].second.find("https://sc.example.org/logs/scgc-20261130T06.jsonl") != std::string::npos);
@@ -507,7 +508,10 @@ TEST_CASE("availability on a real broker: stations on schedule, late and silent;
     log.push_back(std::get<std::string>(*f.get("subject")) + " " + std::get<std::string>(*f.get("state")));
   CHECK(log == std::vector<std::string>{"0-20000-0-10003 raised", "0-20000-0-10003 cleared"});
   CHECK(events.size() == 2 + 5);  // the finding's two, and one diagnostic event per closed hour
-  for (const auto& e : events) CHECK_MESSAGE(validate_wme(e, ValidationMode::strict).valid(), e);
+  for (const auto& e : events) {
+    CHECK_MESSAGE(validate_wme(e, ValidationMode::strict).valid(), e);
+    testing::record_wme(e);
+  }
 
   // The report over the sqlite sink's rows: the day, worst first.
   const auto day = availability_report(dir.path / "wis2mon.db");

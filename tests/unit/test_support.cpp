@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -115,6 +117,14 @@ std::int64_t run_writer_and_kill(const char* kind, const std::filesystem::path& 
   for (std::size_t p = 0; (p = acks.find("acked ", p)) != std::string::npos; p += 6)
     last_acked = std::stoll(acks.substr(p + 6));
   return last_acked;
+}
+
+void record_wme(const std::string& event) {
+  static std::mutex mu;
+  const char* file = std::getenv("WIS2MON_WME_DUMP");
+  if (!file || !*file) return;
+  std::lock_guard lock(mu);
+  std::ofstream(file, std::ios::app) << event << "\n";
 }
 
 bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
