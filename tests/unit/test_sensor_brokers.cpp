@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -406,14 +407,34 @@ TEST_CASE("availability on a real broker: stations on schedule, late and silent;
   p.dedup = DedupPolicy::data_id_pubtime;
   p.sinks = {"rows"};
   o.pipelines = {p};
-  o.sinks = {SinkSpec{"rows", "callback", {}}, SinkSpec{"events", "callback", {}},
-             SinkSpec{"db", "sqlite", {{"path", (dir.path / "wis2mon.db").string()}, {"batch_max_age", "20ms"}}}};
+  o.sinks = {
+      SinkSpec{"rows", "callback", {}}, SinkSpec{"events", "callback", {}},
+      SinkSpec{"db", "sqlite", {{"path", (dir.path / "wis2mon.db").string()}, {"batch_max_age", "20ms"}}},
+      // The events also go to the broker, as a Sensor Centre publishes them.
+      SinkSpec{"wme",
+               "mqtt",
+               {{"url", gb.url()}, {"topic_field", "topic"}, {"payload_field", "message"}, {"batch_max_age", "20ms"}}}};
   o.availability.centre_id = "xx-test-sensor-centre";
   o.availability.stations = dir.path / "stations.csv";
   o.availability.state = dir.path / "availability.db";
   o.availability.silent_station_hours = 2;
   o.availability_sinks = {"rows", "db"};
-  o.availability_event_sinks = {"events"};
+  o.availability_event_sinks = {"events", "wme"};
+  // A subscriber on monitor/a/wis2/#, as a Global Monitor listens.
+  std::mutex heard_mu;
+  std::vector<std::pair<std::string, std::string>> heard;
+  BrokerOptions listen;
+  listen.name = "listener";
+  listen.url = gb.url();
+  listen.clean_start = true;
+  listen.subscriptions = {"monitor/a/wis2/#"};
+  MqttSubscriber listener(listen, [&](const MqttMessage& msg) {
+    std::lock_guard lock(heard_mu);
+    heard.emplace_back(std::string(msg.topic), std::string(msg.payload));
+    return true;
+  });
+  listener.start();
+  REQUIRE(listener.wait_subscribed(10s));
   std::ofstream(o.availability.stations) << "wigos_station_identifier,name,country,latitude,longitude,schedule\n"
                                             "0-20000-0-10001,On time,XA,52.2,14.1,hourly\n"
                                             "0-20000-0-10002,Late,XA,50.0,8.6,hourly\n"
@@ -512,6 +533,20 @@ TEST_CASE("availability on a real broker: stations on schedule, late and silent;
     CHECK_MESSAGE(validate_wme(e, ValidationMode::strict).valid(), e);
     testing::record_wme(e);
   }
+  // Every event arrived on the broker, on monitor/a/wis2/<this centre-id>.
+  REQUIRE(testing::wait_for(
+      [&] {
+        std::lock_guard lock(heard_mu);
+        return heard.size() >= events.size();
+      },
+      10s));
+  listener.stop();
+  std::multiset<std::string> sent(events.begin(), events.end()), got;
+  for (const auto& [t, m] : heard) {
+    CHECK(t == "monitor/a/wis2/xx-test-sensor-centre");
+    got.insert(m);
+  }
+  CHECK(got == sent);
 
   // The report over the sqlite sink's rows: the day, worst first.
   const auto day = availability_report(dir.path / "wis2mon.db");
