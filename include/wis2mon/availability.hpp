@@ -134,6 +134,9 @@ struct AvailabilityReportOptions {
   std::string default_schedule = "hourly";
 };
 
+/// A report range's bound: a date (2026-11-30, midnight UTC) or an RFC 3339 time.
+WIS2MON_API std::optional<Timestamp> parse_report_time(std::string_view text);
+
 struct AvailabilityReportRow {
   std::string kind;  ///< station or centre
   std::string wigos_station_identifier, centre_id, name, country;

@@ -19,12 +19,6 @@ struct ReportArgs {
   std::string db, stations, period = "day", from, to, format = "table";
 };
 
-// "2026-11-30" or an RFC 3339 time.
-std::optional<Timestamp> parse_when(const std::string& s) {
-  if (s.size() == 10) return parse_rfc3339(s + "T00:00:00Z");
-  return parse_rfc3339(s);
-}
-
 std::string number(std::optional<double> v, const char* format = "%.1f") {
   if (!v) return "";
   char b[32];
@@ -91,7 +85,7 @@ int run_report(const ReportArgs& a) {
   o.stations = a.stations;
   for (const auto& [text, slot] : {std::pair{a.from, &o.from}, std::pair{a.to, &o.to}}) {
     if (text.empty()) continue;
-    *slot = parse_when(text);
+    *slot = parse_report_time(text);
     if (!*slot) {
       std::cerr << "wis2mon report availability: '" << text << "' is not a date (2026-11-30) or an RFC 3339 time\n";
       return kExitUsage;

@@ -695,8 +695,8 @@ struct AvailabilityTracker::Impl {
 
   // ---- findings ----
 
-  std::string event_for(const std::string& rule, const std::string& subject, const std::string& centre, bool raised,
-                        std::int64_t since, std::int64_t at, const std::string& description) {
+  WmeEvent event_for(const std::string& rule, const std::string& subject, const std::string& centre, bool raised,
+                     std::int64_t since, std::int64_t at, const std::string& description) {
     const auto& text = rules().at(rule);
     WmeEvent e;
     e.id = detail::name_based_uuid(o.centre_id + '\n' + rule + '\n' + subject + '\n' + centre + '\n' +
@@ -712,7 +712,7 @@ struct AvailabilityTracker::Impl {
       e.timestamp = Timestamp{since, 0};
     else
       e.interval = std::make_pair(Timestamp{since, 0}, Timestamp{at, 0});
-    return to_json(e);
+    return e;
   }
 
   // One hour's verdict for a finding: raises after `raise_after` bad hours in a row, clears
@@ -745,7 +745,8 @@ struct AvailabilityTracker::Impl {
   void emit_finding(const std::string& rule, const std::string& subject, const Finding& f, bool raised, std::int64_t at,
                     const std::string& description, AvailabilityOutput& out) {
     const std::string& centre = f.centre;
-    std::string event = event_for(rule, subject, centre, raised, f.raised_at, at, description);
+    const WmeEvent e = event_for(rule, subject, centre, raised, f.raised_at, at, description);
+    std::string event = to_json(e);
     const auto report = validate_wme(event, ValidationMode::strict);
     if (!report.valid())  // a bug: never send an invalid event
       throw Error(ErrorCode::internal,
@@ -760,15 +761,10 @@ struct AvailabilityTracker::Impl {
     if (!raised) r.set("cleared_at", iso(at));
     r.set("title", std::string(rules().at(rule).title));
     r.set("description", description);
-    r.set("event_id", event_id_of(event));
+    r.set("event_id", e.id);
     r.set("report_by", o.centre_id);
     out.rows.push_back(std::move(r));
     out.events.emplace_back("monitor/a/wis2/" + o.centre_id, std::move(event));
-  }
-
-  static std::string event_id_of(const std::string& event) {
-    const auto at = event.find("\"id\":\"");
-    return at == std::string::npos ? std::string() : event.substr(at + 6, 36);
   }
 
   void judge_hour(std::int64_t hour, const std::vector<std::pair<std::string, Figures>>& station_figures,

@@ -51,6 +51,11 @@ struct Sum {
 
 }  // namespace
 
+std::optional<Timestamp> parse_report_time(std::string_view text) {
+  if (text.size() == 10) return parse_rfc3339(std::string(text) + "T00:00:00Z");
+  return parse_rfc3339(text);
+}
+
 std::vector<AvailabilityReportRow> availability_report(const fs::path& db, const AvailabilityReportOptions& o) {
   if (o.period != "hour" && o.period != "day" && o.period != "week")
     throw Error(ErrorCode::invalid_argument, "period '" + o.period + "': hour, day or week");

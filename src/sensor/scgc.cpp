@@ -209,8 +209,7 @@ struct ScgcTracker::Impl {
   }
 
   // n: message parsed (its JSON well-formed), or null to parse it here.
-  ScgcOrigin on_origin(std::string_view topic, std::string_view message, const Notification* n_in,
-                       Timestamp received) {
+  ScgcOrigin on_origin(std::string_view topic, std::string_view message, const Notification* n_in, Timestamp received) {
     const Topic t(topic);
     // Guide 3.3.3.1: recommended data is discarded (it is not cached); so are items the
     // origin marked "cache": false and the metadata topics.

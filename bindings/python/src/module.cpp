@@ -230,7 +230,7 @@ PYBIND11_MODULE(_wis2mon, m) {
         o.stations = stations;
         for (const auto& [text, slot] : {std::pair{since, &o.from}, std::pair{until, &o.to}}) {
           if (text.empty()) continue;
-          *slot = parse_rfc3339(text.size() == 10 ? text + "T00:00:00Z" : text);
+          *slot = parse_report_time(text);
           if (!*slot) throw Error(ErrorCode::invalid_argument, "'" + text + "' is not a date or an RFC 3339 time");
         }
         std::vector<AvailabilityReportRow> rows;
@@ -262,8 +262,7 @@ PYBIND11_MODULE(_wis2mon, m) {
         }
         return out;
       },
-      py::arg("db"), py::arg("period") = "day", py::arg("since") = "", py::arg("until") = "",
-      py::arg("stations") = "");
+      py::arg("db"), py::arg("period") = "day", py::arg("since") = "", py::arg("until") = "", py::arg("stations") = "");
 
   // ---- decoders -----------------------------------------------------------------------------
   m.def(
