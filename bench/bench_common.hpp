@@ -41,6 +41,8 @@ inline long rss_kb() {
   return 0;
 }
 
-inline double rss_mb() { return static_cast<double>(rss_kb()) / 1024.0; }
+inline double rss_mb() {
+  return static_cast<double>(rss_kb()) / 1024.0;
+}
 
 }  // namespace bench

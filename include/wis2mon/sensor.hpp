@@ -96,8 +96,8 @@ class WIS2MON_API ScgcTracker {
   /// The same for a message its caller already parsed (its JSON well-formed): parsed once.
   ScgcOrigin on_origin(std::string_view topic, std::string_view message, const Notification& parsed,
                        Timestamp received);
-  ScgcCache on_cache(std::string_view topic, std::string_view message, const Notification& parsed,
-                     bool link_reachable, Timestamp received);
+  ScgcCache on_cache(std::string_view topic, std::string_view message, const Notification& parsed, bool link_reachable,
+                     Timestamp received);
   /// Closes the watches whose highest threshold has passed (each cache's misses, missed by
   /// all), writes the hours whose watches are all closed, and persists. Returns those hours'
   /// logs, each with the event to publish. The first hour logged is the one the tracker was

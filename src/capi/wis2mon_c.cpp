@@ -26,8 +26,8 @@
 #include "wis2mon/record.hpp"
 #include "wis2mon/time.hpp"
 #include "wis2mon/topic.hpp"
-#include "wis2mon/wme.hpp"
 #include "wis2mon/version.hpp"
+#include "wis2mon/wme.hpp"
 
 using namespace wis2mon;
 

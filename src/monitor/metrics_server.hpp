@@ -3,8 +3,8 @@
 #pragma once
 
 #include <functional>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace wis2mon::detail {
@@ -24,8 +24,7 @@ class MetricsServer {
   /// Binds host:port (port -1: any free port) and serves until destroyed. Throws Error(io)
   /// when the port cannot be bound. `other` answers paths besides /metrics and /health
   /// (nullopt: 404).
-  MetricsServer(const std::string& host, int port, std::function<std::string()> metrics,
-                std::function<Health()> health,
+  MetricsServer(const std::string& host, int port, std::function<std::string()> metrics, std::function<Health()> health,
                 std::function<std::optional<Reply>(const std::string& path)> other = nullptr);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
