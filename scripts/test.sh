@@ -75,7 +75,8 @@ pytmp=$(mktemp -d)
 python3 -m pip wheel -q . -w "$pytmp/dist" -C build-dir=build-python
 ls "$pytmp/dist"
 python3 -m venv "$pytmp/wheel-venv"
-"$pytmp/wheel-venv/bin/python" -m pip install -q "$pytmp"/dist/wis2mon-*.whl pytest
+# boto3 and moto's S3-compatible server: the Lambda helpers' S3 tests (Lambda provides boto3).
+"$pytmp/wheel-venv/bin/python" -m pip install -q "$pytmp"/dist/wis2mon-*.whl pytest boto3 "moto[server]"
 WIS2MON_REFDATA="$root/../shared/refdata" "$pytmp/wheel-venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
 python3 -m venv "$pytmp/install-venv"
 "$pytmp/install-venv/bin/python" -m pip install -q . -C build-dir=build-python

@@ -31,7 +31,8 @@ def test_kinesis_valid_invalid_undecodable_and_failing():
     response = aws.process_kinesis(event, on_record, on_invalid=lambda raw, report: invalid.append((raw, report)),
                                    stats=stats)
     failed_seq = event["Records"][5]["kinesis"]["sequenceNumber"]
-    assert response == {"batchItemFailures": [{"itemIdentifier": failed_seq}]}
+    assert response["batchItemFailures"] == [{"itemIdentifier": failed_seq}]
+    assert set(response) == {"batchItemFailures", "wis2mon"}
     assert [s[0] for s in seen] == ["k0", "k1", "env", "k3"]
     assert seen[2][1] == TOPIC  # the envelope's topic reached meta (and the topic check)
     assert seen[0][2] == event["Records"][0]["kinesis"]["sequenceNumber"]
@@ -44,9 +45,11 @@ def test_kinesis_valid_invalid_undecodable_and_failing():
 def test_kinesis_all_good_returns_empty_failures_and_counts_invalid_without_handler():
     event = kinesis_event([dumps(notification(item="a")), b'{"type": "Feature"}'])
     stats = aws.BatchStats()
-    assert aws.process_kinesis(event, lambda n, m: None, stats=stats) == {"batchItemFailures": []}
+    response = aws.process_kinesis(event, lambda n, m: None, stats=stats)
+    assert response["batchItemFailures"] == []
+    assert response["wis2mon"] == {"records": 2, "ok": 1, "invalid": 1, "failed": 0, "dropped": 0}
     assert stats.invalid == 1
-    assert aws.process_kinesis({"Records": []}, lambda n, m: None) == {"batchItemFailures": []}
+    assert aws.process_kinesis({"Records": []}, lambda n, m: None)["batchItemFailures"] == []
 
 
 def test_strict_mode_is_passed_through():
@@ -66,7 +69,8 @@ def test_on_invalid_raising_fails_that_record_only():
         raise IOError("dlq unavailable")
 
     response = aws.process_sqs(event, lambda n, m: None, on_invalid=broken_dlq)
-    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][0]["messageId"]}]
+    assert set(response) == {"batchItemFailures", "wis2mon"}
 
 
 def test_sqs_plain_envelope_and_sns_wrapped():
@@ -83,7 +87,8 @@ def test_sqs_plain_envelope_and_sns_wrapped():
         got.append((n.data_id[-2:], meta["topic"], meta["message_id"], meta["receive_count"]))
 
     response = aws.process_sqs(event, on_record)
-    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][4]["messageId"]}]}
+    assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][4]["messageId"]}]
+    assert set(response) == {"batchItemFailures", "wis2mon"}
     assert [g[0] for g in got] == ["s1", "s2", "s3"]
     assert got[0][1] is None and got[1][1] == TOPIC and got[2][1] == TOPIC
     assert got[0][2] == event["Records"][0]["messageId"] and got[0][3] == 1
@@ -148,13 +153,22 @@ def test_examples_handlers(tmp_path, monkeypatch):
         payloads = [dumps(notification(item="e1", data=bufr, inline=True)), b"junk"]
         if name == "kinesis_handler":
             response = module.handler(kinesis_event(payloads), None)
-            assert response == {"batchItemFailures": []}
+            assert response["batchItemFailures"] == []
+            assert set(response) == {"batchItemFailures", "wis2mon"}
         elif name == "sqs_handler":
             response = module.handler(sqs_event([p.decode() for p in payloads]), None)
-            assert response == {"batchItemFailures": []}
+            assert response["batchItemFailures"] == []
+            assert set(response) == {"batchItemFailures", "wis2mon"}
         else:
+            # With its topic: decoded; without one or not BUFR: dropped before any fetch (the
+            # link is unreachable, so a fetch would fail the record).
+            text = notification(item="t", url="http://127.0.0.1:9/none.txt")
+            text["links"][0]["type"] = "text/plain"
+            payloads = [dumps({"topic": TOPIC, "notification": notification(item="e1", data=bufr, inline=True)}),
+                        b"junk", dumps({"topic": TOPIC, "notification": text}),
+                        dumps(notification(item="no-topic", url="http://127.0.0.1:9/none.bufr4"))]
             response = module.handler(firehose_event(payloads), None)
-            assert [r["result"] for r in response["records"]] == ["Ok", "ProcessingFailed"]
+            assert [r["result"] for r in response["records"]] == ["Ok", "ProcessingFailed", "Dropped", "Dropped"]
 
 
 def test_decode_records_skips_undecodable_bufr_without_raising(caplog):
@@ -171,3 +185,120 @@ def test_decode_records_skips_undecodable_bufr_without_raising(caplog):
     text_doc = notification()
     text_doc["links"][0]["type"] = "text/plain"
     assert aws.decode_records(wis2mon.Notification.parse(dumps(text_doc)), b"plain text") == []
+
+
+def test_a_wrong_event_kind_raises_before_anything_is_processed():
+    kinesis = kinesis_event([dumps(notification())])
+    sqs = sqs_event([json.dumps(notification())])
+    firehose = firehose_event([dumps(notification())])
+    seen = []
+    for helper, event in ((aws.process_kinesis, sqs), (aws.process_sqs, kinesis), (aws.process_kinesis, firehose),
+                          (aws.process_sqs, {"foo": 1}), (aws.process_s3, kinesis), (aws.process_s3, firehose)):
+        with pytest.raises(wis2mon.InvalidArgumentError) as e:
+            helper(event, lambda n, m: seen.append(n))
+        assert "takes" in str(e.value) and "not" in str(e.value)
+    with pytest.raises(wis2mon.InvalidArgumentError):
+        aws.process_firehose(sqs, lambda n: [])
+    mixed = sqs_event([json.dumps(notification())])
+    mixed["Records"].append(kinesis["Records"][0])
+    with pytest.raises(wis2mon.InvalidArgumentError):
+        aws.process_sqs(mixed, lambda n, m: seen.append(n))
+    assert seen == []
+
+
+def test_invalid_records_are_warnings_with_their_reasons(caplog):
+    no_id = notification(item="x")
+    del no_id["id"]
+    event = sqs_event([json.dumps(no_id), json.dumps(notification(item="ok"))])
+    caplog.set_level("WARNING", logger="wis2mon.aws")
+    response = aws.process_sqs(event, lambda n, m: None)
+    assert response["batchItemFailures"] == [] and response["wis2mon"]["invalid"] == 1
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert event["Records"][0]["messageId"] in warnings[0].getMessage() and "id" in warnings[0].getMessage()
+
+
+def _s3_event(bucket, keys):
+    return {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-central-1",
+                         "eventTime": "2026-11-30T06:00:00.000Z", "eventName": "ObjectCreated:Put",
+                         "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                                "object": {"key": k.replace(" ", "+"), "size": 1}}} for k in keys]}
+
+
+@pytest.fixture
+def s3_server():
+    """moto's S3-compatible server on a loopback port (no real object store runs here)."""
+    boto3 = pytest.importorskip("boto3")
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="eu-central-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket="wis2", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    yield client
+    server.stop()
+
+
+def test_s3_notifications_in_every_wrapper_read_the_objects(s3_server):
+    import gzip
+
+    s3 = s3_server
+    lines = [json.dumps(notification(item=f"n{i}")) for i in range(3)] + ["{broken"]
+    s3.put_object(Bucket="wis2", Key="2026/11/30/batch one.ndjson", Body="\n".join(lines).encode())
+    s3.put_object(Bucket="wis2", Key="single.json", Body=json.dumps(notification(item="single")).encode())
+    s3.put_object(Bucket="wis2", Key="list.json.gz",
+                  Body=gzip.compress(json.dumps([notification(item="l1"), notification(item="l2")]).encode()))
+    direct = _s3_event("wis2", ["2026/11/30/batch one.ndjson", "single.json"])
+    sns = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+                        "Sns": {"Type": "Notification", "Message": json.dumps(_s3_event("wis2", ["list.json.gz"]))}}]}
+    bridge = {"version": "0", "detail-type": "Object Created", "source": "aws.s3",
+              "detail": {"bucket": {"name": "wis2"}, "object": {"key": "single.json"}}}
+    got = []
+
+    def on_record(n, meta):
+        got.append((n.data_id.rsplit("/", 1)[1], meta.get("key")))
+
+    response = aws.process_s3(direct, on_record, s3_client=s3)
+    assert response["wis2mon"] == {"records": 5, "ok": 4, "invalid": 1, "failed": 0, "dropped": 0}
+    assert got == [("n0", "2026/11/30/batch one.ndjson"), ("n1", "2026/11/30/batch one.ndjson"),
+                   ("n2", "2026/11/30/batch one.ndjson"), ("single", "single.json")]
+    got.clear()
+    aws.process_s3(sns, on_record, s3_client=s3)
+    assert [g[0] for g in got] == ["l1", "l2"]
+    got.clear()
+    aws.process_s3(bridge, on_record, s3_client=s3)
+    assert got == [("single", "single.json")]
+    assert aws.process_s3({"Event": "s3:TestEvent", "Bucket": "wis2"}, on_record, s3_client=s3)["objects"] == 0
+
+    # Through SQS (S3 -> SQS, S3 -> SNS -> SQS): failures per message.
+    got.clear()
+    sns_body = json.dumps({"Type": "Notification", "Message": json.dumps(_s3_event("wis2", ["single.json"]))})
+    event = sqs_event([json.dumps(_s3_event("wis2", ["list.json.gz"])), sns_body,
+                       json.dumps(_s3_event("wis2", ["missing.json"])), json.dumps(notification(item="plain"))])
+    response = aws.process_sqs(event, on_record, s3_client=s3)
+    assert response["batchItemFailures"] == [{"itemIdentifier": event["Records"][2]["messageId"]}]
+    assert [g[0] for g in got] == ["l1", "l2", "single", "plain"]
+    assert aws.process_s3(event, on_record, s3_client=s3)["batchItemFailures"] == response["batchItemFailures"]
+
+    # A record failing in an object read directly: the event raises once all were processed.
+    def refuse_n1(n, meta):
+        if n.data_id.endswith("/n1"):
+            raise RuntimeError("store down")
+
+    with pytest.raises(wis2mon.Error) as e:
+        aws.process_s3(direct, refuse_n1, s3_client=s3)
+    assert "batch one.ndjson" in str(e.value)
+
+
+def test_firehose_response_stays_under_6_mb():
+    event = firehose_event([dumps(notification(item=f"big{i}")) for i in range(8)])
+    row = {"blob": "x" * (1024 * 1024)}  # each record's transformed data: about 1.4 MB in base64
+    stats = aws.BatchStats()
+    response = aws.process_firehose(event, lambda n: [row], stats=stats)
+    size = len(json.dumps(response))
+    assert size <= aws.FIREHOSE_RESPONSE_LIMIT
+    results = [r["result"] for r in response["records"]]
+    assert results[:4] == ["Ok"] * 4 and set(results[4:]) == {"ProcessingFailed"}
+    assert [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]]
+    assert (stats.ok, stats.failed) == (4, 4)
