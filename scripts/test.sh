@@ -59,11 +59,14 @@ PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --modversion wis2mon
 c++ -std=c++17 examples/consumer/main.cpp -o "$prefix/consumer-pc" \
   $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs wis2mon)
 LD_LIBRARY_PATH="$prefix/lib" "$prefix/consumer-pc" >/dev/null
-# The C API from the installed tree: the C example built with pkg-config as a C99 program.
+# The C API from the installed tree: the C example built with pkg-config as a C99 program,
+# with the rpath docs/c-api.md gives (it runs without LD_LIBRARY_PATH).
 cc -std=c99 examples/c/monitor_file.c -o "$prefix/c-example" \
-  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs wis2mon)
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs wis2mon) -Wl,-rpath,"$prefix/lib"
 "$root/build-release/src/cli/wis2mon" sample --count 20 --out "$prefix/in.ndjson" 2>/dev/null
-LD_LIBRARY_PATH="$prefix/lib" "$prefix/c-example" "$prefix/in.ndjson" "$prefix" | tail -1
+"$prefix/c-example" "$prefix/in.ndjson" "$prefix" | tail -1
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --static --libs wis2mon | grep -q -- "-lstdc++ -lm" ||
+  { echo "pkg-config --static --libs wis2mon lacks the C++ runtime"; exit 1; }
 # Every code snippet of README.md and docs/, compiled and linked against the installed library.
 python3 tests/docs/check_snippets.py --prefix "$prefix" >"$prefix/snippets.log" || { cat "$prefix/snippets.log"; exit 1; }
 tail -1 "$prefix/snippets.log"
