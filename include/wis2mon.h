@@ -236,6 +236,17 @@ WIS2MON_C_API int wis2mon_monitor_drain(wis2mon_monitor* m, int timeout_ms);
 /* Counters as JSON (received, valid, invalid, duplicates, downloads, records, per table...);
  * free with wis2mon_free. */
 WIS2MON_C_API int wis2mon_monitor_stats_json(const wis2mon_monitor* m, char** out);
+/* Dead letters, oldest first, as a JSON array (each {id, sink, table, record, status, reason,
+ * attempts, failed_at}; a message refused by a stage has the stage as its sink and table
+ * "messages", its record holding topic and payload); sink NULL or "": all. Free with
+ * wis2mon_free. */
+WIS2MON_C_API int wis2mon_monitor_dead_letters_json(const wis2mon_monitor* m, size_t limit, const char* sink,
+                                                    char** out);
+/* Tries them again (running monitors only): records go to their sink, messages back into the
+ * spool; *count (may be NULL) is how many were handed back. */
+WIS2MON_C_API int wis2mon_monitor_retry_dead_letters(wis2mon_monitor* m, const char* sink, size_t* count);
+/* Deletes them; *count (may be NULL) is how many. */
+WIS2MON_C_API int wis2mon_monitor_purge_dead_letters(wis2mon_monitor* m, const char* sink, size_t* count);
 /* The metrics in Prometheus text format; free with wis2mon_free. */
 WIS2MON_C_API int wis2mon_monitor_metrics_text(wis2mon_monitor* m, char** out);
 /* Stops: disconnects, finishes what was taken, flushes sinks. Idempotent. */

@@ -116,14 +116,19 @@ struct MonitorOptions {
   std::vector<SinkSpec> sinks;
   std::vector<PipelineOptions> pipelines;
 
-  std::filesystem::path spool = "wis2mon-spool.db";
+  /// The durable spool's SQLite file. Empty (the default): in memory, and the monitor writes
+  /// no file it was not given: embedded, the event source is the durable store (a broker's
+  /// persistent session, a Kinesis stream, a queue). `wis2mon run` uses wis2mon-spool.db.
+  std::filesystem::path spool;
   std::size_t spool_high_water = 100000;
   bool spool_synchronous_full = false;
   /// Dead letters (invalid messages, failed downloads, records no sink took). Empty: in the
   /// spool's file.
   std::filesystem::path dead_letters;
-  /// Where the dead letters are: dead_letters, or the spool's file.
-  std::filesystem::path dead_letter_file() const { return dead_letters.empty() ? spool : dead_letters; }
+  /// Where the dead letters are: dead_letters, or the spool's file (in memory with the spool).
+  std::filesystem::path dead_letter_file() const {
+    return !dead_letters.empty() ? dead_letters : spool.empty() ? std::filesystem::path(":memory:") : spool;
+  }
   /// Dedup memory: empty keeps it in memory (lost on restart); a path keeps it in SQLite.
   std::filesystem::path dedup_store;
   std::chrono::seconds dedup_ttl{std::chrono::hours(24)};
@@ -261,6 +266,11 @@ struct MonitorStats {
 /// wis2mon_monitor_stats_json and Python's Monitor.stats() give).
 WIS2MON_API std::string to_json(const MonitorStats& s);
 
+/// Dead letters as a JSON array (what the C API's wis2mon_monitor_dead_letters_json and
+/// Python's Monitor.dead_letters() give): each {id, sink, table, record (the record's fields:
+/// a message's topic, payload, source, received, pipeline), status, reason, attempts, failed_at}.
+WIS2MON_API std::string to_json(const std::vector<DeadLetterStore::Entry>& dead_letters);
+
 enum class MonitorState { configured, running, stopped };
 
 /// Lifecycle: constructed (configured) -> start() -> running -> stop() -> stopped. A stopped
@@ -326,6 +336,19 @@ class WIS2MON_API Monitor {
 
   MonitorState state() const noexcept;
   MonitorStats stats() const;
+
+  /// Dead letters, oldest first: records a sink gave up on (`sink` is its name) and messages
+  /// a stage refused (`sink` is the stage: validate, download, decode, internal; table
+  /// `messages`, the record holding topic, payload, source, received and pipeline; `reason`
+  /// the errors). `sink` non-empty: only those. From the monitor's store and any sink's own.
+  std::vector<DeadLetterStore::Entry> dead_letters(std::size_t limit = 1000, const std::string& sink = "") const;
+  /// Tries dead letters again (running only, else Error(state)): a sink's records go to that
+  /// sink and leave the store once Delivered; messages go back into the spool (and leave the
+  /// store; one that fails again is a new dead letter). Returns how many were handed back.
+  std::size_t retry_dead_letters(const std::string& sink = "", std::size_t limit = 1000);
+  /// Deletes dead letters (all, or `sink`'s); returns how many.
+  std::size_t purge_dead_letters(const std::string& sink = "");
+
   /// One line: messages, valid, invalid, duplicates, downloads, records, spool size, brokers.
   std::string status_line() const;
   MetricsRegistry& metrics() noexcept;

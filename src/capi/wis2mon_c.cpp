@@ -724,6 +724,39 @@ int wis2mon_monitor_stats_json(const wis2mon_monitor* m, char** out) {
   });
 }
 
+int wis2mon_monitor_dead_letters_json(const wis2mon_monitor* m, size_t limit, const char* sink, char** out) {
+  static constexpr const char* where = "wis2mon_monitor_dead_letters_json";
+  if (!out) return null_argument(where, "out");
+  *out = nullptr;
+  if (!m) return null_argument(where, "m");
+  return guard(where, [&] {
+    *out = copy_out(to_json(m->monitor->dead_letters(limit, sink ? sink : "")));
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_retry_dead_letters(wis2mon_monitor* m, const char* sink, size_t* count) {
+  static constexpr const char* where = "wis2mon_monitor_retry_dead_letters";
+  if (count) *count = 0;
+  if (!m) return null_argument(where, "m");
+  return guard(where, [&] {
+    const auto n = m->monitor->retry_dead_letters(sink ? sink : "");
+    if (count) *count = n;
+    return WIS2MON_OK;
+  });
+}
+
+int wis2mon_monitor_purge_dead_letters(wis2mon_monitor* m, const char* sink, size_t* count) {
+  static constexpr const char* where = "wis2mon_monitor_purge_dead_letters";
+  if (count) *count = 0;
+  if (!m) return null_argument(where, "m");
+  return guard(where, [&] {
+    const auto n = m->monitor->purge_dead_letters(sink ? sink : "");
+    if (count) *count = n;
+    return WIS2MON_OK;
+  });
+}
+
 int wis2mon_monitor_metrics_text(wis2mon_monitor* m, char** out) {
   static constexpr const char* where = "wis2mon_monitor_metrics_text";
   if (!out) return null_argument(where, "out");

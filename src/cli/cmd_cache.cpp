@@ -60,6 +60,7 @@ struct CacheArgs {
 int run_cache(const CacheArgs& a) {
   auto config = a.config.empty() ? default_cache_config() : load_config_or_default(a.config);
   auto& o = config.options;
+  if (o.spool.empty()) o.spool = "wis2mon-cache-spool.db";  // the program's spool is a file
   auto cache = std::find_if(o.pipelines.begin(), o.pipelines.end(),
                             [](const PipelineOptions& p) { return !p.global_cache.empty(); });
   if (cache == o.pipelines.end())

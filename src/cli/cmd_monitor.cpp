@@ -24,14 +24,14 @@ MonitorConfig load_config_or_default(const std::string& file) {
 }
 
 void apply_db_override(MonitorOptions& o, const std::string& db) {
-  if (db.empty()) return;
   for (auto& s : o.sinks)
-    if (s.type == "sqlite") s.settings["path"] = db;
-  // The default spool (and its dead letters) goes next to the database, so that two
-  // monitors with their own databases never share a spool.
-  if (o.spool == MonitorOptions{}.spool) {
+    if (!db.empty() && s.type == "sqlite") s.settings["path"] = db;
+  // The program's spool is a file (a library's default is memory): wis2mon-spool.db, or next
+  // to the database, so that two monitors with their own databases never share a spool.
+  if (o.spool.empty()) {
     const std::filesystem::path p(db);
-    o.spool = p.parent_path() / (p.stem().string() + "-spool.db");
+    o.spool =
+        db.empty() ? std::filesystem::path("wis2mon-spool.db") : p.parent_path() / (p.stem().string() + "-spool.db");
   }
 }
 

@@ -9,7 +9,8 @@ namespace wis2mon::cli {
 
 /// The config file's configuration, or the built-in default for "".
 MonitorConfig load_config_or_default(const std::string& file);
-/// --db: every sqlite sink writes there, and the default spool moves next to it.
+/// --db: every sqlite sink writes there, and the default spool moves next to it. Without a
+/// spool in the config, the program's is wis2mon-spool.db (or next to --db).
 void apply_db_override(MonitorOptions& o, const std::string& db);
 /// Blocks SIGINT and SIGTERM for the whole process (call before any thread starts), so that
 /// wait_for_stop() alone receives them.

@@ -24,6 +24,7 @@
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
 #include "common/file.hpp"
+#include "common/json_text.hpp"
 #include "monitor/completion_ledger.hpp"
 #include "monitor/health_watch.hpp"
 #include "monitor/metrics_server.hpp"
@@ -136,6 +137,7 @@ struct Monitor::Impl {
     std::atomic<Clock::rep> next{0};          // not before (steady clock ticks); the engine's thread resets it
   };
   std::map<std::string, Redrive> redrives;
+  std::vector<std::shared_ptr<DeadLetterStore>> dead_letter_stores() const;
   std::unique_ptr<detail::HealthWatch> health_watch;
   std::shared_ptr<detail::PolledCallbacks> polled = std::make_shared<detail::PolledCallbacks>();
   bool has_polled = false;
@@ -1040,8 +1042,10 @@ struct Monitor::Impl {
       BrokerOptions bo = b;
       if (bo.subscriptions.empty()) bo.subscriptions = opt.subscriptions;
       // A persistent session needs the same client id after a restart: derive one from the
-      // spool (one monitor per spool) and the broker.
-      if (bo.client_id.empty()) bo.client_id = stable_client_id(opt.spool, bo.url);
+      // spool file (one monitor per spool) and the broker. A spool in memory survives no
+      // restart: a random id then (set client_id for a session that outlives the process).
+      if (bo.client_id.empty() && !opt.spool.empty() && opt.spool != ":memory:")
+        bo.client_id = stable_client_id(opt.spool, bo.url);
       if (!bo.log) bo.log = log;
       auto& gap_state = *seen.emplace_back(std::make_unique<BrokerSeen>());
       for (const auto& f : bo.subscriptions) {
@@ -1242,7 +1246,7 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
   m.metrics.declare("wis2mon_sink_healthy", MetricType::gauge, "1 when the sink passed its latest healthcheck");
 
   SpoolOptions so;
-  so.path = m.opt.spool;
+  so.path = m.opt.spool.empty() ? std::filesystem::path(":memory:") : m.opt.spool;
   so.high_water = m.opt.spool_high_water;
   so.synchronous_full = m.opt.spool_synchronous_full;
   m.spool = std::make_unique<Spool>(so);
@@ -1543,6 +1547,39 @@ const RecordSchemaPtr& cache_messages_schema() {
   return schema;
 }
 
+std::string to_json(const std::vector<DeadLetterStore::Entry>& dead_letters) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  const auto str = [&](const char* key, const std::string& v) {
+    w.Key(key);
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  };
+  w.StartArray();
+  for (const auto& e : dead_letters) {
+    w.StartObject();
+    w.Key("id");
+    w.Int64(e.id);
+    str("sink", e.sink);
+    str("table", e.record_table);
+    w.Key("record");
+    // The store keeps what Record::to_json wrote; anything else is passed on as text.
+    rapidjson::Document doc;
+    detail::parse_json_text(doc, e.record_json);
+    if (!doc.HasParseError() && doc.IsObject())
+      w.RawValue(e.record_json.data(), e.record_json.size(), rapidjson::kObjectType);
+    else
+      w.String(e.record_json.data(), static_cast<rapidjson::SizeType>(e.record_json.size()));
+    str("status", to_string(e.status));
+    str("reason", e.reason);
+    w.Key("attempts");
+    w.Int(e.attempts);
+    str("failed_at", e.failed_at);
+    w.EndObject();
+  }
+  w.EndArray();
+  return {buf.GetString(), buf.GetSize()};
+}
+
 std::string to_json(const MonitorStats& s) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
@@ -1588,6 +1625,58 @@ std::string to_json(const MonitorStats& s) {
   w.EndObject();
   w.EndObject();
   return buf.GetString();
+}
+
+std::vector<std::shared_ptr<DeadLetterStore>> Monitor::Impl::dead_letter_stores() const {
+  std::vector<std::shared_ptr<DeadLetterStore>> out;
+  if (dead) out.push_back(dead);
+  for (const auto& [name, r] : redrives)
+    if (r.store && std::find(out.begin(), out.end(), r.store) == out.end()) out.push_back(r.store);
+  return out;
+}
+
+std::vector<DeadLetterStore::Entry> Monitor::dead_letters(std::size_t limit, const std::string& sink) const {
+  std::vector<DeadLetterStore::Entry> out;
+  for (const auto& store : impl_->dead_letter_stores()) {
+    auto some = store->entries(limit, sink);
+    out.insert(out.end(), std::make_move_iterator(some.begin()), std::make_move_iterator(some.end()));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.failed_at < b.failed_at; });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+std::size_t Monitor::retry_dead_letters(const std::string& sink, std::size_t limit) {
+  auto& m = *impl_;
+  m.require(m.state == Impl::State::running, "retry_dead_letters()");
+  std::size_t handed = 0;
+  for (const auto& store : m.dead_letter_stores())
+    for (const auto& e : store->entries(limit, sink)) {
+      if (e.record_table == "messages" && !m.engines.count(e.sink)) {  // a stage's: into the spool again
+        const Record r = Record::from_json(e.record_table, e.record_json);
+        const auto text = [&](const char* field) {
+          const auto* v = r.get(field);
+          return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : std::string();
+        };
+        m.spool->append("dlq", text("topic"), text("payload"), m.now());
+        store->remove({e.id});
+        ++handed;
+      } else if (const auto engine = m.engines.find(e.sink); engine != m.engines.end()) {
+        auto& r = m.redrives.at(e.sink);
+        ++r.outstanding;
+        if (engine->second->submit(Record::from_json(e.record_table, e.record_json), static_cast<std::uint64_t>(e.id)))
+          ++handed;
+        else
+          --r.outstanding;
+      }
+    }
+  return handed;
+}
+
+std::size_t Monitor::purge_dead_letters(const std::string& sink) {
+  std::size_t n = 0;
+  for (const auto& store : impl_->dead_letter_stores()) n += store->purge(sink);
+  return n;
 }
 
 MonitorStats Monitor::stats() const {

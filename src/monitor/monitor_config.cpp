@@ -24,7 +24,9 @@ namespace {
 const ConfigBinding<MonitorOptions>& monitor_binding() {
   static const auto b =
       ConfigBinding<MonitorOptions>("monitor")
-          .add("spool", &MonitorOptions::spool, "SQLite file of the durable message spool")
+          .add("spool", &MonitorOptions::spool,
+               "SQLite file of the durable message spool (empty: in memory; wis2mon run and wis2mon cache then use "
+               "wis2mon-spool.db, wis2mon-cache-spool.db)")
           .add("spool_high_water", &MonitorOptions::spool_high_water, "stored messages at which ingestion waits",
                ConfigLimits::at_least(1))
           .choice("spool_synchronous", &MonitorOptions::spool_synchronous_full, {{"normal", false}, {"full", true}},

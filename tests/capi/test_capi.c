@@ -445,7 +445,24 @@ static void test_monitor(const char* dir) {
   CHECK(wis2mon_monitor_metrics_text(m, &text) == WIS2MON_OK);
   CHECK(strstr(text, "wmo_wis2_gb_messages_received_total{centre_id=\"de-dwd\"} 11") != NULL);
   wis2mon_free(text);
+  /* The invalid message is a dead letter of the validate stage, with its payload and reason. */
+  CHECK(wis2mon_monitor_dead_letters_json(m, 10, "validate", &text) == WIS2MON_OK);
+  CHECK(strstr(text, "\"sink\":\"validate\"") != NULL);
+  CHECK(strstr(text, "\"payload\":\"garbage\"") != NULL);
+  CHECK(strstr(text, "\"reason\":\"") != NULL);
+  wis2mon_free(text);
+  CHECK(wis2mon_monitor_dead_letters_json(m, 10, "mine", &text) == WIS2MON_OK);
+  CHECK(strcmp(text, "[]") == 0);
+  wis2mon_free(text);
+  CHECK(wis2mon_monitor_retry_dead_letters(m, "validate", &handled) == WIS2MON_OK);
+  CHECK(handled == 1); /* back into the spool: refused again, a dead letter again */
+  CHECK(wis2mon_monitor_drain(m, 30000) == WIS2MON_OK);
+  CHECK(wis2mon_monitor_purge_dead_letters(m, NULL, &handled) == WIS2MON_OK);
+  CHECK(handled == 1);
+  CHECK_FAILS(wis2mon_monitor_dead_letters_json(m, 10, NULL, NULL), WIS2MON_EINVAL,
+              "wis2mon_monitor_dead_letters_json");
   CHECK(wis2mon_monitor_close(m) == WIS2MON_OK);
+  CHECK_FAILS(wis2mon_monitor_retry_dead_letters(m, NULL, NULL), WIS2MON_ESTATE, "wis2mon_monitor_retry_dead_letters");
   CHECK(wis2mon_monitor_close(m) == WIS2MON_OK); /* idempotent */
   CHECK_FAILS(wis2mon_monitor_push(m, topic, "{}", 2), WIS2MON_ESTATE, "wis2mon_monitor_push");
   CHECK_FAILS(wis2mon_monitor_poll(m, 0, NULL), WIS2MON_ESTATE, "wis2mon_monitor_poll");

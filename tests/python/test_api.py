@@ -450,3 +450,61 @@ def test_availability_report(tmp_path):
         wis2mon.availability_report(tmp_path / "none.db")
     with pytest.raises(wis2mon.InvalidArgumentError):
         wis2mon.availability_report(db, period="month")
+
+
+def test_an_embedded_monitor_writes_no_file_it_was_not_given(tmp_path):
+    """In a read-only, empty working directory: spool and dead letters stay in memory."""
+    work = tmp_path / "ro"
+    work.mkdir()
+    script = (
+        "import json, sys, wis2mon\n"
+        "config = {'monitor': {'status_interval': '0s'}, 'pipelines': [{'name': 'all', 'filters': ['#']}]}\n"
+        "with wis2mon.Monitor(config, sinks={'picky': lambda r: not r['data_id'].endswith('z1')}) as m:\n"
+        "    for line in sys.stdin:\n"
+        "        m.push(%r, line)\n"
+        "    m.push(%r, 'not json')\n"
+        "    assert m.drain(30)\n"
+        "    s = m.stats()\n"
+        "print(json.dumps({'rejected': s['sinks']['picky']['rejected'], 'dead': s['dead_letters']}))\n"
+    ) % (TOPIC, TOPIC)
+    lines = "".join(json.dumps(notification(item=f"z{i}")) + "\n" for i in range(3))
+    work.chmod(0o555)
+    try:
+        r = subprocess.run([sys.executable, "-c", script], input=lines, capture_output=True, text=True, cwd=work,
+                           timeout=120)
+    finally:
+        work.chmod(0o755)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.splitlines()[-1]) == {"rejected": 1, "dead": 2}  # stats count sink rejections
+    assert list(work.iterdir()) == []
+
+
+def test_dead_letters_read_retried_and_purged_from_python():
+    accept = {"all": False}
+
+    def picky(record):
+        return accept["all"] or not record["data_id"].endswith("z1")
+
+    config = {"monitor": {"status_interval": "0s"}, "pipelines": [{"name": "all", "filters": ["#"]}],
+              "sinks": [{"name": "picky", "type": "callback", "max_retries": 0}]}
+    with wis2mon.Monitor(config, sinks={"picky": picky}) as m:
+        for i in range(3):
+            m.push(TOPIC, notification(item=f"z{i}"))
+        m.push(TOPIC, "garbage")
+        assert m.drain(30)
+        letters = {d["sink"]: d for d in m.dead_letters()}
+        assert set(letters) == {"picky", "validate"}
+        assert letters["validate"]["record"]["payload"] == "garbage" and letters["validate"]["reason"]
+        assert letters["picky"]["record"]["data_id"].endswith("z1") and letters["picky"]["status"] == "rejected"
+        assert m.dead_letters(sink="picky")[0]["id"] == letters["picky"]["id"]
+        accept["all"] = True
+        assert m.retry_dead_letters("picky") == 1
+        for _ in range(200):
+            m.poll(0.02)
+            if not m.dead_letters(sink="picky"):
+                break
+        assert m.dead_letters(sink="picky") == []
+        assert m.purge_dead_letters() == 1
+        assert m.dead_letters() == []
+        with pytest.raises(wis2mon.InvalidArgumentError):
+            m.dead_letters(limit=-1)

@@ -737,3 +737,115 @@ TEST_CASE("monitor: two monitors on one spool: the second is refused; after stop
   CHECK_NOTHROW(Monitor{o});
   CHECK(first.stats().spool_stored == 0);  // stats still answer after stop
 }
+
+TEST_CASE("monitor: embedded with its defaults, it writes no file (spool and dead letters in memory)") {
+  testing::TempDir dir;
+  const fs::path before = fs::current_path();
+  fs::current_path(dir.path);
+  fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);  // read-only (root ignores it)
+  std::size_t delivered = 0, rejected = 0;
+  {
+    MonitorOptions o;  // no spool, no dead_letters, no dedup store: every default
+    o.status_interval = 0ms;
+    o.log = [](std::string_view) {};
+    PipelineOptions p;
+    p.name = "all";
+    p.sinks = {"cb"};
+    o.pipelines = {p};
+    o.sinks = {SinkSpec{"cb", "callback", {}}};
+    Monitor monitor(o);
+    int n = 0;
+    monitor.add_callback_sink("cb", [&](const std::vector<Record>& batch) {
+      std::vector<Delivery> out;
+      for (std::size_t i = 0; i < batch.size(); ++i)  // every other record refused: dead letters
+        out.push_back(++n % 2 ? Delivery{DeliveryStatus::delivered, ""} : Delivery{DeliveryStatus::rejected, "no"});
+      return out;
+    });
+    monitor.start();
+    for (int i = 0; i < 10; ++i)
+      monitor.push("origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop",
+                   testing::mutate(testing::valid_message(),
+                                   {{"/id", "\"6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e" + std::to_string(10 + i) + "\""},
+                                    {"/properties/data_id", "\"de-dwd/x/" + std::to_string(i) + "\""}}));
+    monitor.push("origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop", "not json");
+    REQUIRE(monitor.drain(20s));
+    monitor.stop();
+    const auto s = monitor.stats();
+    delivered = s.sinks.at("cb").delivered;
+    rejected = s.sinks.at("cb").rejected;
+    CHECK(s.dead_letters >= 6);  // 5 refused records and the invalid message
+  }
+  fs::permissions(dir.path, fs::perms::owner_all);
+  fs::current_path(before);
+  CHECK(delivered == 5);
+  CHECK(rejected == 5);  // stats count what the sinks rejected
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(dir.path)) files.push_back(e.path().filename().string());
+  CHECK_MESSAGE(files.empty(), files.size() << " file(s) written, the first " << (files.empty() ? "" : files[0]));
+}
+
+TEST_CASE("monitor: dead letters read back with their reasons, retried and purged through the Monitor") {
+  MonitorOptions o;  // spool and dead letters in memory
+  o.status_interval = 0ms;
+  o.log = [](std::string_view) {};
+  PipelineOptions p;
+  p.name = "all";
+  p.sinks = {"cb"};
+  o.pipelines = {p};
+  o.sinks = {SinkSpec{"cb", "callback", {{"max_retries", "0"}}}};
+  Monitor monitor(o);
+  std::atomic<bool> accept_all{false};
+  std::vector<std::string> delivered;
+  monitor.add_callback_sink("cb", [&](const std::vector<Record>& batch) {
+    std::vector<Delivery> out;
+    for (const auto& r : batch) {
+      const auto id = std::get<std::string>(*r.get("data_id"));
+      if (!accept_all && id.back() == '1') {
+        out.push_back({DeliveryStatus::rejected, "refused " + id});
+      } else {
+        delivered.push_back(id);
+        out.push_back({DeliveryStatus::delivered, ""});
+      }
+    }
+    return out;
+  });
+  monitor.start();
+  const std::string topic = "origin/a/wis2/de-dwd/data/core/weather/surface-based-observations/synop";
+  for (int i = 0; i < 3; ++i)
+    monitor.push(topic, testing::mutate(testing::valid_message(),
+                                        {{"/id", "\"6f1c2c43-9a8e-4b8f-bb52-0c3b1c4d2e0" + std::to_string(i) + "\""},
+                                         {"/properties/data_id", "\"de-dwd/x/" + std::to_string(i) + "\""}}));
+  monitor.push(topic, "{\"not\": \"a notification\"}");
+  REQUIRE(monitor.drain(20s));
+
+  auto letters = monitor.dead_letters();
+  REQUIRE(letters.size() == 2);
+  std::map<std::string, DeadLetterStore::Entry> by_sink;
+  for (auto& e : letters) by_sink[e.sink] = e;
+  CHECK(by_sink.at("cb").reason == "refused de-dwd/x/1");
+  CHECK(by_sink.at("cb").record_table == "notifications");
+  CHECK(by_sink.at("validate").record_table == "messages");
+  CHECK(by_sink.at("validate").record_json.find("a notification") != std::string::npos);  // the payload
+  CHECK_FALSE(by_sink.at("validate").reason.empty());                                     // the errors
+  CHECK(monitor.dead_letters(10, "cb").size() == 1);
+  const std::string json = to_json(letters);
+  CHECK(json.find("\"sink\":\"validate\"") != std::string::npos);
+  CHECK(json.find("\"record\":{") != std::string::npos);
+
+  // The sink takes everything now: its dead letter goes to it and leaves the store.
+  accept_all = true;
+  CHECK(monitor.retry_dead_letters("cb") == 1);
+  REQUIRE(testing::wait_for([&] {
+    monitor.poll(20ms);
+    return monitor.dead_letters(10, "cb").empty();
+  }));
+  CHECK(std::count(delivered.begin(), delivered.end(), "de-dwd/x/1") == 1);
+  // The invalid message goes back into the spool, and is refused again: one dead letter still.
+  CHECK(monitor.retry_dead_letters("validate") == 1);
+  REQUIRE(monitor.drain(20s));
+  CHECK(monitor.dead_letters(10, "validate").size() == 1);
+  CHECK(monitor.purge_dead_letters() == 1);
+  CHECK(monitor.dead_letters().empty());
+  monitor.stop();
+  CHECK_THROWS_AS(monitor.retry_dead_letters(), Error);
+}

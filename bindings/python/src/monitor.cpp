@@ -143,6 +143,20 @@ void bind_monitor(py::module_& m) {
           py::arg("duration") = 0.0)
       .def("stats",
            [](PyMonitor& pm) { return py::module_::import("json").attr("loads")(to_json(pm.monitor->stats())); })
+      .def(
+          "dead_letters",
+          [](PyMonitor& pm, std::size_t limit, const std::string& sink) {
+            return py::module_::import("json").attr("loads")(to_json(pm.monitor->dead_letters(limit, sink)));
+          },
+          py::arg("limit") = 1000, py::arg("sink") = "")
+      .def(
+          "retry_dead_letters",
+          [](PyMonitor& pm, const std::string& sink) { return pm.monitor->retry_dead_letters(sink); },
+          py::arg("sink") = "")
+      .def(
+          "purge_dead_letters",
+          [](PyMonitor& pm, const std::string& sink) { return pm.monitor->purge_dead_letters(sink); },
+          py::arg("sink") = "")
       .def("metrics_text", [](PyMonitor& pm) { return pm.monitor->metrics_text(); })
       .def_property_readonly("metrics_port", [](PyMonitor& pm) { return pm.monitor->metrics_port(); })
       .def_property_readonly("closed", [](PyMonitor& pm) { return pm.monitor->state() == MonitorState::stopped; })

@@ -201,6 +201,25 @@ class Monitor:
         """Counters: received, valid, invalid, duplicates, downloads, records, per table ..."""
         return self._impl.stats()
 
+    def dead_letters(self, limit: int = 1000, sink: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Dead letters, oldest first: records a sink gave up on (``sink`` its name) and
+        messages a stage refused (``sink`` the stage: validate, download, decode; ``table``
+        "messages", ``record`` holding topic and payload). Each a dict: id, sink, table,
+        record, status, reason (the errors), attempts, failed_at. ``sink``: only those."""
+        if limit < 0:
+            raise InvalidArgumentError("limit must be 0 or more")
+        return self._impl.dead_letters(limit, sink or "")
+
+    def retry_dead_letters(self, sink: Optional[str] = None) -> int:
+        """Tries dead letters again (the monitor must be running): records go to their sink
+        and leave the store once delivered; messages go back into the spool. Returns how many
+        were handed back."""
+        return self._impl.retry_dead_letters(sink or "")
+
+    def purge_dead_letters(self, sink: Optional[str] = None) -> int:
+        """Deletes dead letters (all, or ``sink``'s); returns how many."""
+        return self._impl.purge_dead_letters(sink or "")
+
     def metrics_text(self) -> str:
         """The metrics in Prometheus text format (what /metrics serves)."""
         return self._impl.metrics_text()
