@@ -485,7 +485,8 @@ def test_dead_letters_read_retried_and_purged_from_python():
     def picky(record):
         return accept["all"] or not record["data_id"].endswith("z1")
 
-    config = {"monitor": {"status_interval": "0s"}, "pipelines": [{"name": "all", "filters": ["#"]}],
+    config = {"monitor": {"status_interval": "0s"},
+              "pipelines": [{"name": "all", "filters": ["#"], "sinks": ["picky"]}],
               "sinks": [{"name": "picky", "type": "callback", "max_retries": 0}]}
     with wis2mon.Monitor(config, sinks={"picky": picky}) as m:
         for i in range(3):

@@ -109,6 +109,20 @@ void register_test_kinds() {
   (void)once;
 }
 
+// A monitor with every default but one pipeline "all" into a callback sink "cb" (settings:
+// its engine's), quiet.
+MonitorOptions callback_monitor_options(std::map<std::string, std::string> settings = {}) {
+  MonitorOptions o;
+  o.status_interval = 0ms;
+  o.log = [](std::string_view) {};
+  PipelineOptions p;
+  p.name = "all";
+  p.sinks = {"cb"};
+  o.pipelines = {p};
+  o.sinks = {SinkSpec{"cb", "callback", std::move(settings)}};
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("monitor: processing that throws frees its item, so a later copy of it is processed") {
@@ -745,15 +759,7 @@ TEST_CASE("monitor: embedded with its defaults, it writes no file (spool and dea
   fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);  // read-only (root ignores it)
   std::size_t delivered = 0, rejected = 0;
   {
-    MonitorOptions o;  // no spool, no dead_letters, no dedup store: every default
-    o.status_interval = 0ms;
-    o.log = [](std::string_view) {};
-    PipelineOptions p;
-    p.name = "all";
-    p.sinks = {"cb"};
-    o.pipelines = {p};
-    o.sinks = {SinkSpec{"cb", "callback", {}}};
-    Monitor monitor(o);
+    Monitor monitor(callback_monitor_options());  // no spool, dead letters or dedup store: every default
     int n = 0;
     monitor.add_callback_sink("cb", [&](const std::vector<Record>& batch) {
       std::vector<Delivery> out;
@@ -785,15 +791,7 @@ TEST_CASE("monitor: embedded with its defaults, it writes no file (spool and dea
 }
 
 TEST_CASE("monitor: dead letters read back with their reasons, retried and purged through the Monitor") {
-  MonitorOptions o;  // spool and dead letters in memory
-  o.status_interval = 0ms;
-  o.log = [](std::string_view) {};
-  PipelineOptions p;
-  p.name = "all";
-  p.sinks = {"cb"};
-  o.pipelines = {p};
-  o.sinks = {SinkSpec{"cb", "callback", {{"max_retries", "0"}}}};
-  Monitor monitor(o);
+  Monitor monitor(callback_monitor_options({{"max_retries", "0"}}));  // spool and dead letters in memory
   std::atomic<bool> accept_all{false};
   std::vector<std::string> delivered;
   monitor.add_callback_sink("cb", [&](const std::vector<Record>& batch) {
