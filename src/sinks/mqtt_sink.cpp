@@ -2,6 +2,8 @@
 #include "wis2mon/sinks/mqtt.hpp"
 
 #include <atomic>
+#include <mutex>
+#include <utility>
 
 #include "wis2mon/error.hpp"
 
@@ -9,8 +11,14 @@ namespace wis2mon {
 
 struct MqttSink::Impl {
   MqttSinkOptions options;
+  BrokerOptions broker;
   std::string server;  // for messages: the URL without its credentials
-  std::unique_ptr<MqttPublisher> publisher;
+  mutable std::mutex mu;  // the publisher is replaced by write() while healthcheck() reads it
+  std::shared_ptr<MqttPublisher> publisher;
+  std::shared_ptr<MqttPublisher> current() const {
+    std::lock_guard lock(mu);
+    return publisher;
+  }
   std::atomic<bool> closed{false};
   bool waited = false;  // healthcheck's first call waits for the connection
 };
@@ -44,7 +52,8 @@ MqttSink::MqttSink(std::string name, MqttSinkOptions options) : Sink(std::move(n
   b.ca_file = options.ca_file;
   b.verify_tls = options.verify_tls;
   b.clean_start = true;  // nothing to keep: what is not acknowledged stays in the spool
-  impl_->publisher = std::make_unique<MqttPublisher>(std::move(b));  // checks the URL and version
+  impl_->broker = b;
+  impl_->publisher = std::make_shared<MqttPublisher>(std::move(b));  // checks the URL and version
   impl_->server = parse_broker_url(options.url).server_uri;
   impl_->options = std::move(options);
   impl_->publisher->start();
@@ -87,30 +96,48 @@ std::vector<Delivery> MqttSink::write(const std::vector<Record>& batch) {
   }
   if (messages.empty()) return out;
   // A sink just made, or a broker coming back: give the connection the batch's time first.
-  if (!impl_->publisher->stats().connected) impl_->publisher->wait_connected(o.timeout);
-  const auto answers = impl_->publisher->publish_many(messages, o.timeout, o.retain);
+  const auto publisher = impl_->current();
+  if (!publisher->stats().connected) publisher->wait_connected(o.timeout);
+  const auto answers = publisher->publish_many(messages, o.timeout, o.retain);
+  bool failed = false;
   for (std::size_t k = 0; k < answers.size(); ++k)
-    if (!answers[k].empty()) out[index[k]] = {DeliveryStatus::retry, answers[k]};
+    if (!answers[k].empty()) {
+      out[index[k]] = {DeliveryStatus::retry, answers[k]};
+      failed = true;
+    }
+  // A message answered Retry must not go out later on its own: paho would still send the
+  // ones it holds unacknowledged after a reconnect (a duplicate once the engine retries
+  // them). A new client holds nothing; the old one is dropped with its queue.
+  if (failed && !impl_->closed) {
+    auto fresh = std::make_shared<MqttPublisher>(impl_->broker);
+    fresh->start();
+    std::shared_ptr<MqttPublisher> old;
+    {
+      std::lock_guard lock(impl_->mu);
+      old = std::exchange(impl_->publisher, std::move(fresh));
+    }
+    old->stop(std::chrono::milliseconds(0));
+  }
   return out;
 }
 
 SinkHealth MqttSink::healthcheck() {
   if (!impl_->waited) {
     impl_->waited = true;
-    impl_->publisher->wait_connected(std::chrono::seconds(5));
+    impl_->current()->wait_connected(std::chrono::seconds(5));
   }
-  const auto s = impl_->publisher->stats();
+  const auto s = impl_->current()->stats();
   if (s.connected) return {};
   return {false, "not connected to " + impl_->server + (s.last_error.empty() ? "" : ": " + s.last_error)};
 }
 
 void MqttSink::close() {
   if (impl_->closed.exchange(true)) return;
-  impl_->publisher->stop();
+  impl_->current()->stop();
 }
 
 BrokerStats MqttSink::broker_stats() const {
-  return impl_->publisher->stats();
+  return impl_->current()->stats();
 }
 
 }  // namespace wis2mon
