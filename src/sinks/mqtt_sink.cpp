@@ -12,7 +12,7 @@ namespace wis2mon {
 struct MqttSink::Impl {
   MqttSinkOptions options;
   BrokerOptions broker;
-  std::string server;  // for messages: the URL without its credentials
+  std::string server;     // for messages: the URL without its credentials
   mutable std::mutex mu;  // the publisher is replaced by write() while healthcheck() reads it
   std::shared_ptr<MqttPublisher> publisher;
   std::shared_ptr<MqttPublisher> current() const {

@@ -509,3 +509,15 @@ def test_dead_letters_read_retried_and_purged_from_python():
         assert m.dead_letters() == []
         with pytest.raises(wis2mon.InvalidArgumentError):
             m.dead_letters(limit=-1)
+
+
+def test_decode_bufr_takes_bytes_or_a_path_never_a_str(tmp_path):
+    bufr = _wis2mon._sample_synop_bufr(15, 15)
+    (tmp_path / "obs.bufr4").write_bytes(bufr)
+    from_path = wis2mon.decode_bufr(tmp_path / "obs.bufr4")
+    assert from_path == wis2mon.decode_bufr(bufr) and from_path[0]["wigos_station_identifier"] == "0-20000-0-15015"
+    with pytest.raises(TypeError):
+        wis2mon.decode_bufr(str(tmp_path / "obs.bufr4"))
+    with pytest.raises(wis2mon.FileError):
+        wis2mon.decode_bufr(tmp_path / "missing.bufr4")
+

@@ -62,15 +62,26 @@ __all__ = [
 Bytes = Union[bytes, bytearray, memoryview, str]
 
 
-def decode_bufr(data: Bytes, errors: str = "include") -> List[Dict[str, Any]]:
-    """Decodes BUFR bytes (one or more messages, GTS headers allowed) into one dict per
-    subset (table surface_obs: wigos_station_identifier, observed_at, air_temperature ...).
+def decode_bufr(data: Union[bytes, bytearray, memoryview, "_os.PathLike[str]"],
+                errors: str = "include") -> List[Dict[str, Any]]:
+    """Decodes BUFR bytes (one or more messages, GTS headers allowed), or the file at a
+    ``pathlib.Path``, into one dict per subset (table surface_obs: wigos_station_identifier,
+    observed_at, air_temperature ...). A ``str`` is refused (TypeError): a path and a BUFR
+    text cannot be told apart; pass ``pathlib.Path(name)`` or the bytes.
 
     A message that cannot be decoded gives, with ``errors="include"`` (the default), a dict
     ``{"message_index": N, "error": "..."}`` in its place; ``"ignore"`` leaves it out;
     ``"raise"`` raises DecodeError (with ``.records`` and ``.errors``) after decoding all."""
     if errors not in ("include", "ignore", "raise"):
         raise InvalidArgumentError("errors must be 'include', 'ignore' or 'raise'")
+    if isinstance(data, str):
+        raise TypeError("decode_bufr takes bytes or a pathlib.Path, not str (a path? pass pathlib.Path(it))")
+    if isinstance(data, _os.PathLike):
+        try:
+            with open(data, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise FileError(f"{_os.fspath(data)}: {e.strerror}") from e
     records, failed, _warnings = _wis2mon.decode_bufr(data)
     if failed and errors == "raise":
         raise DecodeError(f"{len(failed)} BUFR message(s) could not be decoded: {failed[0]['error']}", records, failed)
@@ -226,10 +237,12 @@ class Monitor:
 
     @property
     def metrics_port(self) -> int:
+        """The port /metrics is served on (0: none; the one chosen when metrics.port is -1)."""
         return self._impl.metrics_port
 
     @property
     def closed(self) -> bool:
+        """True once close() ran (the monitor cannot start again)."""
         return self._impl.closed
 
     def close(self) -> None:
