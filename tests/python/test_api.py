@@ -521,3 +521,26 @@ def test_decode_bufr_takes_bytes_or_a_path_never_a_str(tmp_path):
     with pytest.raises(wis2mon.FileError):
         wis2mon.decode_bufr(tmp_path / "missing.bufr4")
 
+
+
+def test_every_public_class_method_and_property_has_a_docstring():
+    import inspect
+
+    missing = []
+    for name in wis2mon.__all__:
+        obj = getattr(wis2mon, name)
+        if not (inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismodule(obj)):
+            continue
+        if not (obj.__doc__ or "").strip():
+            missing.append(name)
+        if inspect.isclass(obj) and not issubclass(obj, BaseException):
+            for member, value in vars(obj).items():
+                if member.startswith("_"):
+                    continue
+                doc = value.__doc__ if isinstance(value, property) else getattr(obj, member).__doc__
+                if callable(value) or isinstance(value, (property, staticmethod)):
+                    text = (doc or "").strip()
+                    # pybind writes the signature first: a docstring is what follows it.
+                    if not text or (text.startswith(member + "(") and "\n\n" not in text):
+                        missing.append(f"{name}.{member}")
+    assert missing == []

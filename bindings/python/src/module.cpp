@@ -87,15 +87,24 @@ PYBIND11_MODULE(_wis2mon, m) {
   wis2mon::python::register_errors(m);
 
   // ---- notifications ----------------------------------------------------------------------
-  py::class_<PyNotification> notification(m, "Notification");
+  py::class_<PyNotification> notification(
+      m, "Notification",
+      "A WIS2 Notification Message, parsed and validated: Notification.parse(data, mode, topic). Its "
+      "fields are properties (str or None; times as UTC RFC 3339); valid, errors and warnings say what "
+      "validation found.");
   // The flat fields (id, data_id, pubtime, ...) from the library's one table: str or None.
   for (const auto& field : notification_fields()) {
     if (std::string_view(field.name) == "operation") continue;  // below: a str even when unknown
     const auto get = field.value;
-    notification.def_property_readonly(field.name, [get](const PyNotification& n) -> py::object {
-      const auto text = field_text(get(n.parsed.notification));
-      return text ? py::object(py::str(*text)) : py::object(py::none());
-    });
+    notification.def_property_readonly(
+        field.name,
+        [get](const PyNotification& n) -> py::object {
+          const auto text = field_text(get(n.parsed.notification));
+          return text ? py::object(py::str(*text)) : py::object(py::none());
+        },
+        ("The notification's " + std::string(field.name) +
+         " (str, or None when absent; times as UTC RFC 3339; docs/validation.md)")
+            .c_str());
   }
   notification
       .def_static(
@@ -116,56 +125,80 @@ PYBIND11_MODULE(_wis2mon, m) {
             n->parsed = Notification::parse(std::string_view(buffer, static_cast<std::size_t>(size)), o);
             return n;
           },
-          py::arg("data"), py::arg("mode") = "lenient", py::arg("topic") = py::none())
-      .def_property_readonly("valid", [](const PyNotification& n) { return n.parsed.valid(); })
-      .def_property_readonly("is_json", [](const PyNotification& n) { return n.parsed.json_ok; })
-      .def_property_readonly("errors", [](const PyNotification& n) { return issues_to_list(n.parsed.report.errors()); })
-      .def_property_readonly("warnings",
-                             [](const PyNotification& n) { return issues_to_list(n.parsed.report.warnings()); })
-      .def_property_readonly("raw", [](const PyNotification& n) { return n.raw; })
-      .def_property_readonly("topic", [](const PyNotification& n) { return text_or_none(n.topic); })
-      .def_property_readonly("cache", [](const PyNotification& n) { return n.parsed.notification.cache(); })
-      .def_property_readonly("operation",
-                             [](const PyNotification& n) {
-                               // "unknown" rather than None: Python callers compare strings.
-                               return to_string(n.parsed.notification.operation());
-                             })
-      .def_property_readonly("integrity",
-                             [](const PyNotification& n) -> py::object {
-                               const auto& i = n.parsed.notification.integrity();
-                               if (!i) return py::none();
-                               py::dict d;
-                               d["method"] = std::string(i->method);
-                               d["value"] = std::string(i->value);
-                               return d;
-                             })
-      .def_property_readonly("links",
-                             [](const PyNotification& n) {
-                               py::list out;
-                               for (const auto& l : n.parsed.notification.links()) {
-                                 py::dict d;
-                                 d["href"] = std::string(l.href);
-                                 d["rel"] = std::string(l.rel);
-                                 d["type"] = text_or_none(l.type);
-                                 d["title"] = text_or_none(l.title);
-                                 d["length"] = l.length ? py::object(py::int_(*l.length)) : py::object(py::none());
-                                 out.append(d);
-                               }
-                               return out;
-                             })
-      .def_property_readonly("size_bytes", [](const PyNotification& n) { return n.parsed.notification.size_bytes(); })
-      .def("inline_data",
-           [](const PyNotification& n) -> py::object {
-             if (!n.parsed.notification.content()) return py::none();
-             auto r = decode_inline_content(n.parsed.notification);
-             if (r.status != DownloadStatus::ok) throw Error(ErrorCode::invalid_argument, "inline content: " + r.error);
-             return py::bytes(r.data);
-           })
-      .def("to_dict",
-           [](const PyNotification& n) -> py::object {
-             if (!n.parsed.json_ok) throw Error(ErrorCode::parse, "to_dict: the message is not a JSON object");
-             return py::module_::import("json").attr("loads")(n.raw);
-           })
+          py::arg("data"), py::arg("mode") = "lenient", py::arg("topic") = py::none(),
+          "Parses and validates a notification (bytes or str); mode lenient or strict; topic: where it was "
+          "published (its checks join the validation)")
+      .def_property_readonly(
+          "valid", [](const PyNotification& n) { return n.parsed.valid(); }, "True when validation found no error")
+      .def_property_readonly(
+          "is_json", [](const PyNotification& n) { return n.parsed.json_ok; }, "True when the bytes are a JSON object")
+      .def_property_readonly(
+          "errors", [](const PyNotification& n) { return issues_to_list(n.parsed.report.errors()); },
+          "Validation errors: dicts with path, rule and message")
+      .def_property_readonly(
+          "warnings", [](const PyNotification& n) { return issues_to_list(n.parsed.report.warnings()); },
+          "Validation warnings: dicts with path, rule and message")
+      .def_property_readonly(
+          "raw", [](const PyNotification& n) { return n.raw; }, "The bytes as received")
+      .def_property_readonly(
+          "topic", [](const PyNotification& n) { return text_or_none(n.topic); }, "The topic given to parse(), or None")
+      .def_property_readonly(
+          "cache", [](const PyNotification& n) { return n.parsed.notification.cache(); },
+          "properties.cache (True when absent)")
+      .def_property_readonly(
+          "operation",
+          [](const PyNotification& n) {
+            // "unknown" rather than None: Python callers compare strings.
+            return to_string(n.parsed.notification.operation());
+          },
+          "new, update, deletion (from the links' rel), or unknown")
+      .def_property_readonly(
+          "integrity",
+          [](const PyNotification& n) -> py::object {
+            const auto& i = n.parsed.notification.integrity();
+            if (!i) return py::none();
+            py::dict d;
+            d["method"] = std::string(i->method);
+            d["value"] = std::string(i->value);
+            return d;
+          },
+          "properties.integrity as a dict (method, value), or None")
+      .def_property_readonly(
+          "links",
+          [](const PyNotification& n) {
+            py::list out;
+            for (const auto& l : n.parsed.notification.links()) {
+              py::dict d;
+              d["href"] = std::string(l.href);
+              d["rel"] = std::string(l.rel);
+              d["type"] = text_or_none(l.type);
+              d["title"] = text_or_none(l.title);
+              d["length"] = l.length ? py::object(py::int_(*l.length)) : py::object(py::none());
+              out.append(d);
+            }
+            return out;
+          },
+          "The links: dicts with href, rel, type, title, length")
+      .def_property_readonly(
+          "size_bytes", [](const PyNotification& n) { return n.parsed.notification.size_bytes(); },
+          "The announced size of the data in bytes (0 when unknown)")
+      .def(
+          "inline_data",
+          [](const PyNotification& n) -> py::object {
+            if (!n.parsed.notification.content()) return py::none();
+            auto r = decode_inline_content(n.parsed.notification);
+            if (r.status != DownloadStatus::ok) throw Error(ErrorCode::invalid_argument, "inline content: " + r.error);
+            return py::bytes(r.data);
+          },
+          "The inline content (properties.content) decoded and verified, or None without one; "
+          "InvalidArgumentError when it does not verify")
+      .def(
+          "to_dict",
+          [](const PyNotification& n) -> py::object {
+            if (!n.parsed.json_ok) throw Error(ErrorCode::parse, "to_dict: the message is not a JSON object");
+            return py::module_::import("json").attr("loads")(n.raw);
+          },
+          "The message as a dict (ParseError when it is not a JSON object)")
       .def(
           "get",
           [](const PyNotification& n, const std::string& name, const py::object& default_value) -> py::object {
@@ -177,7 +210,8 @@ PYBIND11_MODULE(_wis2mon, m) {
             }
             return d.contains(name) ? py::object(d[py::str(name)]) : default_value;
           },
-          py::arg("name"), py::arg("default") = py::none())
+          py::arg("name"), py::arg("default") = py::none(),
+          "A member of properties (or of the message itself) by name, as JSON gives it; default when absent")
       .def("__repr__", [](const PyNotification& n) {
         return "<wis2mon.Notification " + std::string(n.parsed.notification.data_id()) +
                (n.parsed.valid() ? " valid>"
@@ -319,29 +353,39 @@ PYBIND11_MODULE(_wis2mon, m) {
         py::arg("data"), py::arg("strict") = false);
 
   // ---- downloads ----------------------------------------------------------------------------
-  py::class_<DownloadResult>(m, "DownloadResult")
-      .def_property_readonly("status", [](const DownloadResult& r) { return std::string(to_string(r.status)); })
-      .def_property_readonly("ok", [](const DownloadResult& r) { return r.status == DownloadStatus::ok; })
-      .def_readonly("http_code", &DownloadResult::http_code)
-      .def_readonly("retriable", &DownloadResult::retriable)
-      .def_readonly("url", &DownloadResult::url)
-      .def_property_readonly("data", [](const DownloadResult& r) { return py::bytes(r.data); })
-      .def_readonly("error", &DownloadResult::error)
-      .def_property_readonly("elapsed",
-                             [](const DownloadResult& r) { return static_cast<double>(r.elapsed.count()) / 1000.0; })
-      .def_property_readonly("attempts",
-                             [](const DownloadResult& r) {
-                               py::list out;
-                               for (const auto& a : r.attempts)
-                                 out.append(py::make_tuple(a.url, std::string(to_string(a.status)), a.http_code));
-                               return out;
-                             })
+  py::class_<DownloadResult>(m, "DownloadResult",
+                             "What Downloader.fetch got: status, the verified data, and each attempt")
+      .def_property_readonly(
+          "status", [](const DownloadResult& r) { return std::string(to_string(r.status)); },
+          "ok, or why not (not_found, http_error, integrity_mismatch, timeout, ...; docs/download.md)")
+      .def_property_readonly(
+          "ok", [](const DownloadResult& r) { return r.status == DownloadStatus::ok; }, "True when status is ok")
+      .def_readonly("http_code", &DownloadResult::http_code, "The last HTTP status code (0: none)")
+      .def_readonly("retriable", &DownloadResult::retriable, "True when trying again later may succeed")
+      .def_readonly("url", &DownloadResult::url, "The URL the data came from (or the last one tried)")
+      .def_property_readonly(
+          "data", [](const DownloadResult& r) { return py::bytes(r.data); }, "The data, verified (empty unless ok)")
+      .def_readonly("error", &DownloadResult::error, "Why it failed, in words")
+      .def_property_readonly(
+          "elapsed", [](const DownloadResult& r) { return static_cast<double>(r.elapsed.count()) / 1000.0; },
+          "Seconds from the first attempt to the answer")
+      .def_property_readonly(
+          "attempts",
+          [](const DownloadResult& r) {
+            py::list out;
+            for (const auto& a : r.attempts)
+              out.append(py::make_tuple(a.url, std::string(to_string(a.status)), a.http_code));
+            return out;
+          },
+          "Each attempt: (url, status, http_code)")
       .def("__repr__", [](const DownloadResult& r) {
         return "<wis2mon.DownloadResult " + std::string(to_string(r.status)) + " " + r.url + " " +
                std::to_string(r.data.size()) + " bytes>";
       });
 
-  py::class_<PyDownloader>(m, "Downloader")
+  py::class_<PyDownloader>(m, "Downloader",
+                           "Cache-aware, verified, concurrent downloads; keywords are the config file's download keys "
+                           "(docs/download.md)")
       // Keywords are the config file's `download` keys, through the same table (seconds as
       // numbers, or "250ms"-style strings).
       .def(py::init([](const py::kwargs& kwargs) {
@@ -370,7 +414,9 @@ PYBIND11_MODULE(_wis2mon, m) {
             py::gil_scoped_release release;
             return checked(future.get());
           },
-          py::arg("item"), py::arg("integrity") = py::none())
+          py::arg("item"), py::arg("integrity") = py::none(),
+          "Downloads a Notification's data (cache-aware, verified against its integrity) or a URL "
+          "(integrity: {method, value} to verify); a DownloadResult, never an exception for a failed download")
       .def(
           "fetch_many",
           [](PyDownloader& d, const py::iterable& items) {
@@ -381,12 +427,14 @@ PYBIND11_MODULE(_wis2mon, m) {
             for (auto& f : futures) out.push_back(checked(f.get()));
             return out;
           },
-          py::arg("items"))
-      .def("close",
-           [](PyDownloader& d) {
-             py::gil_scoped_release release;
-             d.downloader.reset();
-           })
+          py::arg("items"), "fetch for many items at once, concurrently; the results in the items' order")
+      .def(
+          "close",
+          [](PyDownloader& d) {
+            py::gil_scoped_release release;
+            d.downloader.reset();
+          },
+          "Stops the downloader (waiting for transfers in progress); later fetches raise")
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](PyDownloader& d, const py::args&) {
         py::gil_scoped_release release;
