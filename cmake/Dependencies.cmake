@@ -1,8 +1,10 @@
-# Every third-party library comes from a Debian 12 package (scripts/install-deps.sh).
+# Every third-party library comes from a Debian 12 package (scripts/install-deps.sh); the
+# portable wheels are built against Debian 11's (scripts/build-wheels.sh), so nothing here may
+# need more than those have (OpenSSL 1.1.1, curl 7.74, SQLite 3.34).
 # They are linked PRIVATE: none of their types appear in public headers.
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
-find_package(OpenSSL 3 REQUIRED)          # digests for inline-content integrity (EVP)
+find_package(OpenSSL 1.1.1 REQUIRED)      # digests for inline-content integrity (EVP)
 find_package(ZLIB REQUIRED)
 find_package(CURL REQUIRED)               # `wis2mon topics sync`
 find_package(SQLite3 REQUIRED)            # durable dedup store
@@ -22,11 +24,15 @@ add_library(wis2mon_paho INTERFACE IMPORTED)
 target_include_directories(wis2mon_paho SYSTEM INTERFACE ${PAHO_INCLUDE_DIR})
 target_link_libraries(wis2mon_paho INTERFACE ${PAHO_MQTT3AS_LIBRARY})
 find_path(RAPIDJSON_INCLUDE_DIR rapidjson/document.h REQUIRED)
-find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
-# The monitor's config file (YAML; JSON goes through RapidJSON) and its /metrics endpoint
-# (also the tests' HTTP(S) fault server).
+if(WIS2MON_BUILD_CLI)
+  find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+endif()
+# The monitor's config file (YAML; JSON goes through RapidJSON).
 pkg_check_modules(YAMLCPP REQUIRED IMPORTED_TARGET yaml-cpp)
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# `wis2mon demo`'s web page and the tests' HTTP(S) fault server (not the library).
+if(WIS2MON_BUILD_CLI OR WIS2MON_BUILD_TESTS)
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+endif()
 # The /metrics and /health endpoint: event-driven (epoll), so idle connections cost a socket,
 # not a thread, and never hold up a probe.
 pkg_check_modules(MHD REQUIRED IMPORTED_TARGET libmicrohttpd)

@@ -16,6 +16,8 @@ packages=(
   pybind11-dev python3-dev
   # real servers the tests start on loopback ports: InfluxDB 1.x, mosquitto (+ its clients)
   influxdb mosquitto mosquitto-clients
+  # the portable wheels: Debian roots for building them and for proving them (build-wheels.sh)
+  debootstrap file xz-utils binutils
   # libFuzzer, sanitizers and formatting
   clang libclang-rt-14-dev clang-format
 )

@@ -7,7 +7,9 @@
 #  2. build with AddressSanitizer + UndefinedBehaviorSanitizer and warnings as errors, ctest again;
 #  3. install, then build an outside project against it with find_package and pkg-config, and
 #     compile and link every C++/C snippet of README.md and docs/ against the installed library;
-#  4. pip wheel . and pip install . into fresh venvs, and the Python tests (tests/python);
+#  4. pip wheel . and pip install . into fresh venvs, and the Python tests (tests/python); then
+#     the portable (manylinux) wheels, built in a Debian 11 root and installed with pip alone
+#     into minimal Debian roots without compiler or -dev package, where the Python tests run;
 #  5. run each libFuzzer target for a fixed short budget (FUZZ_SECONDS, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +87,12 @@ python3 -m venv "$pytmp/install-venv"
 "$pytmp/install-venv/bin/python" -m pip install -q . -C build-dir=build-python
 (cd /tmp && "$pytmp/install-venv/bin/python" -c "import wis2mon; print('pip install .: wis2mon', wis2mon.__version__)")
 rm -rf "$pytmp"
+
+step "portable wheels: built in a Debian 11 root, proven in clean Debian roots (scripts/build-wheels.sh, check-wheels.sh)"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO scripts/build-wheels.sh
+$SUDO scripts/check-wheels.sh
 
 step "libFuzzer targets, ${FUZZ_SECONDS:-30} s each"
 CC=clang CXX=clang++ BUILD_TARGETS="fuzz_notification fuzz_topic fuzz_bufr fuzz_cap" scripts/build.sh build-fuzz \

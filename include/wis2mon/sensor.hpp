@@ -144,6 +144,8 @@ class WIS2MON_API ScgbTracker {
   /// A message from a Global Broker on an origin/, cache/ or monitor/a/wis2/... topic.
   /// Returns false when it has no id (not counted in the comparison).
   bool on_message(std::string_view global_broker, std::string_view topic, std::string_view message, Timestamp received);
+  /// The same for a message already parsed: `id` is its "id" (empty: not counted).
+  bool on_message_id(std::string_view global_broker, std::string_view topic, std::string_view id, Timestamp received);
   /// Closes the messages first seen more than the window ago; returns how many closed.
   std::size_t advance(Timestamp now);
   /// Messages still inside the window.

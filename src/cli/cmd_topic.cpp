@@ -8,6 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/report_text.hpp"
+#include "common/compat.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/topic.hpp"
 
@@ -82,7 +83,7 @@ int run_topics_sync(const TopicArgs& a) {
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, f.get());
   curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  detail::curl_allow_protocols(curl.get(), "http,https");
   curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 15L);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 120L);
   curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);

@@ -10,11 +10,6 @@
 namespace wis2mon::detail {
 namespace {
 
-struct MdFree {
-  void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
-};
-using MdPtr = std::unique_ptr<EVP_MD, MdFree>;
-
 struct Method {
   std::string_view wnm_name;
   const char* openssl_name;
@@ -24,6 +19,12 @@ constexpr Method kMethods[] = {
     {"sha256", "SHA2-256", 32},   {"sha384", "SHA2-384", 48},   {"sha512", "SHA2-512", 64},
     {"sha3-256", "SHA3-256", 32}, {"sha3-384", "SHA3-384", 48}, {"sha3-512", "SHA3-512", 64},
 };
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+struct MdFree {
+  void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
+};
+using MdPtr = std::unique_ptr<EVP_MD, MdFree>;
 
 // Fetching an EVP_MD is costly in OpenSSL 3, so each one is fetched once per process.
 const EVP_MD* fetched(std::size_t index) {
@@ -37,6 +38,23 @@ const EVP_MD* fetched(std::size_t index) {
   };
   return cache[index].get();
 }
+
+int init_digest(EVP_MD_CTX* ctx, const EVP_MD* md) {
+  return EVP_DigestInit_ex2(ctx, md, nullptr);
+}
+#else
+// OpenSSL 1.1 (Debian 11, where the portable wheels are built) has no fetching: its built-in
+// digests, in kMethods' order.
+const EVP_MD* fetched(std::size_t index) {
+  static const EVP_MD* const table[] = {EVP_sha256(),   EVP_sha384(),   EVP_sha512(),
+                                        EVP_sha3_256(), EVP_sha3_384(), EVP_sha3_512()};
+  return table[index];
+}
+
+int init_digest(EVP_MD_CTX* ctx, const EVP_MD* md) {
+  return EVP_DigestInit_ex(ctx, md, nullptr);
+}
+#endif
 
 int method_index(std::string_view method) noexcept {
   for (std::size_t i = 0; i < std::size(kMethods); ++i)
@@ -70,8 +88,8 @@ std::size_t compute_digest(std::string_view method, const void* data, std::size_
   };
   thread_local std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
   unsigned int len = 0;
-  if (md == nullptr || !ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), data, size) != 1 || EVP_DigestFinal_ex(ctx.get(), out, &len) != 1)
+  if (md == nullptr || !ctx || init_digest(ctx.get(), md) != 1 || EVP_DigestUpdate(ctx.get(), data, size) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), out, &len) != 1)
     return 0;
   return len;
 }
@@ -81,7 +99,7 @@ StreamingDigest::StreamingDigest(std::string_view method) {
   if (i < 0) return;
   const EVP_MD* md = fetched(static_cast<std::size_t>(i));
   std::unique_ptr<EVP_MD_CTX, Free> c(EVP_MD_CTX_new());
-  if (md != nullptr && c && EVP_DigestInit_ex2(c.get(), md, nullptr) == 1) ctx_ = std::move(c);
+  if (md != nullptr && c && init_digest(c.get(), md) == 1) ctx_ = std::move(c);
 }
 
 void StreamingDigest::update(const void* data, std::size_t size) noexcept {

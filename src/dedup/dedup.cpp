@@ -3,6 +3,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "common/compat.hpp"
 #include "wis2mon/dedup.hpp"
 #include "wis2mon/error.hpp"
 
@@ -44,7 +45,7 @@ MemoryDedupStore::~MemoryDedupStore() = default;
 
 std::optional<Timestamp> MemoryDedupStore::get(std::string_view key, Timestamp now) {
   std::lock_guard lock(impl_->mutex);
-  auto it = impl_->map.find(key);
+  auto it = detail::find_key(impl_->map, key);
   if (it == impl_->map.end() || it->second.expires <= now.seconds) return std::nullopt;
   return it->second.value;
 }
@@ -53,7 +54,7 @@ void MemoryDedupStore::put(std::string_view key, Timestamp value, Timestamp now)
   std::lock_guard lock(impl_->mutex);
   auto& s = *impl_;
   const auto gen = s.next_generation++;
-  auto it = s.map.find(key);
+  auto it = detail::find_key(s.map, key);
   if (it != s.map.end()) {
     it->second = {value, now.seconds + s.ttl, gen};
   } else {

@@ -18,6 +18,8 @@
 #include <random>
 #include <thread>
 
+#include "common/ca_bundle.hpp"
+#include "common/compat.hpp"
 #include "common/curl.hpp"
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
@@ -344,11 +346,11 @@ struct Downloader::Impl {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, protocols.c_str());
+    detail::curl_allow_protocols(e, protocols);
     // Redirects: a few, and never to another scheme (no https -> http, no file://).
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, options.max_redirects);
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, scheme.c_str());
+    detail::curl_allow_redirect_protocols(e, scheme);
     curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);  // credentials stay with their host
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
@@ -357,7 +359,9 @@ struct Downloader::Impl {
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_object_bytes));
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
-    if (!options.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, options.ca_file.c_str());
+    // No ca_file: the system's bundle, found (common/ca_bundle.hpp), not curl's compiled-in path.
+    const std::string& ca = options.ca_file.empty() ? detail::system_ca_file() : options.ca_file;
+    if (!ca.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca.c_str());
     curl_easy_setopt(e, CURLOPT_USERAGENT, options.user_agent.c_str());
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
     // HTTP/2 is only negotiated over TLS: waiting for a connection that might multiplex

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "common/compat.hpp"
 #include "common/csv.hpp"
 #include "common/file.hpp"
 #include "common/sqlite.hpp"
@@ -45,7 +46,7 @@ bool is_number(const std::string& s, double& out) {
   const auto digits = s.find_first_not_of('-');
   if (digits == std::string::npos) return false;
   if (s[digits] == '0' && digits + 1 < s.size() && s[digits + 1] >= '0' && s[digits + 1] <= '9') return false;
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  const auto r = detail::double_from_chars(s.data(), s.data() + s.size(), out);
   // from_chars takes "inf" and "nan"; a station table means text by those.
   return r.ec == std::errc() && r.ptr == s.data() + s.size() && s.find_first_of("iInN") == std::string::npos;
 }

@@ -693,9 +693,6 @@ struct Monitor::Impl {
   // The pipeline thread's work on one entry; `ticket` is its share of the entry's work.
   void process(const SpoolEntry& e, const Ticket& ticket) {
     ++received;
-    if (scgb)  // every broker's copy counts, before any dedup (Guide 3.3.2.1)
-      if (const auto gb = global_broker_of.find(e.source); gb != global_broker_of.end())
-        scgb->on_message(gb->second, e.topic, e.payload, e.received);
     const Topic topic(e.topic);
     std::string centre_id(topic.centre_id());
     ParseOptions po;
@@ -703,6 +700,9 @@ struct Monitor::Impl {
     po.max_pubtime_skew = opt.max_pubtime_skew;
     po.now = e.received;
     auto lenient = Notification::parse(e.payload, po);
+    if (scgb)  // every broker's copy counts, before any dedup (Guide 3.3.2.1); by the parsed id
+      if (const auto gb = global_broker_of.find(e.source); gb != global_broker_of.end())
+        scgb->on_message_id(gb->second, e.topic, lenient.notification.id(), e.received);
     if (centre_id.empty()) {
       // No topic (a replayed file): a data_id starts with the centre id by convention.
       const auto id = lenient.notification.data_id();

@@ -3,6 +3,7 @@
 // Acknowledgement: paho acknowledges a QoS 1 message (PUBACK) after the message-arrived
 // callback returns 1. The callback returns 1 only once the handler stored the message, so a
 // message is never acknowledged unstored.
+#include "common/ca_bundle.hpp"
 #include "common/thread_name.hpp"
 #include "wis2mon/mqtt.hpp"
 
@@ -556,7 +557,9 @@ struct MqttSession {
     }
     handler = std::move(message_handler);
     if (address.tls) {
-      if (!options.ca_file.empty()) ssl.trustStore = options.ca_file.c_str();
+      // No ca_file: the system's bundle, found (common/ca_bundle.hpp), not paho's compiled-in path.
+      const std::string& ca = options.ca_file.empty() ? detail::system_ca_file() : options.ca_file;
+      if (!ca.empty()) ssl.trustStore = ca.c_str();
       ssl.enableServerCertAuth = options.verify_tls ? 1 : 0;
       ssl.verify = options.verify_tls ? 1 : 0;  // the host name too
       ssl.ssl_error_cb = &MqttSession::on_ssl_error;

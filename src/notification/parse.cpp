@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/compat.hpp"
 #include "common/digest.hpp"
 #include "common/encoding.hpp"
 #include "common/text.hpp"
@@ -790,7 +791,7 @@ ParsedNotification parse_into_block(std::string_view bytes, const ParseOptions& 
   // may read up to 15 bytes past the terminator.
   constexpr std::size_t kSimdPadding = 16;
   const std::size_t block_size = (growth + 1) * bytes.size() + 2;
-  std::shared_ptr<char[]> block = std::make_shared_for_overwrite<char[]>(block_size + kSimdPadding);
+  std::shared_ptr<char[]> block = detail::shared_buffer(block_size + kSimdPadding);
   std::memcpy(block.get(), bytes.data(), bytes.size());
   block[bytes.size()] = '\0';  // in-situ parsing reads up to the terminator
   std::memset(block.get() + block_size, 0, kSimdPadding);

@@ -85,6 +85,11 @@ void ScgbTracker::on_connection(std::string_view global_broker, bool connected) 
 
 bool ScgbTracker::on_message(std::string_view global_broker, std::string_view topic, std::string_view message,
                              Timestamp received) {
+  return on_message_id(global_broker, topic, id_of(message), received);
+}
+
+bool ScgbTracker::on_message_id(std::string_view global_broker, std::string_view topic, std::string_view message_id,
+                                Timestamp received) {
   auto& m = *impl_;
   if (m.metrics) {
     // Guide 3.3.2.1: each message received increments the counter and sets the timestamp.
@@ -95,8 +100,8 @@ bool ScgbTracker::on_message(std::string_view global_broker, std::string_view to
     m.metrics->gauge("wmo_wis2_scgb_last_message_timestamp_seconds", l).set(static_cast<double>(received.seconds));
   }
   const int index = m.index_of(global_broker);
-  std::string id = id_of(message);
-  if (index < 0 || id.empty()) return false;
+  if (index < 0 || message_id.empty()) return false;
+  std::string id(message_id);
   std::lock_guard lock(m.mu);
   auto [it, fresh] = m.seen.try_emplace(id);
   if (fresh) {

@@ -9,6 +9,8 @@
 #include <limits>
 #include <mutex>
 
+#include "common/ca_bundle.hpp"
+#include "common/compat.hpp"
 #include "common/curl.hpp"
 #include "common/time_text.hpp"
 #include "wis2mon/decoder.hpp"
@@ -64,7 +66,11 @@ void put_string_field(std::string& out, std::string_view s) {
 template <typename T>
 void put_number(std::string& out, T v) {
   char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  std::to_chars_result r;
+  if constexpr (std::is_floating_point_v<T>)
+    r = detail::double_to_chars(buf, buf + sizeof buf, v);
+  else
+    r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
 }
 
@@ -260,13 +266,14 @@ struct InfluxSink::Impl {
     headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip for big batches
     // What every request shares, set once; the handle keeps its connection between requests.
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    detail::curl_allow_protocols(curl, "http,https");
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L);
-    if (!options.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_file.c_str());
+    const std::string& ca = options.ca_file.empty() ? detail::system_ca_file() : options.ca_file;
+    if (!ca.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca.c_str());
     curl_easy_setopt(curl, CURLOPT_USERAGENT, (std::string("libwis2mon/") + version_string).c_str());
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Impl::on_body);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <unordered_map>
 
+#include "common/compat.hpp"
 #include "topic/filter.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/topic.hpp"
@@ -39,7 +40,7 @@ struct Router::Trie {
       }
       return nodes[node].plus;
     }
-    auto it = nodes[node].children.find(level);
+    auto it = detail::find_key(nodes[node].children, level);
     if (it != nodes[node].children.end()) return it->second;
     const auto id = static_cast<std::uint32_t>(nodes.size());
     nodes.emplace_back();
@@ -108,7 +109,7 @@ void Router::match(std::string_view topic, std::vector<FilterId>& out) const {
       out.insert(out.end(), node.exact.begin(), node.exact.end());
       continue;
     }
-    if (auto it = node.children.find(levels[s.depth]); it != node.children.end())
+    if (auto it = detail::find_key(node.children, levels[s.depth]); it != node.children.end())
       stack.push_back({it->second, s.depth + 1});
     if (node.plus != kNone && wildcards_ok) stack.push_back({node.plus, s.depth + 1});
   }

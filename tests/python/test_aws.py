@@ -302,3 +302,53 @@ def test_firehose_response_stays_under_6_mb():
     assert results[:4] == ["Ok"] * 4 and set(results[4:]) == {"ProcessingFailed"}
     assert [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]]
     assert (stats.ok, stats.failed) == (4, 4)
+
+
+def _fifo(event, groups):
+    """The same event as from a FIFO queue: its ARN ends in .fifo, each message has a group."""
+    for rec, group in zip(event["Records"], groups):
+        rec["eventSourceARN"] = "arn:aws:sqs:eu-central-1:123456789012:wis2.fifo"
+        rec["attributes"].update(MessageGroupId=group, SequenceNumber=str(len(group)), MessageDeduplicationId=group)
+    return event
+
+
+def test_sqs_fifo_returns_the_rest_unprocessed_after_a_failure(caplog):
+    items = ["a1", "b1", "a2", "b2", "a3"]
+    groups = ["a", "b", "a", "b", "a"]
+
+    def run(**kw):
+        event = _fifo(sqs_event([json.dumps(notification(item=i)) for i in items]), groups)
+        seen = []
+
+        def on_record(n, meta):
+            seen.append(n.data_id.rsplit("/", 1)[-1])
+            if seen[-1] == "b1":
+                raise RuntimeError("database down")
+
+        response = aws.process_sqs(event, on_record, **kw)
+        ids = [r["messageId"] for r in event["Records"]]
+        return seen, [f["itemIdentifier"] for f in response["batchItemFailures"]], ids, response["wis2mon"]
+
+    # Default: nothing after the failed message is processed; all of it is returned.
+    seen, failed, ids, counts = run()
+    assert seen == ["a1", "b1"]
+    assert failed == ids[1:]
+    assert counts["records"] == 5 and counts["ok"] == 1 and counts["failed"] == 4
+    assert "returned unprocessed" in caplog.text
+    # fifo_skip_group: only the failed message's group stops; group a goes on in order.
+    seen, failed, ids, counts = run(fifo_skip_group=True)
+    assert seen == ["a1", "b1", "a2", "a3"]
+    assert failed == [ids[1], ids[3]]
+    assert counts["ok"] == 3 and counts["failed"] == 2
+    # A standard queue is not held back by a failure.
+    event = sqs_event([json.dumps(notification(item=i)) for i in items])
+    seen = []
+
+    def fail_b1(n, meta):
+        seen.append(n.data_id.rsplit("/", 1)[-1])
+        if seen[-1] == "b1":
+            raise RuntimeError("database down")
+
+    response = aws.process_sqs(event, fail_b1)
+    assert seen == items
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [event["Records"][1]["messageId"]]

@@ -180,6 +180,7 @@ def sqs_records(event: Dict[str, Any]) -> Iterator[Tuple[str, bytes, Dict[str, A
             "sent_timestamp": attributes.get("SentTimestamp"),
             "event_source_arn": rec.get("eventSourceARN"),
             "message_attributes": rec.get("messageAttributes") or {},
+            "message_group_id": attributes.get("MessageGroupId"),  # FIFO queues only
         }
         yield rec.get("messageId", ""), (rec.get("body") or "").encode("utf-8"), meta
 
@@ -391,10 +392,25 @@ def _process(
     on_invalid: Optional[OnInvalid],
     stats: Optional[BatchStats],
     s3_client: Any = None,
+    fifo_skip_group: bool = False,
 ) -> Dict[str, Any]:
     s = stats if stats is not None else BatchStats()
     failures: List[Dict[str, str]] = []
+    failed_groups: set = set()
+    stop = False
     for ident, data, meta in items:
+        # SQS FIFO: a message must not be processed before an earlier one of its group that
+        # failed (it is retried first). After a failure the rest of the batch is returned
+        # unprocessed, or with fifo_skip_group only the rest of that message group.
+        group = meta.get("message_group_id") if str(meta.get("event_source_arn") or "").endswith(".fifo") else None
+        if group is not None and (stop or group in failed_groups):
+            s.records += 1
+            s.failed += 1
+            s.failures.append(ident)
+            failures.append({"itemIdentifier": ident})
+            log.warning("wis2mon.aws: sqs FIFO message %s (group %s) returned unprocessed: an earlier message failed",
+                        ident, group)
+            continue
         try:
             # An S3 event notification in an SQS body (S3 -> SQS, or S3 -> SNS -> SQS): its objects.
             objects = s3_objects(data) if kind == "sqs" and data is not None else None
@@ -408,6 +424,9 @@ def _process(
             s.failures.append(ident)
             failures.append({"itemIdentifier": ident})
             log.warning("wis2mon.aws: %s record %s failed (AWS retries it): %s: %s", kind, ident, type(e).__name__, e)
+            if group is not None:
+                failed_groups.add(group)
+                stop = not fifo_skip_group
     log.info("wis2mon.aws: %s batch: %d records, %d ok, %d invalid, %d failed", kind, s.records, s.ok, s.invalid, s.failed)
     return {"batchItemFailures": failures, "wis2mon": s.counts()}
 
@@ -437,12 +456,16 @@ def process_sqs(
     *,
     stats: Optional[BatchStats] = None,
     s3_client: Any = None,
+    fifo_skip_group: bool = False,
 ) -> Dict[str, Any]:
     """The same for an SQS event: failures are reported by ``messageId``. A body that is an
     S3 event notification (S3 -> SQS, or through SNS) has its objects read (boto3, or
     ``s3_client``) and their notifications processed; the message fails when an object cannot
-    be read or one of its records failed."""
-    return _process("sqs", sqs_records(event), on_record, mode, on_invalid, stats, s3_client)
+    be read or one of its records failed. From a FIFO queue (an ARN ending in ``.fifo``), the
+    messages after a failed one are returned unprocessed, so that order holds when SQS
+    delivers them again; with ``fifo_skip_group=True`` only those of the failed message's
+    group (ordering is per message group)."""
+    return _process("sqs", sqs_records(event), on_record, mode, on_invalid, stats, s3_client, fifo_skip_group)
 
 
 def process_s3(
