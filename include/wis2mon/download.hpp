@@ -101,6 +101,9 @@ struct DownloadRequest {
   /// The Global Cache downloading it (its centre-id), for the report_by label of the
   /// wmo_wis2_gc_* metrics (WIS2 Metric Hierarchy, gc.csv); empty: no such label.
   std::string report_by;
+  /// Base64 digests of the data only, as the standard says, whatever the downloader's
+  /// lenient_integrity: the strict mode (`wis2mon fetch --strict`).
+  bool strict_integrity = false;
 };
 
 struct DownloadAttempt {
@@ -137,6 +140,9 @@ class WIS2MON_API Downloader {
   /// (ready at once, url "inline"), else a download of its data link (download_request_for).
   /// Without either the result is invalid_notification, ready at once.
   std::future<DownloadResult> fetch(const Notification& n);
+  /// The same in a validation mode: strict verifies inline content and downloads against
+  /// base64 digests only (strict_integrity), as `wis2mon fetch --strict` does.
+  std::future<DownloadResult> fetch(const Notification& n, ValidationMode mode);
   /// Queues a download; on_done runs later inside poll() on the caller's thread.
   void submit(DownloadRequest request, std::function<void(DownloadResult)> on_done);
   /// Runs the callbacks of finished downloads (waiting up to `wait` for one); returns how

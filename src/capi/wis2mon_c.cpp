@@ -386,7 +386,7 @@ int wis2mon_decode_cap(const void* data, size_t size, wis2mon_records** out, cha
     const auto result = decode_cap(std::string_view(static_cast<const char*>(data ? data : ""), size));
     auto list = std::make_unique<wis2mon_records>();
     for (auto& r : result.to_records()) list->records.push_back(own_record(std::move(r)));
-    for (const auto& e : result.errors) list->errors.emplace_back(0, e);
+    for (const auto& e : result.errors) list->errors.emplace_back(0, e.message);
     if (alert_json) *alert_json = copy_out(result.to_json());
     *out = list.release();
     return WIS2MON_OK;
@@ -407,9 +407,9 @@ int wis2mon_decode_cap_document(const void* data, size_t size, int mode, wis2mon
     const auto doc = decode_cap_document(std::string_view(static_cast<const char*>(data ? data : ""), size), options);
     auto list = std::make_unique<wis2mon_records>();
     for (auto& r : doc.to_records()) list->records.push_back(own_record(std::move(r)));
-    for (const auto& e : doc.errors) list->errors.emplace_back(0, e);
+    for (const auto& e : doc.errors) list->errors.emplace_back(0, e.message);
     for (const auto& a : doc.alerts)
-      for (const auto& e : a.errors) list->errors.emplace_back(a.position, e);
+      for (const auto& e : a.errors) list->errors.emplace_back(a.position, e.message);
     if (document_json) *document_json = copy_out(doc.to_json());
     *out = list.release();
     return WIS2MON_OK;

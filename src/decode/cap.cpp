@@ -226,7 +226,8 @@ class Walker {
         continue;
       }
       if (!seen.first(n)) {
-        r_.warnings.push_back("<" + std::string(n) + "> appears more than once in <alert>; the first is used");
+        warning("cap.structure", std::string(n),
+                "<" + std::string(n) + "> appears more than once in <alert>; the first is used");
         continue;
       }
       if (n == "identifier")
@@ -279,29 +280,52 @@ class Walker {
       if (name_of(c) == "Signature" && ns_of(c) == kDsigNs && parent == "alert")
         r_.is_signed = true;
       else
-        r_.warnings.push_back("<" + std::string(name_of(c)) + "> in <" + std::string(parent) +
-                              "> is not in the CAP namespace; ignored");
+        warning(
+            "cap.structure", std::string(name_of(c)),
+            "<" + std::string(name_of(c)) + "> in <" + std::string(parent) + "> is not in the CAP namespace; ignored");
       return false;
     }
     const auto it = std::find(order.begin(), order.end(), name_of(c));
     if (it == order.end()) {
-      r_.warnings.push_back("unknown element <" + std::string(name_of(c)) + "> in <" + std::string(parent) +
-                            ">; ignored");
+      warning("cap.structure", std::string(name_of(c)),
+              "unknown element <" + std::string(name_of(c)) + "> in <" + std::string(parent) + ">; ignored");
       return false;
     }
     const auto pos = static_cast<std::size_t>(it - order.begin());
     if (pos < seen.last_pos)
-      r_.warnings.push_back("<" + std::string(name_of(c)) + "> is out of order in <" + std::string(parent) +
-                            "> (CAP fixes the element sequence)");
+      warning("cap.structure", std::string(name_of(c)),
+              "<" + std::string(name_of(c)) + "> is out of order in <" + std::string(parent) +
+                  "> (CAP fixes the element sequence)");
     seen.last_pos = std::max(seen.last_pos, pos);
     return true;
   }
 
-  void error(std::string m) { r_.errors.push_back(std::move(m)); }
-  void warning(std::string m) { r_.warnings.push_back(std::move(m)); }
+  // An issue at the element being walked (context_, an XPath such as alert/info[1]/area[2]),
+  // or at its child `element`; rule: what CAP rule it is (docs/decoders.md).
+  std::string path_to(std::string_view element) const {
+    return element.empty() ? context_ : context_ + "/" + std::string(element);
+  }
+  void error(std::string_view rule, std::string_view element, std::string m) {
+    r_.errors.push_back({path_to(element), std::string(rule), std::move(m)});
+  }
+  void warning(std::string_view rule, std::string_view element, std::string m) {
+    r_.warnings.push_back({path_to(element), std::string(rule), std::move(m)});
+  }
+  // Walks into a child element: context_ gets "/name[number]" until the scope ends.
+  struct Within {
+    Within(std::string& context, std::string_view name, std::size_t number) : context_(context), saved_(context) {
+      context_ += "/" + std::string(name) + "[" + std::to_string(number) + "]";
+    }
+    ~Within() { context_ = saved_; }
+    Within(const Within&) = delete;
+    Within& operator=(const Within&) = delete;
+    std::string& context_;
+    std::string saved_;
+  };
 
   void check_required(std::string_view where, std::string_view name, const std::string& value) {
-    if (value.empty()) error("<" + std::string(where) + "> is missing the required <" + std::string(name) + ">");
+    if (value.empty())
+      error("cap.required", name, "<" + std::string(where) + "> is missing the required <" + std::string(name) + ">");
   }
 
   void check_enum(std::string_view where, std::string_view name, const std::string& value,
@@ -310,23 +334,23 @@ class Walker {
     if (!one_of(value, allowed)) {
       std::string list;
       for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      error("<" + std::string(name) + "> \"" + value + "\" is not one of " + list);
+      error("cap.enum", name, "<" + std::string(name) + "> \"" + value + "\" is not one of " + list);
     }
   }
 
   void check_id(std::string_view name, const std::string& v) {
     if (v.empty()) return check_required("alert", name, v);
     if (v.find_first_of(" ,<&\t\r\n") != std::string::npos)
-      error("<" + std::string(name) + "> \"" + v + "\" contains a space, comma, '<' or '&'");
+      error("cap.identifier", name, "<" + std::string(name) + "> \"" + v + "\" contains a space, comma, '<' or '&'");
   }
 
   // A date-time without its zone offset: CAP requires the offset (CAP 1.2, 3.3.2), but real
   // CAP 1.1 feeds omit it. Strict: an error; lenient: a warning. Read as UTC either way.
-  void missing_offset(const std::string& what) {
+  void missing_offset(std::string_view element, const std::string& what) {
     if (mode_ == ValidationMode::strict)
-      error(what + " has no zone offset (CAP requires +hh:mm or -hh:mm)");
+      error("cap.zone_offset", element, what + " has no zone offset (CAP requires +hh:mm or -hh:mm)");
     else
-      warning(what + " has no zone offset; read as UTC");
+      warning("cap.zone_offset", element, what + " has no zone offset; read as UTC");
   }
 
   // Checks a date-time and returns it as an instant (nullopt when absent or invalid).
@@ -334,15 +358,16 @@ class Walker {
     if (v.empty()) return std::nullopt;
     if (const auto t = parse_rfc3339(v)) {
       if (!is_cap_datetime_form(v))
-        warning("<" + std::string(name) + "> \"" + v +
-                "\" is a date-time but not in CAP's form (YYYY-MM-DDThh:mm:ss+hh:mm, no \"Z\", no fractions)");
+        warning("cap.datetime_form", name,
+                "<" + std::string(name) + "> \"" + v +
+                    "\" is a date-time but not in CAP's form (YYYY-MM-DDThh:mm:ss+hh:mm, no \"Z\", no fractions)");
       return t;
     }
     if (const auto t = parse_rfc3339(v + "Z")) {
-      missing_offset("<" + std::string(name) + "> \"" + v + "\"");
+      missing_offset(name, "<" + std::string(name) + "> \"" + v + "\"");
       return t;
     }
-    error("<" + std::string(name) + "> \"" + v + "\" is not a valid date-time");
+    error("cap.datetime", name, "<" + std::string(name) + "> \"" + v + "\" is not a valid date-time");
     return std::nullopt;
   }
 
@@ -355,19 +380,22 @@ class Walker {
     check_enum("alert", "status", a.status, {"Actual", "Exercise", "System", "Test", "Draft"});
     check_enum("alert", "msgType", a.msg_type, {"Alert", "Update", "Cancel", "Ack", "Error"});
     check_enum("alert", "scope", a.scope, {"Public", "Restricted", "Private"});
-    if (a.scope == "Restricted" && !a.restriction) error("scope Restricted needs a <restriction>");
-    if (a.scope == "Private" && !a.addresses) error("scope Private needs <addresses>");
+    if (a.scope == "Restricted" && !a.restriction)
+      error("cap.scope", "restriction", "scope Restricted needs a <restriction>");
+    if (a.scope == "Private" && !a.addresses) error("cap.scope", "addresses", "scope Private needs <addresses>");
     // An empty <references/> is common in Alerts (harmless); an Update or Cancel must say
     // what it updates.
     if (has_references_ && a.references.empty()) {
       if (one_of(a.msg_type, {"Update", "Cancel", "Ack", "Error"}))
-        error("<references> is empty; msgType " + a.msg_type + " must reference the message it concerns");
+        error("cap.references", "references",
+              "<references> is empty; msgType " + a.msg_type + " must reference the message it concerns");
       else
-        warning("<references> is empty");
+        warning("cap.references", "references", "<references> is empty");
     }
     for (const auto& ref : a.references) check_reference(ref);
     if (!has_references_ && one_of(a.msg_type, {"Update", "Cancel", "Ack", "Error"}))
-      warning("msgType " + a.msg_type + " without <references> to the message it concerns");
+      warning("cap.references", "msgType",
+              "msgType " + a.msg_type + " without <references> to the message it concerns");
   }
 
   std::vector<CapValue> value_pairs(const xmlNode* node, std::string_view what) {
@@ -382,8 +410,10 @@ class Walker {
         v.value = text_of(c);
       }
     }
-    if (!has_name || v.value_name.empty()) error("<" + std::string(what) + "> without a <valueName>");
-    if (v.value.empty()) warning("<" + std::string(what) + "> \"" + v.value_name + "\" has an empty <value>");
+    if (!has_name || v.value_name.empty())
+      error("cap.value_pair", what, "<" + std::string(what) + "> without a <valueName>");
+    if (v.value.empty())
+      warning("cap.value_pair", what, "<" + std::string(what) + "> \"" + v.value_name + "\" has an empty <value>");
     return {std::move(v)};
   }
 
@@ -396,6 +426,8 @@ class Walker {
     Seen seen;
     bool has_language = false;
     const std::string where = "info " + std::to_string(number);
+    const Within within(context_, "info", number);
+    std::size_t resources = 0;
     for (const xmlNode* c = node->children; c; c = c->next) {
       if (!element_in_scope(c, "info", order, seen)) continue;
       const auto n = name_of(c);
@@ -408,11 +440,12 @@ class Walker {
       } else if (n == "parameter") {
         for (auto& v : value_pairs(c, "parameter")) info.parameters.push_back(std::move(v));
       } else if (n == "resource") {
-        check_resource(c);
+        check_resource(c, ++resources);
       } else if (n == "area") {
-        info.areas.push_back(area(c));
+        info.areas.push_back(area(c, info.areas.size() + 1));
       } else if (!seen.first(n)) {
-        warning("<" + std::string(n) + "> appears more than once in <info>; the first is used");
+        warning("cap.structure", std::string(n),
+                "<" + std::string(n) + "> appears more than once in <info>; the first is used");
       } else {
         std::string v = text_of(c);
         if (n == "language") {
@@ -448,8 +481,8 @@ class Walker {
           info.contact = std::move(v);
       }
     }
-    if (has_language && info.language.empty()) warning("empty <language> in " + where);
-    if (info.category.empty()) error("<" + where + "> is missing the required <category>");
+    if (has_language && info.language.empty()) warning("cap.empty_element", "language", "empty <language> in " + where);
+    if (info.category.empty()) error("cap.required", "category", "<" + where + "> is missing the required <category>");
     for (const auto& c : info.category)
       check_enum("info", "category", c,
                  {"Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra", "CBRNE",
@@ -461,33 +494,36 @@ class Walker {
     check_enum(where, "urgency", info.urgency, {"Immediate", "Expected", "Future", "Past", "Unknown"});
     check_enum(where, "severity", info.severity, {"Extreme", "Severe", "Moderate", "Minor", "Unknown"});
     if (info.certainty == "Very Likely")
-      warning("certainty \"Very Likely\" is deprecated (CAP 1.1); use \"Likely\"");
+      warning("cap.deprecated", "certainty", "certainty \"Very Likely\" is deprecated (CAP 1.1); use \"Likely\"");
     else
       check_enum(where, "certainty", info.certainty, {"Observed", "Likely", "Possible", "Unlikely", "Unknown"});
     if (info.effective) check_datetime("effective", *info.effective);
     if (info.onset) check_datetime("onset", *info.onset);
     const auto expires = info.expires ? check_datetime("expires", *info.expires) : std::nullopt;
     if (expires && r_.alert.sent_utc && *expires < *r_.alert.sent_utc)
-      warning("<expires> of " + where + " is before <sent>");
+      warning("cap.expires", "expires", "<expires> of " + where + " is before <sent>");
     if (info.web && info.web->find("://") == std::string::npos)
-      warning("<web> \"" + *info.web + "\" is not an absolute URI");
+      warning("cap.web", "web", "<web> \"" + *info.web + "\" is not an absolute URI");
     return info;
   }
 
-  void check_resource(const xmlNode* node) {
+  void check_resource(const xmlNode* node, std::size_t number) {
+    const Within within(context_, "resource", number);
     bool desc = false, mime = false;
     for (const xmlNode* c = node->children; c; c = c->next) {
       if (c->type != XML_ELEMENT_NODE || ns_of(c) != ns_) continue;
       if (name_of(c) == "resourceDesc" && !text_of(c).empty()) desc = true;
       if (name_of(c) == "mimeType" && !text_of(c).empty()) mime = true;
     }
-    if (!desc) error("<resource> is missing the required <resourceDesc>");
-    if (!mime) error("<resource> is missing the required <mimeType>");
+    if (!desc) error("cap.required", "resourceDesc", "<resource> is missing the required <resourceDesc>");
+    if (!mime) error("cap.required", "mimeType", "<resource> is missing the required <mimeType>");
   }
 
   // One reference: sender,identifier,sent. The error names what is wrong with it.
   void check_reference(const std::string& ref) {
-    const auto bad = [&](const std::string& why) { error("reference \"" + ref + "\" " + why); };
+    const auto bad = [&](const std::string& why) {
+      error("cap.references", "references", "reference \"" + ref + "\" " + why);
+    };
     const auto parts = std::count(ref.begin(), ref.end(), ',') + 1;
     if (parts != 3)
       return bad("has " + std::to_string(parts) + " part" + (parts == 1 ? "" : "s") +
@@ -499,11 +535,12 @@ class Walker {
     if (sent.empty()) return bad("has an empty sent time");
     if (parse_rfc3339(sent)) return;
     // The date-time form without its zone, which real feeds send: say that, not "not a triplet".
-    if (parse_rfc3339(sent + "Z")) return missing_offset("reference \"" + ref + "\": its sent time");
+    if (parse_rfc3339(sent + "Z")) return missing_offset("references", "reference \"" + ref + "\": its sent time");
     bad("has a sent time \"" + sent + "\" that is not a date-time");
   }
 
-  CapArea area(const xmlNode* node) {
+  CapArea area(const xmlNode* node, std::size_t number) {
+    const Within within(context_, "area", number);
     static const std::vector<std::string_view> order = {"areaDesc", "polygon",  "circle",
                                                         "geocode",  "altitude", "ceiling"};
     CapArea a;
@@ -524,12 +561,12 @@ class Walker {
         for (auto& g : value_pairs(c, "geocode")) a.geocodes.push_back(std::move(g));
       } else if (n == "altitude" || n == "ceiling") {
         const auto num = parse_number(v);
-        if (!num) error("<" + std::string(n) + "> \"" + v + "\" is not a number");
+        if (!num) error("cap.number", n, "<" + std::string(n) + "> \"" + v + "\" is not a number");
         (n == "altitude" ? a.altitude : a.ceiling) = num;
       }
     }
-    if (!has_desc) error("<area> is missing the required <areaDesc>");
-    if (a.ceiling && !a.altitude) error("<ceiling> without <altitude>");
+    if (!has_desc) error("cap.required", "areaDesc", "<area> is missing the required <areaDesc>");
+    if (a.ceiling && !a.altitude) error("cap.ceiling", "ceiling", "<ceiling> without <altitude>");
     return a;
   }
 
@@ -537,27 +574,32 @@ class Walker {
     std::vector<std::array<double, 2>> ring;
     for (const auto& token : split_ws(text)) {
       const auto p = parse_point(token);
-      if (!p) return error("polygon point \"" + token + "\" is not \"lat,lon\"");
-      if (!in_range(*p)) return error("polygon point \"" + token + "\" is outside -90..90, -180..180");
+      if (!p) return error("cap.polygon", "polygon", "polygon point \"" + token + "\" is not \"lat,lon\"");
+      if (!in_range(*p))
+        return error("cap.polygon", "polygon", "polygon point \"" + token + "\" is outside -90..90, -180..180");
       ring.push_back(*p);
     }
-    if (ring.size() < 4) return error("polygon has " + std::to_string(ring.size()) + " points; at least 4 needed");
-    if (ring.front() != ring.back()) return error("polygon is not closed (first and last points differ)");
+    if (ring.size() < 4)
+      return error("cap.polygon", "polygon",
+                   "polygon has " + std::to_string(ring.size()) + " points; at least 4 needed");
+    if (ring.front() != ring.back())
+      return error("cap.polygon", "polygon", "polygon is not closed (first and last points differ)");
     a.polygons.push_back(std::move(ring));
   }
 
   void circle(const std::string& text, CapArea& a) {
     // Schema-valid (a string), and says nothing: a warning, as other empty elements are.
-    if (split_ws(text).empty()) return warning("empty <circle> in <area>");
+    if (split_ws(text).empty()) return warning("cap.empty_element", "circle", "empty <circle> in <area>");
     const auto parts = split_ws(text);
     const auto p = parts.size() == 2 ? parse_point(parts[0]) : std::nullopt;
     const auto radius = parts.size() == 2 ? parse_number(parts[1]) : std::nullopt;
-    if (!p || !radius) return error("circle \"" + text + "\" is not \"lat,lon radius\"");
-    if (!in_range(*p) || *radius < 0) return error("circle \"" + text + "\" is out of range");
+    if (!p || !radius) return error("cap.circle", "circle", "circle \"" + text + "\" is not \"lat,lon radius\"");
+    if (!in_range(*p) || *radius < 0) return error("cap.circle", "circle", "circle \"" + text + "\" is out of range");
     a.circles.push_back({(*p)[0], (*p)[1], *radius});
   }
 
   CapResult& r_;
+  std::string context_ = "alert";
   std::string ns_;
   ValidationMode mode_;
   bool has_references_ = false;
@@ -582,6 +624,13 @@ void put(Writer& w, const std::optional<std::string>& s) {
 void put_strings(Writer& w, const std::vector<std::string>& v) {
   w.StartArray();
   for (const auto& s : v) put(w, s);
+  w.EndArray();
+}
+// Issues as their messages: the JSON (`wis2mon decode cap`) keeps the strings it always had;
+// the structured issues are in CapResult and the Python package.
+void put_messages(Writer& w, const std::vector<ValidationIssue>& v) {
+  w.StartArray();
+  for (const auto& i : v) put(w, i.message);
   w.EndArray();
 }
 void put_values(Writer& w, const std::vector<CapValue>& v) {
@@ -626,14 +675,14 @@ void put_circles(Writer& w, const CapArea& a) {
 }
 
 // "valid", "errors", "warnings": the end of an alert's and of a document's object.
-void put_verdict(Writer& w, bool valid, const std::vector<std::string>& errors,
-                 const std::vector<std::string>& warnings) {
+void put_verdict(Writer& w, bool valid, const std::vector<ValidationIssue>& errors,
+                 const std::vector<ValidationIssue>& warnings) {
   w.Key("valid");
   w.Bool(valid);
   w.Key("errors");
-  put_strings(w, errors);
+  put_messages(w, errors);
   w.Key("warnings");
-  put_strings(w, warnings);
+  put_messages(w, warnings);
 }
 
 template <typename F>
@@ -666,17 +715,18 @@ CapDocument decode_cap_document(std::string_view xml, const CapOptions& options)
   init_libxml();
   CapDocument d;
   if (xml.size() > options.max_input_bytes) {
-    d.errors.push_back("document is " + std::to_string(xml.size()) + " bytes, more than the limit of " +
-                       std::to_string(options.max_input_bytes));
+    d.errors.push_back({"", "cap.document",
+                        "document is " + std::to_string(xml.size()) + " bytes, more than the limit of " +
+                            std::to_string(options.max_input_bytes)});
     return d;
   }
   if (xml.empty()) {
-    d.errors.push_back("empty document");
+    d.errors.push_back({"", "cap.document", "empty document"});
     return d;
   }
   std::unique_ptr<xmlParserCtxt, CtxtDeleter> ctxt(xmlNewParserCtxt());
   if (!ctxt || !ctxt->sax) {
-    d.errors.push_back("out of memory");
+    d.errors.push_back({"", "cap.document", "out of memory"});
     return d;
   }
   ParseState state;
@@ -694,22 +744,24 @@ CapDocument decode_cap_document(std::string_view xml, const CapOptions& options)
   t_state = nullptr;
 
   if (state.doctype || (doc && (doc->intSubset || doc->extSubset))) {
-    d.errors.push_back("document has a DOCTYPE; CAP documents must not (refused without reading it)");
+    d.errors.push_back(
+        {"", "cap.document", "document has a DOCTYPE; CAP documents must not (refused without reading it)"});
     return d;
   }
   if (state.too_deep) {
-    d.errors.push_back("elements nested deeper than " + std::to_string(options.max_depth) + " levels");
+    d.errors.push_back(
+        {"", "cap.document", "elements nested deeper than " + std::to_string(options.max_depth) + " levels"});
     return d;
   }
   if (!doc || !ctxt->wellFormed) {
     std::string m = "not well-formed XML";
     if (!state.messages.empty()) m += ": " + state.messages.front();
-    d.errors.push_back(m);
+    d.errors.push_back({"", "cap.document", m});
     return d;
   }
   const xmlNode* root = xmlDocGetRootElement(doc.get());
   if (!root) {
-    d.errors.push_back("document has no root element");
+    d.errors.push_back({"", "cap.document", "document has no root element"});
     return d;
   }
   std::vector<const xmlNode*> found;
@@ -717,7 +769,7 @@ CapDocument decode_cap_document(std::string_view xml, const CapOptions& options)
   if (found.empty()) {
     std::string what = "<" + std::string(name_of(root)) + ">";
     if (!ns_of(root).empty()) what += " in namespace \"" + std::string(ns_of(root)) + "\"";
-    d.errors.push_back("not a CAP alert: the root element is " + what);
+    d.errors.push_back({"", "cap.document", "not a CAP alert: the root element is " + what});
     return d;
   }
   const bool wrapped = found.front() != root;
@@ -726,17 +778,19 @@ CapDocument decode_cap_document(std::string_view xml, const CapOptions& options)
     CapResult r;
     r.position = wrapped ? static_cast<int>(i + 1) : 0;
     r.cap_version = cap_version_of(ns_of(found[i]));
-    if (r.cap_version != "1.2") r.warnings.push_back("CAP " + r.cap_version + " (current version is 1.2)");
+    if (r.cap_version != "1.2")
+      r.warnings.push_back({"alert", "cap.version", "CAP " + r.cap_version + " (current version is 1.2)"});
     if (is_empty_element(found[i])) {
       r.empty = true;
-      r.errors.push_back("the <alert> element is empty");
+      r.errors.push_back({"alert", "cap.empty", "the <alert> element is empty"});
     } else {
       Walker(r, std::string(ns_of(found[i])), options.mode).alert(found[i]);
     }
     d.alerts.push_back(std::move(r));
   }
   if (state.loads_refused > 0)
-    d.warnings.push_back(std::to_string(state.loads_refused) + " external resource load(s) refused");
+    d.warnings.push_back(
+        {"", "cap.document", std::to_string(state.loads_refused) + " external resource load(s) refused"});
   return d;
 }
 
@@ -744,13 +798,13 @@ CapResult decode_cap(std::string_view xml, const CapOptions& options) {
   auto d = decode_cap_document(xml, options);
   CapResult r;
   if (!d.alerts.empty()) r = std::move(d.alerts.front());
-  std::vector<std::string> warnings;
+  std::vector<ValidationIssue> warnings;
   if (!d.container.empty()) {
     std::string w = "the alert is wrapped in <" + d.container + ">";
     if (d.alerts.size() > 1)
       w += " with " + std::to_string(d.alerts.size()) +
            " alerts; only the first is decoded here (decode_cap_document decodes every one)";
-    warnings.push_back(std::move(w));
+    warnings.push_back({"", "cap.document", std::move(w)});
   }
   for (auto& w : r.warnings) warnings.push_back(std::move(w));
   for (auto& w : d.warnings) warnings.push_back(std::move(w));

@@ -47,11 +47,11 @@ class CapDecoder final : public Decoder {
       const std::string where =
           a.position > 0 ? "alert " + std::to_string(a.position) + " of <" + d.container + ">: " : "";
       const int index = a.position > 0 ? a.position : -1;
-      for (auto& e : a.errors) out.errors.push_back({where + e, index});
-      for (auto& w : a.warnings) out.warnings.push_back({where + w, index});
+      for (auto& e : a.errors) out.errors.push_back({where + e.message, index});
+      for (auto& w : a.warnings) out.warnings.push_back({where + w.message, index});
     }
-    for (auto& e : d.errors) out.errors.push_back({std::move(e), -1});
-    for (auto& w : d.warnings) out.warnings.push_back({std::move(w), -1});
+    for (auto& e : d.errors) out.errors.push_back({std::move(e.message), -1});
+    for (auto& w : d.warnings) out.warnings.push_back({std::move(w.message), -1});
     if (out.records.empty() && out.errors.empty()) out.errors.push_back({"not a CAP alert", -1});
     return out;
   }

@@ -199,7 +199,8 @@ struct Downloader::Impl {
       return deliver(std::move(t));
     }
     if (r.integrity) {
-      t->expected = detail::decode_digest_value(r.integrity->method, r.integrity->value, options.lenient_integrity);
+      t->expected = detail::decode_digest_value(r.integrity->method, r.integrity->value,
+                                                options.lenient_integrity && !r.strict_integrity);
       if (!t->expected) {
         t->result.error = "integrity " + r.integrity->method + " value '" + r.integrity->value +
                           "' cannot be used to verify anything";
@@ -592,13 +593,19 @@ std::future<DownloadResult> Downloader::fetch(DownloadRequest request) {
 }
 
 std::future<DownloadResult> Downloader::fetch(const Notification& n) {
+  return fetch(n, ValidationMode::lenient);
+}
+
+std::future<DownloadResult> Downloader::fetch(const Notification& n, ValidationMode mode) {
+  const bool strict = mode == ValidationMode::strict;
   const auto ready = [](DownloadResult r) {
     std::promise<DownloadResult> p;
     p.set_value(std::move(r));
     return p.get_future();
   };
   if (n.content()) {
-    auto inline_data = decode_inline_content(n, impl_->options.lenient_integrity, impl_->options.max_object_bytes);
+    auto inline_data =
+        decode_inline_content(n, impl_->options.lenient_integrity && !strict, impl_->options.max_object_bytes);
     if (inline_data.status == DownloadStatus::ok) {
       DownloadResult r;
       r.status = DownloadStatus::ok;
@@ -608,6 +615,7 @@ std::future<DownloadResult> Downloader::fetch(const Notification& n) {
     }
   }
   auto request = download_request_for(n);
+  request.strict_integrity = strict;
   if (request.urls.empty()) {
     DownloadResult r;
     r.error = "the notification has no data link";

@@ -1,6 +1,7 @@
 """The Python API against real parts: generated BUFR (ecCodes), a real HTTP server, real
 SQLite files, the monitor engine."""
 
+import hashlib
 import json
 import sqlite3
 import subprocess
@@ -128,7 +129,8 @@ def test_decode_cap():
     assert [r["table"] for r in rows] == ["cap_alerts", "cap_areas"]
     hostile = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><alert>&x;</alert>'
     refused = wis2mon.decode_cap(hostile)
-    assert not refused["valid"] and refused["errors"]
+    assert not refused["valid"] and refused["errors"][0]["rule"] == "cap.document"
+    assert refused["errors"][0]["path"] == "" and "DOCTYPE" in refused["errors"][0]["message"]
     assert "root:" not in json.dumps(refused)
 
 
@@ -145,15 +147,21 @@ def test_decode_cap_document_envelope_and_strict_mode():
     assert [a["position"] for a in doc["alerts"]] == [1, 2, 3]
     assert [a["identifier"] for a in doc["alerts"]] == ["KSTO1055887203", "KSTO-2", ""]
     assert [a["valid"] for a in doc["alerts"]] == [True, True, False]
-    assert doc["alerts"][2]["errors"] == ["the <alert> element is empty"]
-    assert any("no zone offset; read as UTC" in w for w in doc["alerts"][1]["warnings"])
+    assert doc["alerts"][2]["errors"] == [{"path": "alert", "rule": "cap.empty",
+                                           "message": "the <alert> element is empty"}]
+    offset = [w for w in doc["alerts"][1]["warnings"] if w["rule"] == "cap.zone_offset"]
+    assert offset and offset[0]["path"] == "alert/sent" and "no zone offset; read as UTC" in offset[0]["message"]
+    # The same shape as a Notification's issues: path, rule, message.
+    n = wis2mon.Notification.parse(b"{}")
+    assert set(n.errors[0]) == set(doc["alerts"][2]["errors"][0]) == {"path", "rule", "message"}
     rows = wis2mon.decode_cap_records(envelope)
     assert [(r["table"], r["identifier"]) for r in rows] == [
         ("cap_alerts", "KSTO1055887203"), ("cap_areas", "KSTO1055887203"),
         ("cap_alerts", "KSTO-2"), ("cap_areas", "KSTO-2")]
     strict = wis2mon.decode_cap_document(envelope, strict=True)
     assert not strict["alerts"][1]["valid"]
-    assert any("no zone offset (CAP requires" in e for e in strict["alerts"][1]["errors"])
+    assert any("no zone offset (CAP requires" in e["message"] and e["path"] == "alert/sent"
+               for e in strict["alerts"][1]["errors"])
     assert wis2mon.decode_cap(envelope)["identifier"] == "KSTO1055887203"  # the first only
     assert not wis2mon.decode_cap(second, strict=True)["valid"]
     assert wis2mon.decode_cap(second)["valid"]
@@ -544,3 +552,76 @@ def test_every_public_class_method_and_property_has_a_docstring():
                     if not text or (text.startswith(member + "(") and "\n\n" not in text):
                         missing.append(f"{name}.{member}")
     assert missing == []
+
+
+def test_downloader_fetch_follows_the_strict_mode(data_server):
+    # As `wis2mon fetch --strict`: a notification parsed strict (or fetch(strict=True)) must be
+    # valid by the standard, and digests must be base64; lenient also takes a hex digest.
+    root, base, _requests = data_server
+    data = _wis2mon._sample_synop_bufr(15, 15)
+    (root / "s.bufr4").write_bytes(data)
+    doc = notification(item="s", url=f"{base}/s.bufr4", data=data)
+    hexed = json.loads(json.dumps(doc))
+    hexed["properties"]["integrity"]["value"] = hashlib.sha256(data).hexdigest()
+    with wis2mon.Downloader(max_retries=0) as d:
+        lenient = wis2mon.Notification.parse(json.dumps(hexed))
+        assert lenient.valid and d.fetch(lenient).data == data
+        with pytest.raises(wis2mon.InvalidArgumentError, match="strict fetch of a notification that is not valid"):
+            d.fetch(wis2mon.Notification.parse(json.dumps(hexed), mode="strict"))
+        with pytest.raises(wis2mon.InvalidArgumentError, match="integrity"):
+            d.fetch(lenient, strict=True)
+        good = wis2mon.Notification.parse(json.dumps(doc), mode="strict")
+        assert good.valid and d.fetch(good).data == data
+        assert [r.status for r in d.fetch_many([good, lenient])] == ["ok", "ok"]
+        with pytest.raises(wis2mon.InvalidArgumentError):
+            d.fetch_many([good, lenient], strict=True)
+        # A URL: a hex digest verifies in lenient mode only.
+        digest = ("sha256", hashlib.sha256(data).hexdigest())
+        assert d.fetch(f"{base}/s.bufr4", integrity=digest).status == "ok"
+        with pytest.raises(wis2mon.InvalidArgumentError, match="cannot be used to verify"):
+            d.fetch(f"{base}/s.bufr4", integrity=digest, strict=True)
+        with pytest.raises(wis2mon.InvalidArgumentError, match="Notification or a URL"):
+            d.fetch(42)
+
+
+def test_bad_arguments_raise_wis2mon_errors_or_type_errors_never_runtime_error(tmp_path):
+    # Every public entry point, given values of the wrong type or range: the exception is a
+    # wis2mon.Error (InvalidArgumentError is a ValueError too) or a TypeError, never pybind's
+    # RuntimeError or another stray C++ exception.
+    bad_values = [None, 42, -1, 3.5, object(), b"\xff\xfe", "", [], {"a": 1}, ("sha256",), ("a", "b", "c")]
+    d = wis2mon.Downloader(max_retries=0, connect_timeout=1)
+    calls = {
+        "Notification.parse(data)": lambda v: wis2mon.Notification.parse(v),
+        "Notification.parse(mode)": lambda v: wis2mon.Notification.parse(b"{}", mode=v),
+        "Notification.parse(topic)": lambda v: wis2mon.Notification.parse(b"{}", topic=v),
+        "topic.validate": lambda v: wis2mon.topic.validate(v),
+        "topic.validate(mode)": lambda v: wis2mon.topic.validate(TOPIC, mode=v),
+        "topic.match": lambda v: wis2mon.topic.match(v, TOPIC),
+        "topic.is_valid_filter": lambda v: wis2mon.topic.is_valid_filter(v),
+        "decode_bufr": lambda v: wis2mon.decode_bufr(v),
+        "decode_cap": lambda v: wis2mon.decode_cap(v),
+        "decode_cap_document(strict)": lambda v: wis2mon.decode_cap_document(CAP, strict=v),
+        "validate_wme": lambda v: wis2mon.validate_wme(v),
+        "validate_wme(mode)": lambda v: wis2mon.validate_wme("{}", mode=v),
+        "Downloader(max_retries)": lambda v: wis2mon.Downloader(max_retries=v),
+        "Downloader(total_timeout)": lambda v: wis2mon.Downloader(total_timeout=v),
+        "Downloader.fetch": lambda v: d.fetch(v),
+        "Downloader.fetch(integrity)": lambda v: d.fetch("http://127.0.0.1:9/x", integrity=v),
+        "Downloader.fetch(strict)": lambda v: d.fetch("http://127.0.0.1:9/x", strict=v),
+        "Downloader.fetch_many": lambda v: d.fetch_many(v),
+        "availability_report": lambda v: wis2mon.availability_report(v),
+        "Monitor(config)": lambda v: wis2mon.Monitor(v),
+    }
+    stray = []
+    for name, call in calls.items():
+        for v in bad_values:
+            try:
+                call(v)
+            except (wis2mon.Error, TypeError):
+                pass
+            except Exception as e:  # noqa: BLE001 - what the test looks for
+                stray.append(f"{name}({v!r}): {type(e).__module__}.{type(e).__name__}: {e}")
+    d.close()
+    assert not stray, "\n".join(stray)
+    with pytest.raises(wis2mon.InvalidArgumentError, match="max_retries"):
+        wis2mon.Downloader(max_retries=-1)

@@ -29,6 +29,7 @@ class InfluxServer {
   void resume();
 
  private:
+  bool wait_until_answering(std::string& failure);
   std::filesystem::path dir_;
   ChildProcess process_;
   int http_port_ = 0;

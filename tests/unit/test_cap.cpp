@@ -58,9 +58,9 @@ std::string replace(std::string s, const std::string& from, const std::string& t
   return s.replace(at, from.size(), to);
 }
 
-bool has(const std::vector<std::string>& v, const std::string& part) {
-  for (const auto& s : v)
-    if (s.find(part) != std::string::npos) return true;
+bool has(const std::vector<ValidationIssue>& v, const std::string& part) {
+  for (const auto& i : v)
+    if (i.message.find(part) != std::string::npos) return true;
   return false;
 }
 
@@ -292,7 +292,9 @@ TEST_CASE("cap: every alert of an EDXL-DE envelope is decoded, an empty one is r
   CHECK(d.alerts[2].position == 3);
   CHECK(d.alerts[2].empty);
   CHECK_FALSE(d.alerts[2].valid());
-  CHECK(d.alerts[2].errors == std::vector<std::string>{"the <alert> element is empty"});
+  REQUIRE(d.alerts[2].errors.size() == 1);
+  CHECK(d.alerts[2].errors[0].message == "the <alert> element is empty");
+  CHECK(d.alerts[2].errors[0].rule == "cap.empty");
   CHECK_FALSE(d.valid());
   // Records: two alerts x (1 info row + 1 area row); the empty one gives none.
   const auto rows = d.to_records();
@@ -497,4 +499,50 @@ TEST_CASE("cap: libxml2 messages that quote the input stay valid UTF-8") {
     CHECK_FALSE(r.valid());
     CHECK(detail::is_valid_utf8(r.to_json()));
   }
+}
+
+TEST_CASE("CAP issues say where (an XPath) and which rule, as notification issues do") {
+  const auto find = [](const std::vector<ValidationIssue>& v, const std::string& rule) -> const ValidationIssue* {
+    for (const auto& i : v)
+      if (i.rule == rule) return &i;
+    return nullptr;
+  };
+  // Two areas in a second info; the second area's polygon is not closed, the second info has
+  // no category, <sent> has no zone offset (a warning in lenient mode).
+  std::string two = replace(kAlert, "<sent>2025-11-23T10:00:00+02:00</sent>", "<sent>2025-11-23T10:00:00</sent>");
+  const auto info_at = two.find("<info>"), info_end = two.find("</info>") + 7;
+  std::string second = two.substr(info_at, info_end - info_at);
+  second = replace(second, "<category>Met</category>", "");
+  second = replace(second, "</area>", "</area>\n<area><areaDesc>b</areaDesc><polygon>1,1 1,2 2,2 2,1</polygon></area>");
+  two.insert(info_end, "\n" + second);
+  const auto r = decode_cap(two);
+  const auto* polygon = find(r.errors, "cap.polygon");
+  REQUIRE(polygon != nullptr);
+  CHECK(polygon->path == "alert/info[2]/area[2]/polygon");
+  CHECK(polygon->message == "polygon is not closed (first and last points differ)");
+  const auto* category = find(r.errors, "cap.required");
+  REQUIRE(category != nullptr);
+  CHECK(category->path == "alert/info[2]/category");
+  const auto* offset = find(r.warnings, "cap.zone_offset");
+  REQUIRE(offset != nullptr);
+  CHECK(offset->path == "alert/sent");
+  CHECK(r.errors.size() == 2);
+  // Strict: the same place, now an error.
+  CapOptions strict;
+  strict.mode = ValidationMode::strict;
+  const auto* strict_offset = find(decode_cap(two, strict).errors, "cap.zone_offset");
+  REQUIRE(strict_offset != nullptr);
+  CHECK(strict_offset->path == "alert/sent");
+  // A resource without its mime type, in the first info.
+  const auto res = decode_cap(replace(kAlert, "<area>", "<resource><resourceDesc>map</resourceDesc></resource><area>"));
+  REQUIRE(res.errors.size() == 1);
+  CHECK(res.errors[0].path == "alert/info[1]/resource[1]/mimeType");
+  CHECK(res.errors[0].rule == "cap.required");
+  // The document as a whole: no path.
+  const auto bad = decode_cap("<not-closed>");
+  REQUIRE(bad.errors.size() == 1);
+  CHECK(bad.errors[0].path.empty());
+  CHECK(bad.errors[0].rule == "cap.document");
+  // The JSON keeps the messages as strings (the command line's output).
+  CHECK(r.to_json().find("\"errors\":[\"polygon is not closed") != std::string::npos);
 }

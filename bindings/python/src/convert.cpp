@@ -104,6 +104,16 @@ const char* class_for(ErrorCode code) {
   return "Error";
 }
 
+void raise(const char* class_name, const std::string& message, bool retriable) {
+  py::object cls = py::module_::import("wis2mon.errors").attr(class_name);
+  // A message may quote the caller's bytes, which need not be UTF-8.
+  const py::str text = py::reinterpret_steal<py::str>(
+      PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()), "replace"));
+  py::object exc = cls(text);
+  exc.attr("retriable") = retriable;
+  PyErr_SetObject(cls.ptr(), exc.ptr());
+}
+
 }  // namespace
 
 void register_errors(py::module_&) {
@@ -111,10 +121,18 @@ void register_errors(py::module_&) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      py::object cls = py::module_::import("wis2mon.errors").attr(class_for(e.code()));
-      py::object exc = cls(e.what());
-      exc.attr("retriable") = e.retriable();
-      PyErr_SetObject(cls.ptr(), exc.ptr());
+      raise(class_for(e.code()), e.what(), e.retriable());
+    } catch (const py::cast_error& e) {
+      // An argument of the wrong type deep in a call (integrity not a pair, ...): the caller's
+      // mistake, not pybind's RuntimeError. (Before builtin_exception: cast_error is one.)
+      raise("InvalidArgumentError", std::string("wrong argument type: ") + e.what(), false);
+    } catch (const py::builtin_exception&) {
+      throw;  // TypeError, ValueError, ... raised on purpose: pybind's own translator
+    } catch (const std::bad_alloc&) {
+      throw;  // MemoryError
+    } catch (const std::exception& e) {
+      // Anything else from C++ (a library's own exception): still a wis2mon.Error.
+      raise("InternalError", e.what(), false);
     }
   });
 }

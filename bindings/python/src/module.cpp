@@ -46,7 +46,8 @@ py::object time_or_none(const std::optional<Timestamp>& t) {
 // A parsed notification with the bytes it came from (for to_dict).
 struct PyNotification {
   ParsedNotification parsed;
-  py::bytes raw;  // the message as given (str input as UTF-8); shared, not copied
+  ValidationMode mode = ValidationMode::lenient;  // of parse(): fetch follows it
+  py::bytes raw;                                  // the message as given (str input as UTF-8); shared, not copied
   std::string topic;
 };
 
@@ -61,10 +62,41 @@ struct PyDownloader {
 
 // A download of `item`: a URL (with an optional (method, value) integrity), or a
 // notification (inline content or its data link, see Downloader::fetch).
-std::future<DownloadResult> start_fetch(Downloader& d, const py::handle& item, const py::object& integrity) {
-  if (py::isinstance<PyNotification>(item)) return d.fetch(item.cast<const PyNotification&>().parsed.notification);
+// strict: None follows the notification's parse mode (lenient for a URL); strict, as `wis2mon
+// fetch --strict`, refuses a notification that is not valid by the standard and verifies
+// against base64 digests only.
+std::future<DownloadResult> start_fetch(Downloader& d, const py::handle& item, const py::object& integrity,
+                                        const py::object& strict) {
+  if (py::isinstance<PyNotification>(item)) {
+    const auto& n = item.cast<const PyNotification&>();
+    const bool is_strict = strict.is_none() ? n.mode == ValidationMode::strict : strict.cast<bool>();
+    if (is_strict) {
+      // Validity as the standard has it: the notification parsed again in strict mode when it
+      // was parsed lenient (its errors may differ).
+      ParsedNotification checked = n.parsed;
+      if (n.mode != ValidationMode::strict) {
+        ParseOptions o;
+        o.mode = ValidationMode::strict;
+        o.topic = n.topic;
+        char* buffer = nullptr;
+        Py_ssize_t size = 0;
+        PyBytes_AsStringAndSize(n.raw.ptr(), &buffer, &size);
+        checked = Notification::parse(std::string_view(buffer, static_cast<std::size_t>(size)), o);
+      }
+      if (!checked.valid()) {
+        const auto& e = checked.report.errors().front();
+        throw Error(ErrorCode::invalid_argument, "strict fetch of a notification that is not valid: " + e.path + ": " +
+                                                     e.message + " (" + e.rule + ")");
+      }
+    }
+    return d.fetch(n.parsed.notification, is_strict ? ValidationMode::strict : ValidationMode::lenient);
+  }
+  if (!py::isinstance<py::str>(item))
+    throw Error(ErrorCode::invalid_argument, "fetch takes a Notification or a URL (str), not " +
+                                                 std::string(py::str(py::type::of(item).attr("__name__"))));
   DownloadRequest req;
   req.urls.push_back(item.cast<std::string>());
+  req.strict_integrity = !strict.is_none() && strict.cast<bool>();
   if (!integrity.is_none()) {
     const auto pair = integrity.cast<std::pair<std::string, std::string>>();
     req.integrity = ExpectedDigest{pair.first, pair.second};
@@ -118,6 +150,7 @@ PYBIND11_MODULE(_wis2mon, m) {
             if (!topic.is_none()) n->topic = topic.cast<std::string>();
             ParseOptions o;
             o.mode = mode_of(mode);
+            n->mode = o.mode;
             o.topic = n->topic;
             char* buffer = nullptr;
             Py_ssize_t size = 0;
@@ -326,7 +359,9 @@ PYBIND11_MODULE(_wis2mon, m) {
         return py::make_tuple(records, errors, warnings);
       },
       py::arg("data"));
-  // (JSON of the result, its records as dicts), decoded without the GIL.
+  // (JSON of the result, its records as dicts, its issues), decoded without the GIL. Issues as
+  // notification ones ({path, rule, message}): (errors, warnings) of an alert; of a document,
+  // (errors, warnings, [(errors, warnings) per alert]).
   const auto cap_decoder = [](auto decode) {
     return [decode](const py::object& data, bool strict) {
       const std::string bytes = bytes_of(data, "data");
@@ -334,16 +369,26 @@ PYBIND11_MODULE(_wis2mon, m) {
       options.mode = strict ? ValidationMode::strict : ValidationMode::lenient;
       std::string json;
       std::vector<Record> rows;
+      decltype(decode(bytes, options)) result;
       {
         py::gil_scoped_release release;
-        const auto result = decode(bytes, options);
+        result = decode(bytes, options);
         json = result.to_json();
         rows = result.to_records();
       }
       py::list records;
       wis2mon::python::RecordConverter to_dict(true);
       for (const auto& r : rows) records.append(to_dict(r));
-      return py::make_tuple(json, records);
+      py::tuple issues;
+      if constexpr (std::is_same_v<decltype(result), CapDocument>) {
+        py::list alerts;
+        for (const auto& a : result.alerts)
+          alerts.append(py::make_tuple(issues_to_list(a.errors), issues_to_list(a.warnings)));
+        issues = py::make_tuple(issues_to_list(result.errors), issues_to_list(result.warnings), alerts);
+      } else {
+        issues = py::make_tuple(issues_to_list(result.errors), issues_to_list(result.warnings));
+      }
+      return py::make_tuple(json, records, issues);
     };
   };
   m.def("decode_cap", cap_decoder([](const std::string& b, const CapOptions& o) { return decode_cap(b, o); }),
@@ -409,25 +454,28 @@ PYBIND11_MODULE(_wis2mon, m) {
       }))
       .def(
           "fetch",
-          [](PyDownloader& d, const py::object& item, const py::object& integrity) {
-            auto future = start_fetch(d.get(), item, integrity);
+          [](PyDownloader& d, const py::object& item, const py::object& integrity, const py::object& strict) {
+            auto future = start_fetch(d.get(), item, integrity, strict);
             py::gil_scoped_release release;
             return checked(future.get());
           },
-          py::arg("item"), py::arg("integrity") = py::none(),
+          py::arg("item"), py::arg("integrity") = py::none(), py::arg("strict") = py::none(),
           "Downloads a Notification's data (cache-aware, verified against its integrity) or a URL "
-          "(integrity: {method, value} to verify); a DownloadResult, never an exception for a failed download")
+          "(integrity: {method, value} to verify); a DownloadResult, never an exception for a failed download. "
+          "strict (default: the mode the notification was parsed in) is `wis2mon fetch --strict`: a "
+          "notification not valid by the standard raises InvalidArgumentError, digests must be base64 of the data")
       .def(
           "fetch_many",
-          [](PyDownloader& d, const py::iterable& items) {
+          [](PyDownloader& d, const py::iterable& items, const py::object& strict) {
             std::vector<std::future<DownloadResult>> futures;
-            for (const auto& item : items) futures.push_back(start_fetch(d.get(), item, py::none()));
+            for (const auto& item : items) futures.push_back(start_fetch(d.get(), item, py::none(), strict));
             std::vector<DownloadResult> out;
             py::gil_scoped_release release;
             for (auto& f : futures) out.push_back(checked(f.get()));
             return out;
           },
-          py::arg("items"), "fetch for many items at once, concurrently; the results in the items' order")
+          py::arg("items"), py::arg("strict") = py::none(),
+          "fetch for many items at once, concurrently; the results in the items' order")
       .def(
           "close",
           [](PyDownloader& d) {

@@ -99,11 +99,14 @@ def decode_bufr(data: Union[bytes, bytearray, memoryview, "_os.PathLike[str]"],
 def decode_cap(data: Bytes, strict: bool = False) -> Dict[str, Any]:
     """Parses a CAP 1.2/1.1 alert (hardened: no DTDs, no entities, no network) into one dict:
     identifier, sender, sent, sent_utc, status, msg_type, scope, references, infos[...],
-    plus ``valid``, ``errors`` and ``warnings``. A document wrapping several alerts (an
+    plus ``valid``, ``errors`` and ``warnings`` (each issue a dict with path, an XPath such as
+    ``alert/info[1]/area[2]/polygon``, rule and message, as a Notification's). A document wrapping several alerts (an
     EDXL-DE envelope) gives its first, with a warning: decode_cap_document gives them all.
     ``strict``: a time without its zone offset is an error, not a warning."""
-    alert_json, _records = _wis2mon.decode_cap(data, strict)
-    return _json.loads(alert_json)
+    alert_json, _records, (errors, warnings) = _wis2mon.decode_cap(data, strict)
+    alert = _json.loads(alert_json)
+    alert["errors"], alert["warnings"] = errors, warnings  # {path, rule, message}, as notifications
+    return alert
 
 
 def decode_cap_document(data: Bytes, strict: bool = False) -> Dict[str, Any]:
@@ -111,14 +114,18 @@ def decode_cap_document(data: Bytes, strict: bool = False) -> Dict[str, Any]:
     decode_cap gives it, with its ``position`` in the envelope: 1, 2, ...; 0 when the
     document is the alert), ``container`` (the envelope's root element, "" when none),
     ``valid`` (every alert valid), and the document's own ``errors`` and ``warnings``."""
-    document_json, _records = _wis2mon.decode_cap_document(data, strict)
-    return _json.loads(document_json)
+    document_json, _records, (errors, warnings, per_alert) = _wis2mon.decode_cap_document(data, strict)
+    document = _json.loads(document_json)
+    document["errors"], document["warnings"] = errors, warnings
+    for alert, (alert_errors, alert_warnings) in zip(document["alerts"], per_alert):
+        alert["errors"], alert["warnings"] = alert_errors, alert_warnings
+    return document
 
 
 def decode_cap_records(data: Bytes, strict: bool = False) -> List[Dict[str, Any]]:
     """The flat records of every alert of a CAP document: cap_alerts (one per info) and
     cap_areas (one per area) rows, each with a ``table`` key. An empty alert gives none."""
-    _document, records = _wis2mon.decode_cap_document(data, strict)
+    _document, records, _issues = _wis2mon.decode_cap_document(data, strict)
     return records
 
 

@@ -85,8 +85,10 @@ struct WIS2MON_API CapResult {
   int position = 0;
   /// The <alert> element holds nothing: an error, and no records.
   bool empty = false;
-  std::vector<std::string> errors;
-  std::vector<std::string> warnings;
+  /// Each with its place (an XPath such as alert/info[1]/area[2]/polygon; "" for the document
+  /// as a whole), its rule (cap.required, cap.enum, ...: docs/decoders.md) and its message.
+  std::vector<ValidationIssue> errors;
+  std::vector<ValidationIssue> warnings;
 
   bool valid() const noexcept { return errors.empty(); }
 
@@ -107,10 +109,10 @@ WIS2MON_API const RecordSchemaPtr& cap_areas_schema();
 /// embedded in an envelope (EDXL-DE's contentObject/xmlContent/embeddedXMLContent, or any
 /// other container), in document order.
 struct WIS2MON_API CapDocument {
-  std::vector<CapResult> alerts;      ///< one per alert found; position 1, 2, ... when wrapped
-  std::string container;              ///< the root element's name when the alerts are wrapped
-  std::vector<std::string> errors;    ///< the document as a whole: not XML, no alert, refused
-  std::vector<std::string> warnings;  ///< the document as a whole (external loads refused)
+  std::vector<CapResult> alerts;          ///< one per alert found; position 1, 2, ... when wrapped
+  std::string container;                  ///< the root element's name when the alerts are wrapped
+  std::vector<ValidationIssue> errors;    ///< the document as a whole: not XML, no alert, refused
+  std::vector<ValidationIssue> warnings;  ///< the document as a whole (external loads refused)
 
   /// No document error and every alert valid.
   bool valid() const noexcept;
