@@ -9,6 +9,7 @@ find_package(ZLIB REQUIRED)
 find_package(CURL REQUIRED)               # `wis2mon topics sync`
 find_package(SQLite3 REQUIRED)            # durable dedup store
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)   # reading the topic bundle zip
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)     # the postgresql sink
 # BUFR decoding. Debian's eccodes.pc points at a non-existent include directory, so find the
 # header (in the multiarch include directory) and the library directly.
 find_path(ECCODES_INCLUDE_DIR eccodes.h PATH_SUFFIXES ${CMAKE_LIBRARY_ARCHITECTURE} REQUIRED)

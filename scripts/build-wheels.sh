@@ -37,7 +37,7 @@ command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y 
 in_root() { chroot_run "$root" "$@"; }
 
 # 1. The Debian 11 build root (made once; delete build-wheels/ to start again).
-stamp=$root/.wis2mon-build-root-1
+stamp=$root/.wis2mon-build-root-2
 if [ ! -e "$stamp" ]; then
   say "making a Debian 11 root in $root (debootstrap)"
   remove_root "$root"
@@ -49,7 +49,7 @@ if [ ! -e "$stamp" ]; then
   in_root apt-get update -qq
   in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     g++ make pkg-config ca-certificates unzip python3 python3-pip python3-venv \
-    rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev \
+    rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev libpq-dev \
     libxml2-dev libpaho-mqtt-dev libyaml-cpp-dev libmicrohttpd-dev >"$work/apt.log" 2>&1 ||
     { tail -20 "$work/apt.log"; exit 1; }
   # Build tools from PyPI: Debian 11's CMake (3.18) is older than the project needs.

@@ -8,7 +8,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git python3 python3-venv python3-pip python3-pytest python3-jsonschema
   # libraries the library links (private)
-  rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev
+  rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev libpq-dev
   libeccodes-dev libxml2-dev libpaho-mqtt-dev libyaml-cpp-dev libcpp-httplib-dev libmicrohttpd-dev
   # command line and tests
   libcli11-dev doctest-dev openssl
@@ -16,6 +16,8 @@ packages=(
   pybind11-dev python3-dev
   # real servers the tests start on loopback ports: InfluxDB 1.x, mosquitto (+ its clients)
   influxdb mosquitto mosquitto-clients
+  # ... and PostgreSQL (initdb and postgres into a temporary directory; psql for the checks)
+  postgresql
   # the portable wheels: Debian roots for building them and for proving them (build-wheels.sh)
   debootstrap file xz-utils binutils
   # libFuzzer, sanitizers and formatting

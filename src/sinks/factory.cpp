@@ -7,6 +7,7 @@
 #include "wis2mon/sinks/influxdb.hpp"
 #include "wis2mon/sinks/mqtt.hpp"
 #include "wis2mon/sinks/ndjson.hpp"
+#include "wis2mon/sinks/postgresql.hpp"
 #include "wis2mon/sinks/sqlite.hpp"
 
 namespace wis2mon {
@@ -52,6 +53,24 @@ const ConfigBinding<SqliteSinkOptions>& sqlite_binding() {
                ConfigLimits::at_least(1))
           .add("max_pubtime_skew", &SqliteSinkOptions::max_pubtime_skew,
                "a stored pubtime further ahead of now than this gives way to any later copy (0: never)");
+  return b;
+}
+
+const ConfigBinding<PostgresSinkOptions>& postgresql_binding() {
+  static const auto b =
+      ConfigBinding<PostgresSinkOptions>("postgresql")
+          .add("url", &PostgresSinkOptions::url,
+               "postgresql://user:password@host:port/database[?sslmode=...] (libpq connection URI)",
+               ConfigLimits::needed())
+          .add("retention", &PostgresSinkOptions::retention, "delete rows older than this (0: keep all), e.g. 30d")
+          .add("retention_interval", &PostgresSinkOptions::retention_interval, "how often the retention job runs")
+          .add("retention_step_rows", &PostgresSinkOptions::retention_step_rows, "rows deleted per retention statement",
+               ConfigLimits::at_least(1))
+          .add("max_pubtime_skew", &PostgresSinkOptions::max_pubtime_skew,
+               "a stored pubtime further ahead of now than this gives way to any later copy (0: never)")
+          .add("connect_timeout", &PostgresSinkOptions::connect_timeout, "give up connecting after this long")
+          .add("rows_per_statement", &PostgresSinkOptions::rows_per_statement, "rows per multi-row INSERT",
+               ConfigLimits::at_least(1));
   return b;
 }
 
@@ -175,6 +194,19 @@ SinkKind influx_kind() {
   return kind;
 }
 
+// Checking a postgresql sink's options must not connect: the url's form is the check.
+SinkKind postgresql_kind() {
+  auto kind = bound_kind<PostgresSinkOptions, PostgresSink>(
+      "postgresql", "PostgreSQL database (the SQLite sink's tables, for several monitors)", postgresql_binding());
+  kind.check = [](const ConfigValues& c) {
+    PostgresSinkOptions o;
+    postgresql_binding().apply(c, o);
+    if (o.url.rfind("postgresql://", 0) != 0 && o.url.rfind("postgres://", 0) != 0)
+      throw Error(ErrorCode::invalid_argument, "url must start with postgresql://");
+  };
+  return kind;
+}
+
 struct KindRegistry {
   std::mutex mu;
   // unique_ptr: find_sink_kind hands out pointers that must outlive later registrations.
@@ -189,7 +221,7 @@ KindRegistry& kinds() {
                                                                sqlite_binding()),
                      bound_kind<NdjsonSinkOptions, NdjsonSink>(
                          "ndjson", "NDJSON files per table, rotated, optionally gzipped", ndjson_binding()),
-                     influx_kind(),
+                     influx_kind(), postgresql_kind(),
                      bound_kind<MqttSinkOptions, MqttSink>(
                          "mqtt", "MQTT publish, one message per record (acknowledged at QoS 1)", mqtt_binding())})
       made->kinds.emplace(k.name, std::make_unique<const SinkKind>(k));

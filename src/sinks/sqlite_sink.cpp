@@ -14,6 +14,7 @@
 
 #include "common/sqlite.hpp"
 #include "common/time_text.hpp"
+#include "sinks/sql_tables.hpp"
 #include "wis2mon/error.hpp"
 
 namespace wis2mon {
@@ -117,11 +118,7 @@ struct SqliteSink::Impl {
   SqliteStatement* last_statement = nullptr;
   std::vector<TimeText> time_text;  // per parameter, see bind_value
 
-  // Retention runs on its own connection and thread.
-  std::mutex retention_mu;
-  std::condition_variable retention_wake;
-  bool retention_stop = false;
-  std::thread retention_thread;
+  detail::PeriodicJob retention;  // on its own connection and thread
 
   void open() {
     db = std::make_unique<SqliteDatabase>(opt.path, opt.synchronous_full, static_cast<int>(opt.page_size));
@@ -306,24 +303,7 @@ struct SqliteSink::Impl {
     return sql;
   }
 
-  // A record whose table has a validity column and which says false there.
-  bool is_invalid(const Record& r) const {
-    const auto* spec = spec_of(r.table());
-    if (!spec || spec->valid_column.empty()) return false;
-    const auto* v = r.get(spec->valid_column);
-    return v && std::holds_alternative<bool>(*v) && !std::get<bool>(*v);
-  }
-
-  std::string invalid_names(const Record& r) const {
-    if (!is_sql_identifier(r.table())) return "table name '" + r.table() + "' is not an identifier";
-    if (r.size() == 0) return "record has no fields";
-    std::set<std::string_view> seen;
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      if (!is_sql_identifier(r.name(i))) return "field name '" + r.name(i) + "' is not an identifier";
-      if (!seen.insert(r.name(i)).second) return "field '" + r.name(i) + "' appears twice";
-    }
-    return {};
-  }
+  bool is_invalid(const Record& r) const { return detail::sql_record_marked_invalid(r, spec_of(r.table())); }
 
   std::vector<Delivery> write(const std::vector<Record>& batch) {
     std::vector<Delivery> out(batch.size());
@@ -347,7 +327,7 @@ struct SqliteSink::Impl {
         const auto& r = batch[i];
         // Records of the schema just written skip the name checks and the table lookup.
         if (!last_statement || last_schema != r.schema()) {
-          if (auto why = invalid_names(r); !why.empty()) {
+          if (auto why = detail::sql_record_problem(r); !why.empty()) {
             out[i] = {DeliveryStatus::rejected, why};
             continue;
           }
@@ -362,8 +342,7 @@ struct SqliteSink::Impl {
         if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
           sqlite3_reset(st);
           if (sqlite3_changes(db->handle()) == 0 && is_invalid(r))
-            out[i] = {DeliveryStatus::rejected,
-                      "not stored: an invalid record does not replace the valid or newer row of the same key"};
+            out[i] = {DeliveryStatus::rejected, detail::kNotReplacedReason};
         } else {
           const std::string m = sqlite3_errmsg(db->handle());
           sqlite3_reset(st);
@@ -426,28 +405,8 @@ struct SqliteSink::Impl {
   }
 
   void start_retention_thread() {
-    if (opt.retention.count() <= 0 || opt.retention_interval.count() <= 0) return;
-    retention_thread = std::thread([this] {
-      std::unique_lock lock(retention_mu);
-      while (!retention_wake.wait_for(lock, opt.retention_interval, [this] { return retention_stop; })) {
-        lock.unlock();
-        try {
-          apply_retention(opt.retention);
-        } catch (const std::exception&) {
-          // Busy or I/O trouble: the next run tries again.
-        }
-        lock.lock();
-      }
-    });
-  }
-
-  void stop_retention_thread() {
-    {
-      std::lock_guard lock(retention_mu);
-      retention_stop = true;
-    }
-    retention_wake.notify_all();
-    if (retention_thread.joinable()) retention_thread.join();
+    if (opt.retention.count() > 0 && opt.retention_interval.count() > 0)
+      retention.start(opt.retention_interval, [this] { apply_retention(opt.retention); });
   }
 };
 
@@ -458,18 +417,9 @@ SqliteSink::SqliteSink(std::string name, SqliteSinkOptions options)
   if (options.page_size < 512 || options.page_size > 65536 || (options.page_size & (options.page_size - 1)) != 0)
     throw Error(ErrorCode::invalid_argument,
                 "sqlite sink '" + this->name() + "': page_size must be a power of two from 512 to 65536");
+  detail::check_sql_table_specs(options.tables, "sqlite sink '" + this->name() + "'");
   impl_->specs = sqlite_builtin_tables();
-  for (const auto& [table, spec] : options.tables) {
-    std::vector<std::string> names = spec.key;
-    names.push_back(table);
-    if (!spec.time_column.empty()) names.push_back(spec.time_column);
-    for (const auto& cols : spec.indexes) names.insert(names.end(), cols.begin(), cols.end());
-    for (const auto& n : names)
-      if (!is_sql_identifier(n))
-        throw Error(ErrorCode::invalid_argument,
-                    "sqlite sink '" + this->name() + "': '" + n + "' is not a valid table or column name");
-    impl_->specs[table] = spec;
-  }
+  for (const auto& [table, spec] : options.tables) impl_->specs[table] = spec;
   impl_->opt = std::move(options);
   impl_->open();
   impl_->start_retention_thread();
@@ -500,7 +450,7 @@ SinkHealth SqliteSink::healthcheck() {
 }
 
 void SqliteSink::close() {
-  impl_->stop_retention_thread();
+  impl_->retention.stop();
   std::lock_guard lock(impl_->mu);
   if (impl_->closed) return;
   impl_->closed = true;

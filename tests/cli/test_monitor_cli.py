@@ -213,3 +213,18 @@ def test_publish_sends_each_line_on_its_topic_acknowledged(wis2mon, tmp_path, mo
     assert "bare.ndjson:1: no topic" in r.stderr and "(1 failed)" in r.stdout
     r = wis2mon("publish", "--broker", f"mqtt://127.0.0.1:{free_port()}", "--timeout", 2, bare)
     assert r.returncode == 2 and "cannot connect to" in r.stderr
+
+
+def test_config_check_takes_the_postgresql_sink_contract_without_connecting(wis2mon, tmp_path):
+    # The contract's form; no server listens on that port, and config check must not care.
+    good = tmp_path / "pg.yaml"
+    good.write_text('sinks: [{name: pg, type: postgresql, url: "postgresql://user:${PGPASS}@127.0.0.1:9/db"}]\n'
+                    "pipelines: [{name: all, sinks: [pg]}]\n")
+    r = wis2mon("config", "check", good, env={"PGPASS": "s3cret"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    for sink, words in [('{name: pg, type: postgresql, url: "mysql://x/db"}', "url must start with postgresql://"),
+                        ("{name: pg, type: postgresql}", "url: required")]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(f"sinks: [{sink}]\npipelines: [{{name: all, sinks: [pg]}}]\n")
+        r = wis2mon("config", "check", bad)
+        assert r.returncode == 1 and words in r.stdout, r.stdout

@@ -530,7 +530,8 @@ TEST_CASE("CAP issues say where (an XPath) and which rule, as notification issue
   // Strict: the same place, now an error.
   CapOptions strict;
   strict.mode = ValidationMode::strict;
-  const auto* strict_offset = find(decode_cap(two, strict).errors, "cap.zone_offset");
+  const auto strict_result = decode_cap(two, strict);
+  const auto* strict_offset = find(strict_result.errors, "cap.zone_offset");
   REQUIRE(strict_offset != nullptr);
   CHECK(strict_offset->path == "alert/sent");
   // A resource without its mime type, in the first info.

@@ -16,10 +16,12 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "influx_server.hpp"
 #include "mosquitto_server.hpp"
+#include "postgres_server.hpp"
 #include "support.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/mqtt.hpp"
@@ -27,6 +29,7 @@
 #include "wis2mon/sinks/influxdb.hpp"
 #include "wis2mon/sinks/mqtt.hpp"
 #include "wis2mon/sinks/ndjson.hpp"
+#include "wis2mon/sinks/postgresql.hpp"
 #include "wis2mon/sinks/sqlite.hpp"
 
 using namespace wis2mon;
@@ -1042,4 +1045,168 @@ TEST_CASE("ndjson sink: files of a killed writer are completed at the next start
     }
     for (std::int64_t b = 1; b <= last_acked; ++b) CHECK(per_batch[b] == 50);  // acknowledged: all there
   }
+}
+
+namespace {
+
+std::vector<std::int64_t> integers(const std::string& lines) {
+  std::vector<std::int64_t> out;
+  std::istringstream in(lines);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(std::stoll(line));
+  return out;
+}
+
+std::shared_ptr<PostgresSink> postgres_sink(const testing::PostgresServer& server) {
+  PostgresSinkOptions o;
+  o.url = server.url();
+  o.connect_timeout = 2s;
+  return std::make_shared<PostgresSink>("pg", o);
+}
+
+}  // namespace
+
+TEST_CASE("compliance: postgresql sink (a real PostgreSQL server)") {
+  if (testing::PostgresServer::bin_dir().empty()) {
+    MESSAGE("PostgreSQL is not installed (Debian package postgresql): skipped");
+    return;
+  }
+  testing::PostgresServer server;
+  SinkUnderTest t;
+  t.kind = "postgresql";
+  t.make = [&] { return postgres_sink(server); };
+  // No key: rows in the order they were inserted (their physical order in a table only
+  // appended to).
+  t.stored = [&] { return integers(server.query("SELECT seq FROM events ORDER BY ctid")); };
+  // The server refuses it (seq is a BIGINT column already): found by splitting the statement.
+  t.bad_record = [] {
+    Record r("events");
+    r.set("seq", std::string("not a number"));
+    r.set("at", Timestamp{1700000050, 500000000});
+    return r;
+  };
+  // The server shut down (every session ended): writes answer Retry until it is back.
+  t.break_sink = [&] { server.stop(); };
+  t.heal_sink = [&] { server.start(); };
+  run_compliance(t);
+  // The schema version is recorded; the columns have PostgreSQL's types.
+  CHECK(server.query("SELECT version FROM wis2mon_schema") == "1\n");
+  CHECK(server.query("SELECT column_name || ' ' || data_type FROM information_schema.columns WHERE table_name = "
+                     "'events' ORDER BY ordinal_position") ==
+        "seq bigint\nstation text\nvalue double precision\nat timestamp with time zone\n");
+}
+
+TEST_CASE("postgresql sink: the SQLite sink's keys and update rules, row for row") {
+  if (testing::PostgresServer::bin_dir().empty()) {
+    MESSAGE("PostgreSQL is not installed: skipped");
+    return;
+  }
+  testing::PostgresServer server;
+  testing::TempDir dir;
+  SqliteSinkOptions so;
+  so.path = dir.path / "same.db";
+  auto lite = std::make_shared<SqliteSink>("lite", so);
+  auto pg = postgres_sink(server);
+  SchemaHints hints;
+  hints.key = {"data_id"};
+  hints.time_field = "pubtime";
+  hints.valid_field = "valid";
+  const auto schema = std::make_shared<const RecordSchema>(
+      "items", std::vector<std::string>{"data_id", "pubtime", "valid", "size"}, hints);
+  const auto item = [&](const std::string& id, std::int64_t pubtime, bool valid, std::int64_t size) {
+    Record r(schema);
+    r.value(0) = id;
+    r.value(1) = Timestamp{pubtime, 0};
+    r.value(2) = valid;
+    r.value(3) = size;
+    return r;
+  };
+  // The same writes to both: updates by pubtime, an older copy, an invalid copy of a valid
+  // item (Rejected), an invalid new item (stored), a valid copy replacing an invalid one,
+  // and two copies of one key in one batch.
+  const std::vector<std::vector<Record>> batches = {
+      {item("a", 100, true, 1), item("b", 100, true, 1), item("c", 100, false, 1)},
+      {item("a", 200, true, 2), item("b", 50, true, 2), item("a", 150, true, 3)},
+      {item("b", 300, false, 4), item("c", 100, true, 5), item("d", 400, true, 6), item("d", 500, true, 7)},
+  };
+  for (const auto& batch : batches) {
+    const auto from_lite = lite->write(batch);
+    const auto from_pg = pg->write(batch);
+    CHECK(statuses(from_pg) == statuses(from_lite));
+  }
+  CHECK(statuses(pg->write({item("b", 900, false, 8)})) == std::vector<DeliveryStatus>{DeliveryStatus::rejected});
+  lite->write({item("b", 900, false, 8)});
+  // Row for row: data_id, pubtime (seconds), valid, size.
+  std::string from_lite;
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(so.path.c_str(), &db) == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT data_id, CAST(strftime('%s', pubtime) AS INTEGER), valid, size FROM items ORDER BY "
+                       "data_id",
+                       -1, &st, nullptr);
+    while (sqlite3_step(st) == SQLITE_ROW)
+      from_lite += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + "|" +
+                   std::to_string(sqlite3_column_int64(st, 1)) + "|" + (sqlite3_column_int64(st, 2) ? "t" : "f") + "|" +
+                   std::to_string(sqlite3_column_int64(st, 3)) + "\n";
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  const auto from_pg = server.query(
+      "SELECT data_id || '|' || extract(epoch FROM pubtime)::bigint || '|' || CASE WHEN valid THEN 't' ELSE 'f' "
+      "END || '|' || size FROM items ORDER BY data_id");
+  CHECK(from_pg == from_lite);
+  CHECK(from_pg == "a|200|t|2\nb|100|t|1\nc|100|t|5\nd|500|t|7\n");
+  // The key is a unique index; retention deletes by the time column, in steps.
+  CHECK(server.query("SELECT indexname FROM pg_indexes WHERE tablename = 'items'") == "ux_items\n");
+  PostgresSinkOptions o;
+  o.url = server.url();
+  o.retention_step_rows = 1;
+  o.tables["items"] = {{"data_id"}, {}, "pubtime", "valid"};  // a sink that has not written items yet
+  PostgresSink aged("aged", o);
+  CHECK(aged.apply_retention(std::chrono::hours(24)) == 4);  // 1970 is long ago
+  CHECK(server.query("SELECT count(*) FROM items") == "0\n");
+}
+
+TEST_CASE("postgresql sink: a server restart in the middle of a stream loses nothing") {
+  if (testing::PostgresServer::bin_dir().empty()) {
+    MESSAGE("PostgreSQL is not installed: skipped");
+    return;
+  }
+  testing::PostgresServer server;
+  auto pg = postgres_sink(server);
+  SinkEngineOptions eo;
+  eo.batch_max_records = 50;
+  eo.batch_max_age = 5ms;
+  eo.retry_initial = 20ms;
+  eo.retry_max = 200ms;
+  eo.max_retries = 1000;
+  SinkEngine engine(pg, eo);
+  for (std::int64_t i = 0; i < 3000; ++i) {
+    REQUIRE(engine.submit(event(i)));
+    if (i == 1000) server.stop();  // batches in flight answer Retry
+    if (i == 1500) server.start();
+  }
+  engine.close();
+  const auto s = engine.stats();
+  CHECK(s.delivered == 3000);
+  CHECK(s.out_of_retries == 0);
+  CHECK(s.retries > 0);  // the restart was seen
+  // Every record once (a batch is one transaction: a retried batch was never half written).
+  CHECK(integers(server.query("SELECT seq FROM events ORDER BY seq")) == range(0, 3000));
+}
+
+TEST_CASE("postgresql sink: options; a server away at start") {
+  PostgresSinkOptions o;
+  o.url = "mysql://x";
+  CHECK_THROWS_AS(PostgresSink("bad", o), Error);
+  // An unreachable server is not an error at start: writes answer Retry with the reason.
+  o.url = "postgresql://nobody@127.0.0.1:" + std::to_string(testing::free_port()) + "/none";
+  o.connect_timeout = 1s;
+  PostgresSink away("away", o);
+  const auto answers = away.write(events(0, 2));
+  CHECK(all(answers, DeliveryStatus::retry));
+  CHECK(answers[0].reason.find("PostgreSQL not reached") != std::string::npos);
+  CHECK_FALSE(away.healthcheck().ok);
 }
