@@ -38,6 +38,17 @@ class WIS2MON_API DedupStore {
   virtual std::size_t purge_expired(Timestamp now) = 0;
   /// Entries held (expired ones not yet purged may count).
   virtual std::size_t size() = 0;
+  /// For a store several processes share: takes `key` for this process while it processes
+  /// the item, unless another process holds it or a value at least `value` is recorded
+  /// already; the database decides, so two processes seeing one item at the same moment
+  /// cannot both take it. A claim ends with put() (kept until its lease runs out, then
+  /// purged) or release_claim(). Stores of one process have nothing to decide: true.
+  virtual bool try_claim(std::string_view key, Timestamp value, Timestamp now) {
+    (void)key, (void)value, (void)now;
+    return true;
+  }
+  /// Gives a claim back (the item's processing failed): another copy may be processed.
+  virtual void release_claim(std::string_view key) { (void)key; }
 };
 
 /// In memory, with a TTL and a hard capacity: when full, the oldest entry is evicted.
@@ -67,6 +78,31 @@ class WIS2MON_API SqliteDedupStore final : public DedupStore {
   void put(std::string_view key, Timestamp value, Timestamp now) override;
   std::size_t purge_expired(Timestamp now) override;
   std::size_t size() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// In PostgreSQL, shared by several monitor processes (fed by shared subscriptions on several
+/// brokers carrying the same messages): tables wis2mon_dedup and wis2mon_dedup_claims. `owner`
+/// names this process in its claims and must stay the same across its restarts (the monitor
+/// uses host name and spool path), so that a restarted monitor takes back its own claims for
+/// the entries its spool gives it again; a claim of a process that is gone lasts `lease`.
+/// Throws Error(database) when the server cannot be reached at construction; later failures
+/// throw Error(database, retriable) from the calls.
+class WIS2MON_API PostgresDedupStore final : public DedupStore {
+ public:
+  PostgresDedupStore(const std::string& url, std::chrono::seconds ttl, std::string owner,
+                     std::chrono::seconds lease = std::chrono::minutes(15));
+  ~PostgresDedupStore() override;
+  std::optional<Timestamp> get(std::string_view key, Timestamp now) override;
+  /// Keeps the newest value when two processes record one key (the database compares).
+  void put(std::string_view key, Timestamp value, Timestamp now) override;
+  std::size_t purge_expired(Timestamp now) override;
+  std::size_t size() override;
+  bool try_claim(std::string_view key, Timestamp value, Timestamp now) override;
+  void release_claim(std::string_view key) override;
 
  private:
   struct Impl;

@@ -24,14 +24,25 @@ MonitorConfig load_config_or_default(const std::string& file) {
 }
 
 void apply_db_override(MonitorOptions& o, const std::string& db) {
-  for (auto& s : o.sinks)
-    if (!db.empty() && s.type == "sqlite") s.settings["path"] = db;
+  // --db postgresql://...: every sqlite sink becomes a postgresql sink on that database,
+  // keeping the settings both kinds have (retention, engine keys).
+  const bool postgres = db.rfind("postgresql://", 0) == 0 || db.rfind("postgres://", 0) == 0;
+  for (auto& s : o.sinks) {
+    if (db.empty() || s.type != "sqlite") continue;
+    if (!postgres) {
+      s.settings["path"] = db;
+      continue;
+    }
+    s.type = "postgresql";
+    for (const char* only_sqlite : {"path", "synchronous", "page_size", "busy_timeout"}) s.settings.erase(only_sqlite);
+    s.settings["url"] = db;
+  }
   // The program's spool is a file (a library's default is memory): wis2mon-spool.db, or next
   // to the database, so that two monitors with their own databases never share a spool.
   if (o.spool.empty()) {
     const std::filesystem::path p(db);
-    o.spool =
-        db.empty() ? std::filesystem::path("wis2mon-spool.db") : p.parent_path() / (p.stem().string() + "-spool.db");
+    o.spool = db.empty() || postgres ? std::filesystem::path("wis2mon-spool.db")
+                                     : p.parent_path() / (p.stem().string() + "-spool.db");
   }
 }
 
@@ -359,7 +370,7 @@ void add_monitor_commands(CLI::App& app, Action& action) {
     cmd->add_option("--broker", a->brokers,
                     "Broker URL (repeatable): mqtt://[user:pass@]host[:port], mqtts://, wss://");
     cmd->add_option("--subscribe", a->subscribe, "Topic filter to subscribe to (repeatable)");
-    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks");
+    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks (postgresql://...: those sinks on PostgreSQL)");
     cmd->add_option("--metrics-port", a->metrics_port, "Port of /metrics and /health on 127.0.0.1 (0: off)");
     cmd->add_option("--duration", a->duration, "Stop cleanly after this many seconds");
     cmd->callback([a, &action] { action = [a] { return run_run(*a); }; });
@@ -369,7 +380,7 @@ void add_monitor_commands(CLI::App& app, Action& action) {
     auto* cmd =
         app.add_subcommand("replay", "Feed NDJSON notifications (optional \"topic\" member) through the pipelines");
     cmd->add_option("--config", a->config, "Config file (YAML or JSON)")->check(CLI::ExistingFile);
-    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks");
+    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks (postgresql://...: those sinks on PostgreSQL)");
     cmd->add_option("files", a->files, "NDJSON files ('-' for stdin)")->required();
     cmd->callback([a, &action] { action = [a] { return run_replay(*a); }; });
   }
@@ -427,7 +438,7 @@ void add_monitor_commands(CLI::App& app, Action& action) {
     cmd->add_option("--topic", a->topics, "Only notifications on topics matching this filter (repeatable)");
     cmd->add_option("--url", a->url, "The replay service's OGC API - Features endpoint (default: monitor.replay_url)");
     cmd->add_option("--collection", a->collection, "Its collection (default: monitor.replay_collection)");
-    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks");
+    cmd->add_option("--db", a->db, "SQLite database of the sqlite sinks (postgresql://...: those sinks on PostgreSQL)");
     cmd->add_option("--page", a->page, "Notifications per request")->check(CLI::Range(1, 10000));
     cmd->callback([a, &action] { action = [a] { return run_backfill(*a); }; });
   }

@@ -11,6 +11,7 @@ struct CompletionLedger::Work {
     std::size_t scope;
     std::string key;
     std::function<void()> record;
+    std::function<void()> release;
   };
   CompletionLedger* ledger;
   std::int64_t entry;
@@ -32,12 +33,13 @@ std::int64_t CompletionLedger::Ticket::entry() const noexcept {
   return work_ ? work_->entry : -1;
 }
 
-bool CompletionLedger::Ticket::claim(std::size_t scope, const std::string& key, std::function<void()> record) const {
+bool CompletionLedger::Ticket::claim(std::size_t scope, const std::string& key, std::function<void()> record,
+                                     std::function<void()> release) const {
   auto& ledger = *work_->ledger;
   std::lock_guard lock(ledger.mu_);
   if (ledger.claimed_.size() <= scope) ledger.claimed_.resize(scope + 1);
   if (!key.empty() && !ledger.claimed_[scope].insert(key).second) return false;
-  work_->claims.push_back({scope, key, std::move(record)});
+  work_->claims.push_back({scope, key, std::move(record), std::move(release)});
   return true;
 }
 
@@ -66,9 +68,9 @@ void CompletionLedger::complete(Work& w) noexcept {
     // A key is recorded only now, so that a crash before the records were stored, or a failed
     // download, never makes a later copy look like a duplicate. It is freed in the same step,
     // so no copy can slip in between.
-    if (!failed && c.record) {
+    if (const auto& settle = failed ? c.release : c.record; settle) {
       try {
-        c.record();
+        settle();
       } catch (const std::exception& e) {
         if (log_) log_(std::string("dedup store: ") + e.what());
       } catch (...) {

@@ -40,8 +40,10 @@ class CompletionLedger {
     std::int64_t entry() const noexcept;
     /// Claims `key` in `scope` (e.g. a pipeline) for this entry. false when another entry in
     /// flight holds it (a copy of the same data item already being processed). `record` runs
-    /// at completion unless the scope failed; the key is freed either way.
-    bool claim(std::size_t scope, const std::string& key, std::function<void()> record) const;
+    /// at completion unless the scope failed, `release` when it failed; the key is freed
+    /// either way.
+    bool claim(std::size_t scope, const std::string& key, std::function<void()> record,
+               std::function<void()> release = {}) const;
     /// The work of `scope` failed: its keys will be freed, not recorded.
     void fail(std::size_t scope) const;
     /// Everything failed (an exception while processing the entry).

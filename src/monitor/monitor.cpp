@@ -6,6 +6,8 @@
 #include "wis2mon/monitor.hpp"
 #include "common/thread_name.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -39,6 +41,17 @@
 
 namespace wis2mon {
 namespace {
+
+// Names this monitor in the claims of a shared dedup store, the same across its restarts (host
+// and spool file), so that it takes back its claims for the entries its spool gives it again.
+std::string dedup_owner(const MonitorOptions& o) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::error_code ec;
+  const std::string spool =
+      o.spool.empty() ? "memory-" + std::to_string(getpid()) : std::filesystem::absolute(o.spool, ec).string();
+  return std::string(host) + ":" + spool;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -772,11 +785,16 @@ struct Monitor::Impl {
           record_key = [store = dedup_store, key] { store->put(key, Timestamp::now(), Timestamp::now()); };
         else
           record_key = [&dedup = *p.dedup, n] { dedup.record(n); };
-        bool duplicate = !ticket.claim(index, key, std::move(record_key));
+        // A store shared with other monitor processes (PostgreSQL) gives the item to one of
+        // them; the claim is given back when this one's processing fails.
+        bool duplicate =
+            !ticket.claim(index, key, std::move(record_key), [store = dedup_store, key] { store->release_claim(key); });
         if (!duplicate) {
           try {
             duplicate = keep_invalid ? dedup_store->get(key, Timestamp::now()).has_value()
                                      : p.dedup->check(n) == DedupVerdict::duplicate;
+            const Timestamp value = keep_invalid ? Timestamp{} : n.pubtime().value_or(Timestamp{});
+            if (!duplicate && !key.empty() && !dedup_store->try_claim(key, value, Timestamp::now())) duplicate = true;
           } catch (const std::exception& ex) {
             log(std::string("dedup store: ") + ex.what());
           }
@@ -1251,8 +1269,11 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
   so.synchronous_full = m.opt.spool_synchronous_full;
   m.spool = std::make_unique<Spool>(so);
   m.dead = std::make_shared<DeadLetterStore>(m.opt.dead_letter_file());
+  const std::string dedup_url = m.opt.dedup_store.string();
   if (m.opt.dedup_store.empty())
     m.dedup_store = std::make_shared<MemoryDedupStore>(m.opt.dedup_ttl);
+  else if (dedup_url.rfind("postgresql://", 0) == 0 || dedup_url.rfind("postgres://", 0) == 0)
+    m.dedup_store = std::make_shared<PostgresDedupStore>(dedup_url, m.opt.dedup_ttl, dedup_owner(m.opt));
   else
     m.dedup_store = std::make_shared<SqliteDedupStore>(m.opt.dedup_store, m.opt.dedup_ttl);
 

@@ -90,7 +90,8 @@ const ConfigBinding<MonitorOptions>& dedup_binding() {
   static const auto b =
       ConfigBinding<MonitorOptions>("dedup")
           .add("store", &MonitorOptions::dedup_store,
-               "SQLite file that keeps dedup keys across restarts (empty: memory)")
+               "SQLite file that keeps dedup keys across restarts, or postgresql://... shared by several monitors "
+               "(empty: memory)")
           .add("ttl", &MonitorOptions::dedup_ttl, "how long a key is remembered", ConfigLimits::at_least(1000));
   return b;
 }

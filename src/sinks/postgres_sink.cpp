@@ -95,7 +95,10 @@ struct PostgresSink::Impl {
     const std::string timeout = std::to_string(opt.connect_timeout.count());
     const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
     const char* values[] = {opt.url.c_str(), timeout.c_str(), "wis2mon", nullptr};
-    return PQconnectdbParams(keys, values, 1);  // 1: dbname is the URI, expanded
+    PGconn* c = PQconnectdbParams(keys, values, 1);  // 1: dbname is the URI, expanded
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);  // "already exists, skipping"
+    return c;
   }
 
   Result exec(const std::string& sql) {

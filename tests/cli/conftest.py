@@ -66,3 +66,53 @@ def serve(tmp_path):
     yield start
     for httpd in servers:
         httpd.shutdown()
+
+
+@pytest.fixture
+def postgres():
+    """A real PostgreSQL server (Debian's postgresql: initdb, then postgres) on a free loopback
+    port, data in a temporary folder; as root it runs as the postgres user (PostgreSQL refuses root).
+    Yields (url, psql(sql) -> output lines)."""
+    import glob
+    import os
+    import pwd
+    import shutil
+    import socket
+    import time
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    bindir = pathlib.Path(bins[-1]).parent
+    import tempfile
+
+    # Not under tmp_path: pytest's folders are private to root, and the server runs as postgres.
+    data = pathlib.Path(tempfile.mkdtemp(prefix="wis2mon-pg-"))
+    as_user = []
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(data, pw.pw_uid, pw.pw_gid)
+        as_user = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data / "data"), "-U", "wis2mon", "--auth=trust",
+                    "--no-sync", "-E", "UTF8", "--locale=C"], check=True, capture_output=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([*as_user, str(bindir / "postgres"), "-D", str(data / "data"), "-p", str(port), "-k",
+                               str(data), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"postgresql://wis2mon@127.0.0.1:{port}/postgres"
+    for _ in range(300):
+        if subprocess.run([str(bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:
+            break
+        time.sleep(0.1)
+
+    def psql(sql):
+        r = subprocess.run([shutil.which("psql") or str(bindir / "psql"), "-X", "-q", "-A", "-t", "-v",
+                            "ON_ERROR_STOP=1", url, "-c", sql], capture_output=True, text=True, check=True)
+        return r.stdout.splitlines()
+
+    yield url, psql
+    server.terminate()
+    server.wait(timeout=30)
+    shutil.rmtree(data, ignore_errors=True)

@@ -228,3 +228,30 @@ def test_config_check_takes_the_postgresql_sink_contract_without_connecting(wis2
         bad.write_text(f"sinks: [{sink}]\npipelines: [{{name: all, sinks: [pg]}}]\n")
         r = wis2mon("config", "check", bad)
         assert r.returncode == 1 and words in r.stdout, r.stdout
+
+
+def test_replay_with_db_postgresql_puts_the_sqlite_sinks_on_postgresql(wis2mon, tmp_path, postgres):
+    # --db postgresql://...: the default configuration's sqlite sinks become postgresql sinks
+    # on that database; the same rows as with a SQLite file.
+    url, psql = postgres
+    topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop"
+    lines = [json.dumps(dict(message(i), topic=topic)) for i in range(20)]
+    lines.append(lines[3])  # a repeat
+    lines.append("not json")  # invalid
+    src = tmp_path / "in.ndjson"
+    src.write_text("\n".join(lines) + "\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    exe = wis2mon("--version").args[0]
+    r = subprocess.run([exe, "replay", "--db", url, str(src)], capture_output=True, text=True, cwd=work, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("22 messages: 21 valid, 1 invalid, 1 duplicates")
+    assert psql("SELECT count(*) FROM notifications WHERE valid") == ["20"]
+    assert psql("SELECT count(*) FROM notifications WHERE NOT valid") == ["1"]
+    assert psql("SELECT DISTINCT centre_id FROM notifications WHERE valid") == ["ch-meteoswiss"]
+    assert psql("SELECT version FROM wis2mon_schema") == ["1"]
+    # Replayed again: the keyed rows are updated, not repeated.
+    r = subprocess.run([exe, "replay", "--db", url, str(src)], capture_output=True, text=True, cwd=work, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert psql("SELECT count(*) FROM notifications") == ["21"]
+    assert not list(work.glob("*.db")) or [p.name for p in work.glob("*.db")] == ["wis2mon-spool.db"]

@@ -1,7 +1,12 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <thread>
+
+#include "postgres_server.hpp"
 #include "support.hpp"
 #include "wis2mon/dedup.hpp"
+#include "wis2mon/error.hpp"
 
 using namespace wis2mon;
 using testing::mutate;
@@ -98,4 +103,58 @@ TEST_CASE("SQLite store survives a restart") {
   CHECK(store->purge_expired(Timestamp{kNow.seconds + 3600, 0}) == 1);
   CHECK(store->size() == 0);
   CHECK_THROWS(SqliteDedupStore(tmp.path / "no" / "such" / "dir" / "x.sqlite"));
+}
+
+TEST_CASE("PostgresDedupStore: shared by processes, the database decides who takes an item") {
+  if (testing::PostgresServer::bin_dir().empty()) {
+    MESSAGE("PostgreSQL is not installed: skipped");
+    return;
+  }
+  testing::PostgresServer server;
+  // Two monitors (two owners) on one database; a third connection is the first one restarted.
+  PostgresDedupStore a(server.url(), std::chrono::hours(1), "host:/a/spool.db", std::chrono::seconds(60));
+  PostgresDedupStore b(server.url(), std::chrono::hours(1), "host:/b/spool.db", std::chrono::seconds(60));
+  const Timestamp now{1764482400, 0}, pubtime{1764482300, 5};
+  CHECK_FALSE(a.get("item", now));
+  // Both saw "item" as new at the same moment: one takes it.
+  CHECK(a.try_claim("item", pubtime, now));
+  CHECK_FALSE(b.try_claim("item", pubtime, now));
+  CHECK(a.try_claim("item", pubtime, now));  // its own claim again (a restarted monitor)
+  // a failed: the claim is given back, b may take it.
+  a.release_claim("item");
+  CHECK(b.try_claim("item", pubtime, now));
+  b.release_claim("item");
+  // a processed it: recorded; nobody takes the same (or an older) version again, even once
+  // the claim has run out; a newer version (an update) may be taken.
+  CHECK(a.try_claim("item", pubtime, now));
+  a.put("item", pubtime, now);
+  CHECK(a.get("item", now) == pubtime);
+  CHECK(b.get("item", now) == pubtime);
+  const Timestamp later{now.seconds + 120, 0};
+  CHECK_FALSE(b.try_claim("item", pubtime, later));
+  CHECK_FALSE(b.try_claim("item", Timestamp{pubtime.seconds - 1, 0}, later));
+  CHECK(b.try_claim("item", Timestamp{pubtime.seconds + 10, 0}, later));
+  // A claim of a process that is gone lasts its lease, then another may take the item.
+  CHECK(a.try_claim("other", pubtime, now));
+  CHECK_FALSE(b.try_claim("other", pubtime, Timestamp{now.seconds + 30, 0}));
+  CHECK(b.try_claim("other", pubtime, Timestamp{now.seconds + 61, 0}));
+  // An older value recorded late does not roll back a newer one; expiry and purge.
+  b.put("item", Timestamp{pubtime.seconds + 10, 0}, later);
+  a.put("item", pubtime, later);
+  CHECK(a.get("item", later) == Timestamp{pubtime.seconds + 10, 0});
+  CHECK(a.size() == 1);
+  CHECK_FALSE(a.get("item", Timestamp{later.seconds + 3601, 0}));
+  CHECK(a.purge_expired(Timestamp{later.seconds + 3601, 0}) == 1);
+  CHECK(b.size() == 0);
+  // Many claims of one key from two threads at once: exactly one wins each round.
+  for (int round = 0; round < 20; ++round) {
+    const std::string key = "race-" + std::to_string(round);
+    std::atomic<int> won{0};
+    std::thread ta([&] { won += a.try_claim(key, pubtime, now) ? 1 : 0; });
+    std::thread tb([&] { won += b.try_claim(key, pubtime, now) ? 1 : 0; });
+    ta.join();
+    tb.join();
+    CHECK(won == 1);
+  }
+  CHECK_THROWS_AS(PostgresDedupStore("sqlite:x", std::chrono::hours(1), "o"), Error);
 }

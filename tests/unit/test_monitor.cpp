@@ -15,6 +15,7 @@
 
 #include "child_process.hpp"
 #include "mosquitto_server.hpp"
+#include "postgres_server.hpp"
 #include "sample/demo_stream.hpp"
 #include "sample/generator.hpp"
 #include "support.hpp"
@@ -530,4 +531,65 @@ TEST_CASE("monitor: stop() flushes callback sinks on the calling thread even if 
   while (monitor.stats().records < 10) std::this_thread::sleep_for(10ms);
   monitor.stop();
   CHECK(got == 10);
+}
+
+TEST_CASE("monitor: two monitors sharing a PostgreSQL dedup store take each item once") {
+  if (testing::PostgresServer::bin_dir().empty()) {
+    MESSAGE("PostgreSQL is not installed: skipped");
+    return;
+  }
+  testing::PostgresServer server;
+  testing::TempDir dir;
+  detail::SampleOptions so;
+  so.count = 200;
+  so.invalid_fraction = 0;
+  const auto samples = detail::generate_samples(so);
+  // Both monitors get every message (as from two brokers carrying the same stream), at once.
+  std::vector<std::unique_ptr<Monitor>> monitors;
+  std::map<std::string, int> taken;  // data_id -> times it reached a sink, over both monitors
+  for (const char* name : {"a", "b"}) {
+    fs::create_directories(dir.path / name);
+    auto o = options_for(dir.path / name);
+    o.dedup_store = server.url();
+    PipelineOptions all;
+    all.name = "all";
+    all.dedup = DedupPolicy::data_id_pubtime;
+    o.pipelines = {all};
+    o.sinks.clear();
+    auto m = std::make_unique<Monitor>(o);
+    m->add_callback_sink("cb", [&taken](const std::vector<Record>& batch) {
+      std::vector<Delivery> answer;
+      for (const auto& r : batch) {
+        const auto* id = r.get("data_id");
+        if (r.table() == "notifications" && id && std::holds_alternative<std::string>(*id))
+          ++taken[std::get<std::string>(*id)];
+        answer.push_back({DeliveryStatus::delivered, ""});
+      }
+      return answer;
+    });
+    m->start();
+    monitors.push_back(std::move(m));
+  }
+  std::thread feed_b([&] {
+    for (const auto& m : samples) monitors[1]->push(m.topic, m.json);
+  });
+  for (const auto& m : samples) monitors[0]->push(m.topic, m.json);
+  feed_b.join();
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  std::set<std::string> ids;
+  for (const auto& m : samples) ids.insert(std::string(Notification::parse(m.json).notification.data_id()));
+  REQUIRE(ids.size() == samples.size());  // every message a different item
+  while (taken.size() < ids.size() && std::chrono::steady_clock::now() < until)
+    for (auto& m : monitors) m->poll(20ms);
+  for (auto& m : monitors) {
+    REQUIRE(m->drain(20s));
+    m->poll(50ms);
+    m->stop();
+  }
+  CHECK(taken.size() == ids.size());
+  int doubled = 0;
+  for (const auto& [id, n] : taken) doubled += n > 1 ? 1 : 0;
+  CHECK(doubled == 0);
+  // Each item was a duplicate in exactly one of the two.
+  CHECK(monitors[0]->stats().duplicates + monitors[1]->stats().duplicates == samples.size());
 }
