@@ -1,6 +1,7 @@
-// PostgresSink: the SQLite sink's tables and rules on PostgreSQL through libpq. Batches are
-// multi-row INSERT ... ON CONFLICT statements inside one transaction; a statement the server
-// refuses is split (inside savepoints) until the refused record stands alone.
+// PostgresSink: the SQLite sink's tables and rules on PostgreSQL through libpq. A batch is one
+// transaction: long runs go through COPY and a staging table, short ones are multi-row INSERT
+// ... ON CONFLICT statements; what the server refuses is split (inside savepoints) until the
+// refused record stands alone.
 #include "wis2mon/sinks/postgresql.hpp"
 
 #include <libpq-fe.h>
@@ -74,6 +75,9 @@ struct Transient : std::runtime_error {
 
 }  // namespace
 
+// Runs of at least this many records go through COPY (fewer: one multi-row INSERT is as quick).
+constexpr std::size_t kCopyRows = 16;
+
 struct PostgresSink::Impl {
   std::string name;
   PostgresSinkOptions opt;
@@ -88,6 +92,7 @@ struct PostgresSink::Impl {
     bool key_index = false;
   };
   std::unordered_map<std::string, Table> tables;
+  std::set<std::string> stages;  // tables whose staging table this connection has
 
   detail::PeriodicJob retention;  // on its own connection and thread
 
@@ -116,6 +121,7 @@ struct PostgresSink::Impl {
   bool ensure_connected(std::string& why) {
     if (conn && PQstatus(conn) == CONNECTION_OK) return true;
     if (conn) PQfinish(conn);
+    stages.clear();  // temporary tables go with the session
     conn = connect();
     if (PQstatus(conn) != CONNECTION_OK) {
       why = "PostgreSQL not reached: " + std::string(PQerrorMessage(conn));
@@ -208,6 +214,8 @@ struct PostgresSink::Impl {
            type_for(r.name(i)));
       it->second.columns.insert(r.name(i));
     }
+    if (!missing.empty() && stages.erase(table))  // made LIKE the table before: made again
+      exec("DROP TABLE IF EXISTS " + sql_name("wis2mon_stage_" + table));
     const auto* spec = spec_of(table);
     if (!spec) return;
     const auto exist = [&](const std::vector<std::string>& cols) {
@@ -234,16 +242,26 @@ struct PostgresSink::Impl {
 
   // INSERT of `rows` records with r's fields; ON CONFLICT on the key with the update rules.
   std::string insert_sql(const Record& r, std::size_t rows) const {
-    const auto& table = r.table();
-    std::string sql = "INSERT INTO " + sql_name(table) + " AS stored (";
-    for (std::size_t i = 0; i < r.size(); ++i) sql += (i ? ", " : "") + sql_name(r.name(i));
-    sql += ") VALUES ";
+    std::string sql = "INSERT INTO " + sql_name(r.table()) + " AS stored (" + column_list(r) + ") VALUES ";
     int p = 1;
     for (std::size_t row = 0; row < rows; ++row) {
       sql += row ? ", (" : "(";
       for (std::size_t i = 0; i < r.size(); ++i) sql += (i ? ", $" : "$") + std::to_string(p++);
       sql += ")";
     }
+    return sql + conflict_clause(r);
+  }
+
+  static std::string column_list(const Record& r) {
+    std::string cols;
+    for (std::size_t i = 0; i < r.size(); ++i) cols += (i ? ", " : "") + sql_name(r.name(i));
+    return cols;
+  }
+
+  // ON CONFLICT on the table's key with the update rules; "" when the table has no key (yet).
+  std::string conflict_clause(const Record& r) const {
+    const auto& table = r.table();
+    std::string sql;
     const auto* spec = spec_of(table);
     const auto t = tables.find(table);
     if (!spec || t == tables.end() || !t->second.key_index ||
@@ -297,6 +315,103 @@ struct PostgresSink::Impl {
         return format_rfc3339(std::get<Timestamp>(v));
     }
     return std::nullopt;
+  }
+
+  // COPY's text format: \N for NULL; backslash, tab, newline and carriage return escaped.
+  static void append_copy_text(std::string& out, const FieldValue& v) {
+    const auto text = param_text(v);
+    if (!text) {
+      out += "\\N";
+      return;
+    }
+    for (const char c : *text) {
+      switch (c) {
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        default:
+          out += c;
+      }
+    }
+  }
+
+  // A long run goes through COPY into a staging table of the transaction, then one INSERT ...
+  // SELECT with the ON CONFLICT rules, in input order: far fewer bytes to parse than a
+  // multi-row INSERT. False (nothing kept) when the server refuses any of it: the caller
+  // then finds the refused records with insert().
+  // The staging tables live as long as the connection (temporary, emptied at each commit), so
+  // that a batch costs no catalog change; `used`: those filled in this transaction already.
+  bool copy_run(const std::vector<Record>& batch, const std::vector<std::size_t>& rows, std::set<std::string>& used) {
+    const Record& shape = batch[rows.front()];
+    const std::string stage = sql_name("wis2mon_stage_" + shape.table());
+    if (!is_sql_identifier("wis2mon_stage_" + shape.table())) return false;
+    exec("SAVEPOINT wis2mon_copy");
+    const bool create = stages.insert(shape.table()).second;
+    const auto undo = [&] {  // back to the savepoint: a staging table made in it is gone too
+      exec("ROLLBACK TO SAVEPOINT wis2mon_copy");
+      if (create) stages.erase(shape.table());
+      return false;
+    };
+    try {
+      if (create)
+        exec("CREATE TEMP TABLE IF NOT EXISTS " + stage + " (LIKE " + sql_name(shape.table()) +
+             ") ON COMMIT DELETE ROWS; ALTER TABLE " + stage + " ADD COLUMN IF NOT EXISTS wis2mon_order BIGSERIAL");
+      else if (used.count(shape.table()))
+        exec("DELETE FROM " + stage);
+      used.insert(shape.table());
+      const std::string columns = column_list(shape);
+      Result start(PQexec(conn, ("COPY " + stage + " (" + columns + ") FROM STDIN").c_str()));
+      if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
+        const auto f = failure_of(conn, start.get());
+        if (f.transient) throw Transient(f.message);
+        return undo();
+      }
+      std::string chunk;
+      bool sent = true;
+      for (const auto i : rows) {
+        const auto& r = batch[i];
+        for (std::size_t f = 0; f < r.size(); ++f) {
+          if (f) chunk += '\t';
+          append_copy_text(chunk, r.value(f));
+        }
+        chunk += '\n';
+        if (chunk.size() >= (1u << 20)) {
+          sent = sent && PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1;
+          chunk.clear();
+        }
+      }
+      if (!chunk.empty()) sent = sent && PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1;
+      if (PQputCopyEnd(conn, sent ? nullptr : "wis2mon: sending failed") != 1) throw Transient(PQerrorMessage(conn));
+      Result done(PQgetResult(conn));
+      while (Result more{PQgetResult(conn)}) {
+      }
+      if (!done || PQresultStatus(done.get()) != PGRES_COMMAND_OK) {
+        const auto f = failure_of(conn, done.get());
+        if (f.transient || !sent) throw Transient(f.message);
+        return undo();
+      }
+      Result moved(PQexec(conn, ("INSERT INTO " + sql_name(shape.table()) + " AS stored (" + columns + ") SELECT " +
+                                 columns + " FROM " + stage + " ORDER BY wis2mon_order" + conflict_clause(shape))
+                                    .c_str()));
+      if (!moved || PQresultStatus(moved.get()) != PGRES_COMMAND_OK) {
+        const auto f = failure_of(conn, moved.get());
+        if (f.transient) throw Transient(f.message);
+        return undo();
+      }
+      exec("RELEASE SAVEPOINT wis2mon_copy");
+      return true;
+    } catch (const Error&) {
+      return undo();
+    }
   }
 
   // Runs records [first, last) of `rows` (indices into batch, all with one field list) as one
@@ -361,7 +476,12 @@ struct PostgresSink::Impl {
       // Runs of consecutive records with the same fields share statements; an invalid record
       // of a table with a validity column goes alone (its "not stored" must be seen).
       std::vector<std::size_t> run;
+      std::set<std::string> used;  // staging tables filled in this transaction
       const auto flush_run = [&] {
+        if (run.size() >= kCopyRows && copy_run(batch, run, used)) {
+          run.clear();
+          return;
+        }
         for (std::size_t from = 0; from < run.size();) {
           const auto width = std::max<std::size_t>(1, batch[run[from]].size());
           const auto cap = std::max<std::size_t>(1, std::min(opt.rows_per_statement, 60000 / width));
@@ -398,6 +518,8 @@ struct PostgresSink::Impl {
       // Nothing of the batch is kept (DDL included: PostgreSQL's is transactional).
       if (conn && PQstatus(conn) == CONNECTION_OK) {
         Result(PQexec(conn, "ROLLBACK"));
+        Result(PQexec(conn, "DISCARD TEMP"));  // staging tables made or altered in it: start afresh
+        stages.clear();
         try {
           load_tables();
         } catch (const std::exception&) {

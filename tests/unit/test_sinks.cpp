@@ -1210,3 +1210,57 @@ TEST_CASE("postgresql sink: options; a server away at start") {
   CHECK(answers[0].reason.find("PostgreSQL not reached") != std::string::npos);
   CHECK_FALSE(away.healthcheck().ok);
 }
+
+TEST_CASE("postgresql sink: long runs through COPY; a refused record, repeated keys and new columns fall back") {
+  if (testing::PostgresServer::bin_dir().empty()) {
+    MESSAGE("PostgreSQL is not installed: skipped");
+    return;
+  }
+  testing::PostgresServer server;
+  auto pg = postgres_sink(server);
+  SchemaHints hints;
+  hints.key = {"station"};
+  const auto plain = std::make_shared<const RecordSchema>("obs", std::vector<std::string>{"station", "value"}, hints);
+  const auto wider =
+      std::make_shared<const RecordSchema>("obs", std::vector<std::string>{"station", "value", "note"}, hints);
+  const auto obs = [&](std::int64_t station, FieldValue value) {
+    Record r(plain);
+    r.value(0) = "s" + std::to_string(station);
+    r.value(1) = std::move(value);
+    return r;
+  };
+  // 40 rows (COPY), text with a tab, a newline and a backslash survives the COPY format.
+  std::vector<Record> batch;
+  for (std::int64_t i = 0; i < 40; ++i) batch.push_back(obs(i, static_cast<double>(i)));
+  REQUIRE(all(pg->write(batch), DeliveryStatus::delivered));
+  CHECK(server.query("SELECT count(*), sum(value) FROM obs") == "40|780\n");
+  // One value of the wrong type in a run of 40: only it is refused.
+  batch.clear();
+  for (std::int64_t i = 40; i < 80; ++i) batch.push_back(obs(i, static_cast<double>(i)));
+  batch[17].value(1) = std::string("warm");
+  const auto answers = statuses(pg->write(batch));
+  CHECK(answers[17] == DeliveryStatus::rejected);
+  CHECK(std::count(answers.begin(), answers.end(), DeliveryStatus::delivered) == 39);
+  CHECK(server.query("SELECT count(*) FROM obs") == "79\n");
+  // The same key twice in one run: both applied in order (the later one stays).
+  batch.clear();
+  for (std::int64_t i = 0; i < 30; ++i) batch.push_back(obs(i % 20, static_cast<double>(1000 + i)));
+  REQUIRE(all(pg->write(batch), DeliveryStatus::delivered));
+  CHECK(server.query("SELECT value FROM obs WHERE station = 's5'") == "1025\n");
+  CHECK(server.query("SELECT value FROM obs WHERE station = 's15'") == "1015\n");
+  // A new field: the column is added, and the next long run still goes through.
+  batch.clear();
+  for (std::int64_t i = 100; i < 140; ++i) {
+    Record r(wider);
+    r.value(0) = "s" + std::to_string(i);
+    r.value(1) = 1.5;
+    r.value(2) = std::string("tab\there\nline\\end");
+    batch.push_back(std::move(r));
+  }
+  REQUIRE(all(pg->write(batch), DeliveryStatus::delivered));
+  CHECK(server.query("SELECT count(*) FROM obs WHERE note = E'tab\\there\\nline\\\\end'") == "40\n");
+  batch.clear();
+  for (std::int64_t i = 200; i < 240; ++i) batch.push_back(obs(i, 2.0));
+  REQUIRE(all(pg->write(batch), DeliveryStatus::delivered));
+  CHECK(server.query("SELECT count(*) FROM obs") == "159\n");
+}

@@ -36,8 +36,9 @@ struct PostgresSinkOptions {
   std::size_t rows_per_statement = 500;
 };
 
-/// Writes each batch in one transaction: multi-row INSERT ... ON CONFLICT (key) DO UPDATE
-/// statements with the SQLite sink's rules (a newer or equal pubtime replaces; an invalid
+/// Writes each batch in one transaction: long runs of one table through COPY into a staging
+/// table and one INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE, short ones as multi-row
+/// INSERT ... ON CONFLICT statements, with the SQLite sink's rules (a newer or equal pubtime replaces; an invalid
 /// copy never replaces a valid row and is answered Rejected). Tables are created from the
 /// record schemas and extended with new columns (booleans BOOLEAN, integers BIGINT, reals
 /// DOUBLE PRECISION, times TIMESTAMPTZ, text TEXT); the schema version is kept in
