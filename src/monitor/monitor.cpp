@@ -1679,8 +1679,15 @@ std::size_t Monitor::retry_dead_letters(const std::string& sink, std::size_t lim
           const auto* v = r.get(field);
           return v && std::holds_alternative<std::string>(*v) ? std::get<std::string>(*v) : std::string();
         };
-        m.spool->append("dlq", text("topic"), text("payload"), m.now());
+        // Out of the store first: the message may fail again at once, and its new dead letter
+        // (the same fingerprint, so not added) must not be taken for this one and deleted.
         store->remove({e.id});
+        try {
+          m.spool->append("dlq", text("topic"), text("payload"), m.now());
+        } catch (...) {
+          store->add(e.sink, r, e.status, e.reason, e.attempts);  // not handed over: kept
+          throw;
+        }
         ++handed;
       } else if (const auto engine = m.engines.find(e.sink); engine != m.engines.end()) {
         auto& r = m.redrives.at(e.sink);
