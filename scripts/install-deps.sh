@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git python3 python3-venv python3-pip python3-pytest python3-jsonschema
+  build-essential cmake ninja-build pkg-config git curl ca-certificates python3 python3-venv python3-pip python3-pytest python3-jsonschema
   # libraries the library links (private)
   rapidjson-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libzip-dev libpq-dev
   libeccodes-dev libxml2-dev libpaho-mqtt-dev libyaml-cpp-dev libcpp-httplib-dev libmicrohttpd-dev

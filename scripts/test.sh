@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 root=$PWD
 scripts/install-deps.sh
 jobs=$(nproc)
+SUDO_APT=""
+[ "$(id -u)" -ne 0 ] && SUDO_APT="sudo"
+# S3Proxy 2.6.0's jar-with-dependencies, as published on Maven Central.
+S3PROXY_SHA256=12e5e88d805cfed07f7d88b4a44a0d8ecb9f9d3cebeb544bb34fbc4ded1049d8
 
 step() { printf '\n==== %s\n' "$*"; }
 
@@ -31,6 +35,20 @@ if python3 -m venv build-tools/pygeoapi >/dev/null && build-tools/pygeoapi/bin/p
 else
   echo "pygeoapi could not be installed: the backfill test will be skipped"
 fi
+
+step "S3Proxy from Maven Central (the S3-compatible server of the object storage tests, tests/unit/s3_server.hpp)"
+command -v java >/dev/null ||
+  { $SUDO_APT apt-get update -qq && $SUDO_APT apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; }
+s3proxy_jar="$root/build-tools/s3proxy/s3proxy-2.6.0.jar"
+if ! echo "$S3PROXY_SHA256  $s3proxy_jar" | sha256sum -c --quiet 2>/dev/null; then
+  mkdir -p "$(dirname "$s3proxy_jar")"
+  curl -fsSL --retry 3 -o "$s3proxy_jar.part" \
+    https://repo1.maven.org/maven2/org/gaul/s3proxy/2.6.0/s3proxy-2.6.0-jar-with-dependencies.jar
+  echo "$S3PROXY_SHA256  $s3proxy_jar.part" | sha256sum -c --quiet
+  mv "$s3proxy_jar.part" "$s3proxy_jar"
+fi
+export WIS2MON_S3PROXY="$s3proxy_jar"
+echo "S3Proxy 2.6.0 at $s3proxy_jar, $(java -version 2>&1 | head -1)"
 
 step "plain Release build (cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release && cmake --build build-release)"
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null

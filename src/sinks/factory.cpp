@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "wis2mon/error.hpp"
+#include "wis2mon/object_store.hpp"
 #include "wis2mon/sink.hpp"
 #include "wis2mon/sinks/influxdb.hpp"
 #include "wis2mon/sinks/mqtt.hpp"
@@ -77,8 +78,9 @@ const ConfigBinding<PostgresSinkOptions>& postgresql_binding() {
 const ConfigBinding<NdjsonSinkOptions>& ndjson_binding() {
   static const auto b =
       ConfigBinding<NdjsonSinkOptions>("ndjson")
-          .add("root", &NdjsonSinkOptions::root, "directory (prefix) the table directories live under",
-               ConfigLimits::needed())
+          .add("root", &NdjsonSinkOptions::root,
+               "directory the table directories live under (with url: the local staging folder, default "
+               "wis2mon-staging/<name>)")
           .add("file_prefix", &NdjsonSinkOptions::file_prefix, "first part of each file name")
           .add("gzip", &NdjsonSinkOptions::gzip, "gzip each file")
           .add("rotate_bytes", &NdjsonSinkOptions::rotate_bytes, "close a file at this many (uncompressed) bytes",
@@ -87,7 +89,17 @@ const ConfigBinding<NdjsonSinkOptions>& ndjson_binding() {
           .add("raw_copy", &NdjsonSinkOptions::raw_copy, "also keep the raw notifications under <root>/raw")
           .add("errors_root", &NdjsonSinkOptions::errors_root,
                "prefix for records of table 'errors' (default <root>/errors)")
-          .add("fsync", &NdjsonSinkOptions::fsync, "fsync each batch before it counts as delivered");
+          .add("fsync", &NdjsonSinkOptions::fsync, "fsync each batch before it counts as delivered")
+          .add("url", &NdjsonSinkOptions::url, "s3://bucket/prefix: upload each closed file there (object storage)")
+          .add("endpoint", &NdjsonSinkOptions::endpoint,
+               "S3-compatible server for url, e.g. http://127.0.0.1:9000 (default: AWS)")
+          .add("region", &NdjsonSinkOptions::region, "AWS region for url (default: AWS_REGION, the AWS config)")
+          .add("multipart_threshold", &NdjsonSinkOptions::multipart_threshold, "files larger than this go up in parts",
+               ConfigLimits::at_least(5 * 1024 * 1024))
+          .add("part_bytes", &NdjsonSinkOptions::part_bytes, "size of each part of a multipart upload",
+               ConfigLimits::at_least(5 * 1024 * 1024))
+          .add("upload_drain", &NdjsonSinkOptions::upload_drain,
+               "at close, wait this long for uploads; the rest go at the next start");
   return b;
 }
 
@@ -207,6 +219,21 @@ SinkKind postgresql_kind() {
   return kind;
 }
 
+// An ndjson sink needs a root or an s3:// url; checked without contacting the store.
+SinkKind ndjson_kind() {
+  auto kind = bound_kind<NdjsonSinkOptions, NdjsonSink>(
+      "ndjson", "NDJSON files per table, rotated, optionally gzipped, optionally uploaded to S3", ndjson_binding());
+  kind.check = [](const ConfigValues& c) {
+    NdjsonSinkOptions o;
+    ndjson_binding().apply(c, o);
+    if (o.url.empty() && o.root.empty()) throw Error(ErrorCode::invalid_argument, "needs root (or url)");
+    if (!o.url.empty()) S3Location::parse(o.url);
+    if (!o.endpoint.empty() && o.endpoint.rfind("http://", 0) != 0 && o.endpoint.rfind("https://", 0) != 0)
+      throw Error(ErrorCode::invalid_argument, "endpoint must start with http:// or https://");
+  };
+  return kind;
+}
+
 struct KindRegistry {
   std::mutex mu;
   // unique_ptr: find_sink_kind hands out pointers that must outlive later registrations.
@@ -219,9 +246,7 @@ KindRegistry& kinds() {
     auto* made = new KindRegistry;  // never destroyed: sinks may be made during exit
     for (auto&& k : {bound_kind<SqliteSinkOptions, SqliteSink>("sqlite", "SQLite database (the embedded default)",
                                                                sqlite_binding()),
-                     bound_kind<NdjsonSinkOptions, NdjsonSink>(
-                         "ndjson", "NDJSON files per table, rotated, optionally gzipped", ndjson_binding()),
-                     influx_kind(), postgresql_kind(),
+                     ndjson_kind(), influx_kind(), postgresql_kind(),
                      bound_kind<MqttSinkOptions, MqttSink>(
                          "mqtt", "MQTT publish, one message per record (acknowledged at QoS 1)", mqtt_binding())})
       made->kinds.emplace(k.name, std::make_unique<const SinkKind>(k));

@@ -5,13 +5,18 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <random>
 
 #include "common/file.hpp"
+#include "objstore/uploader.hpp"
 #include "wis2mon/error.hpp"
 
 namespace wis2mon {
@@ -105,6 +110,7 @@ class OpenFile {
   }
 
   std::uint64_t bytes() const noexcept { return bytes_; }
+  const fs::path& final_path() const noexcept { return final_; }
   Clock::time_point opened() const noexcept { return opened_; }
   const std::string& hour() const noexcept { return hour_; }  // "YYYY/MM/DD/HH" it belongs to
 
@@ -166,6 +172,17 @@ struct NdjsonSink::Impl {
   std::uint64_t bytes = 0;
   std::size_t recovered = 0;
   bool closed = false;
+  std::unique_ptr<detail::DirectoryUploader> uploader;
+  // With a url, "<8 hex>-" unique to this sink's run: an uploaded file is gone locally, so a
+  // restart in the same second, or another monitor with the same file_prefix, must not reuse
+  // its name (the object would be overwritten).
+  std::string run_token;  // with a url: closed files go up, then away
+
+  // Gives a file its final name and, with object storage, queues it for upload.
+  void finish(OpenFile& f) {
+    f.finish(opt.fsync);
+    if (uploader) uploader->add(f.final_path());
+  }
 
   fs::path base_for(const std::string& stream) const {
     if (stream == "errors") return opt.errors_root.empty() ? opt.root / "errors" : opt.errors_root;
@@ -190,14 +207,14 @@ struct NdjsonSink::Impl {
     auto& f = files[stream];
     if (f &&
         (f->hour() != now.hour_dir || f->bytes() >= opt.rotate_bytes || Clock::now() - f->opened() >= opt.rotate_age)) {
-      f->finish(opt.fsync);
+      finish(*f);
       f.reset();
     }
     if (!f) {
       const auto dir = base_for(stream) / now.hour_dir;
       const std::string ext = opt.gzip ? ".ndjson.gz" : ".ndjson";
       for (;;) {
-        const auto name = opt.file_prefix + "-" + now.stamp + "-" + std::to_string(++sequence) + ext;
+        const auto name = opt.file_prefix + "-" + now.stamp + "-" + run_token + std::to_string(++sequence) + ext;
         if (!fs::exists(dir / name)) {
           f = std::make_unique<OpenFile>(dir, name, opt.gzip, now.hour_dir);
           break;
@@ -264,7 +281,7 @@ struct NdjsonSink::Impl {
   void close_file(const std::string& stream) {
     auto& f = files[stream];
     try {
-      if (f) f->finish(opt.fsync);
+      if (f) finish(*f);
     } catch (const std::exception&) {
     }
     f.reset();
@@ -273,7 +290,7 @@ struct NdjsonSink::Impl {
   void rotate_old() {
     for (auto& [stream, f] : files)
       if (f && Clock::now() - f->opened() >= opt.rotate_age) {
-        f->finish(opt.fsync);
+        finish(*f);
         f.reset();
       }
   }
@@ -281,7 +298,7 @@ struct NdjsonSink::Impl {
   void close_all() {
     for (auto& [stream, f] : files)
       if (f) {
-        f->finish(opt.fsync);
+        finish(*f);
         f.reset();
       }
     files.clear();
@@ -290,7 +307,20 @@ struct NdjsonSink::Impl {
 
 NdjsonSink::NdjsonSink(std::string name, NdjsonSinkOptions options)
     : Sink(std::move(name)), impl_(std::make_unique<Impl>()) {
-  if (options.root.empty()) throw Error(ErrorCode::invalid_argument, "ndjson sink '" + this->name() + "': no root");
+  std::optional<S3Location> location;
+  if (!options.url.empty()) {
+    location = S3Location::parse(options.url);
+    if (!object_storage_supported())
+      throw Error(ErrorCode::unsupported, "ndjson sink '" + this->name() + "': " + options.url +
+                                              ": this build's libcurl cannot sign S3 requests (needs 7.87 or newer)");
+    if (!options.errors_root.empty())
+      throw Error(ErrorCode::invalid_argument,
+                  "ndjson sink '" + this->name() + "': with a url, errors go under <url>/errors (no errors_root)");
+    // Files are finished locally first; a staging folder by default.
+    if (options.root.empty()) options.root = fs::path("wis2mon-staging") / this->name();
+  }
+  if (options.root.empty())
+    throw Error(ErrorCode::invalid_argument, "ndjson sink '" + this->name() + "': no root (or url)");
   if (options.file_prefix.empty() || options.file_prefix.find('/') != std::string::npos)
     throw Error(ErrorCode::invalid_argument, "ndjson sink '" + this->name() + "': bad file prefix");
   if (options.rotate_bytes == 0) options.rotate_bytes = 1;
@@ -299,6 +329,19 @@ NdjsonSink::NdjsonSink(std::string name, NdjsonSinkOptions options)
   fs::create_directories(impl_->opt.root, ec);
   if (ec) throw Error(ErrorCode::io, "cannot create " + impl_->opt.root.string() + ": " + ec.message());
   impl_->recover_all();
+  if (location) {
+    S3ClientOptions s3;
+    s3.endpoint = impl_->opt.endpoint;
+    s3.region = impl_->opt.region;
+    s3.multipart_threshold = std::max(impl_->opt.multipart_threshold, impl_->opt.part_bytes);
+    s3.part_bytes = impl_->opt.part_bytes;
+    std::random_device random;
+    char token[16];
+    std::snprintf(token, sizeof token, "%08x-", static_cast<unsigned>(random()));
+    impl_->run_token = token;
+    impl_->uploader =
+        std::make_unique<detail::DirectoryUploader>(impl_->opt.root, *location, std::move(s3), "wis2mon-ndjson-up");
+  }
 }
 
 NdjsonSink::~NdjsonSink() {
@@ -322,14 +365,36 @@ SinkHealth NdjsonSink::healthcheck() {
   std::lock_guard lock(impl_->mu);
   if (impl_->closed) return {false, "closed"};
   if (::access(impl_->opt.root.c_str(), W_OK) != 0) return {false, errno_text("cannot write", impl_->opt.root)};
+  if (impl_->uploader) {
+    const auto waiting = std::to_string(impl_->uploader->pending()) + " file(s) waiting";
+    if (const auto error = impl_->uploader->last_error(); !error.empty())
+      return {false, impl_->opt.url + ": " + error + " (" + waiting + ", kept in " + impl_->opt.root.string() + ")"};
+    return {true, impl_->opt.url + " (" + waiting + ")"};
+  }
   return {true, impl_->opt.root.string()};
 }
 
 void NdjsonSink::close() {
-  std::lock_guard lock(impl_->mu);
-  if (impl_->closed) return;
-  impl_->closed = true;
-  impl_->close_all();
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->closed) return;
+    impl_->closed = true;
+    impl_->close_all();
+  }
+  // Outside the lock: health checks may run meanwhile. What is not up in time stays on disk
+  // and goes first at the next start.
+  if (impl_->uploader) {
+    impl_->uploader->drain(impl_->opt.upload_drain);
+    impl_->uploader->stop();
+  }
+}
+
+std::uint64_t NdjsonSink::uploaded_files() const noexcept {
+  return impl_->uploader ? impl_->uploader->uploaded() : 0;
+}
+
+std::size_t NdjsonSink::pending_uploads() const noexcept {
+  return impl_->uploader ? impl_->uploader->pending() : 0;
 }
 
 std::size_t NdjsonSink::recovered_files() const noexcept {

@@ -116,3 +116,51 @@ def postgres():
     server.terminate()
     server.wait(timeout=30)
     shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def s3proxy(tmp_path):
+    """A real S3-compatible server: S3Proxy ($WIS2MON_S3PROXY, the jar scripts/test.sh fetches;
+    see tests/unit/s3_server.hpp for why) over its filesystem backend, checking SigV4 signatures,
+    on a free loopback port, with one bucket. Yields (endpoint, bucket, credentials env, objects())
+    where objects() maps each stored key to its bytes (read from the backend's folder)."""
+    import os
+    import shutil
+    import socket
+    import time
+    import urllib.request
+
+    jar = os.environ.get("WIS2MON_S3PROXY", "")
+    if not jar or not os.path.exists(jar) or not shutil.which("java"):
+        pytest.skip("S3Proxy is not installed (scripts/test.sh sets WIS2MON_S3PROXY)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path / "s3data"
+    bucket = "wis2mon-cli"
+    (data / bucket).mkdir(parents=True)  # the filesystem backend: a folder is a bucket
+    conf = tmp_path / "s3proxy.conf"
+    conf.write_text(f"s3proxy.endpoint=http://127.0.0.1:{port}\ns3proxy.authorization=aws-v2-or-v4\n"
+                    "s3proxy.identity=cli-key\ns3proxy.credential=cli-secret\n"
+                    f"jclouds.provider=filesystem\njclouds.filesystem.basedir={data}\n")
+    log = open(tmp_path / "s3proxy.log", "w")
+    server = subprocess.Popen(["java", "-Xmx256m", "-jar", jar, "--properties", str(conf)], stdout=log,
+                              stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(endpoint + "/", timeout=1)
+        except urllib.error.HTTPError:
+            break  # answered (403: no signature): up
+        except OSError:
+            time.sleep(0.1)
+    env = {"AWS_ACCESS_KEY_ID": "cli-key", "AWS_SECRET_ACCESS_KEY": "cli-secret", "AWS_REGION": "us-east-1"}
+
+    def objects():
+        root = data / bucket
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    yield endpoint, bucket, env, objects
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()

@@ -7,6 +7,13 @@
 // file. Files are closed (rotated) when they reach rotate_bytes, when they are rotate_age old
 // (checked on each write and on flush), on a new hour, and on close().
 //
+// Object storage: with url "s3://bucket/prefix" each closed file is uploaded to
+// <prefix>/<table>/YYYY/MM/DD/HH/<file name> (the same layout) by a background thread and
+// removed locally once the store acknowledged it; root is then the local staging folder
+// (default ./wis2mon-staging/<sink name>). Records are Delivered once durable there; a file
+// whose upload fails stays and is retried (1 s doubling to 60 s), also after a restart.
+// Large files go up in parts (multipart upload). See docs/sinks.md.
+//
 // Durability: each write() appends its lines, flushes (gzip: a sync flush) and fsyncs the
 // temporary file before answering Delivered. A temporary file left by a crash is completed
 // at the next start (cut at the last whole line, gzip re-encoded) and renamed.
@@ -36,6 +43,15 @@ struct NdjsonSinkOptions {
   /// instead of <root>/errors (empty: <root>/errors).
   std::filesystem::path errors_root;
   bool fsync = true;  ///< off: faster, but Delivered survives a process crash, not a power cut
+
+  /// "s3://bucket/prefix": upload each closed file there (empty: keep the files under root).
+  std::string url;
+  std::string endpoint;  ///< S3-compatible server, e.g. "http://127.0.0.1:9000" (empty: AWS)
+  std::string region;    ///< empty: AWS_REGION, AWS_DEFAULT_REGION, the AWS config, us-east-1
+  std::uint64_t multipart_threshold = 16u * 1024u * 1024u;  ///< larger files go up in parts
+  std::uint64_t part_bytes = 8u * 1024u * 1024u;            ///< S3: at least 5 MiB
+  /// close() waits this long for the uploads in flight; the rest go at the next start.
+  std::chrono::milliseconds upload_drain{std::chrono::seconds(30)};
 };
 
 class WIS2MON_API NdjsonSink : public Sink {
@@ -55,6 +71,9 @@ class WIS2MON_API NdjsonSink : public Sink {
   std::size_t recovered_files() const noexcept;
   /// Bytes of JSON written so far (uncompressed).
   std::uint64_t bytes_written() const noexcept;
+  /// With a url: files uploaded (and removed locally) so far, and files waiting to go up.
+  std::uint64_t uploaded_files() const noexcept;
+  std::size_t pending_uploads() const noexcept;
 
  private:
   struct Impl;
