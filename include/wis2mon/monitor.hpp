@@ -61,6 +61,11 @@ struct PipelineOptions {
   /// decoder.
   bool fetch = false;
   std::filesystem::path store_dir;  ///< keep each verified object here (empty: do not keep)
+  /// "s3://bucket/prefix": keep each verified object in object storage instead, under
+  /// <prefix>/<the store_dir layout> (storage_path_for(data_id)); store_dir is then the local
+  /// staging folder (default wis2mon-staging/store-<name>), each file removed once uploaded.
+  std::string store_url;
+  std::string store_endpoint;  ///< S3-compatible server for store_url (empty: AWS)
   /// Enrichment: the "enrich" config table's keys (source, key_field, ...); empty: none.
   std::map<std::string, std::string> enrich;
   std::vector<std::string> sinks;  ///< names of MonitorOptions::sinks entries

@@ -32,10 +32,12 @@
 #include "monitor/metrics_server.hpp"
 #include "monitor/polled_sink.hpp"
 #include "monitor/replay_service.hpp"
+#include "objstore/uploader.hpp"
 #include "wis2mon/cache.hpp"
 #include "wis2mon/download.hpp"
 #include "wis2mon/enrich.hpp"
 #include "wis2mon/error.hpp"
+#include "wis2mon/object_store.hpp"
 #include "wis2mon/spool.hpp"
 #include "wis2mon/topic.hpp"
 
@@ -118,6 +120,8 @@ struct Monitor::Impl {
     std::optional<Enricher> enricher;
     std::vector<SinkEngine*> sinks;
     std::unique_ptr<ScgcTracker> scgc;  // a Sensor Centre for Global Caches
+    // store_url: the objects kept under store_dir go up to object storage, then away.
+    std::unique_ptr<detail::DirectoryUploader> store_uploader;
     // Global Cache: items per centre in the current minute (global_cache_max_items_per_minute).
     std::mutex gc_rate_mu;
     std::map<std::string, std::pair<std::int64_t, std::uint64_t>> gc_rate;
@@ -659,7 +663,9 @@ struct Monitor::Impl {
     if (!p.o.global_cache.empty()) return cache_object(p, index, e, n, centre_id, data, inline_data, ticket);
     if (!p.o.store_dir.empty()) {
       try {
-        store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data, p.o.store_fsync);
+        const auto kept =
+            store_object(p.o.store_dir, n.data_id().empty() ? n.id() : n.data_id(), data, p.o.store_fsync);
+        if (p.store_uploader) p.store_uploader->add(kept);
       } catch (const std::exception& ex) {
         log(std::string("store_dir: ") + ex.what());
       }
@@ -1304,6 +1310,17 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
     for (const auto& s : po.sinks)
       if (!sink_names.count(s))
         throw Error(ErrorCode::invalid_argument, "pipeline '" + po.name + "': no sink named '" + s + "'");
+    if (!po.store_url.empty()) {  // objects kept in object storage, staged locally first
+      const auto location = S3Location::parse(po.store_url);
+      if (!object_storage_supported())
+        throw Error(ErrorCode::unsupported,
+                    "pipeline '" + po.name + "': store_url needs a libcurl that signs S3 requests (7.87 or newer)");
+      if (p->o.store_dir.empty()) p->o.store_dir = std::filesystem::path("wis2mon-staging") / ("store-" + po.name);
+      S3ClientOptions s3;
+      s3.endpoint = po.store_endpoint;
+      p->store_uploader =
+          std::make_unique<detail::DirectoryUploader>(p->o.store_dir, location, std::move(s3), "wis2mon-store-up");
+    }
     if (po.decoder != "none" && !po.decoder.empty()) {
       p->decoder = find_decoder(po.decoder);
       if (!p->decoder)
@@ -1547,6 +1564,11 @@ void Monitor::stop(std::chrono::milliseconds grace) {
   } else {
     close_engines();
   }
+  // Kept objects still going up to object storage: a while to finish, the rest at the next start.
+  for (auto& p : m.pipelines)
+    if (p->store_uploader && !p->store_uploader->drain(std::max(grace, std::chrono::milliseconds(5000))))
+      m.log("pipeline " + p->o.name + ": " + std::to_string(p->store_uploader->pending()) +
+            " object(s) not uploaded yet (kept in " + p->o.store_dir.string() + "; they go at the next start)");
   m.flush_completed();
   m.save_marks();
   m.server.reset();

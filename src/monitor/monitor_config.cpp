@@ -173,6 +173,10 @@ const ConfigBinding<PipelineOptions>& pipeline_binding() {
                "none: notifications records; or a registered decoder (bufr: surface_obs; cap: cap_alerts, cap_areas)")
           .add("fetch", &PipelineOptions::fetch, "download the data (implied by a decoder)")
           .add("store_dir", &PipelineOptions::store_dir, "keep each verified object under this directory")
+          .add("store_url", &PipelineOptions::store_url,
+               "s3://bucket/prefix: keep each verified object in object storage (store_dir stages them)")
+          .add("store_endpoint", &PipelineOptions::store_endpoint,
+               "S3-compatible server for store_url, e.g. http://127.0.0.1:9000 (default: AWS)")
           .add("store_fsync", &PipelineOptions::store_fsync,
                "fsync each object kept (store_dir, global_cache_store) before going on: survives power loss, slower")
           .add("sinks", &PipelineOptions::sinks,

@@ -303,3 +303,42 @@ def test_replay_to_an_ndjson_sink_on_object_storage(wis2mon, tmp_path, s3proxy):
     assert sorted(ids) == sorted(message(i)["id"] for i in range(40))
     staging = work / "wis2mon-staging" / "raw"
     assert not [p for p in staging.rglob("*") if p.is_file()]
+
+
+def test_pipeline_keeps_downloaded_objects_in_object_storage(wis2mon, tmp_path, s3proxy, serve):
+    # store_url: each verified object goes to the bucket (under the prefix, in the store_dir
+    # layout), and the local staging folder is empty afterwards.
+    import base64
+    import hashlib
+    endpoint, bucket, env, objects = s3proxy
+    www, base = serve()
+    topic = "origin/a/wis2/ch-meteoswiss/data/core/weather/surface-based-observations/synop"
+    lines = []
+    bodies = set()
+    for i in range(10):
+        data = f"object {i} ".encode() * (i + 1)
+        (www / f"x{i}.bin").write_bytes(data)
+        bodies.add(data)
+        m = dict(message(i), topic=topic)
+        m["properties"]["integrity"] = {"method": "sha512",
+                                        "value": base64.b64encode(hashlib.sha512(data).digest()).decode()}
+        m["links"] = [{"href": f"{base}/x{i}.bin", "rel": "canonical", "length": len(data)}]
+        lines.append(json.dumps(m))
+    src = tmp_path / "in.ndjson"
+    src.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "store.yaml"
+    cfg.write_text("sinks: [{name: db, type: sqlite, path: out.db}]\n"
+                   f'pipelines: [{{name: keep, fetch: true, store_url: "s3://{bucket}/objects", '
+                   f'store_endpoint: "{endpoint}", sinks: [db]}}]\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    exe = wis2mon("--version").args[0]
+    import os
+    r = subprocess.run([exe, "replay", "--config", str(cfg), str(src)], capture_output=True, text=True, cwd=work,
+                       timeout=120, env=dict(os.environ, **env))
+    assert r.returncode == 0, r.stderr
+    stored = objects()
+    assert all(k.startswith("objects/") for k in stored), list(stored)
+    assert set(stored.values()) == bodies, r.stderr
+    assert len(stored) == 10
+    assert not [p for p in (work / "wis2mon-staging").rglob("*") if p.is_file()]

@@ -625,3 +625,24 @@ def test_bad_arguments_raise_wis2mon_errors_or_type_errors_never_runtime_error(t
     assert not stray, "\n".join(stray)
     with pytest.raises(wis2mon.InvalidArgumentError, match="max_retries"):
         wis2mon.Downloader(max_retries=-1)
+
+
+def test_object_storage_support_is_told_and_an_unsigned_build_refuses_an_s3_sink(tmp_path, monkeypatch):
+    # The portable wheels' libcurl cannot sign S3 requests: such a sink is refused at once
+    # with UnsupportedError; builds that can accept it (nothing is contacted before an upload).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example")
+    config = {"monitor": {"spool": str(tmp_path / "s.db")},
+              "sinks": [{"name": "raw", "type": "ndjson", "url": "s3://wis2-raw/monitor",
+                         "endpoint": "http://127.0.0.1:9", "root": str(tmp_path / "staging")}],
+              "pipelines": [{"name": "all", "sinks": ["raw"]}]}
+    assert isinstance(wis2mon.object_storage_supported(), bool)
+    if wis2mon.object_storage_supported():
+        m = wis2mon.Monitor(config)
+        m.start()
+        m.close()
+        assert (tmp_path / "staging").is_dir()
+    else:
+        with pytest.raises(wis2mon.UnsupportedError, match="sign S3"):
+            m = wis2mon.Monitor(config)
+            m.start()

@@ -17,6 +17,7 @@
 #include "wis2mon/download.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/notification.hpp"
+#include "wis2mon/object_store.hpp"
 #include "wis2mon/time.hpp"
 #include "wis2mon/topic.hpp"
 #include "wis2mon/version.hpp"
@@ -391,6 +392,8 @@ PYBIND11_MODULE(_wis2mon, m) {
       return py::make_tuple(json, records, issues);
     };
   };
+  m.def("object_storage_supported", &wis2mon::object_storage_supported,
+        "True when this build can sign S3 requests (ndjson sink url, pipeline store_url).");
   m.def("decode_cap", cap_decoder([](const std::string& b, const CapOptions& o) { return decode_cap(b, o); }),
         py::arg("data"), py::arg("strict") = false);
   m.def("decode_cap_document",

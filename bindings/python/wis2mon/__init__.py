@@ -31,6 +31,13 @@ from .errors import (
 
 __version__: str = _wis2mon.__version__
 
+
+def object_storage_supported() -> bool:
+    """True when this build can sign S3 requests, so that an ndjson sink with ``url:
+    s3://...`` or a pipeline's ``store_url`` works. The portable wheels carry Debian 11's
+    libcurl (7.74), which cannot: there such a configuration is refused at start (UnsupportedError)."""
+    return bool(_wis2mon.object_storage_supported())
+
 __all__ = [
     "__version__",
     "Notification",
@@ -43,6 +50,7 @@ __all__ = [
     "decode_cap_records",
     "validate_wme",
     "availability_report",
+    "object_storage_supported",
     "topic",
     "errors",
     "Error",
