@@ -43,6 +43,15 @@ bool CompletionLedger::Ticket::claim(std::size_t scope, const std::string& key, 
   return true;
 }
 
+void CompletionLedger::Ticket::set_release(std::size_t scope, std::function<void()> release) const {
+  std::lock_guard lock(work_->ledger->mu_);
+  for (auto it = work_->claims.rbegin(); it != work_->claims.rend(); ++it)
+    if (it->scope == scope) {
+      it->release = std::move(release);
+      return;
+    }
+}
+
 void CompletionLedger::Ticket::fail(std::size_t scope) const {
   std::lock_guard lock(work_->ledger->mu_);
   work_->failed.push_back(scope);

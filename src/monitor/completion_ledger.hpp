@@ -44,6 +44,9 @@ class CompletionLedger {
     /// either way.
     bool claim(std::size_t scope, const std::string& key, std::function<void()> record,
                std::function<void()> release = {}) const;
+    /// Sets the `release` of this entry's latest claim in `scope` (e.g. once a claim in a
+    /// shared store was taken: only then is there anything to give back).
+    void set_release(std::size_t scope, std::function<void()> release) const;
     /// The work of `scope` failed: its keys will be freed, not recorded.
     void fail(std::size_t scope) const;
     /// Everything failed (an exception while processing the entry).

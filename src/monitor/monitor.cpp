@@ -793,14 +793,19 @@ struct Monitor::Impl {
           record_key = [&dedup = *p.dedup, n] { dedup.record(n); };
         // A store shared with other monitor processes (PostgreSQL) gives the item to one of
         // them; the claim is given back when this one's processing fails.
-        bool duplicate =
-            !ticket.claim(index, key, std::move(record_key), [store = dedup_store, key] { store->release_claim(key); });
+        // Given back only when taken: a duplicate costs the shared store no second round trip.
+        bool duplicate = !ticket.claim(index, key, std::move(record_key));
         if (!duplicate) {
           try {
             duplicate = keep_invalid ? dedup_store->get(key, Timestamp::now()).has_value()
                                      : p.dedup->check(n) == DedupVerdict::duplicate;
             const Timestamp value = keep_invalid ? Timestamp{} : n.pubtime().value_or(Timestamp{});
-            if (!duplicate && !key.empty() && !dedup_store->try_claim(key, value, Timestamp::now())) duplicate = true;
+            if (!duplicate && !key.empty()) {
+              if (dedup_store->try_claim(key, value, Timestamp::now()))
+                ticket.set_release(index, [store = dedup_store, key] { store->release_claim(key); });
+              else
+                duplicate = true;
+            }
           } catch (const std::exception& ex) {
             log(std::string("dedup store: ") + ex.what());
           }

@@ -7,12 +7,11 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <set>
-#include <thread>
 #include <unordered_map>
 
 #include "common/compat.hpp"
@@ -54,6 +53,7 @@ using Result = std::unique_ptr<PGresult, PgResultFree>;
 // 57P, 40) are passing; a refused value or constraint is the record's.
 struct Failure {
   std::string message;
+  std::string code;  // SQLSTATE
   bool transient = false;
 };
 
@@ -61,6 +61,7 @@ Failure failure_of(PGconn* conn, const PGresult* r) {
   Failure f;
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   const std::string code = state ? state : "";
+  f.code = code;
   f.message = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
   while (!f.message.empty() && (f.message.back() == '\n' || f.message.back() == ' ')) f.message.pop_back();
   if (f.message.empty()) f.message = PQerrorMessage(conn);
@@ -77,6 +78,8 @@ struct Transient : std::runtime_error {
 
 // Runs of at least this many records go through COPY (fewer: one multi-row INSERT is as quick).
 constexpr std::size_t kCopyRows = 16;
+// After a direct COPY met a stored key, this many runs of the table skip trying it.
+constexpr int kStagedRunsAfterConflict = 8;
 
 struct PostgresSink::Impl {
   std::string name;
@@ -93,6 +96,8 @@ struct PostgresSink::Impl {
   };
   std::unordered_map<std::string, Table> tables;
   std::set<std::string> stages;  // tables whose staging table this connection has
+  // Per table: runs that go through the staging table before a direct COPY is tried again.
+  std::unordered_map<std::string, int> stage_first;
 
   detail::PeriodicJob retention;  // on its own connection and thread
 
@@ -318,40 +323,114 @@ struct PostgresSink::Impl {
   }
 
   // COPY's text format: \N for NULL; backslash, tab, newline and carriage return escaped.
+  // Written straight into the COPY buffer (no text per value first): this is the hot loop.
   static void append_copy_text(std::string& out, const FieldValue& v) {
-    const auto text = param_text(v);
-    if (!text) {
-      out += "\\N";
-      return;
-    }
-    for (const char c : *text) {
-      switch (c) {
-        case '\\':
-          out += "\\\\";
-          break;
-        case '\t':
-          out += "\\t";
-          break;
-        case '\n':
-          out += "\\n";
-          break;
-        case '\r':
-          out += "\\r";
-          break;
-        default:
-          out += c;
+    char buf[32];
+    switch (type_of(v)) {
+      case FieldType::null:
+        out += "\\N";
+        return;
+      case FieldType::boolean:
+        out += std::get<bool>(v) ? "true" : "false";
+        return;
+      case FieldType::integer: {
+        const auto r = std::to_chars(buf, buf + sizeof buf, std::get<std::int64_t>(v));
+        out.append(buf, r.ptr);
+        return;
       }
+      case FieldType::real: {
+        const double d = std::get<double>(v);
+        if (!std::isfinite(d)) {
+          out += "\\N";
+          return;
+        }
+        const auto r = detail::double_to_chars(buf, buf + sizeof buf, d);
+        out.append(buf, r.ptr);
+        return;
+      }
+      case FieldType::time:
+        out += format_rfc3339(std::get<Timestamp>(v));  // digits, '-', ':', 'T', 'Z' only
+        return;
+      case FieldType::string:
+        break;
     }
+    const auto& text = std::get<std::string>(v);
+    std::size_t done = 0;
+    for (auto at = text.find_first_of("\\\t\n\r"); at != std::string::npos; at = text.find_first_of("\\\t\n\r", done)) {
+      out.append(text, done, at - done);
+      out += '\\';
+      const char c = text[at];
+      out += c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+      done = at + 1;
+    }
+    out.append(text, done, std::string::npos);
   }
 
-  // A long run goes through COPY into a staging table of the transaction, then one INSERT ...
-  // SELECT with the ON CONFLICT rules, in input order: far fewer bytes to parse than a
-  // multi-row INSERT. False (nothing kept) when the server refuses any of it: the caller
-  // then finds the refused records with insert().
+  // COPY of rows into target: nullopt when stored, else why not. Transient failures throw.
+  std::optional<Failure> copy_rows(const std::string& target, const std::string& columns,
+                                   const std::vector<Record>& batch, const std::vector<std::size_t>& rows) {
+    Result start(PQexec(conn, ("COPY " + target + " (" + columns + ") FROM STDIN").c_str()));
+    if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
+      auto f = failure_of(conn, start.get());
+      if (f.transient) throw Transient(f.message);
+      return f;
+    }
+    std::string chunk;
+    chunk.reserve((1u << 20) + 4096);
+    bool sent = true;
+    for (const auto i : rows) {
+      const auto& r = batch[i];
+      for (std::size_t f = 0; f < r.size(); ++f) {
+        if (f) chunk += '\t';
+        append_copy_text(chunk, r.value(f));
+      }
+      chunk += '\n';
+      if (chunk.size() >= (1u << 20)) {
+        sent = sent && PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1;
+        chunk.clear();
+      }
+    }
+    if (!chunk.empty()) sent = sent && PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1;
+    if (PQputCopyEnd(conn, sent ? nullptr : "wis2mon: sending failed") != 1) throw Transient(PQerrorMessage(conn));
+    Result done(PQgetResult(conn));
+    while (Result more{PQgetResult(conn)}) {
+    }
+    if (done && PQresultStatus(done.get()) == PGRES_COMMAND_OK) return std::nullopt;
+    auto f = failure_of(conn, done.get());
+    if (f.transient || !sent) throw Transient(f.message);
+    return f;
+  }
+
+  // A long run goes through COPY. Rows of keys not stored yet (the usual case: new items) go
+  // straight into the table, where an upsert and an insert are the same thing. When a key is
+  // there already (unique_violation), the run goes through COPY into a staging table instead,
+  // then one INSERT ... SELECT with the ON CONFLICT rules, in input order; the next runs of
+  // that table take the staging path directly for a while. False (nothing kept) when the
+  // server refuses any of it: the caller then finds the refused records with insert().
   // The staging tables live as long as the connection (temporary, emptied at each commit), so
   // that a batch costs no catalog change; `used`: those filled in this transaction already.
   bool copy_run(const std::vector<Record>& batch, const std::vector<std::size_t>& rows, std::set<std::string>& used) {
     const Record& shape = batch[rows.front()];
+    const std::string columns = column_list(shape);
+    auto& staged_runs_left = stage_first[shape.table()];
+    if (staged_runs_left > 0) {
+      --staged_runs_left;
+    } else {
+      exec("SAVEPOINT wis2mon_direct");
+      try {
+        const auto refused = copy_rows(sql_name(shape.table()), columns, batch, rows);
+        if (!refused) {
+          exec("RELEASE SAVEPOINT wis2mon_direct");
+          return true;
+        }
+        exec("ROLLBACK TO SAVEPOINT wis2mon_direct");
+        if (refused->code != "23505") return false;  // not a stored key: the split path finds the record
+        staged_runs_left = kStagedRunsAfterConflict;
+      } catch (const Error&) {
+        exec("ROLLBACK TO SAVEPOINT wis2mon_direct");
+        return false;
+      }
+    }
     const std::string stage = sql_name("wis2mon_stage_" + shape.table());
     if (!is_sql_identifier("wis2mon_stage_" + shape.table())) return false;
     exec("SAVEPOINT wis2mon_copy");
@@ -368,37 +447,7 @@ struct PostgresSink::Impl {
       else if (used.count(shape.table()))
         exec("DELETE FROM " + stage);
       used.insert(shape.table());
-      const std::string columns = column_list(shape);
-      Result start(PQexec(conn, ("COPY " + stage + " (" + columns + ") FROM STDIN").c_str()));
-      if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN) {
-        const auto f = failure_of(conn, start.get());
-        if (f.transient) throw Transient(f.message);
-        return undo();
-      }
-      std::string chunk;
-      bool sent = true;
-      for (const auto i : rows) {
-        const auto& r = batch[i];
-        for (std::size_t f = 0; f < r.size(); ++f) {
-          if (f) chunk += '\t';
-          append_copy_text(chunk, r.value(f));
-        }
-        chunk += '\n';
-        if (chunk.size() >= (1u << 20)) {
-          sent = sent && PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1;
-          chunk.clear();
-        }
-      }
-      if (!chunk.empty()) sent = sent && PQputCopyData(conn, chunk.data(), static_cast<int>(chunk.size())) == 1;
-      if (PQputCopyEnd(conn, sent ? nullptr : "wis2mon: sending failed") != 1) throw Transient(PQerrorMessage(conn));
-      Result done(PQgetResult(conn));
-      while (Result more{PQgetResult(conn)}) {
-      }
-      if (!done || PQresultStatus(done.get()) != PGRES_COMMAND_OK) {
-        const auto f = failure_of(conn, done.get());
-        if (f.transient || !sent) throw Transient(f.message);
-        return undo();
-      }
+      if (copy_rows(stage, columns, batch, rows)) return undo();
       Result moved(PQexec(conn, ("INSERT INTO " + sql_name(shape.table()) + " AS stored (" + columns + ") SELECT " +
                                  columns + " FROM " + stage + " ORDER BY wis2mon_order" + conflict_clause(shape))
                                     .c_str()));

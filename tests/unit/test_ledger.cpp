@@ -116,3 +116,25 @@ TEST_CASE("ledger: shares released on many threads complete each entry exactly o
   CHECK(ledger.take_completed().size() == 200);
   CHECK(ledger.open_entries() == 0);
 }
+
+TEST_CASE("ledger: a release set after the claim runs when the scope fails, and only then") {
+  CompletionLedger ledger;
+  int released = 0, recorded = 0;
+  {
+    auto t = ledger.open(1);
+    CHECK(t.claim(0, "a", [&] { ++recorded; }));
+    CHECK(t.claim(1, "b", [&] { ++recorded; }));
+    t.set_release(0, [&] { ++released; });  // a shared store's claim was taken for "a" only
+    t.fail(0);
+    t.fail(1);  // no release set: nothing to give back
+  }
+  CHECK(released == 1);
+  CHECK(recorded == 0);
+  {
+    auto t = ledger.open(2);
+    CHECK(t.claim(0, "c", [&] { ++recorded; }));
+    t.set_release(0, [&] { ++released; });
+  }  // succeeded: recorded, not released
+  CHECK(released == 1);
+  CHECK(recorded == 1);
+}

@@ -1263,4 +1263,18 @@ TEST_CASE("postgresql sink: long runs through COPY; a refused record, repeated k
   for (std::int64_t i = 200; i < 240; ++i) batch.push_back(obs(i, 2.0));
   REQUIRE(all(pg->write(batch), DeliveryStatus::delivered));
   CHECK(server.query("SELECT count(*) FROM obs") == "159\n");
+  // New keys go straight into the table; a run meeting stored keys goes through the staging
+  // table and updates them; rounds of both, so the direct COPY is tried again after the
+  // staged runs (and a mix of stored and new keys is right either way).
+  for (int round = 0; round < 12; ++round) {
+    batch.clear();
+    for (std::int64_t i = 0; i < 40; ++i) {
+      const auto station = round % 2 ? 300 + 40 * round + i : 200 + i;  // odd: new keys; even: stored
+      batch.push_back(obs(station, static_cast<double>(round)));
+    }
+    REQUIRE(all(pg->write(batch), DeliveryStatus::delivered));
+  }
+  CHECK(server.query("SELECT count(*) FROM obs") == std::to_string(159 + 6 * 40) + "\n");
+  CHECK(server.query("SELECT min(value), max(value) FROM obs WHERE station IN ('s200', 's239')") == "10|10\n");
+  CHECK(server.query("SELECT value FROM obs WHERE station = 's' || (300 + 40 * 11 + 7)") == "11\n");
 }
