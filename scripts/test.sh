@@ -40,7 +40,7 @@ step "S3Proxy from Maven Central (the S3-compatible server of the object storage
 command -v java >/dev/null ||
   { $SUDO_APT apt-get update -qq && $SUDO_APT apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; }
 s3proxy_jar="$root/build-tools/s3proxy/s3proxy-2.6.0.jar"
-if ! echo "$S3PROXY_SHA256  $s3proxy_jar" | sha256sum -c --quiet 2>/dev/null; then
+if ! { [ -f "$s3proxy_jar" ] && echo "$S3PROXY_SHA256  $s3proxy_jar" | sha256sum -c --quiet; }; then
   mkdir -p "$(dirname "$s3proxy_jar")"
   curl -fsSL --retry 3 -o "$s3proxy_jar.part" \
     https://repo1.maven.org/maven2/org/gaul/s3proxy/2.6.0/s3proxy-2.6.0-jar-with-dependencies.jar
