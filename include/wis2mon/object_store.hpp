@@ -20,7 +20,7 @@
 namespace wis2mon {
 
 /// "s3://bucket/prefix" split: the prefix has no leading or trailing '/'.
-struct S3Location {
+struct WIS2MON_API S3Location {
   std::string bucket;
   std::string prefix;
 

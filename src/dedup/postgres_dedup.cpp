@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "common/pg_schema_lock.hpp"
 #include "wis2mon/dedup.hpp"
 #include "wis2mon/error.hpp"
 
@@ -71,14 +72,23 @@ PostgresDedupStore::PostgresDedupStore(const std::string& url, std::chrono::seco
   impl_->ttl = ttl;
   impl_->lease = lease;
   std::lock_guard lock(impl_->mu);
-  impl_->run(
-      "CREATE TABLE IF NOT EXISTS wis2mon_dedup (key TEXT PRIMARY KEY, seconds BIGINT NOT NULL, nanos INTEGER NOT "
-      "NULL, expires BIGINT NOT NULL)",
-      {});
-  impl_->run(
-      "CREATE TABLE IF NOT EXISTS wis2mon_dedup_claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires BIGINT NOT "
-      "NULL)",
-      {});
+  // Under the schema lock: several monitors starting together on a new database.
+  impl_->run("BEGIN", {});
+  try {
+    impl_->run(detail::kPostgresSchemaLock, {});
+    impl_->run(
+        "CREATE TABLE IF NOT EXISTS wis2mon_dedup (key TEXT PRIMARY KEY, seconds BIGINT NOT NULL, nanos INTEGER NOT "
+        "NULL, expires BIGINT NOT NULL)",
+        {});
+    impl_->run(
+        "CREATE TABLE IF NOT EXISTS wis2mon_dedup_claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires BIGINT "
+        "NOT NULL)",
+        {});
+    impl_->run("COMMIT", {});
+  } catch (...) {
+    if (impl_->conn) PQclear(PQexec(impl_->conn, "ROLLBACK"));
+    throw;
+  }
 }
 
 PostgresDedupStore::~PostgresDedupStore() = default;

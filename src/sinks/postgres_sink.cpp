@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "common/compat.hpp"
+#include "common/pg_schema_lock.hpp"
 #include "sinks/sql_tables.hpp"
 #include "wis2mon/error.hpp"
 
@@ -147,20 +148,28 @@ struct PostgresSink::Impl {
   }
 
   // The schema version and the tables that exist (another monitor may have made them).
+  // One transaction under the schema lock (common/pg_schema_lock.hpp): monitors starting
+  // together on a new database make the tables one after the other.
   void set_up() {
-    exec("CREATE TABLE IF NOT EXISTS wis2mon_schema (version INTEGER NOT NULL)");
-    const auto r = exec("SELECT max(version) FROM wis2mon_schema");
-    const int version = PQgetisnull(r.get(), 0, 0) ? 0 : std::atoi(PQgetvalue(r.get(), 0, 0));
-    if (version > schema_version)
-      throw Error(ErrorCode::database, "postgresql sink '" + name + "': the database was written by schema version " +
-                                           std::to_string(version) + "; this library knows up to " +
-                                           std::to_string(schema_version));
-    if (version < schema_version) {
-      // Migrations from older versions go here, one step per version.
-      exec("BEGIN");
-      exec("DELETE FROM wis2mon_schema");
-      exec("INSERT INTO wis2mon_schema (version) VALUES (" + std::to_string(schema_version) + ")");
+    exec("BEGIN");
+    try {
+      exec(detail::kPostgresSchemaLock);
+      exec("CREATE TABLE IF NOT EXISTS wis2mon_schema (version INTEGER NOT NULL)");
+      const auto r = exec("SELECT max(version) FROM wis2mon_schema");
+      const int version = PQgetisnull(r.get(), 0, 0) ? 0 : std::atoi(PQgetvalue(r.get(), 0, 0));
+      if (version > schema_version)
+        throw Error(ErrorCode::database, "postgresql sink '" + name + "': the database was written by schema version " +
+                                             std::to_string(version) + "; this library knows up to " +
+                                             std::to_string(schema_version));
+      if (version < schema_version) {
+        // Migrations from older versions go here, one step per version.
+        exec("DELETE FROM wis2mon_schema");
+        exec("INSERT INTO wis2mon_schema (version) VALUES (" + std::to_string(schema_version) + ")");
+      }
       exec("COMMIT");
+    } catch (...) {
+      if (conn) PQclear(PQexec(conn, "ROLLBACK"));
+      throw;
     }
     load_tables();
   }
@@ -201,6 +210,9 @@ struct PostgresSink::Impl {
     for (std::size_t i = 0; i < r.size(); ++i)
       if (it == tables.end() || !it->second.columns.count(r.name(i))) missing.push_back(i);
     if (it != tables.end() && missing.empty()) return;
+    // Another monitor may be changing the same table right now: one after the other (the lock
+    // lasts until this batch's transaction ends).
+    exec(detail::kPostgresSchemaLock);
     const auto type_for = [&](const std::string& field) -> std::string {
       for (const auto& other : batch)
         if (other.table() == table)

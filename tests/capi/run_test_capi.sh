@@ -14,7 +14,17 @@ trap cleanup EXIT
 mkdir -p "$dir/www" "$dir/work"
 head -c 4096 /dev/urandom >"$dir/www/object.bin"
 sha256=$(openssl dgst -sha256 -binary "$dir/www/object.bin" | base64 -w0)
-python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$dir/www" >"$dir/server.log" 2>&1 &
+# http.server's own listen backlog is 5: the test's 20 parallel downloads overflowed it on a
+# loaded machine (connections refused), so the server here keeps a backlog of 128.
+python3 -u -c '
+import functools, http.server, sys
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+server = Server(("127.0.0.1", 0), handler)
+print("Serving HTTP on 127.0.0.1 port %d" % server.server_address[1], flush=True)
+server.serve_forever()
+' "$dir/www" >"$dir/server.log" 2>&1 &
 server_pid=$!
 port=
 for _ in $(seq 100); do

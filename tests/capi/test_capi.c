@@ -307,7 +307,11 @@ static void test_decoders(void) {
 static int callbacks_done = 0;
 static void on_download(wis2mon_download* result, void* user_data) {
   int* ok = (int*)user_data;
-  if (wis2mon_download_status(result) == WIS2MON_DOWNLOAD_OK) ++*ok;
+  if (wis2mon_download_status(result) == WIS2MON_DOWNLOAD_OK)
+    ++*ok;
+  else /* said, so that a failure in CI tells why */
+    printf("test_capi: download of %s: %s (%s)\n", wis2mon_download_url(result) ? wis2mon_download_url(result) : "?",
+           wis2mon_download_status_text(result), wis2mon_download_error(result) ? wis2mon_download_error(result) : "");
   ++callbacks_done;
   wis2mon_download_destroy(result);
 }
