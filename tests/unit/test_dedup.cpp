@@ -1,12 +1,15 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "postgres_server.hpp"
 #include "support.hpp"
 #include "wis2mon/dedup.hpp"
 #include "wis2mon/error.hpp"
+#include "wis2mon/record.hpp"
+#include "wis2mon/sinks/postgresql.hpp"
 
 using namespace wis2mon;
 using testing::mutate;
@@ -157,4 +160,42 @@ TEST_CASE("PostgresDedupStore: shared by processes, the database decides who tak
     CHECK(won == 1);
   }
   CHECK_THROWS_AS(PostgresDedupStore("sqlite:x", std::chrono::hours(1), "o"), Error);
+}
+
+TEST_CASE("PostgreSQL: monitors starting together on a new database make the shared tables one after the other") {
+  if (testing::PostgresServer::bin_dir().empty()) {
+    MESSAGE("PostgreSQL is not installed: skipped");
+    return;
+  }
+  testing::PostgresServer server;
+  // CREATE TABLE IF NOT EXISTS from two sessions at once fails in one of them (the catalog's
+  // unique index); the schema lock orders them. Rounds from a new database each time.
+  for (int round = 0; round < 10; ++round) {
+    server.query("DROP TABLE IF EXISTS wis2mon_dedup, wis2mon_dedup_claims, wis2mon_schema, events");
+    std::atomic<int> failed{0};
+    std::mutex why_mu;
+    std::string why;  // doctest's macros are for this thread only
+    std::vector<std::thread> monitors;
+    for (int m = 0; m < 4; ++m)
+      monitors.emplace_back([&, m] {
+        try {
+          PostgresDedupStore store(server.url(), std::chrono::hours(1), "host:/m" + std::to_string(m));
+          PostgresSinkOptions o;
+          o.url = server.url();
+          PostgresSink sink("pg", o);
+          Record r("events");
+          r.set("n", static_cast<std::int64_t>(m));
+          for (const auto& d : sink.write({r}))
+            if (d.status != DeliveryStatus::delivered) ++failed;
+        } catch (const std::exception& ex) {
+          std::lock_guard lock(why_mu);
+          why += std::string(ex.what()) + "\n";
+          ++failed;
+        }
+      });
+    for (auto& t : monitors) t.join();
+    INFO(why);
+    REQUIRE(failed == 0);
+    CHECK(server.query("SELECT count(*) FROM events") == "4\n");
+  }
 }
