@@ -1342,6 +1342,21 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
     any_fetch = any_fetch || p->fetch();
     m.pipelines.push_back(std::move(p));
   }
+  // The Sensor Centre roles count what arrives: behind a shared subscription each monitor
+  // sees only its share of the stream, and their figures would be partial (docs/scale-out.md).
+  const bool any_scgc =
+      std::any_of(m.pipelines.begin(), m.pipelines.end(), [](const auto& p) { return p->scgc != nullptr; });
+  if (!m.opt.scgb.centre_id.empty() || !m.opt.availability.centre_id.empty() || any_scgc) {
+    const auto shared = [](const std::vector<std::string>& subs) {
+      return std::any_of(subs.begin(), subs.end(), [](const auto& s) { return s.rfind("$share/", 0) == 0; });
+    };
+    bool any_shared = shared(m.opt.subscriptions);
+    for (const auto& b : m.opt.brokers) any_shared = any_shared || shared(b.subscriptions);
+    if (any_shared)
+      m.log(
+          "warning: the Sensor Centre roles see only this monitor's share of a $share/ subscription; run "
+          "them in one monitor with plain subscriptions (docs/scale-out.md, \"Sensor Centre roles\")");
+  }
   if (!m.opt.scgb.centre_id.empty()) {  // a Sensor Centre for Global Brokers
     std::vector<std::string> global_brokers;
     for (auto& b : m.opt.brokers) {

@@ -476,3 +476,18 @@ def test_two_monitor_processes_two_brokers_shared_subscriptions_one_postgresql(w
     for name in ("a", "b"):
         lines = sum(1 for f in (tmp_path / name / "ndjson").rglob("*") if f.is_file() for _ in f.open())
         assert lines > 0, f"monitor {name} wrote nothing: " + (tmp_path / f"{name}.log").read_text()[-1500:]
+
+
+def test_a_sensor_centre_role_behind_a_shared_subscription_is_warned_about(wis2mon, tmp_path):
+    # Each monitor behind $share/ sees part of the stream: its Sensor Centre figures would be
+    # partial, and the monitor says so at start (docs/scale-out.md).
+    port = free_port()  # nothing listens: the run ends after its duration
+    for subscription, warned in [("$share/wis2mon/origin/a/wis2/#", True), ("origin/a/wis2/#", False)]:
+        cfg = tmp_path / "role.yaml"
+        cfg.write_text(f'monitor: {{spool: {tmp_path / "s.db"}, availability: xx-sensor-centre, '
+                       f'subscriptions: ["{subscription}"]}}\n'
+                       f'brokers: [{{name: gb, url: "mqtt://127.0.0.1:{port}"}}]\n'
+                       f"sinks: [{{name: db, type: sqlite, path: {tmp_path / 'x.db'}}}]\n"
+                       "pipelines: [{name: all, sinks: [db]}]\n")
+        r = wis2mon("run", cfg, "--duration", "1")
+        assert ("Sensor Centre roles see only this monitor's share" in r.stderr) == warned, r.stderr
