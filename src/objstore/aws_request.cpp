@@ -125,7 +125,8 @@ AwsResponse perform_aws_request(const AwsRequest& q) {
     if (q.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   } else {
     // A body in memory: libcurl can hash what it signs (a read callback would not let it).
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, q.body.data());
+    // Never a null pointer (an empty body): libcurl would then read the body from stdin.
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, q.body.data() ? q.body.data() : "");
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(q.body.size()));
     if (q.method != "POST") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, q.method.c_str());
   }

@@ -1,6 +1,8 @@
 // DirectoryUploader: one thread, one file at a time, removed only once acknowledged.
 #include "objstore/uploader.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -98,11 +100,19 @@ std::string DirectoryUploader::key_for(const fs::path& file) const {
 }
 
 bool DirectoryUploader::upload_one(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return true;  // uploaded and removed before a crash: nothing to do
+  struct stat before {};
+  if (::stat(file.c_str(), &before) != 0) return false;  // uploaded and removed already: nothing to do
   if (!client_) client_ = std::make_unique<S3Client>(location_.bucket, options_);
   client_->put_file(key_for(file), file, content_type_for(file));
-  // Acknowledged: only now the local copy goes, then the folders it leaves empty.
+  // Acknowledged: only now the local copy goes, then the folders it leaves empty. Unless the
+  // file was replaced meanwhile (a newer version of a stored object, renamed over it): that
+  // one was queued when it was written and goes up on its turn.
+  struct stat after {};
+  if (::stat(file.c_str(), &after) != 0 || after.st_ino != before.st_ino ||
+      after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
+      after.st_size != before.st_size)
+    return true;
+  std::error_code ec;
   fs::remove(file, ec);
   for (auto dir = file.parent_path(); dir != root_ && dir.string().size() > root_.string().size();
        dir = dir.parent_path())
@@ -124,8 +134,9 @@ void DirectoryUploader::run() {
     busy_ = true;
     lock.unlock();
     std::string error;
+    bool sent = false;
     try {
-      upload_one(file);
+      sent = upload_one(file);
     } catch (const std::exception& ex) {
       error = ex.what();
     }
@@ -133,7 +144,7 @@ void DirectoryUploader::run() {
     busy_ = false;
     if (error.empty()) {
       queue_.pop_front();
-      ++uploaded_;
+      if (sent) ++uploaded_;
       last_error_.clear();
       backoff = std::chrono::milliseconds(1000);
       cv_.notify_all();

@@ -46,7 +46,7 @@ class DirectoryUploader {
 
  private:
   void run();
-  bool upload_one(const std::filesystem::path& file);
+  bool upload_one(const std::filesystem::path& file);  // false: the file was gone (nothing sent)
 
   std::filesystem::path root_;
   S3Location location_;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "objstore/aws_request.hpp"
+#include "objstore/uploader.hpp"
 #include "s3_server.hpp"
 #include "support.hpp"
 #include "wis2mon/error.hpp"
@@ -380,4 +381,36 @@ TEST_CASE("NDJSON sink to object storage: files left by a run whose uploads fail
   const auto seen = ids_in_bucket(client, "later/");
   CHECK(seen.size() == 100);
   CHECK(files_under(dir.path / "staging") == 0);
+}
+
+TEST_CASE("directory uploader: a file replaced before its upload goes up in its newest version, once") {
+  if (!have_s3_server()) return;
+  testing::S3Server server;
+  testing::TempDir dir;
+  const auto root = dir.path / "store";
+  std::filesystem::create_directories(root / "de-dwd");
+  const auto file = root / "de-dwd" / "obs.bufr4";
+  const auto write_version = [&](const std::string& text) {  // as store_object does: a new file renamed over
+    std::ofstream(root / "de-dwd" / ".obs.tmp") << text;
+    std::filesystem::rename(root / "de-dwd" / ".obs.tmp", file);
+  };
+  write_version("version 1");
+  server.kill();  // the first attempt fails; the item is updated meanwhile
+  {
+    detail::DirectoryUploader up(root, S3Location::parse("s3://" + server.bucket() + "/objects"),
+                                 server.client_options());
+    CHECK(up.key_for(file) == "objects/de-dwd/obs.bufr4");
+    std::this_thread::sleep_for(300ms);
+    write_version("version 2");
+    up.add(file);  // queued again by its writer
+    server.restart();
+    CHECK(up.drain(30s));
+    CHECK(up.uploaded() == 1);  // the second entry found the file gone: nothing sent twice
+    CHECK(up.failures() >= 1);
+  }
+  S3Client client(server.bucket(), server.client_options());
+  CHECK(client.get_object("objects/de-dwd/obs.bufr4") == "version 2");
+  CHECK_FALSE(std::filesystem::exists(file));
+  CHECK_FALSE(std::filesystem::exists(root / "de-dwd"));  // the folder it left empty went too
+  CHECK(std::filesystem::exists(root));
 }
