@@ -28,6 +28,7 @@ bool object_storage_supported() noexcept {
 
 namespace detail {
 
+#if WIS2MON_HAVE_SIGV4
 namespace {
 
 size_t collect_body(char* p, size_t size, size_t n, void* user) {
@@ -66,6 +67,7 @@ struct CurlHandle {
 };
 
 }  // namespace
+#endif
 
 std::string uri_encode(std::string_view s, bool keep_slash) {
   static constexpr std::string_view unreserved = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~";
