@@ -49,6 +49,13 @@ class WIS2MON_API DedupStore {
   }
   /// Gives a claim back (the item's processing failed): another copy may be processed.
   virtual void release_claim(std::string_view key) { (void)key; }
+  /// Records key with value unless a newer value is recorded (and not expired): recording an
+  /// older copy late never rolls the key back. A get() then a put() here; a shared store does
+  /// it in one statement (one round trip, and no other process can slip in between).
+  virtual void put_unless_newer(std::string_view key, Timestamp value, Timestamp now) {
+    if (const auto seen = get(key, now); seen && value < *seen) return;
+    put(key, value, now);
+  }
 };
 
 /// In memory, with a TTL and a hard capacity: when full, the oldest entry is evicted.
@@ -103,6 +110,8 @@ class WIS2MON_API PostgresDedupStore final : public DedupStore {
   std::size_t size() override;
   bool try_claim(std::string_view key, Timestamp value, Timestamp now) override;
   void release_claim(std::string_view key) override;
+  /// put() already keeps the newest value: one statement.
+  void put_unless_newer(std::string_view key, Timestamp value, Timestamp now) override { put(key, value, now); }
 
  private:
   struct Impl;

@@ -141,11 +141,10 @@ void Deduplicator::record(const Notification& n, Timestamp now) {
   Timestamp value = n.pubtime().value_or(now);
   // A pubtime far in the future counts as now: any genuine later update still wins.
   if (max_pubtime_skew_.count() > 0 && value.seconds - now.seconds > max_pubtime_skew_.count()) value = now;
-  if (policy_ == DedupPolicy::data_id_pubtime) {
-    // Keep the newest pubtime: recording an older copy late must not roll it back.
-    if (const auto seen = store_->get(k, now); seen && value < *seen) return;
-  }
-  store_->put(k, value, now);
+  if (policy_ == DedupPolicy::data_id_pubtime)
+    store_->put_unless_newer(k, value, now);  // recording an older copy late must not roll it back
+  else
+    store_->put(k, value, now);
 }
 
 }  // namespace wis2mon

@@ -68,6 +68,19 @@ TEST_CASE("data_id+pubtime policy: a pubtime far in the future does not shadow l
   CHECK(off.check(make("2026-01-01T00:02:11Z", "update"), later) == DedupVerdict::duplicate);
 }
 
+TEST_CASE("memory store: put_unless_newer keeps the newest value, an expired one gives way") {
+  MemoryDedupStore store(std::chrono::seconds(60));
+  const Timestamp now{1'767'225'600, 0};
+  store.put_unless_newer("k", Timestamp{now.seconds + 10, 0}, now);
+  store.put_unless_newer("k", Timestamp{now.seconds + 5, 0}, now);
+  CHECK(store.get("k", now) == Timestamp{now.seconds + 10, 0});
+  store.put_unless_newer("k", Timestamp{now.seconds + 20, 0}, now);
+  CHECK(store.get("k", now) == Timestamp{now.seconds + 20, 0});
+  const Timestamp much_later{now.seconds + 120, 0};
+  store.put_unless_newer("k", Timestamp{now.seconds + 1, 0}, much_later);  // the newer one expired
+  CHECK(store.get("k", much_later) == Timestamp{now.seconds + 1, 0});
+}
+
 TEST_CASE("memory store: TTL and hard capacity") {
   MemoryDedupStore s(std::chrono::seconds(60), 3);
   s.put("a", kNow, kNow);
@@ -144,6 +157,8 @@ TEST_CASE("PostgresDedupStore: shared by processes, the database decides who tak
   // An older value recorded late does not roll back a newer one; expiry and purge.
   b.put("item", Timestamp{pubtime.seconds + 10, 0}, later);
   a.put("item", pubtime, later);
+  CHECK(a.get("item", later) == Timestamp{pubtime.seconds + 10, 0});
+  a.put_unless_newer("item", Timestamp{pubtime.seconds + 5, 0}, later);  // one statement, same rule
   CHECK(a.get("item", later) == Timestamp{pubtime.seconds + 10, 0});
   CHECK(a.size() == 1);
   CHECK_FALSE(a.get("item", Timestamp{later.seconds + 3601, 0}));
