@@ -172,11 +172,11 @@ struct NdjsonSink::Impl {
   std::uint64_t bytes = 0;
   std::size_t recovered = 0;
   bool closed = false;
-  std::unique_ptr<detail::DirectoryUploader> uploader;
+  std::unique_ptr<detail::DirectoryUploader> uploader;  // with a url: closed files go up, then away
   // With a url, "<8 hex>-" unique to this sink's run: an uploaded file is gone locally, so a
   // restart in the same second, or another monitor with the same file_prefix, must not reuse
   // its name (the object would be overwritten).
-  std::string run_token;  // with a url: closed files go up, then away
+  std::string run_token;
 
   // Gives a file its final name and, with object storage, queues it for upload.
   void finish(OpenFile& f) {
