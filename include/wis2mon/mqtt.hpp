@@ -99,6 +99,19 @@ class WIS2MON_API MqttSubscriber {
   const BrokerOptions& options() const noexcept;
   BrokerStats stats() const;
 
+  /// The filters subscribed now and on every reconnection: the configured ones, changed by
+  /// add_subscription and remove_subscription.
+  std::vector<std::string> subscriptions() const;
+  /// Subscribes to one more filter: at once when connected (waiting up to `timeout` for the
+  /// broker's answer), and on every reconnection. "" when done (or subscribed already), else
+  /// why not (an invalid filter, the broker's refusal, no answer).
+  std::string add_subscription(const std::string& filter,
+                               std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+  /// Unsubscribes from a filter: at once when connected, else at the next connection (a
+  /// persistent session keeps it at the broker until then). "" when done (or not subscribed).
+  std::string remove_subscription(const std::string& filter,
+                                  std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -22,6 +22,8 @@ struct SampleArgs {
   std::string topics_out;
   std::string data_url;
   std::string data_dir;
+  std::size_t stations = 1800;
+  std::size_t centres = 8;
 };
 
 int run_sample(const SampleArgs& a) {
@@ -30,6 +32,8 @@ int run_sample(const SampleArgs& a) {
   o.seed = a.seed;
   o.invalid_fraction = a.invalid;
   o.deviation_fraction = a.deviations;
+  o.stations = a.stations;
+  o.centres = a.centres;
   if (!a.data_url.empty()) {
     if (a.data_url.rfind("http://", 0) != 0 && a.data_url.rfind("https://", 0) != 0)
       throw Error(ErrorCode::invalid_argument, "--data-url must be an http:// or https:// URL, got " + a.data_url);
@@ -82,6 +86,11 @@ void add_sample_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
       "sample", "Write a generated WIS2 notification stream as NDJSON: real BUFR and CAP, one topic member a line");
   cmd->add_option("--count", args->count, "Number of notifications")->check(CLI::Range(1, 100000000));
+  cmd->add_option("--stations", args->stations, "Distinct stations of the surface observations (default 1800)")
+      ->check(CLI::Range(1, 80000));  // blocks 10 to 98
+  cmd->add_option("--centres", args->centres,
+                  "Centres publishing (default 8: real centre-ids; more are named xx-sample-<n>)")
+      ->check(CLI::Range(1, 100000));
   cmd->add_option("--seed", args->seed, "Random seed (same seed, same stream)");
   cmd->add_option("--invalid", args->invalid, "Share of messages with a deliberate defect")
       ->check(CLI::Range(0.0, 1.0));

@@ -32,10 +32,11 @@ MHD_Daemon* start_http_daemon(const std::string& who, const std::string& host, i
   // second process on the same port fails instead of sharing it.
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
   if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-  MHD_Daemon* daemon = MHD_start_daemon(flags, 0, nullptr, nullptr, handler, cls, MHD_OPTION_SOCK_ADDR,
-                                        reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE, limits.threads,
-                                        MHD_OPTION_CONNECTION_TIMEOUT, limits.idle_timeout_seconds,
-                                        MHD_OPTION_CONNECTION_LIMIT, limits.max_connections, MHD_OPTION_END);
+  MHD_Daemon* daemon =
+      MHD_start_daemon(flags, 0, nullptr, nullptr, handler, cls, MHD_OPTION_SOCK_ADDR,
+                       reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE, limits.threads,
+                       MHD_OPTION_CONNECTION_TIMEOUT, limits.idle_timeout_seconds, MHD_OPTION_CONNECTION_LIMIT,
+                       limits.max_connections, MHD_OPTION_NOTIFY_COMPLETED, limits.completed, cls, MHD_OPTION_END);
   if (!daemon) fail(std::strerror(errno));
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
   bound_port = info ? info->port : port;

@@ -13,6 +13,8 @@ struct HttpDaemonLimits {
   unsigned threads = 2;
   unsigned idle_timeout_seconds = 10;
   unsigned max_connections = 4096;
+  /// Called when a request ends (answered or cut): frees what the handler kept in its state.
+  MHD_RequestCompletedCallback completed = nullptr;
 };
 
 /// Listens on host:port (port 0 or -1: any free port) and serves with handler(cls, ...).

@@ -2,7 +2,10 @@
 
 #include <microhttpd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -26,42 +29,94 @@ constexpr unsigned kThreads = 2;
 struct MetricsServer::Impl {
   std::function<std::string()> metrics;
   std::function<Health()> health;
-  std::function<std::optional<Reply>(const std::string&)> other;
+  std::function<std::optional<Reply>(const Request&)> other;
   MHD_Daemon* daemon = nullptr;
   int port = 0;
 
-  static MHD_Result reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type) {
+  // A request's state across libmicrohttpd's calls: the body as it arrives.
+  struct Pending {
+    std::string body;
+    bool too_large = false;
+  };
+
+  static MHD_Result reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type,
+                          const std::string& cache_control = "") {
     MHD_Response* r =
         MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (!cache_control.empty()) MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control.c_str());
+    // The page and the API never run in another site's frame or take another type.
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
     const MHD_Result ok = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ok;
   }
 
+  static MHD_Result collect_argument(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    if (key) (*static_cast<std::map<std::string, std::string>*>(cls))[key] = value ? value : "";
+    return MHD_YES;
+  }
+
+  static std::string peer_of(MHD_Connection* c) {
+    const auto* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!info || !info->client_addr) return {};
+    char host[INET6_ADDRSTRLEN] = {};
+    const sockaddr* sa = info->client_addr;
+    if (sa->sa_family == AF_INET)
+      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, host, sizeof host);
+    else if (sa->sa_family == AF_INET6)
+      inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, host, sizeof host);
+    return host;
+  }
+
   static MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char* method, const char*,
-                               const char*, size_t* upload_size, void**) {
+                               const char* upload_data, size_t* upload_size, void** state) {
     auto* self = static_cast<Impl*>(cls);
-    if (*upload_size != 0) {  // a body nobody asked for: swallow it, answer once it is all in
+    if (*state == nullptr) {  // the headers are in: the body (if any) follows in later calls
+      *state = new Pending;
+      return MHD_YES;
+    }
+    auto& pending = *static_cast<Pending*>(*state);
+    if (*upload_size != 0) {
+      if (pending.body.size() + *upload_size > kMaxBody)
+        pending.too_large = true;  // read and dropped: the answer waits until it is all in
+      else
+        pending.body.append(upload_data, *upload_size);
       *upload_size = 0;
       return MHD_YES;
     }
-    if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0)
-      return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n", "text/plain");
+    if (pending.too_large) return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", "text/plain");
+    const bool get = std::strcmp(method, "GET") == 0 || std::strcmp(method, "HEAD") == 0;
     try {
-      if (std::strcmp(url, "/metrics") == 0)
+      if (get && std::strcmp(url, "/metrics") == 0)
         return reply(c, MHD_HTTP_OK, self->metrics(), "text/plain; version=0.0.4; charset=utf-8");
-      if (std::strcmp(url, "/health") == 0) {
+      if (get && std::strcmp(url, "/health") == 0) {
         const auto h = self->health();
         return reply(c, h.ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, h.json, "application/json");
       }
-      if (self->other)
-        if (const auto r = self->other(url)) return reply(c, r->status, r->body, r->type.c_str());
+      if (self->other) {
+        Request request;
+        request.method = method;
+        request.path = url;
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, &collect_argument, &request.query);
+        if (const char* a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))
+          request.authorization = a;
+        request.body = std::move(pending.body);
+        request.peer = peer_of(c);
+        if (const auto r = self->other(request)) return reply(c, r->status, r->body, r->type.c_str(), r->cache_control);
+      }
     } catch (const std::exception& e) {
       return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, std::string(e.what()) + "\n", "text/plain");
     }
-    return reply(c, MHD_HTTP_NOT_FOUND, "not found: GET /metrics or /health\n", "text/plain");
+    if (!get) return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "text/plain");
+    return reply(c, MHD_HTTP_NOT_FOUND, "not found: GET /, /metrics, /health or /api/\n", "text/plain");
+  }
+
+  static void on_completed(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
+    delete static_cast<Pending*>(*state);
+    *state = nullptr;
   }
 };
 
@@ -69,8 +124,7 @@ struct MetricsServer::Impl {
 // connections cost a socket each, so a probe is answered at once even with a thousand
 // sockets open and silent (issue #16: eight of them made /health take 9.5 s before).
 MetricsServer::MetricsServer(const std::string& host, int port, std::function<std::string()> metrics,
-                             std::function<Health()> health,
-                             std::function<std::optional<Reply>(const std::string&)> other)
+                             std::function<Health()> health, std::function<std::optional<Reply>(const Request&)> other)
     : impl_(std::make_unique<Impl>()) {
   auto& d = *impl_;
   d.metrics = std::move(metrics);
@@ -78,7 +132,7 @@ MetricsServer::MetricsServer(const std::string& host, int port, std::function<st
   d.other = std::move(other);
   try {
     d.daemon = start_http_daemon("metrics endpoint", host, port, &Impl::on_request, &d,
-                                 {kThreads, kIdleTimeoutSeconds, kMaxConnections}, d.port);
+                                 {kThreads, kIdleTimeoutSeconds, kMaxConnections, &Impl::on_completed}, d.port);
   } catch (const Error& e) {
     throw Error(ErrorCode::io, std::string(e.what()) + " (is another monitor or program using that port?)");
   }

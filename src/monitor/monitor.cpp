@@ -27,6 +27,8 @@
 #include "common/encoding.hpp"
 #include "common/file.hpp"
 #include "common/json_text.hpp"
+#include "dashboard/api.hpp"
+#include "dashboard/dashboard_state.hpp"
 #include "monitor/completion_ledger.hpp"
 #include "monitor/health_watch.hpp"
 #include "monitor/metrics_server.hpp"
@@ -102,6 +104,14 @@ std::string raw_key(std::string_view topic, std::string_view payload) {
   return "raw:" + sha256_hex(text, 32);
 }
 
+// A URL without its user and password (what the dashboard may show).
+std::string redact_url(const std::string& url) {
+  const auto scheme = url.find("://");
+  const auto at = url.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme == std::string::npos || at == std::string::npos || url.find('/', scheme + 3) < at) return url;
+  return url.substr(0, scheme + 3) + url.substr(at + 1);
+}
+
 // "wis2mon-" and 12 hex digits (20 characters: MQTT 3.1.1 asks for at most 23).
 std::string stable_client_id(const std::filesystem::path& spool, const std::string& url) {
   std::error_code ec;
@@ -163,6 +173,8 @@ struct Monitor::Impl {
   std::vector<std::unique_ptr<MqttSubscriber>> subscribers;
   std::unique_ptr<detail::MetricsServer> server;
   std::unordered_map<std::string, CentreSeries> centres;
+  // What the dashboard shows beyond the counters (fed by the pipeline thread).
+  detail::DashboardState dashboard;
 
   // ---- gaps in a broker's stream, fetched from the replay service --------------------------
   struct BrokerSeen {
@@ -615,6 +627,175 @@ struct Monitor::Impl {
     }
   }
 
+  // ---- the dashboard's JSON (GET /api/...; docs/dashboard.md) -------------------------------
+
+  using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+  static void put_text(JsonWriter& w, const char* key, std::string_view v) {
+    w.Key(key);
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  }
+  static void put_count(JsonWriter& w, const char* key, std::uint64_t v) {
+    w.Key(key);
+    w.Uint64(v);
+  }
+
+  // [{name, url, connected, messages, bytes, connects, connection_losses, failed_attempts,
+  //   sessions_lost, last_error, subscriptions}]
+  void write_brokers(JsonWriter& w) const {
+    w.StartArray();
+    if (serving)
+      for (const auto& sub : subscribers) {
+        const auto b = sub->stats();
+        w.StartObject();
+        put_text(w, "name", sub->options().name);
+        put_text(w, "url", redact_url(sub->options().url));
+        w.Key("connected");
+        w.Bool(b.connected);
+        put_count(w, "messages", b.messages);
+        put_count(w, "bytes", b.bytes);
+        put_count(w, "connects", b.connects);
+        put_count(w, "connection_losses", b.connection_losses);
+        put_count(w, "failed_attempts", b.failed_attempts);
+        put_count(w, "sessions_lost", b.sessions_lost);
+        put_text(w, "last_error", b.last_error);
+        w.Key("subscriptions");
+        w.StartArray();
+        for (const auto& f : sub->subscriptions()) w.String(f.c_str());
+        w.EndArray();
+        w.EndObject();
+      }
+    w.EndArray();
+  }
+
+  // [{name, delivered, rejected, out_of_retries, retries, dropped, queued, healthy, reason}]
+  void write_sinks(JsonWriter& w) const {
+    const auto healths = health_watch ? health_watch->latest() : std::map<std::string, SinkHealth>{};
+    w.StartArray();
+    if (serving)
+      for (const auto& [name, engine] : engines) {
+        const auto st = engine->stats();
+        w.StartObject();
+        put_text(w, "name", name);
+        put_count(w, "delivered", st.delivered);
+        put_count(w, "rejected", st.rejected);
+        put_count(w, "out_of_retries", st.out_of_retries);
+        put_count(w, "retries", st.retries);
+        put_count(w, "dropped", st.dropped);
+        put_count(w, "queued", st.queued);
+        const auto h = healths.find(name);
+        w.Key("healthy");
+        w.Bool(h == healths.end() || h->second.ok);
+        put_text(w, "reason", h == healths.end() || h->second.ok ? std::string() : h->second.message);
+        w.EndObject();
+      }
+    w.EndArray();
+  }
+
+  std::string brokers_json() const {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("brokers");
+    write_brokers(w);
+    w.EndObject();
+    return buf.GetString();
+  }
+
+  // {sinks: [...], spool: {stored, in_progress, high_water}, dead_letters: count}
+  std::string sinks_json() const {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("sinks");
+    write_sinks(w);
+    const auto sp = spool->stats();
+    w.Key("spool");
+    w.StartObject();
+    put_count(w, "stored", sp.stored);
+    put_count(w, "in_progress", ledger.open_entries());
+    put_count(w, "high_water", opt.spool_high_water);
+    w.EndObject();
+    std::uint64_t dead_letter_count = 0;
+    for (const auto& store : dead_letter_stores()) dead_letter_count += store->count();
+    put_count(w, "dead_letters", dead_letter_count);
+    w.EndObject();
+    return buf.GetString();
+  }
+
+  // The run summary's counts, per centre, per broker and per sink.
+  std::string summary_json(const MonitorStats& stats) const {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("totals");
+    const auto totals = to_json(stats);
+    w.RawValue(totals.data(), totals.size(), rapidjson::kObjectType);
+    w.Key("centres");
+    const auto centres_text = dashboard.centres_json(now());
+    rapidjson::Document doc;
+    detail::parse_json_text(doc, centres_text);
+    w.StartArray();
+    for (const auto& c : doc["centres"].GetArray()) {
+      w.StartObject();
+      for (const char* key : {"centre_id", "received", "valid", "invalid", "duplicates", "last_message"}) {
+        w.Key(key);
+        c[key].Accept(w);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("brokers");
+    write_brokers(w);
+    w.Key("sinks");
+    write_sinks(w);
+    w.EndObject();
+    return buf.GetString();
+  }
+
+  // {"roles": {scgb, scgc, availability}, "figures": {metric: [{labels, value}]}}: the Sensor
+  // Centre roles' wmo_wis2_scg*_ and availability series as they stand.
+  std::string sensor_centre_json() const {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("roles");
+    w.StartObject();
+    w.Key("global_brokers");
+    w.Bool(scgb != nullptr);
+    w.Key("global_caches");
+    w.Bool(std::any_of(pipelines.begin(), pipelines.end(), [](const auto& p) { return p->scgc != nullptr; }));
+    w.Key("availability");
+    w.Bool(availability != nullptr);
+    w.EndObject();
+    w.Key("figures");
+    w.StartObject();
+    for (const auto& info : metric_catalog()) {
+      const std::string_view name = info.name;
+      const bool role = name.rfind("wmo_wis2_scgb_", 0) == 0 || name.rfind("wmo_wis2_scgc_", 0) == 0 ||
+                        name.rfind("wis2mon_scgb_", 0) == 0 || name.rfind("wis2mon_availability", 0) == 0 ||
+                        name.rfind("wmo_wis2_station", 0) == 0;
+      if (!role || info.type == MetricType::histogram) continue;
+      const auto series = metrics.series_values(name);
+      if (series.empty()) continue;
+      w.Key(info.name.data(), static_cast<rapidjson::SizeType>(info.name.size()));
+      w.StartArray();
+      for (const auto& [labels, value] : series) {
+        w.StartObject();
+        w.Key("labels");
+        w.StartObject();
+        for (const auto& [k, v] : labels) put_text(w, k.c_str(), v);
+        w.EndObject();
+        w.Key("value");
+        w.Double(value);
+        w.EndObject();
+      }
+      w.EndArray();
+    }
+    w.EndObject();
+    w.EndObject();
+    return buf.GetString();
+  }
+
   // The SCGB's second: each broker's connection state, and the messages whose window closed.
   void advance_scgb() {
     if (serving)  // the subscribers are all in place
@@ -634,6 +815,7 @@ struct Monitor::Impl {
         availability->note_missing("broker_missing", label_of(labels, "global_broker"), label_of(labels, "centre_id"),
                                    value);
       auto out = availability->advance(now());
+      dashboard.on_availability_rows(out.rows);
       for (auto& r : out.rows)
         for (auto* s : availability_sinks) s->submit(r, Ticket{}.share());
       for (auto& [topic, event] : out.events) {
@@ -704,7 +886,10 @@ struct Monitor::Impl {
         if (std::holds_alternative<std::string>(*observed)) at = parse_rfc3339(std::get<std::string>(*observed));
         if (at) availability->on_observation(std::get<std::string>(*wsi), centre_id, *at, e.received);
       }
-    if (!out.empty()) submit_records(p, out, ticket);
+    if (!out.empty()) {
+      dashboard.on_records(out, centre_id, now());
+      submit_records(p, out, ticket);
+    }
   }
 
   // ---- one spool entry --------------------------------------------------------------------
@@ -740,6 +925,8 @@ struct Monitor::Impl {
     };
     if (!topic_report.valid()) cs.invalid_topic->inc();
     add_topic_errors(lenient.report);
+    const std::string_view dashboard_centre = centre_id.empty() ? std::string_view("unknown") : centre_id;
+    dashboard.on_message(dashboard_centre, lenient.valid(), now());
     if (lenient.valid()) {
       ++valid;
       cs.valid->inc();
@@ -747,7 +934,9 @@ struct Monitor::Impl {
     } else {
       ++invalid;
       cs.invalid->inc();
-      dead_letter_message(e, "validate", first_errors(lenient.report));
+      auto reason = first_errors(lenient.report);
+      dashboard.on_invalid(dashboard_centre, e.topic, reason, now());
+      dead_letter_message(e, "validate", std::move(reason));
     }
 
     std::vector<Router::FilterId> ids;
@@ -838,6 +1027,7 @@ struct Monitor::Impl {
     if (dropped_as_seen > 0 && handled == 0) {
       ++duplicates;
       cs.duplicate->inc();
+      dashboard.on_duplicate(dashboard_centre);
     } else if (availability && lenient.json_ok && !centre_id.empty() && topic.channel() != "cache" &&
                topic.channel() != "monitor") {
       const Notification& n = lenient.notification;
@@ -874,6 +1064,9 @@ struct Monitor::Impl {
     req.deadline = std::chrono::minutes(10);
     // The callback holds a share of the entry's work until the download is handled.
     downloader->submit(std::move(req), [this, &p, index, e, n, report, centre_id, ticket](DownloadResult r) {
+      dashboard.on_download(
+          r.url, r.status == DownloadStatus::ok, r.data.size(),
+          r.status == DownloadStatus::ok ? std::string() : std::string(to_string(r.status)) + ": " + r.error, now());
       if (r.status == DownloadStatus::ok) {
         ++downloads;
         // On the pipeline thread, inside the downloader's poll: what throws here must end as
@@ -1460,7 +1653,22 @@ void Monitor::start() {
           const auto health = m.health();
           return detail::MetricsServer::Health{health.ok, health.json};
         },
-        [&m](const std::string& path) { return m.serve_scgc_log(path); });
+        [this, &m](const detail::MetricsServer::Request& r) -> std::optional<detail::MetricsServer::Reply> {
+          if ((r.method == "GET" || r.method == "HEAD") && r.path.rfind("/scgc/", 0) == 0)
+            return m.serve_scgc_log(r.path);
+          if (!m.serving) return detail::MetricsServer::Reply{503, "starting\n", "text/plain"};
+          detail::DashboardSources sources;
+          sources.state = &m.dashboard;
+          sources.now = [&m] { return m.now(); };
+          sources.summary = [this, &m] { return m.summary_json(stats()); };
+          sources.brokers = [&m] { return m.brokers_json(); };
+          sources.sinks = [&m] { return m.sinks_json(); };
+          sources.sensor_centre = [&m] { return m.sensor_centre_json(); };
+          sources.dead_letters = [this](std::size_t limit, const std::string& sink) {
+            return "{\"dead_letters\":" + to_json(dead_letters(limit, sink)) + "}";
+          };
+          return detail::serve_dashboard(sources, r);
+        });
   }
   try {
     m.start_engines();

@@ -16,10 +16,12 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/curl.hpp"
 #include "wis2mon/error.hpp"
+#include "wis2mon/topic.hpp"
 
 namespace wis2mon {
 
@@ -87,8 +89,13 @@ struct MqttSession {
   MqttHandler handler;
   BrokerAddress address;
   MQTTAsync client = nullptr;
-  std::vector<char*> filters;  // C strings for subscribeMany
-  std::vector<int> qos;
+  bool subscriber = false;
+  // Under mu: the filters subscribed on every (re)connection (the configured ones, changed by
+  // add_subscription / remove_subscription), those of the subscribeMany in flight (for its
+  // error text), and filters removed while disconnected (unsubscribed at the next connection:
+  // a persistent session still holds them at the broker).
+  std::vector<std::string> live, in_flight;
+  std::set<std::string> to_unsubscribe;
   mutable std::mutex mu;
   std::condition_variable changed;  // subscribed
   BrokerStats stats;
@@ -260,7 +267,7 @@ struct MqttSession {
       log("session lost: the broker no longer had this client's session, so messages published while it was "
           "away are gone from this broker");
     if (!stopping) {
-      if (filters.empty())
+      if (!subscriber)
         mark_subscribed();  // a publisher: ready once connected
       else
         subscribe();
@@ -371,9 +378,13 @@ struct MqttSession {
       const MQTTReasonCodes* codes = n > 1 ? r->alt.sub.reasonCodes : &r->reasonCode;
       for (int i = 0; i < n; ++i)
         if (codes[i] > MQTTREASONCODE_GRANTED_QOS_2) {
-          self->subscription_failed(std::string("subscription to ") +
-                                    (static_cast<std::size_t>(i) < self->filters.size() ? self->filters[i] : "?") +
-                                    " refused: " + MQTTReasonCode_toString(codes[i]));
+          std::string filter = "?";
+          {
+            std::lock_guard lock(self->mu);
+            if (static_cast<std::size_t>(i) < self->in_flight.size())
+              filter = self->in_flight[static_cast<std::size_t>(i)];
+          }
+          self->subscription_failed("subscription to " + filter + " refused: " + MQTTReasonCode_toString(codes[i]));
           return;
         }
     }
@@ -395,6 +406,22 @@ struct MqttSession {
   }
 
   void subscribe() {
+    std::vector<std::string> now, gone;
+    {
+      std::lock_guard lock(mu);
+      now = in_flight = live;
+      gone.assign(to_unsubscribe.begin(), to_unsubscribe.end());
+      to_unsubscribe.clear();
+    }
+    for (const auto& f : gone) {  // removed while away (paho copies the filter)
+      const int rc = MQTTAsync_unsubscribe(client, f.c_str(), nullptr);
+      if (rc != MQTTASYNC_SUCCESS) log("unsubscribe " + f + ": " + MQTTAsync_strerror(rc));
+    }
+    if (now.empty()) return mark_subscribed();  // every filter removed at run time
+    // paho takes char* const* and copies the strings; it does not write through them.
+    std::vector<char*> filters;
+    for (auto& f : now) filters.push_back(f.data());
+    std::vector<int> qos(filters.size(), options.qos);
     MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
     r.context = this;
     if (options.mqtt_version == 5) {
@@ -406,6 +433,91 @@ struct MqttSession {
     }
     const int rc = MQTTAsync_subscribeMany(client, static_cast<int>(filters.size()), filters.data(), qos.data(), &r);
     if (rc != MQTTASYNC_SUCCESS) subscription_failed(failure_text("subscribe", rc, MQTTAsync_strerror(rc)));
+  }
+
+  // ---- subscriptions changed at run time ----
+
+  // One request waiting for the broker's answer. paho's context is a heap copy of the
+  // shared_ptr, freed by the callback: a request that timed out here is still answered safely.
+  struct CallWait {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::string error;
+  };
+  static void finish_call(void* ctx, std::string error) {
+    auto* holder = static_cast<std::shared_ptr<CallWait>*>(ctx);
+    {
+      std::lock_guard lock((*holder)->mu);
+      (*holder)->done = true;
+      (*holder)->error = std::move(error);
+    }
+    (*holder)->cv.notify_all();
+    delete holder;
+  }
+  static void call_ok(void* ctx, MQTTAsync_successData*) { finish_call(ctx, ""); }
+  static void call_ok5(void* ctx, MQTTAsync_successData5* r) {
+    // Reason codes of 0x80 and above refuse (a subscription's 0..2 are the granted QoS).
+    std::string error;
+    if (r) {
+      const int n = r->alt.sub.reasonCodeCount;
+      const MQTTReasonCodes* codes = n > 1 ? r->alt.sub.reasonCodes : &r->reasonCode;
+      for (int i = 0; i < std::max(n, 1); ++i)
+        if (codes[i] >= MQTTREASONCODE_UNSPECIFIED_ERROR) error = MQTTReasonCode_toString(codes[i]);
+    }
+    finish_call(ctx, error.empty() ? "" : "refused: " + error);
+  }
+  static void call_failed(void* ctx, MQTTAsync_failureData* f) { finish_call(ctx, failure_text("request", f)); }
+  static void call_failed5(void* ctx, MQTTAsync_failureData5* f) { finish_call(ctx, failure_text("request", f)); }
+
+  // Sends one subscribe (or unsubscribe) of `filter` and waits for the answer.
+  std::string call(bool subscribe_it, const std::string& filter, std::chrono::milliseconds timeout) {
+    auto wait = std::make_shared<CallWait>();
+    MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
+    r.context = new std::shared_ptr<CallWait>(wait);
+    if (options.mqtt_version == 5) {
+      r.onSuccess5 = &MqttSession::call_ok5;
+      r.onFailure5 = &MqttSession::call_failed5;
+    } else {
+      r.onSuccess = &MqttSession::call_ok;
+      r.onFailure = &MqttSession::call_failed;
+    }
+    const int rc = subscribe_it ? MQTTAsync_subscribe(client, filter.c_str(), options.qos, &r)
+                                : MQTTAsync_unsubscribe(client, filter.c_str(), &r);
+    if (rc != MQTTASYNC_SUCCESS) {
+      delete static_cast<std::shared_ptr<CallWait>*>(r.context);
+      return MQTTAsync_strerror(rc);
+    }
+    std::unique_lock lock(wait->mu);
+    if (!wait->cv.wait_for(lock, timeout, [&] { return wait->done; }))
+      return "no answer from the broker within " + std::to_string(timeout.count()) + " ms";
+    return wait->error;
+  }
+
+  std::string change(bool add, const std::string& filter, std::chrono::milliseconds timeout) {
+    std::string why;
+    if (!is_valid_filter(filter, &why)) return "invalid filter " + filter + ": " + why;
+    if (filter.rfind("$share/", 0) == 0 && options.mqtt_version != 5) return "shared subscriptions need MQTT 5";
+    {
+      std::lock_guard lock(mu);
+      const auto it = std::find(live.begin(), live.end(), filter);
+      if (add == (it != live.end())) return "";  // already so
+      if (add) {
+        live.push_back(filter);
+        to_unsubscribe.erase(filter);
+      } else {
+        live.erase(it);
+        to_unsubscribe.insert(filter);  // sent now if connected, else at the next connection
+      }
+    }
+    if (!MQTTAsync_isConnected(client)) return "";  // the next connection applies it
+    auto error = call(add, filter, timeout);
+    if (error.empty() && !add) {
+      std::lock_guard lock(mu);
+      to_unsubscribe.erase(filter);
+    }
+    if (!error.empty()) log((add ? "subscribe " : "unsubscribe ") + filter + ": " + error);
+    return error;
   }
 
   // ---- publishing (MqttPublisher) ----
@@ -550,11 +662,7 @@ struct MqttSession {
     for (const auto& f : given.subscriptions)
       if (f.rfind("$share/", 0) == 0 && given.mqtt_version != 5) bad("shared subscriptions need MQTT 5: " + f);
     options = std::move(given);
-    // paho takes char* const*; it does not write through them.
-    for (auto& f : options.subscriptions) {
-      filters.push_back(f.data());
-      qos.push_back(options.qos);
-    }
+    live = options.subscriptions;
     handler = std::move(message_handler);
     if (address.tls) {
       // No ca_file: the system's bundle, found (common/ca_bundle.hpp), not paho's compiled-in path.
@@ -625,7 +733,21 @@ struct MqttPublisher::Impl : detail::MqttSession {};
 MqttSubscriber::MqttSubscriber(BrokerOptions options, MqttHandler handler) : impl_(std::make_unique<Impl>()) {
   if (options.subscriptions.empty()) throw Error(ErrorCode::invalid_argument, "MQTT subscriber: no subscriptions");
   if (!handler) throw Error(ErrorCode::invalid_argument, "MQTT subscriber: no message handler");
+  impl_->subscriber = true;
   impl_->init(std::move(options), std::move(handler), "MQTT subscriber");
+}
+
+std::vector<std::string> MqttSubscriber::subscriptions() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->live;
+}
+
+std::string MqttSubscriber::add_subscription(const std::string& filter, std::chrono::milliseconds timeout) {
+  return impl_->change(true, filter, timeout);
+}
+
+std::string MqttSubscriber::remove_subscription(const std::string& filter, std::chrono::milliseconds timeout) {
+  return impl_->change(false, filter, timeout);
 }
 
 MqttSubscriber::~MqttSubscriber() = default;

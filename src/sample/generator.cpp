@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
+#include <numeric>
 #include <random>
 
 #include "common/digest.hpp"
@@ -90,10 +91,17 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
   std::uniform_real_distribution<double> unit(0, 1);
   std::vector<SampleMessage> out;
   out.reserve(o.count);
-  const auto& centres = sample_centre_ids();
+  std::vector<std::string> centres(sample_centre_ids().begin(), sample_centre_ids().end());
+  centres.resize(std::max<std::size_t>(1, o.centres));
+  for (std::size_t k = sample_centre_ids().size(); k < centres.size(); ++k)
+    centres[k] = "xx-sample-" + std::to_string(k + 1);
+  // Every station once in each `stations` messages of the kind: a step coprime with the count.
+  const std::size_t stations = std::max<std::size_t>(1, o.stations);
+  std::size_t step = 7919;
+  while (std::gcd(step, stations) != 1) ++step;
   const Timestamp base{1767225600, 0};  // 2026-01-01T00:00:00Z
   for (std::size_t i = 0; i < o.count; ++i) {
-    const std::string centre = centres[i % centres.size()];
+    const std::string& centre = centres[i % centres.size()];
     const int kind = static_cast<int>(i % 10);  // 0-6 surface obs, 7-8 CAP, 9 metadata
     const Timestamp obs{base.seconds + static_cast<std::int64_t>(i / 50) * 600, 0};
     const Timestamp pub{obs.seconds + 130 + static_cast<std::int64_t>(rng() % 60),
@@ -109,8 +117,8 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     std::string station;
     const std::string obs_text = format_rfc3339(obs);
     if (kind <= 6) {
-      // One of 1,800 stations (blocks 10 and 11), a real BUFR edition 4 SYNOP.
-      const std::size_t index = (i * 7919) % 1800;
+      // One of the stations (1,800 by default: blocks 10 and 11), a real BUFR edition 4 SYNOP.
+      const std::size_t index = (i * step) % stations;
       const SynopValues v = random_synop(rng, static_cast<int>(10 + index / 900), static_cast<int>(1 + index % 900),
                                          "SAMPLE STATION " + std::to_string(index + 1), obs);
       m.data = encode_synop_bufr(v);

@@ -32,6 +32,12 @@ struct SampleOptions {
   double deviation_fraction = 0.0;             ///< share of the others with one real-traffic deviation
   bool inline_content = true;                  ///< the data travels in the message (properties.content)
   std::string data_url = kSampleLocalDataUrl;  ///< links are data_url + "/" + path
+  /// Distinct stations the surface observations come from (WIGOS ids 0-20000-0-BBSSS, blocks
+  /// from 10, 900 stations a block; at most 80,000); each message places its station at a random position.
+  std::size_t stations = 1800;
+  /// Centres publishing: the first 8 are sample_centre_ids(), more are "xx-sample-<n>" (the
+  /// form of a centre-id, in no table).
+  std::size_t centres = 8;
 };
 
 std::vector<SampleMessage> generate_samples(const SampleOptions& options);

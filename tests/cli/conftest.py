@@ -3,8 +3,11 @@ pytest tests/cli --wis2mon build/src/cli/wis2mon --refdata ../shared/refdata).""
 import http.server
 import json
 import pathlib
+import shutil
+import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -164,3 +167,37 @@ def s3proxy(tmp_path):
     server.terminate()
     server.wait(timeout=30)
     log.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_mosquitto(tmp_path, name):
+    """A mosquitto on a free loopback port: (process, port); skips when it is not installed."""
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if shutil.which("/usr/sbin/mosquitto") else None)
+    if not exe or not shutil.which("mosquitto_pub"):
+        pytest.skip("mosquitto not installed")
+    port = free_port()
+    conf = tmp_path / f"{name}.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n")
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    proc, port = start_mosquitto(tmp_path, "mosquitto")
+    yield port
+    proc.terminate()
+    proc.wait()

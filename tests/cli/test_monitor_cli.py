@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import free_port, start_mosquitto
 from test_cli import VALID
 
 
@@ -108,34 +109,6 @@ def test_replay_counts_and_dead_letters(wis2mon, tmp_path):
     assert rest.stdout.startswith(f"{download - 2} messages back in the spool")
     purged = wis2mon("dlq", "purge", "--db", db, "--sink", "validate")
     assert purged.stdout.startswith("2 dead letters deleted")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-@pytest.fixture
-def mosquitto(tmp_path):
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if shutil.which("/usr/sbin/mosquitto") else None)
-    if not exe or not shutil.which("mosquitto_pub"):
-        pytest.skip("mosquitto not installed")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait()
 
 
 def test_run_with_flags_stops_after_duration(wis2mon, tmp_path, mosquitto):
@@ -342,23 +315,6 @@ def test_pipeline_keeps_downloaded_objects_in_object_storage(wis2mon, tmp_path, 
     assert set(stored.values()) == bodies, r.stderr
     assert len(stored) == 10
     assert not [p for p in (work / "wis2mon-staging").rglob("*") if p.is_file()]
-
-
-def start_mosquitto(tmp_path, name):
-    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if shutil.which("/usr/sbin/mosquitto") else None)
-    if not exe:
-        pytest.skip("mosquitto not installed")
-    port = free_port()
-    conf = tmp_path / f"{name}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return proc, port
 
 
 def test_two_monitor_processes_two_brokers_shared_subscriptions_one_postgresql(wis2mon, tmp_path, postgres):
