@@ -18,6 +18,9 @@ packages=(
   influxdb mosquitto mosquitto-clients
   # ... and PostgreSQL (initdb and postgres into a temporary directory; psql for the checks)
   postgresql
+  # the dashboard's browser test (headless, driven by Playwright from PyPI), Prometheus and
+  # promtool for the alerting rules and the Grafana dashboards' queries
+  chromium prometheus
   # the portable wheels: Debian roots for building them and for proving them (build-wheels.sh)
   debootstrap file xz-utils binutils
   # libFuzzer, sanitizers and formatting

@@ -3,7 +3,8 @@
 #  0. check the formatting (clang-format);
 #  1. the plain Release build a user or packager runs (cmake -DCMAKE_BUILD_TYPE=Release, default
 #     options: warnings are not errors there), which must succeed and print no warning; ctest on
-#     it (unit, CLI contract, examples, docs/configuration.md, exports);
+#     it (unit, CLI contract, the dashboard in headless chromium, examples, docs/configuration.md,
+#     exports);
 #  2. build with AddressSanitizer + UndefinedBehaviorSanitizer and warnings as errors, ctest again;
 #  3. install, then build an outside project against it with find_package and pkg-config, and
 #     compile and link every C++/C snippet of README.md and docs/ against the installed library;
@@ -36,6 +37,11 @@ else
   echo "pygeoapi could not be installed: the backfill test will be skipped"
 fi
 
+step "Playwright from PyPI (drives Debian's chromium in the dashboard test; it downloads no browser)"
+python3 -m venv build-tools/browser >/dev/null
+build-tools/browser/bin/pip install -q "playwright==1.65.2" pytest
+export WIS2MON_BROWSER_PYTHON="$root/build-tools/browser/bin/python" WIS2MON_BROWSER_REQUIRED=1
+
 step "S3Proxy from Maven Central (the S3-compatible server of the object storage tests, tests/unit/s3_server.hpp)"
 command -v java >/dev/null ||
   { $SUDO_APT apt-get update -qq && $SUDO_APT apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; }
@@ -63,6 +69,7 @@ fi
 echo "built with no warning"
 step "ctest"
 (cd build-release && ctest --output-on-failure -j "$jobs")
+echo "the dashboard test's screenshot and scale figures: build-release/artifacts/"
 
 step "build with ASan + UBSan"
 scripts/build.sh build-asan -DWIS2MON_SANITIZE=ON -DWIS2MON_BUILD_BENCH=OFF

@@ -99,6 +99,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
   const std::size_t stations = std::max<std::size_t>(1, o.stations);
   std::size_t step = 7919;
   while (std::gcd(step, stations) != 1) ++step;
+  std::size_t surface_obs = 0;  // surface observations so far
   const Timestamp base{1767225600, 0};  // 2026-01-01T00:00:00Z
   for (std::size_t i = 0; i < o.count; ++i) {
     const std::string& centre = centres[i % centres.size()];
@@ -118,7 +119,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
     const std::string obs_text = format_rfc3339(obs);
     if (kind <= 6) {
       // One of the stations (1,800 by default: blocks 10 and 11), a real BUFR edition 4 SYNOP.
-      const std::size_t index = (i * step) % stations;
+      const std::size_t index = (surface_obs++ * step) % stations;
       const SynopValues v = random_synop(rng, static_cast<int>(10 + index / 900), static_cast<int>(1 + index % 900),
                                          "SAMPLE STATION " + std::to_string(index + 1), obs);
       m.data = encode_synop_bufr(v);

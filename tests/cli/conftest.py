@@ -30,6 +30,7 @@ def wis2mon(request):
         return subprocess.run([str(exe), *map(str, args)], input=stdin, capture_output=True, text=True, timeout=120,
                               env=full_env)
 
+    run.exe = exe
     return run
 
 
