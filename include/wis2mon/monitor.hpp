@@ -160,6 +160,12 @@ struct MonitorOptions {
 
   std::string metrics_host = "127.0.0.1";
   int metrics_port = 0;  ///< 0: no HTTP endpoint; -1: any free port (see Monitor::metrics_port())
+  /// The control API under /api/control/ on that endpoint (docs/dashboard.md): list, add and
+  /// remove subscriptions and pipelines' filters at run time, retry or purge dead letters.
+  /// Empty: off. Every request must carry "Authorization: Bearer <token>" (else 401, logged).
+  std::string control_token;
+  /// Refuse to start (false) when the control API would listen on a host other than loopback.
+  bool control_allow_remote = false;
   std::chrono::milliseconds status_interval{30000};  ///< one status line this often (0: never)
   std::chrono::milliseconds health_interval{30000};  ///< sink healthchecks this often (0: only at start)
   std::size_t batch = 512;                           ///< spool entries taken at once

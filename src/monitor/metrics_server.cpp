@@ -39,13 +39,19 @@ struct MetricsServer::Impl {
     bool too_large = false;
   };
 
+  static MHD_Result reply(MHD_Connection* c, const Reply& r) {
+    return reply(c, r.status, r.body, r.type.c_str(), r.cache_control, &r.headers);
+  }
   static MHD_Result reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type,
-                          const std::string& cache_control = "") {
+                          const std::string& cache_control = "",
+                          const std::vector<std::pair<std::string, std::string>>* headers = nullptr) {
     MHD_Response* r =
         MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (!cache_control.empty()) MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control.c_str());
+    if (headers)
+      for (const auto& [name, value] : *headers) MHD_add_response_header(r, name.c_str(), value.c_str());
     // The page and the API never run in another site's frame or take another type.
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
@@ -105,7 +111,7 @@ struct MetricsServer::Impl {
           request.authorization = a;
         request.body = std::move(pending.body);
         request.peer = peer_of(c);
-        if (const auto r = self->other(request)) return reply(c, r->status, r->body, r->type.c_str(), r->cache_control);
+        if (const auto r = self->other(request)) return reply(c, *r);
       }
     } catch (const std::exception& e) {
       return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, std::string(e.what()) + "\n", "text/plain");

@@ -8,6 +8,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace wis2mon::detail {
 
@@ -35,7 +37,8 @@ class MetricsServer {
     unsigned status;
     std::string body;
     std::string type;
-    std::string cache_control;  ///< "" : none sent
+    std::string cache_control;                                 ///< "" : none sent
+    std::vector<std::pair<std::string, std::string>> headers;  ///< more response headers
   };
   /// Binds host:port (port -1: any free port) and serves until destroyed. Throws Error(io)
   /// when the port cannot be bound. `other` answers paths besides GET /metrics and /health

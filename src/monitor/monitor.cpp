@@ -28,6 +28,7 @@
 #include "common/file.hpp"
 #include "common/json_text.hpp"
 #include "dashboard/api.hpp"
+#include "dashboard/control_api.hpp"
 #include "dashboard/dashboard_state.hpp"
 #include "monitor/completion_ledger.hpp"
 #include "monitor/health_watch.hpp"
@@ -104,6 +105,17 @@ std::string raw_key(std::string_view topic, std::string_view payload) {
   return "raw:" + sha256_hex(text, 32);
 }
 
+std::string join_filters(const std::vector<std::string>& filters, const char* separator) {
+  std::string out;
+  for (const auto& f : filters) out += (out.empty() ? "" : separator) + f;
+  return out.empty() ? "(none)" : out;
+}
+
+// 127.0.0.0/8, ::1, localhost: only this machine reaches it.
+bool is_loopback_host(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]" || host == "localhost";
+}
+
 // A URL without its user and password (what the dashboard may show).
 std::string redact_url(const std::string& url) {
   const auto scheme = url.find("://");
@@ -136,6 +148,7 @@ struct Monitor::Impl {
     std::mutex gc_rate_mu;
     std::map<std::string, std::pair<std::int64_t, std::uint64_t>> gc_rate;
     bool fetch() const { return o.fetch || decoder != nullptr; }
+    std::vector<std::string> configured_filters;  // o.filters as configured (the control API changes o.filters)
   };
   using Ticket = detail::CompletionLedger::Ticket;
   using State = MonitorState;
@@ -796,6 +809,182 @@ struct Monitor::Impl {
     return buf.GetString();
   }
 
+  // ---- the control API (docs/dashboard.md#control-api) ---------------------------------------
+  // What it changes is kept in the spool's file as marks, relative to the configuration, so
+  // that a restart applies it again.
+
+  std::mutex routes_mu;   // router, route_to_pipeline and the pipelines' filters
+  std::mutex control_mu;  // one control change at a time
+  std::map<std::string, std::vector<std::string>> configured_subscriptions;  // per broker name
+
+  struct FilterChanges {
+    std::vector<std::string> added, removed;
+  };
+  static std::string subscriptions_mark(const std::string& broker) { return "control:subscriptions:" + broker; }
+  static std::string filters_mark(const std::string& pipeline) { return "control:filters:" + pipeline; }
+
+  FilterChanges load_changes(const std::string& mark) const {
+    FilterChanges c;
+    const auto text = spool->mark(mark);
+    if (!text) return c;
+    rapidjson::Document doc;
+    detail::parse_json_text(doc, *text);
+    if (doc.HasParseError() || !doc.IsObject()) return c;
+    for (auto [member, list] : {std::pair{"added", &c.added}, std::pair{"removed", &c.removed}})
+      if (doc.HasMember(member) && doc[member].IsArray())
+        for (const auto& f : doc[member].GetArray())
+          if (f.IsString()) list->emplace_back(f.GetString(), f.GetStringLength());
+    return c;
+  }
+
+  void save_changes(const std::string& mark, const FilterChanges& c) {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    for (auto [member, list] : {std::pair{"added", &c.added}, std::pair{"removed", &c.removed}}) {
+      w.Key(member);
+      w.StartArray();
+      for (const auto& f : *list) w.String(f.c_str());
+      w.EndArray();
+    }
+    w.EndObject();
+    spool->set_mark(mark, buf.GetString());
+  }
+
+  static std::vector<std::string> with_changes(std::vector<std::string> list, const FilterChanges& c) {
+    for (const auto& f : c.removed) list.erase(std::remove(list.begin(), list.end(), f), list.end());
+    for (const auto& f : c.added)
+      if (std::find(list.begin(), list.end(), f) == list.end()) list.push_back(f);
+    return list;
+  }
+
+  // Records one change against the configured list: only what differs from it is kept.
+  static void note_change(FilterChanges& c, const std::vector<std::string>& configured, const std::string& filter,
+                          bool add) {
+    auto& undo = add ? c.removed : c.added;
+    auto& keep = add ? c.added : c.removed;
+    undo.erase(std::remove(undo.begin(), undo.end(), filter), undo.end());
+    const bool in_config = std::find(configured.begin(), configured.end(), filter) != configured.end();
+    if (add != in_config && std::find(keep.begin(), keep.end(), filter) == keep.end()) keep.push_back(filter);
+  }
+
+  // Under routes_mu: the router made again from the pipelines' filters.
+  void rebuild_routes() {
+    Router fresh;
+    std::vector<std::size_t> to;
+    for (std::size_t i = 0; i < pipelines.size(); ++i)
+      for (const auto& f : pipelines[i]->o.filters) {
+        fresh.add(f);
+        to.push_back(i);
+      }
+    router = std::move(fresh);
+    route_to_pipeline = std::move(to);
+  }
+
+  std::string control_subscriptions_json() const {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("brokers");
+    w.StartArray();
+    for (const auto& sub : subscribers) {
+      const auto& name = sub->options().name;
+      w.StartObject();
+      put_text(w, "name", name);
+      for (auto [member, list] : {std::pair{"subscriptions", sub->subscriptions()},
+                                  std::pair{"configured", configured_subscriptions.at(name)}}) {
+        w.Key(member);
+        w.StartArray();
+        for (const auto& f : list) w.String(f.c_str());
+        w.EndArray();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return buf.GetString();
+  }
+
+  std::string change_subscription(const std::string& broker, const std::string& filter, bool add) {
+    std::lock_guard lock(control_mu);
+    if (std::string why; !is_valid_filter(filter, &why)) return "invalid filter '" + filter + "': " + why;
+    bool found = false;
+    for (const auto& sub : subscribers) {
+      const auto& name = sub->options().name;
+      if (!broker.empty() && name != broker) continue;
+      found = true;
+      const auto error = add ? sub->add_subscription(filter) : sub->remove_subscription(filter);
+      if (!error.empty()) return "broker " + name + ": " + error;
+      auto changes = load_changes(subscriptions_mark(name));
+      note_change(changes, configured_subscriptions.at(name), filter, add);
+      save_changes(subscriptions_mark(name), changes);
+    }
+    if (!found) throw Error(ErrorCode::not_found, "no broker named '" + broker + "'");
+    return "";
+  }
+
+  std::string control_pipelines_json() {
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    std::lock_guard lock(routes_mu);
+    w.StartObject();
+    w.Key("pipelines");
+    w.StartArray();
+    for (const auto& p : pipelines) {
+      w.StartObject();
+      put_text(w, "name", p->o.name);
+      for (auto [member, list] :
+           {std::pair{"filters", &p->o.filters}, std::pair{"configured", &p->configured_filters}}) {
+        w.Key(member);
+        w.StartArray();
+        for (const auto& f : *list) w.String(f.c_str());
+        w.EndArray();
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return buf.GetString();
+  }
+
+  std::string change_filter(const std::string& name, const std::string& filter, bool add) {
+    std::lock_guard lock(control_mu);
+    if (std::string why; !is_valid_filter(filter, &why)) return "invalid filter '" + filter + "': " + why;
+    const auto it = std::find_if(pipelines.begin(), pipelines.end(), [&](const auto& p) { return p->o.name == name; });
+    if (it == pipelines.end()) throw Error(ErrorCode::not_found, "no pipeline named '" + name + "'");
+    Pipeline& p = **it;
+    {
+      std::lock_guard routes_lock(routes_mu);
+      auto& filters = p.o.filters;
+      const auto at = std::find(filters.begin(), filters.end(), filter);
+      if (add && at == filters.end()) filters.push_back(filter);
+      if (!add && at != filters.end()) filters.erase(at);
+      rebuild_routes();
+    }
+    auto changes = load_changes(filters_mark(name));
+    note_change(changes, p.configured_filters, filter, add);
+    save_changes(filters_mark(name), changes);
+    return "";
+  }
+
+  detail::ControlActions control_actions(Monitor& monitor) {
+    detail::ControlActions a;
+    a.subscriptions = [this] { return control_subscriptions_json(); };
+    a.change_subscription = [this](const std::string& broker, const std::string& filter, bool add) {
+      return change_subscription(broker, filter, add);
+    };
+    a.pipelines = [this] { return control_pipelines_json(); };
+    a.change_filter = [this](const std::string& name, const std::string& filter, bool add) {
+      return change_filter(name, filter, add);
+    };
+    a.retry_dead_letters = [&monitor](const std::string& sink, std::size_t limit) {
+      return monitor.retry_dead_letters(sink, limit);
+    };
+    a.purge_dead_letters = [&monitor](const std::string& sink) { return monitor.purge_dead_letters(sink); };
+    a.log = log;
+    return a;
+  }
+
   // The SCGB's second: each broker's connection state, and the messages whose window closed.
   void advance_scgb() {
     if (serving)  // the subscribers are all in place
@@ -940,9 +1129,12 @@ struct Monitor::Impl {
     }
 
     std::vector<Router::FilterId> ids;
-    router.match(e.topic, ids);
     std::set<std::size_t> routes;
-    for (auto id : ids) routes.insert(route_to_pipeline[id]);
+    {
+      std::lock_guard routes_lock(routes_mu);  // the control API may change them
+      router.match(e.topic, ids);
+      for (auto id : ids) routes.insert(route_to_pipeline[id]);
+    }
     if (routes.empty()) ++unrouted;
 
     // A duplicate is a message that brought nothing new: every pipeline it matched dropped
@@ -1269,6 +1461,8 @@ struct Monitor::Impl {
       if (bo.client_id.empty() && !opt.spool.empty() && opt.spool != ":memory:")
         bo.client_id = stable_client_id(opt.spool, bo.url);
       if (!bo.log) bo.log = log;
+      const std::string name = bo.name.empty() ? parse_broker_url(bo.url).host : bo.name;
+      configured_subscriptions[name] = bo.subscriptions;
       auto& gap_state = *seen.emplace_back(std::make_unique<BrokerSeen>());
       for (const auto& f : bo.subscriptions) {
         // "$share/<group>/<filter>": the filter is what the broker carries.
@@ -1286,6 +1480,14 @@ struct Monitor::Impl {
         return true;
       });
       gap_state.name = sub->options().name;  // before start(): no callback runs yet
+      // Subscriptions the control API changed in an earlier run (not connected yet: a removed
+      // one is unsubscribed once the connection is up, for a session that still holds it).
+      const auto changes = load_changes(subscriptions_mark(name));
+      for (const auto& f : changes.added) sub->add_subscription(f);
+      for (const auto& f : changes.removed) sub->remove_subscription(f);
+      if (!changes.added.empty() || !changes.removed.empty())
+        log("broker " + name +
+            ": subscriptions as the control API left them: " + join_filters(sub->subscriptions(), ", "));
       log("broker " + sub->options().name + ": connecting to " + bo.url);
       sub->start();
       subscribers.push_back(std::move(sub));
@@ -1532,6 +1734,13 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
       m.router.add(f);  // throws for an invalid filter
       m.route_to_pipeline.push_back(m.pipelines.size());
     }
+    p->configured_filters = po.filters;
+    // Filters the control API changed in an earlier run.
+    const auto changes = m.load_changes(Impl::filters_mark(po.name));
+    if (!changes.added.empty() || !changes.removed.empty()) {
+      p->o.filters = Impl::with_changes(po.filters, changes);
+      m.log("pipeline " + po.name + ": filters as the control API left them: " + join_filters(p->o.filters, ", "));
+    }
     any_fetch = any_fetch || p->fetch();
     m.pipelines.push_back(std::move(p));
   }
@@ -1572,6 +1781,7 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
         if (!sink_names.count(s)) throw Error(ErrorCode::invalid_argument, "availability: no sink named '" + s + "'");
     m.availability = std::make_unique<AvailabilityTracker>(m.opt.availability, &m.metrics);
   }
+  m.rebuild_routes();  // with the control API's changes
   if (any_fetch) {
     auto d = m.opt.download;
     d.metrics = &m.metrics;
@@ -1637,6 +1847,17 @@ void Monitor::start() {
   std::lock_guard lock(m.lifecycle_mu);
   if (m.state == Impl::State::running) return;
   m.require(m.state == Impl::State::configured, "start()");
+  if (!m.opt.control_token.empty()) {
+    if (m.opt.metrics_port == 0)
+      m.log("control API: metrics.control_token is set but the endpoint is off (metrics.port 0): no control API");
+    else if (!is_loopback_host(m.opt.metrics_host) && !m.opt.control_allow_remote)
+      throw Error(ErrorCode::invalid_argument,
+                  "the control API would listen on " + m.opt.metrics_host +
+                      ", not on loopback: set metrics.control_allow_remote (with TLS in front) or metrics.host "
+                      "127.0.0.1");
+    else
+      m.log("control API: on at /api/control/ (a bearer token is required)");
+  }
   // The endpoint first: a port taken (by another monitor) fails start() before anything
   // connects. Its handlers read the subscribers and sinks only once the state is running.
   if (m.opt.metrics_port != 0) {
@@ -1657,6 +1878,7 @@ void Monitor::start() {
           if ((r.method == "GET" || r.method == "HEAD") && r.path.rfind("/scgc/", 0) == 0)
             return m.serve_scgc_log(r.path);
           if (!m.serving) return detail::MetricsServer::Reply{503, "starting\n", "text/plain"};
+          if (auto control = detail::serve_control(m.opt.control_token, m.control_actions(*this), r)) return control;
           detail::DashboardSources sources;
           sources.state = &m.dashboard;
           sources.now = [&m] { return m.now(); };

@@ -101,7 +101,12 @@ const ConfigBinding<MonitorOptions>& metrics_binding() {
       ConfigBinding<MonitorOptions>("metrics")
           .add("port", &MonitorOptions::metrics_port, "HTTP port of /metrics and /health (0: off; -1: any free port)",
                ConfigLimits::between(-1, 65535))
-          .add("host", &MonitorOptions::metrics_host, "address the endpoint listens on");
+          .add("host", &MonitorOptions::metrics_host, "address the endpoint listens on")
+          .add("control_token", &MonitorOptions::control_token,
+               "bearer token of the control API under /api/control/ (empty: off); ${VAR} reads the environment")
+          .add("control_allow_remote", &MonitorOptions::control_allow_remote,
+               "serve the control API on a host other than loopback (the token then crosses the network: put TLS "
+               "in front)");
   return b;
 }
 
@@ -506,7 +511,9 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   dump << YAML::BeginMap;
   emit_section(dump, "monitor", monitor_binding(), o);
   emit_section(dump, "dedup", dedup_binding(), o);
-  emit_section(dump, "metrics", metrics_binding(), o);
+  dump << YAML::Key << "metrics" << YAML::Value << YAML::BeginMap;  // the token masked
+  emit_keys(dump, metrics_binding(), o, {{"control_token", o.control_token.empty() ? "" : "********"}});
+  dump << YAML::EndMap;
   emit_section(dump, "download", download_binding(), o);
 
   const auto each = [&](const std::string& name, auto&& fn) {
@@ -760,7 +767,9 @@ std::string monitor_config_reference() {
   };
   section("monitor", "The spool, dead letters and the pipeline thread.", monitor_binding().table());
   section("dedup", "Where dedup keys are remembered.", dedup_binding().table());
-  section("metrics", "The HTTP endpoint: `/metrics` (Prometheus text) and `/health` (JSON).",
+  section("metrics",
+          "The HTTP endpoint: `/metrics` (Prometheus text), `/health` (JSON), the dashboard at `/` with its JSON "
+          "under `/api/`, and the control API under `/api/control/` (docs/dashboard.md).",
           metrics_binding().table());
   section("download",
           "Downloads (also the C API's `wis2mon_downloader_new` options and Python's `Downloader(**options)`).",
