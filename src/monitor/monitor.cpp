@@ -785,8 +785,7 @@ struct Monitor::Impl {
     for (const auto& info : metric_catalog()) {
       const std::string_view name = info.name;
       const bool role = name.rfind("wmo_wis2_scgb_", 0) == 0 || name.rfind("wmo_wis2_scgc_", 0) == 0 ||
-                        name.rfind("wis2mon_scgb_", 0) == 0 || name.rfind("wis2mon_availability", 0) == 0 ||
-                        name.rfind("wmo_wis2_station", 0) == 0;
+                        name.rfind("wis2mon_scgb_", 0) == 0 || name.rfind("wmo_wis2_sobs_", 0) == 0;
       if (!role || info.type == MetricType::histogram) continue;
       const auto series = metrics.series_values(name);
       if (series.empty()) continue;
