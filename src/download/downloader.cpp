@@ -455,6 +455,10 @@ struct Downloader::Impl {
     // The server answered (even 404 or bad data) unless the transfer itself failed.
     m->gauge("wmo_wis2_gc_dataserver_status_flag", server).set(code > 0 ? 1 : 0);
     if (t.request.head_only) return;  // a link check, not a download of the centre's data
+    // The centre's failure series exist at 0 from its first download on: Prometheus' increase()
+    // cannot see the first failure of a series that appears with it.
+    auto& centre_errors = m->counter("wmo_wis2_gc_downloaded_errors_total", centre);
+    auto& integrity_failures = m->counter("wmo_wis2_gc_integrity_failed_total", centre);
     if (status == DownloadStatus::ok) {
       m->counter("wis2mon_download_bytes_total", server).inc(static_cast<double>(t.received));
       m->counter("wmo_wis2_gc_downloaded_total", centre).inc();
@@ -465,8 +469,8 @@ struct Downloader::Impl {
     Labels error = server;
     error.emplace_back("status", to_string(status));
     m->counter("wis2mon_download_errors_total", error).inc();
-    m->counter("wmo_wis2_gc_downloaded_errors_total", centre).inc();
-    if (status == DownloadStatus::integrity_failed) m->counter("wmo_wis2_gc_integrity_failed_total", centre).inc();
+    centre_errors.inc();
+    if (status == DownloadStatus::integrity_failed) integrity_failures.inc();
   }
 
   // Records an attempt's outcome, then completes, retries or falls back to the next URL.

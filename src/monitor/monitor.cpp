@@ -1113,6 +1113,14 @@ struct Monitor::Impl {
     };
     if (!topic_report.valid()) cs.invalid_topic->inc();
     add_topic_errors(lenient.report);
+    // What broke which rule, across the stream (the lenient reading: strict pipelines' extra
+    // errors are warnings here).
+    for (const auto* issues : {&lenient.report.errors(), &lenient.report.warnings()})
+      for (const auto& issue : *issues)
+        metrics
+            .counter("wis2mon_validation_rule_total",
+                     {{"rule", issue.rule}, {"severity", issues == &lenient.report.errors() ? "error" : "warning"}})
+            .inc();
     const std::string_view dashboard_centre = centre_id.empty() ? std::string_view("unknown") : centre_id;
     dashboard.on_message(dashboard_centre, lenient.valid(), now());
     if (lenient.valid()) {
@@ -1659,6 +1667,12 @@ Monitor::Monitor(MonitorOptions options) : impl_(std::make_unique<Impl>(std::mov
   m.metrics.declare("wis2mon_dead_letters_total", MetricType::counter,
                     "Dead letters: messages per stage (validate, download, decode, internal); records a sink gave up "
                     "on (stage sink, per sink)");
+  // Series that exist from the start at 0: Prometheus' increase() cannot see the first event of
+  // a series that appears with it (the shipped rule Wis2monDeadLetters would miss it).
+  for (const char* stage : {"validate", "download", "decode", "internal"})
+    m.metrics.counter("wis2mon_dead_letters_total", {{"stage", stage}});
+  for (const auto& s : m.opt.sinks)
+    m.metrics.counter("wis2mon_dead_letters_total", {{"stage", "sink"}, {"sink", s.name}});
   m.metrics.declare("wis2mon_spool_entries", MetricType::gauge, "Messages stored in the spool");
   m.metrics.declare("wis2mon_download_buffered_bytes", MetricType::gauge,
                     "Bytes of downloaded objects held in memory (download.max_buffered_bytes bounds it)");
