@@ -99,7 +99,7 @@ std::vector<SampleMessage> generate_samples(const SampleOptions& o) {
   const std::size_t stations = std::max<std::size_t>(1, o.stations);
   std::size_t step = 7919;
   while (std::gcd(step, stations) != 1) ++step;
-  std::size_t surface_obs = 0;  // surface observations so far
+  std::size_t surface_obs = 0;          // surface observations so far
   const Timestamp base{1767225600, 0};  // 2026-01-01T00:00:00Z
   for (std::size_t i = 0; i < o.count; ++i) {
     const std::string& centre = centres[i % centres.size()];

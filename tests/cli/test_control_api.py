@@ -3,6 +3,8 @@ is logged; with it, a subscription added at run time receives the next publish, 
 restart, and stops once removed; a pipeline's filters change the routing at once; dead letters
 are purged or retried. A real mosquitto; `wis2mon run` with a configuration file."""
 import json
+import pathlib
+import re
 import subprocess
 import time
 import urllib.error
@@ -108,6 +110,16 @@ def test_control_api_needs_the_token_and_changes_subscriptions_filters_and_dead_
         # The dump of the effective configuration masks the token.
         dump = wis2mon("config", "dump", run.folder / "monitor.yaml", env={"WIS2MON_TEST_CONTROL_TOKEN": TOKEN})
         assert dump.returncode == 0 and 'control_token: "********"' in dump.stdout and TOKEN not in dump.stdout
+
+        # The curl lines of docs/dashboard.md work as written.
+        docs = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "dashboard.md").read_text()
+        block = re.search(r"```sh\n(.*?)```", docs, re.S).group(1)
+        r = subprocess.run(["bash", "-euo", "pipefail", "-c", block], capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin", "WIS2MON_URL": f"http://127.0.0.1:{port}",
+                                "WIS2MON_CONTROL_TOKEN": TOKEN})
+        assert r.returncode == 0, r.stderr
+        assert '"added":true' in r.stdout and '"removed":true' in r.stdout and '"purged":0' in r.stdout
+        assert call(port, "GET", "/api/control/subscriptions")[1]["brokers"][0]["subscriptions"] == [DE]
 
         # 2. Not subscribed: a French message does not arrive.
         publish(mosquitto, FR, message(1))

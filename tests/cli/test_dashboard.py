@@ -8,6 +8,7 @@ import collections
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -145,6 +146,35 @@ def n(value):
     return f"{value:,}"
 
 
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "dashboard.md"
+
+
+def documented_examples():
+    """(path, example) of each `GET /api/...` paragraph of docs/dashboard.md followed by a JSON block."""
+    text = DOCS.read_text()
+    return [(m.group(1), json.loads(m.group(2)))
+            for m in re.finditer(r"^`GET (/api/[a-z-]+)[^`]*`:(?:(?!`GET ).)*?```json\n(.*?)```", text, re.S | re.M)]
+
+
+def assert_shape(example, actual, where):
+    """Every member the example shows is in the answer, with the same kind of value."""
+    if isinstance(example, dict):
+        assert isinstance(actual, dict), where
+        for key, value in example.items():
+            if isinstance(actual, dict) and key not in actual and where.endswith((".figures", ".values", ".record",
+                                                                                  ".records_per_table", ".sinks")):
+                continue  # members named by the data (a table, a sink, a field)
+            assert key in actual, f"{where}: no member '{key}' (docs/dashboard.md shows it)"
+            assert_shape(value, actual[key], f"{where}.{key}")
+    elif isinstance(example, list):
+        assert isinstance(actual, list), where
+        if example and actual:
+            assert_shape(example[0], actual[0], where + "[0]")
+    elif example is not None and actual is not None:
+        kinds = (bool,) if isinstance(example, bool) else (int, float) if isinstance(example, (int, float)) else (str,)
+        assert isinstance(actual, kinds) and not (kinds != (bool,) and isinstance(actual, bool)), where
+
+
 def test_dashboard_shows_the_stream_and_follows_it(wis2mon, tmp_path, mosquitto, serve):
     need_browser()
     from playwright.sync_api import sync_playwright
@@ -201,6 +231,12 @@ def test_dashboard_shows_the_stream_and_follows_it(wis2mon, tmp_path, mosquitto,
             # Colouring by a field names its range.
             page.select_option("#colour-by", "air_temperature")
             assert "°C" in text_of(page, "#map-scale")
+
+            # The answers have the members docs/dashboard.md shows.
+            examples = documented_examples()
+            assert len(examples) >= 9
+            for path, example in examples:
+                assert_shape(example, get_json(monitor.port, path), path)
 
             screenshot = artifact_dir(tmp_path) / "dashboard.png"
             page.screenshot(path=str(screenshot), full_page=True)
