@@ -79,6 +79,9 @@ step "ctest under ASan + UBSan"
 step "install + find_package + pkg-config"
 prefix=$(mktemp -d)
 cmake --install build-release --prefix "$prefix" >/dev/null
+for f in prometheus/wis2mon-rules.yml grafana/wis2mon-monitor.json grafana/wis2mon-observations.json; do
+  test -f "$prefix/share/wis2mon/$f" || { echo "not installed: share/wis2mon/$f"; exit 1; }
+done
 cmake -S examples/consumer -B "$prefix/consumer-build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$prefix/consumer-build" >/dev/null
 LD_LIBRARY_PATH="$prefix/lib" "$prefix/consumer-build/consumer"

@@ -210,6 +210,37 @@ def test_control_api_is_off_without_a_token_and_refuses_a_non_loopback_host(wis2
     assert r.returncode != 0 and "control_allow_remote" in r.stderr, r.stderr
 
 
+def test_sensor_centre_endpoint_shows_a_running_role(wis2mon, tmp_path, mosquitto):
+    """/api/sensor-centre (and the page's Sensor Centre part) with the Global Broker role on."""
+    port = free_port()
+    cfg = tmp_path / "monitor.yaml"
+    cfg.write_text(f"monitor: {{spool: {tmp_path / 'spool.db'}, scgb: xx-example-sensor-centre}}\n"
+                   f"metrics: {{port: {port}}}\n"
+                   f'brokers:\n  - {{name: gb, url: "mqtt://127.0.0.1:{mosquitto}", global_broker: xx-example-gb,'
+                   f' subscriptions: ["{DE}"]}}\n'
+                   "sinks:\n  - {name: db, type: sqlite, path: wis2mon.db}\n"
+                   'pipelines:\n  - {name: all, filters: ["#"], sinks: [db]}\n')
+    proc = subprocess.Popen([str(wis2mon.exe), "run", str(cfg), "--duration", "6"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_until(lambda: _answers(port))
+        assert wait_until(lambda: call(port, "GET", "/api/brokers", token=None)[1]["brokers"][0]["connected"])
+        publish(mosquitto, DE, message(1))
+
+        def figures():
+            return call(port, "GET", "/api/sensor-centre", token=None)[1]
+        assert wait_until(lambda: figures()["figures"].get("wmo_wis2_scgb_messages_received_total"))
+        body = figures()
+        assert body["roles"] == {"global_brokers": True, "global_caches": False, "availability": False}
+        received = body["figures"]["wmo_wis2_scgb_messages_received_total"]
+        # Per Global Broker (its centre-id), as the Global Monitor names them.
+        assert any(s["labels"].get("centre_id") == "xx-example-gb" and s["labels"].get("report_by") ==
+                   "xx-example-sensor-centre" and s["value"] == 1 for s in received), received
+        assert body["findings"] == []
+    finally:
+        proc.wait(timeout=60)
+
+
 def _answers(port):
     try:
         return call(port, "GET", "/api/summary", token=None)[0] == 200
