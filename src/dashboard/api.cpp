@@ -38,7 +38,13 @@ std::optional<MetricsServer::Reply> serve_dashboard(const DashboardSources& s, c
     if (path == "/favicon.ico") return MetricsServer::Reply{204, "", "image/x-icon"};
     const auto* asset = find_embedded_asset(path == "/" ? "/index.html" : path);
     if (!asset) return std::nullopt;
-    return MetricsServer::Reply{200, std::string(asset->data, asset->size), asset->type, "no-cache"};
+    MetricsServer::Reply reply{200, std::string(asset->data, asset->size), asset->type, "no-cache"};
+    // The browser itself holds the page to this server: no script, style, image or request
+    // from anywhere else, and no other site may frame it.
+    reply.headers.emplace_back("Content-Security-Policy",
+                               "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    return reply;
   }
   const Timestamp now = s.now ? s.now() : Timestamp::now();
   if (path == "/api" || path == "/api/") return json(kIndex);
