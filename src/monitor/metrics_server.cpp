@@ -93,7 +93,9 @@ struct MetricsServer::Impl {
       *upload_size = 0;
       return MHD_YES;
     }
-    if (pending.too_large) return reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", "text/plain");
+    // 413 by number: libmicrohttpd renamed its constant (PAYLOAD_TOO_LARGE, now CONTENT_TOO_LARGE)
+    // between the versions the library builds with (Debian 11's 0.9.72, Debian 12's 0.9.75).
+    if (pending.too_large) return reply(c, 413, "request body too large\n", "text/plain");
     const bool get = std::strcmp(method, "GET") == 0 || std::strcmp(method, "HEAD") == 0;
     try {
       if (get && std::strcmp(url, "/metrics") == 0)
