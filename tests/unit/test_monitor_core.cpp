@@ -484,6 +484,10 @@ TEST_CASE("monitor: the endpoint answers /health and /metrics with 1,000 idle co
   CHECK(metrics->body.find("wis2mon_spool_entries") != std::string::npos);
   CHECK(http.Get("/nothing")->status == 404);
   CHECK(http.Post("/health", "x", "text/plain")->status == 405);
+  // A body past the endpoint's limit is read and dropped, and refused whole.
+  const auto big = http.Post("/api/control/subscriptions", std::string(70 * 1024, 'x'), "application/json");
+  REQUIRE(big);
+  CHECK(big->status == 413);
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
 }
