@@ -299,7 +299,10 @@ def test_monitor_config_errors_and_files(tmp_path):
 def test_run_stops_on_ctrl_c(tmp_path):
     # A child process runs Monitor.run() forever; SIGINT must end it with KeyboardInterrupt.
     code = f"""
-import sys, wis2mon
+import signal, sys, wis2mon
+# Python leaves SIGINT ignored when it starts with it ignored (a shell's background job): this
+# test is about Ctrl-C reaching run(), so it asks for the default handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 m = wis2mon.Monitor({{"monitor": {{"spool": {str(tmp_path / 's.db')!r}, "status_interval": "0s"}},
                      "pipelines": [{{"name": "p", "filters": ["#"]}}]}}, sinks={{"s": print}})
 print("running", flush=True)
