@@ -1890,7 +1890,8 @@ void Monitor::start() {
         [this, &m](const detail::MetricsServer::Request& r) -> std::optional<detail::MetricsServer::Reply> {
           if ((r.method == "GET" || r.method == "HEAD") && r.path.rfind("/scgc/", 0) == 0)
             return m.serve_scgc_log(r.path);
-          if (!m.serving) return detail::MetricsServer::Reply{503, "starting\n", "text/plain"};
+          if (!m.serving)  // JSON like every /api/ answer; a moment after start() it is served
+            return detail::MetricsServer::Reply{503, "{\"status\":\"starting\"}", "application/json", "no-store"};
           if (auto control = detail::serve_control(m.opt.control_token, m.control_actions(*this), r)) return control;
           detail::DashboardSources sources;
           sources.state = &m.dashboard;

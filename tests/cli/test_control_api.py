@@ -29,7 +29,11 @@ def call(port, method, path, body=None, token=TOKEN):
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.load(r)
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+        body = e.read()
+        try:
+            return e.code, json.loads(body or b"{}")
+        except ValueError:
+            return e.code, {"error": body.decode(errors="replace")}
 
 
 class Run:
