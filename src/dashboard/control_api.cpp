@@ -52,7 +52,8 @@ std::optional<std::string> read_arguments(const MetricsServer::Request& r, Argum
     rapidjson::Document doc;
     parse_json_text(doc, r.body);
     if (doc.HasParseError() || !doc.IsObject()) return "the body must be a JSON object";
-    for (const auto& m : doc.GetObject()) {
+    const rapidjson::Value& object = doc;  // const: clang's C++20 check of the mutable iterator
+    for (const auto& m : object.GetObject()) {
       const std::string name(m.name.GetString(), m.name.GetStringLength());
       if (m.value.IsString())
         values[name] = std::string(m.value.GetString(), m.value.GetStringLength());
