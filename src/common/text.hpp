@@ -27,4 +27,17 @@ inline bool is_uuid(std::string_view s) {
   return true;
 }
 
+/// A URL with its password masked, for logs, `config dump` and the dashboard:
+/// mqtt://user:secret@host/x -> mqtt://user:********@host/x. A URL without one is returned as is.
+inline std::string masked_url(std::string url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto host_end = url.find_first_of("/?#", scheme + 3);
+  const auto at = url.rfind('@', host_end == std::string::npos ? std::string::npos : host_end);
+  if (at == std::string::npos || at < scheme + 3) return url;
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.replace(colon + 1, at - colon - 1, "********");
+}
+
 }  // namespace wis2mon::detail

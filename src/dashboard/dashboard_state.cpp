@@ -37,6 +37,17 @@ void put_raw_json(Writer& w, std::string_view key, const std::string& json) {
     w.RawValue(json.data(), json.size(), rapidjson::kArrayType);
 }
 
+// A centre's counts (the members /api/centres and /api/summary share).
+template <class Centre>
+void put_centre_counts(Writer& w, const std::string& id, const Centre& c) {
+  put(w, "centre_id", id);
+  put(w, "received", c.received);
+  put(w, "valid", c.valid);
+  put(w, "invalid", c.invalid);
+  put(w, "duplicates", c.duplicates);
+  put_time(w, "last_message", c.last);
+}
+
 std::string text_of(const Record& r, std::string_view name) {
   const auto* v = r.get(name);
   if (!v) return {};
@@ -176,6 +187,7 @@ void DashboardState::on_observation(const Record& r, std::string_view centre_id,
   s.observed = observed;
   s.received = at;
   s.values.clear();
+  s.json.clear();
   for (const char* field : kStationValues)
     if (const auto v = number_of(r, field)) s.values.emplace_back(field, *v);
 }
@@ -258,12 +270,7 @@ std::string DashboardState::centres_json(Timestamp now) const {
   w.StartArray();
   for (const auto& [id, c] : centres_) {
     w.StartObject();
-    put(w, "centre_id", id);
-    put(w, "received", c.received);
-    put(w, "valid", c.valid);
-    put(w, "invalid", c.invalid);
-    put(w, "duplicates", c.duplicates);
-    put_time(w, "last_message", c.last);
+    put_centre_counts(w, id, c);
     w.Key("per_minute");
     w.StartArray();
     for (std::int64_t m = first; m <= this_minute; ++m) {
@@ -275,6 +282,20 @@ std::string DashboardState::centres_json(Timestamp now) const {
   }
   w.EndArray();
   w.EndObject();
+  return buf.GetString();
+}
+
+std::string DashboardState::centre_counts_json() const {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  std::lock_guard lock(mu_);
+  w.StartArray();
+  for (const auto& [id, c] : centres_) {
+    w.StartObject();
+    put_centre_counts(w, id, c);
+    w.EndObject();
+  }
+  w.EndArray();
   return buf.GetString();
 }
 
@@ -322,43 +343,50 @@ std::string DashboardState::downloads_json() const {
 }
 
 std::string DashboardState::stations_json(Timestamp now) const {
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
+  std::string out = "{\"stations\":[";
   std::lock_guard lock(mu_);
-  w.StartObject();
-  w.Key("stations");
-  w.StartArray();
+  out.reserve(stations_.size() * 256);
   std::uint64_t without_position = 0;
+  bool first = true;
   for (const auto& [id, s] : stations_) {
     if (!s.placed) {
       ++without_position;
       continue;
     }
-    w.StartObject();
-    put(w, "id", id);
-    put(w, "name", s.name);
-    w.Key("lat");
-    w.Double(s.lat);
-    w.Key("lon");
-    w.Double(s.lon);
-    put(w, "centre_id", s.centre);
-    put_time(w, "observed_at", s.observed.seconds);
-    put_time(w, "received_at", s.received.seconds);
-    w.Key("age_s");
-    w.Int64(std::max<std::int64_t>(0, now.seconds - s.received.seconds));
-    w.Key("values");
-    w.StartObject();
-    for (const auto& [field, value] : s.values) {
-      w.Key(field.c_str());
-      w.Double(value);
+    if (s.json.empty()) {
+      rapidjson::StringBuffer buf;
+      Writer w(buf);
+      w.StartObject();
+      put(w, "id", id);
+      put(w, "name", s.name);
+      w.Key("lat");
+      w.Double(s.lat);
+      w.Key("lon");
+      w.Double(s.lon);
+      put(w, "centre_id", s.centre);
+      put_time(w, "observed_at", s.observed.seconds);
+      put_time(w, "received_at", s.received.seconds);
+      w.Key("values");
+      w.StartObject();
+      for (const auto& [field, value] : s.values) {
+        w.Key(field.c_str());
+        w.Double(value);
+      }
+      w.EndObject();
+      w.EndObject();
+      s.json.assign(buf.GetString(), buf.GetSize() - 1);  // without the closing brace: age_s follows
     }
-    w.EndObject();
-    w.EndObject();
+    if (!first) out += ',';
+    first = false;
+    out += s.json;
+    out += ",\"age_s\":";
+    out += std::to_string(std::max<std::int64_t>(0, now.seconds - s.received.seconds));
+    out += '}';
   }
-  w.EndArray();
-  put(w, "without_position", without_position);
-  w.EndObject();
-  return buf.GetString();
+  out += "],\"without_position\":";
+  out += std::to_string(without_position);
+  out += '}';
+  return out;
 }
 
 std::string DashboardState::alerts_json(Timestamp now) const {

@@ -45,6 +45,8 @@ class DashboardState {
   /// {"minute_start": s, "minutes": 60, "centres": [{centre_id, received, valid, invalid,
   /// duplicates, last_message, per_minute: [60 counts, oldest first]}]}
   std::string centres_json(Timestamp now) const;
+  /// [{centre_id, received, valid, invalid, duplicates, last_message}]: the counts alone.
+  std::string centre_counts_json() const;
   /// {"invalid": [{at, centre_id, topic, reason}], newest first}
   std::string invalid_json() const;
   /// {"servers": [{server, downloads, failures, bytes, last_error, last_error_at, last_at}]}
@@ -84,6 +86,9 @@ class DashboardState {
     Timestamp observed, received;
     std::vector<std::pair<std::string, double>> values;
     std::uint64_t order = 0;  // insertion order, for dropping the oldest
+    // The station as /api/stations writes it, but age_s: rendered at the first request after a
+    // change (empty until then), so that a request renders only the stations that changed.
+    mutable std::string json;
   };
   struct Area {
     std::string desc, polygons, circles;  // polygons and circles as the cap_areas JSON text

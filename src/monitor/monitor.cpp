@@ -27,6 +27,7 @@
 #include "common/encoding.hpp"
 #include "common/file.hpp"
 #include "common/json_text.hpp"
+#include "common/text.hpp"
 #include "dashboard/api.hpp"
 #include "dashboard/control_api.hpp"
 #include "dashboard/dashboard_state.hpp"
@@ -116,14 +117,6 @@ bool is_loopback_host(const std::string& host) {
   return host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]" || host == "localhost";
 }
 
-// A URL without its user and password (what the dashboard may show).
-std::string redact_url(const std::string& url) {
-  const auto scheme = url.find("://");
-  const auto at = url.find('@', scheme == std::string::npos ? 0 : scheme + 3);
-  if (scheme == std::string::npos || at == std::string::npos || url.find('/', scheme + 3) < at) return url;
-  return url.substr(0, scheme + 3) + url.substr(at + 1);
-}
-
 // "wis2mon-" and 12 hex digits (20 characters: MQTT 3.1.1 asks for at most 23).
 std::string stable_client_id(const std::filesystem::path& spool, const std::string& url) {
   std::error_code ec;
@@ -192,9 +185,9 @@ struct Monitor::Impl {
   // ---- gaps in a broker's stream, fetched from the replay service --------------------------
   struct BrokerSeen {
     std::string name;
-    std::vector<std::string> filters;   // its subscriptions, without a $share/<group>/ prefix
-    std::atomic<std::int64_t> last{0};  // wall-clock second of its latest message (0: none yet)
-    std::int64_t saved = 0;             // the value last written to the spool's file
+    const MqttSubscriber* subscriber = nullptr;  // its subscriptions now (the control API's too)
+    std::atomic<std::int64_t> last{0};           // wall-clock second of its latest message (0: none yet)
+    std::int64_t saved = 0;                      // the value last written to the spool's file
     std::string mark() const { return "last_message:" + name; }
   };
   std::vector<std::unique_ptr<BrokerSeen>> seen;
@@ -661,7 +654,7 @@ struct Monitor::Impl {
         const auto b = sub->stats();
         w.StartObject();
         put_text(w, "name", sub->options().name);
-        put_text(w, "url", redact_url(sub->options().url));
+        put_text(w, "url", detail::masked_url(sub->options().url));
         w.Key("connected");
         w.Bool(b.connected);
         put_count(w, "messages", b.messages);
@@ -744,19 +737,8 @@ struct Monitor::Impl {
     const auto totals = to_json(stats);
     w.RawValue(totals.data(), totals.size(), rapidjson::kObjectType);
     w.Key("centres");
-    const auto centres_text = dashboard.centres_json(now());
-    rapidjson::Document doc;
-    detail::parse_json_text(doc, centres_text);
-    w.StartArray();
-    for (const auto& c : doc["centres"].GetArray()) {
-      w.StartObject();
-      for (const char* key : {"centre_id", "received", "valid", "invalid", "duplicates", "last_message"}) {
-        w.Key(key);
-        c[key].Accept(w);
-      }
-      w.EndObject();
-    }
-    w.EndArray();
+    const auto centre_counts = dashboard.centre_counts_json();
+    w.RawValue(centre_counts.data(), centre_counts.size(), rapidjson::kArrayType);
     w.Key("brokers");
     write_brokers(w);
     w.Key("sinks");
@@ -1471,11 +1453,6 @@ struct Monitor::Impl {
       const std::string name = bo.name.empty() ? parse_broker_url(bo.url).host : bo.name;
       configured_subscriptions[name] = bo.subscriptions;
       auto& gap_state = *seen.emplace_back(std::make_unique<BrokerSeen>());
-      for (const auto& f : bo.subscriptions) {
-        // "$share/<group>/<filter>": the filter is what the broker carries.
-        const auto cut = f.rfind("$share/", 0) == 0 ? f.find('/', 7) : std::string::npos;
-        gap_state.filters.push_back(cut == std::string::npos ? f : f.substr(cut + 1));
-      }
       bo.on_connected = [this, &gap_state](bool session_present) { broker_connected(gap_state, session_present); };
       Spool* s = spool.get();
       auto sub = std::make_unique<MqttSubscriber>(bo, [this, s, &gap_state](const MqttMessage& msg) {
@@ -1487,6 +1464,7 @@ struct Monitor::Impl {
         return true;
       });
       gap_state.name = sub->options().name;  // before start(): no callback runs yet
+      gap_state.subscriber = sub.get();
       // Subscriptions the control API changed in an earlier run (not connected yet: a removed
       // one is unsubscribed once the connection is up, for a session that still holds it).
       const auto changes = load_changes(subscriptions_mark(name));
@@ -1555,7 +1533,12 @@ struct Monitor::Impl {
     }
     Gap g{&b, Timestamp::now().seconds, {}};
     auto& r = g.request;
-    r.filters = b.filters;
+    // What the connection subscribes to now: the configured filters as the control API left
+    // them. "$share/<group>/<filter>": the filter is what the broker carries.
+    for (const auto& f : b.subscriber->subscriptions()) {
+      const auto cut = f.rfind("$share/", 0) == 0 ? f.find('/', 7) : std::string::npos;
+      r.filters.push_back(cut == std::string::npos ? f : f.substr(cut + 1));
+    }
     r.until = Timestamp{g.connected + opt.backfill_margin.count(), 0};
     r.since = Timestamp{last - opt.backfill_margin.count(), 0};
     if (r.until.seconds - r.since.seconds > opt.backfill_max_window.count()) {

@@ -10,6 +10,7 @@
 
 #include "common/file.hpp"
 #include "common/json_text.hpp"
+#include "common/text.hpp"
 #include "wis2mon/enrich.hpp"
 #include "wis2mon/error.hpp"
 #include "wis2mon/monitor.hpp"
@@ -462,18 +463,6 @@ void check_sink(const SinkSpec& spec, const std::string& where, std::vector<std:
   *dump << YAML::EndMap;
 }
 
-// mqtt://user:secret@host -> mqtt://user:********@host
-std::string masked_url(std::string url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  const auto host_end = url.find('/', scheme + 3);
-  const auto at = url.rfind('@', host_end);
-  if (at == std::string::npos || at < scheme) return url;
-  const auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.replace(colon + 1, at - colon - 1, "********");
-}
-
 MonitorConfig build(const Node& root, const std::string& origin) {
   std::vector<std::string> problems;
   if (root.kind != Node::Kind::map && root.kind != Node::Kind::null)
@@ -548,7 +537,7 @@ MonitorConfig build(const Node& root, const std::string& origin) {
   for (const auto& b : o.brokers) {
     dump << YAML::BeginMap;
     emit_keys(dump, broker_binding(), b,
-              {{"url", masked_url(b.url)}, {"password", b.password.empty() ? "" : "********"}});
+              {{"url", detail::masked_url(b.url)}, {"password", b.password.empty() ? "" : "********"}});
     dump << YAML::EndMap;
   }
   dump << YAML::EndSeq;

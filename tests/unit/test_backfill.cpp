@@ -7,6 +7,7 @@
 #include <rapidjson/document.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -117,6 +118,38 @@ MonitorOptions options_in(const fs::path& dir) {
   return o;
 }
 
+// What a monitor logged, for the checks.
+class CapturedLog {
+ public:
+  std::function<void(std::string_view)> sink() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(mu_);
+      text_.append(line).append("\n");
+    };
+  }
+  bool has(const std::string& what) const {
+    std::lock_guard lock(mu_);
+    return text_.find(what) != std::string::npos;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string text_;
+};
+
+// A monitor on one broker, "gb", with a replay service to fetch its gaps from.
+MonitorOptions gap_options(const fs::path& dir, const std::string& broker_url, const std::string& replay_url,
+                           CapturedLog& log) {
+  auto o = options_in(dir);
+  o.replay_url = replay_url;
+  BrokerOptions b;
+  b.name = "gb";
+  b.url = broker_url;
+  o.brokers = {b};
+  o.log = log.sink();
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("monitor: backfill() fetches a window page by page, keeps to the filters, and lands each item once") {
@@ -184,23 +217,10 @@ TEST_CASE("monitor + mosquitto: a broker that lost the session: the gap is fetch
   for (const auto& m : stream) features.push_back(kept(kTopic, m));
   ReplayStandIn grep(features);
 
-  auto o = options_in(dir.path);
-  o.replay_url = grep.url();
+  CapturedLog log;
+  auto o = gap_options(dir.path, broker.url(), grep.url(), log);
   o.backfill_margin = 120s;
-  BrokerOptions b;
-  b.name = "gb";
-  b.url = broker.url();
-  o.brokers = {b};
-  std::mutex log_mu;
-  std::string log;
-  o.log = [&](std::string_view line) {
-    std::lock_guard lock(log_mu);
-    log.append(line).append("\n");
-  };
-  const auto logged = [&](const std::string& what) {
-    std::lock_guard lock(log_mu);
-    return log.find(what) != std::string::npos;
-  };
+  const auto logged = [&](const std::string& what) { return log.has(what); };
   const auto rows = [&] { return testing::sqlite_int(dir.path / "w.db", "SELECT count(*) FROM notifications"); };
 
   // First run: the first ten arrive; a first connection is no gap.
@@ -276,6 +296,62 @@ TEST_CASE("monitor + mosquitto: a broker that lost the session: the gap is fetch
     REQUIRE(monitor.wait_connected(10s));
     REQUIRE(
         testing::wait_for([&] { return logged("is missing here (monitor.replay_url names a replay service"); }, 10s));
+    monitor.stop();
+  }
+}
+
+TEST_CASE("monitor + mosquitto: a subscription the control API added is backfilled after a lost session too") {
+  if (testing::MosquittoServer::binary().empty() || testing::find_program("mosquitto_pub").empty()) {
+    MESSAGE("mosquitto / mosquitto_pub are not installed: skipped");
+    return;
+  }
+  const std::string french = "origin/a/wis2/fr-meteofrance/data/core/weather/surface-based-observations/synop";
+  testing::TempDir dir;
+  testing::MosquittoServer broker;
+  const auto now = Timestamp::now();
+  std::vector<std::string> swiss, france, features;
+  for (int i = 0; i < 10; ++i) {
+    swiss.push_back(message(i, now));
+    france.push_back(message(100 + i, now));
+    features.push_back(kept(kTopic, swiss.back()));
+    features.push_back(kept(french, france.back()));
+  }
+  ReplayStandIn grep(features);
+
+  CapturedLog log;
+  auto o = gap_options(dir.path, broker.url(), grep.url(), log);
+  o.metrics_port = -1;
+  o.control_token = "backfill-test-token";
+  o.brokers.at(0).subscriptions = {kTopic};  // the French centre only through the control API
+  const auto rows = [&] { return testing::sqlite_int(dir.path / "w.db", "SELECT count(*) FROM notifications"); };
+
+  {
+    Monitor monitor(o);
+    monitor.start();
+    REQUIRE(monitor.wait_connected(10s));
+    httplib::Client control("127.0.0.1", monitor.metrics_port());
+    const auto added = control.Post("/api/control/subscriptions", {{"Authorization", "Bearer " + o.control_token}},
+                                    "{\"filter\": \"" + french + "\"}", "application/json");
+    REQUIRE(added);
+    REQUIRE(added->status == 200);
+    REQUIRE(broker.publish(kTopic, {swiss.at(0)}));
+    REQUIRE(broker.publish(french, {france.at(0)}));
+    REQUIRE(testing::wait_for([&] { return rows() == 2; }, 20s));
+    monitor.stop();
+  }
+  // The broker forgets the session: at the next start the gap is fetched for both filters, the
+  // configured one and the one the control API added (kept by the monitor across the restart).
+  broker.restart_forgetting();
+  {
+    Monitor monitor(o);
+    monitor.start();
+    REQUIRE(monitor.wait_connected(10s));
+    REQUIRE(testing::wait_for([&] { return log.has("backfill of"); }, 20s));
+    REQUIRE(monitor.drain(10s));
+    CHECK(rows() == 20);
+    CHECK(testing::sqlite_int(dir.path / "w.db",
+                              "SELECT count(*) FROM notifications WHERE topic LIKE "
+                              "'origin/a/wis2/fr-meteofrance/%'") == 10);
     monitor.stop();
   }
 }

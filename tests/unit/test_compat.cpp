@@ -1,5 +1,6 @@
 // The fallbacks of src/common/compat.hpp (used where the portable wheels are built: GCC 10,
-// curl 7.74) against the standard facilities they stand in for; the CA bundle lookup.
+// curl 7.74) against the standard facilities they stand in for; the CA bundle lookup; the
+// small text helpers of src/common/text.hpp.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #include "common/ca_bundle.hpp"
 #include "common/compat.hpp"
+#include "common/text.hpp"
 
 using namespace wis2mon::detail;
 
@@ -176,4 +178,17 @@ TEST_CASE("the system's CA bundle is found where the distribution keeps it") {
     CHECK(system_ca_file() == env);
   else
     CHECK(std::find(known_ca_files().begin(), known_ca_files().end(), system_ca_file()) != known_ca_files().end());
+}
+
+TEST_CASE("masked_url hides a URL's password and nothing else") {
+  CHECK(masked_url("mqtt://user:secret@host:1883") == "mqtt://user:********@host:1883");
+  CHECK(masked_url("mqtts://everyone:everyone@globalbroker.meteo.fr:8883/x?y=1") ==
+        "mqtts://everyone:********@globalbroker.meteo.fr:8883/x?y=1");
+  CHECK(masked_url("postgresql://wis:p@ss:w@rd@127.0.0.1:5432/db") == "postgresql://wis:********@127.0.0.1:5432/db");
+  CHECK(masked_url("mqtt://user@host") == "mqtt://user@host");        // no password
+  CHECK(masked_url("mqtt://host:1883") == "mqtt://host:1883");        // no user
+  CHECK(masked_url("http://host/a@b:c") == "http://host/a@b:c");      // an @ in the path is not a user
+  CHECK(masked_url("http://host?u=a:b@c") == "http://host?u=a:b@c");  // nor in the query
+  CHECK(masked_url("not a url") == "not a url");
+  CHECK(masked_url("") == "");
 }

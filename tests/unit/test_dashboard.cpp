@@ -110,6 +110,20 @@ TEST_CASE("dashboard state: stations keep their latest report and position; boun
   CHECK(s["values"]["air_temperature"].GetDouble() == 280.0);
   CHECK(std::string(s["observed_at"].GetString()) == "2026-11-30T12:00:00Z");
   CHECK(d["without_position"].GetUint() == 1);
+  CHECK(s["age_s"].GetInt64() == 0);
+  // Asked again later: the same report, its age grown; after a newer report: the new one.
+  d = parsed(state.stations_json(at("2026-11-30T12:15:00Z")));
+  CHECK(d["stations"][0]["age_s"].GetInt64() == 300);
+  CHECK(d["stations"][0]["values"]["air_temperature"].GetDouble() == 280.0);
+  state.on_records({obs("0-20000-0-10001", 52.3, 13.4, "2026-11-30T12:10:00Z", 283.5)}, "de-dwd",
+                   at("2026-11-30T12:15:00Z"));
+  d = parsed(state.stations_json(at("2026-11-30T12:16:00Z")));
+  REQUIRE(d["stations"].Size() == 1);
+  CHECK(d["stations"][0]["values"]["air_temperature"].GetDouble() == 283.5);
+  CHECK(d["stations"][0]["lat"].GetDouble() == 52.3);
+  CHECK(std::string(d["stations"][0]["observed_at"].GetString()) == "2026-11-30T12:10:00Z");
+  CHECK(d["stations"][0]["age_s"].GetInt64() == 60);
+  CHECK(d["without_position"].GetUint() == 1);
   // The oldest entries go first beyond the bound.
   state.on_records({obs("0-20000-0-10003", 1, 1, "2026-11-30T12:00:00Z", 1)}, "x-a", now);
   state.on_records({obs("0-20000-0-10004", 2, 2, "2026-11-30T12:00:00Z", 2)}, "x-a", now);
